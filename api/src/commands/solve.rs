@@ -1,0 +1,104 @@
+//! `arbiter solve`: solve a problem file to a plan.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use arbiter_optimizer::{DEFAULT_MIP_GAP, Plan, SolveOptions, solve};
+
+use super::EXIT_INTERNAL;
+
+/// Solve a problem file to a plan.
+///
+/// The plan JSON goes to stdout (or --out); a one-line summary goes to
+/// stderr. Exit codes: 0 a plan was written, 2 the problem is invalid (every
+/// issue is printed), 3 an internal failure.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  arbiter solve fixtures/problems/site-day.json > plan.json
+  arbiter solve problem.json --out plan.json --mip-gap 1e-3 --time-limit 5")]
+pub struct Args {
+    /// The problem JSON file.
+    problem: PathBuf,
+    /// Write the plan to this file instead of stdout.
+    #[arg(long, value_name = "PLAN.json")]
+    out: Option<PathBuf>,
+    /// Relative MIP gap at which the search stops.
+    #[arg(long, value_name = "G", default_value_t = DEFAULT_MIP_GAP, value_parser = parse_gap)]
+    mip_gap: f64,
+    /// Seconds for building and solving; the best plan found by then is
+    /// returned with status `feasible`.
+    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_seconds)]
+    time_limit: f64,
+}
+
+fn parse_gap(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(gap) if gap.is_finite() && gap >= 0.0 => Ok(gap),
+        _ => Err(format!(
+            "{text} is not a gap: expected a number ≥ 0, e.g. 1e-4"
+        )),
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => Ok(seconds),
+        _ => Err(format!(
+            "{text} is not a time limit: expected seconds > 0, e.g. 30"
+        )),
+    }
+}
+
+/// Runs the command.
+pub fn run(args: &Args) -> ExitCode {
+    let problem = match super::load_problem(&args.problem) {
+        Ok(problem) => problem,
+        Err(code) => return code,
+    };
+    let options = SolveOptions {
+        mip_gap: args.mip_gap,
+        time_limit: Duration::from_secs_f64(args.time_limit),
+        ..SolveOptions::default()
+    };
+    let plan = solve(&problem, &options);
+    eprintln!("{}", summary(&plan));
+    let json = match serde_json::to_string_pretty(&plan) {
+        Ok(json) => json,
+        Err(error) => {
+            eprintln!("error: cannot write the plan as JSON: {error}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    match &args.out {
+        Some(path) => {
+            if let Err(error) = std::fs::write(path, json + "\n") {
+                eprintln!("error: cannot write {}: {error}", path.display());
+                return ExitCode::from(EXIT_INTERNAL);
+            }
+        }
+        None => println!("{json}"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// One line for a person: status, objective, gap, size and time.
+pub fn summary(plan: &Plan) -> String {
+    let gap = match plan.mip_gap {
+        Some(gap) => format!("gap {:.4}%", gap * 100.0),
+        None => "no bound".to_owned(),
+    };
+    let mut line = format!(
+        "{}: {} plan, objective {:.2}, {gap}, {} intervals, {} jobs, solved in {:.3} s",
+        plan.site_id,
+        plan.status.as_str(),
+        plan.objective,
+        plan.intervals.len(),
+        plan.jobs.len(),
+        plan.solve_seconds
+    );
+    if let Some(note) = &plan.note {
+        line.push_str(&format!(" ({note})"));
+    }
+    line
+}

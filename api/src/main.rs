@@ -1,0 +1,30 @@
+//! `arbiter`: plans how a power-constrained site spends its grid connection.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Arbiter plans battery charge/discharge and compute jobs at an EV
+/// fast-charging site against day-ahead prices.
+#[derive(Debug, Parser)]
+#[command(name = "arbiter", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Solve(commands::solve::Args),
+    Validate(commands::validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Solve(args) => commands::solve::run(&args),
+        Command::Validate(args) => commands::validate::run(&args),
+    }
+}

@@ -1,0 +1,329 @@
+//! Compute jobs: IT power `x_jt` (kW) of each job in each interval of its
+//! window `W_j`; 0 outside it.
+//!
+//! - Capacity: `Σ_j x_jt ≤ max_it_kw`.
+//! - Balance share: `− pue · Σ_j x_jt`.
+//! - Costs: `compute_value = Σ_j Σ_t h/1000 · value_j · x_jt`,
+//!   `shortfall_penalty = Σ_j penalty_j · (E_j − Σ_t h · x_jt) / 1000`
+//!   (the `E_j` part is a constant, passed to the solver as an offset).
+//!
+//! Preemptible job (on/off binary `z_jt`): `min_kw · z_jt ≤ x_jt ≤ M_j · z_jt`,
+//! `Σ_t h · x_jt ≤ energy_kwh`; starts `y_jt ≥ z_jt − z_{j,t−1}` with
+//! `z_{j,−1} = running` (and `z = 0` outside the window), costing
+//! `start_cost · Σ_t y_jt`. `M_j = max_kw` in the textbook form; tight, it is
+//! `min(max_kw, max_it_kw, energy_kwh / h)`, and a job whose `M_j < min_kw`
+//! can never run (one interval at `min_kw` would break a limit), so it gets no
+//! variables. Starts need a variable only where they cost something; with a
+//! positive cost and `z` binary the optimal `y` is `max(0, z_t − z_{t−1})`, so
+//! `y` can be continuous in `[0, 1]`.
+//!
+//! Block job (start binaries `s_jt`, only where all `L` intervals of the run
+//! lie in the window and the horizon): `Σ_t s_jt ≤ 1`,
+//! `x_jt = power_kw · Σ_{τ=t−L+1..t} s_jτ`.
+
+use std::ops::Range;
+
+use good_lp::{Expression, Variable};
+
+use super::{Balance, Builder, Formulation, Values, value};
+use crate::costs::Costs;
+use crate::problem::{Job, JobKind, Problem};
+
+/// Variables of every job.
+pub(crate) struct Vars {
+    pub jobs: Vec<JobVars>,
+}
+
+/// One job's variables.
+pub(crate) struct JobVars {
+    /// Intervals in which the model lets the job draw power (may be empty).
+    pub window: Range<usize>,
+    /// `x_jt` for each `t` in `window`, as an affine expression.
+    pub power_kw: Vec<Expression>,
+    pub kind: KindVars,
+}
+
+/// Variables that differ by kind of job.
+pub(crate) enum KindVars {
+    Preemptible {
+        /// `x_jt` for each `t` in the window.
+        power_kw: Vec<Variable>,
+        /// `z_jt` for each `t` in the window.
+        on: Vec<Variable>,
+        /// `y_jt` for each `t` in the window, where starts cost something.
+        starts: Vec<Variable>,
+        /// Whether the job ran just before the horizon.
+        running: bool,
+    },
+    Block {
+        /// `s_jt` for each start interval allowed, with its interval.
+        starts: Vec<(usize, Variable)>,
+    },
+}
+
+/// Adds every job, the capacity rows, the compute costs and the balance share.
+pub(crate) fn add(
+    builder: &mut Builder,
+    problem: &Problem,
+    formulation: Formulation,
+    costs: &mut Costs<Expression>,
+    balance: &mut Balance,
+) -> Vars {
+    let h = problem.hours_per_interval();
+    let Some(compute) = problem.compute.as_ref() else {
+        return Vars { jobs: Vec::new() };
+    };
+    let mut jobs = Vec::with_capacity(problem.jobs.len());
+    for job in &problem.jobs {
+        let vars = match &job.kind {
+            JobKind::Preemptible {
+                energy_kwh,
+                min_kw,
+                max_kw,
+                start_cost,
+                running,
+            } => {
+                let big_m = if formulation.tight_bounds {
+                    max_kw.min(compute.max_it_kw).min(energy_kwh / h)
+                } else {
+                    *max_kw
+                };
+                let window = if big_m < *min_kw {
+                    0..0
+                } else {
+                    job.window.clone()
+                };
+                let with_starts = *start_cost > 0.0 || !formulation.starts_only_with_cost;
+                let preemptible = Preemptible {
+                    energy_kwh: *energy_kwh,
+                    min_kw: *min_kw,
+                    big_m,
+                    running: *running,
+                    with_starts,
+                    continuous_starts: formulation.starts_only_with_cost,
+                };
+                preemptible.add(builder, window, h, *start_cost, costs)
+            }
+            JobKind::Block {
+                power_kw,
+                intervals,
+            } => {
+                let runnable = !formulation.tight_bounds || *power_kw <= compute.max_it_kw;
+                let window = if runnable { job.window.clone() } else { 0..0 };
+                add_block(builder, window, *power_kw, *intervals)
+            }
+        };
+        add_job_costs(job, &vars, h, costs);
+        jobs.push(vars);
+    }
+
+    for t in 0..problem.intervals() {
+        let mut total = Expression::default();
+        let mut reach_kw = 0.0;
+        for (job, vars) in problem.jobs.iter().zip(&jobs) {
+            if let Some(power) = vars.power_at(t) {
+                total += power.clone();
+                reach_kw += max_power_kw(job);
+            }
+        }
+        if reach_kw == 0.0 {
+            continue;
+        }
+        balance[t].add_mul(-compute.pue, total.clone());
+        if !formulation.tight_bounds || reach_kw > compute.max_it_kw {
+            builder.constrain(total.leq(compute.max_it_kw));
+        }
+    }
+    Vars { jobs }
+}
+
+/// Parameters of a preemptible job as the model uses them.
+struct Preemptible {
+    energy_kwh: f64,
+    min_kw: f64,
+    big_m: f64,
+    running: bool,
+    with_starts: bool,
+    continuous_starts: bool,
+}
+
+impl Preemptible {
+    fn add(
+        &self,
+        builder: &mut Builder,
+        window: Range<usize>,
+        h: f64,
+        start_cost: f64,
+        costs: &mut Costs<Expression>,
+    ) -> JobVars {
+        let mut power_kw = Vec::with_capacity(window.len());
+        let mut on = Vec::with_capacity(window.len());
+        let mut starts = Vec::new();
+        let mut energy = Expression::default();
+        let mut previous_on: Expression = if window.start == 0 && self.running {
+            1.0.into()
+        } else {
+            0.0.into()
+        };
+        for _ in window.clone() {
+            let x = builder.continuous(0.0, self.big_m);
+            let z = builder.binary();
+            builder.constrain((x - self.big_m * z).leq(0.0));
+            builder.constrain((x - self.min_kw * z).geq(0.0));
+            energy.add_mul(h, x);
+            if self.with_starts {
+                let y = if self.continuous_starts {
+                    builder.continuous(0.0, 1.0)
+                } else {
+                    builder.binary()
+                };
+                builder.constrain((y - z + previous_on).geq(0.0));
+                costs.start_costs.add_mul(start_cost, y);
+                starts.push(y);
+            }
+            previous_on = z.into();
+            power_kw.push(x);
+            on.push(z);
+        }
+        if !window.is_empty() && h * self.big_m * window.len() as f64 > self.energy_kwh {
+            builder.constrain(energy.leq(self.energy_kwh));
+        }
+        JobVars {
+            window,
+            power_kw: power_kw.iter().map(|&x| x.into()).collect(),
+            kind: KindVars::Preemptible {
+                power_kw,
+                on,
+                starts,
+                running: self.running,
+            },
+        }
+    }
+}
+
+fn add_block(builder: &mut Builder, window: Range<usize>, power_kw: f64, run: usize) -> JobVars {
+    if run == 0 || window.len() < run {
+        return JobVars {
+            window: 0..0,
+            power_kw: Vec::new(),
+            kind: KindVars::Block { starts: Vec::new() },
+        };
+    }
+    let starts: Vec<(usize, Variable)> = (window.start..=window.end - run)
+        .map(|t| (t, builder.binary()))
+        .collect();
+    let once: Expression = starts.iter().map(|&(_, s)| s).sum();
+    builder.constrain(once.leq(1.0));
+    let power = window
+        .clone()
+        .map(|t| {
+            let mut running = Expression::default();
+            for &(start, s) in &starts {
+                if start <= t && t < start + run {
+                    running.add_mul(power_kw, s);
+                }
+            }
+            running
+        })
+        .collect();
+    JobVars {
+        window,
+        power_kw: power,
+        kind: KindVars::Block { starts },
+    }
+}
+
+fn add_job_costs(job: &Job, vars: &JobVars, h: f64, costs: &mut Costs<Expression>) {
+    let penalty = job.shortfall_penalty_per_mwh;
+    costs.shortfall_penalty += penalty / 1000.0 * job.target_energy_kwh(h);
+    for power in &vars.power_kw {
+        costs
+            .compute_value
+            .add_mul(h / 1000.0 * job.value_per_mwh, power.clone());
+        costs
+            .shortfall_penalty
+            .add_mul(-h / 1000.0 * penalty, power.clone());
+    }
+}
+
+/// Largest IT power a job can draw, kW.
+fn max_power_kw(job: &Job) -> f64 {
+    match job.kind {
+        JobKind::Preemptible { max_kw, .. } => max_kw,
+        JobKind::Block { power_kw, .. } => power_kw,
+    }
+}
+
+/// Most site power (IT power times PUE) the jobs can draw in interval `t`, kW.
+pub(crate) fn max_site_kw(problem: &Problem, t: usize) -> f64 {
+    let Some(compute) = problem.compute.as_ref() else {
+        return 0.0;
+    };
+    let reach: f64 = problem
+        .jobs
+        .iter()
+        .filter(|job| job.window.contains(&t))
+        .map(max_power_kw)
+        .sum();
+    compute.pue * reach.min(compute.max_it_kw)
+}
+
+impl JobVars {
+    /// `x_jt` if the job may draw power in interval `t`.
+    pub fn power_at(&self, t: usize) -> Option<&Expression> {
+        if self.window.contains(&t) {
+            self.power_kw.get(t - self.window.start)
+        } else {
+            None
+        }
+    }
+
+    /// IT power in interval `t` under an assignment, kW.
+    pub fn power_kw(&self, values: &Values, t: usize) -> f64 {
+        self.power_at(t)
+            .map_or(0.0, |power| power.eval_with(values))
+    }
+}
+
+/// Snaps binaries to 0/1 and makes the job variables agree with them exactly:
+/// a preemptible job that is off draws 0, one that is on draws at least its
+/// minimum, and each start is `max(0, z_t − z_{t−1})`. What this changes in
+/// power is solver noise, settled in the balance afterwards.
+pub(crate) fn snap(problem: &Problem, vars: &Vars, values: &mut Values) {
+    for (job, spec) in vars.jobs.iter().zip(&problem.jobs) {
+        match &job.kind {
+            KindVars::Preemptible {
+                power_kw,
+                on,
+                starts,
+                running,
+            } => {
+                let min_kw = match spec.kind {
+                    JobKind::Preemptible { min_kw, .. } => min_kw,
+                    JobKind::Block { .. } => 0.0,
+                };
+                let mut previous = job.window.start == 0 && *running;
+                for (i, (&x, &z)) in power_kw.iter().zip(on).enumerate() {
+                    let is_on = value(values, z) > 0.5;
+                    values.insert(z, if is_on { 1.0 } else { 0.0 });
+                    let power = if is_on {
+                        value(values, x).max(min_kw)
+                    } else {
+                        0.0
+                    };
+                    values.insert(x, power);
+                    if let Some(&y) = starts.get(i) {
+                        values.insert(y, if is_on && !previous { 1.0 } else { 0.0 });
+                    }
+                    previous = is_on;
+                }
+            }
+            KindVars::Block { starts } => {
+                for &(_, s) in starts {
+                    let started = value(values, s) > 0.5;
+                    values.insert(s, if started { 1.0 } else { 0.0 });
+                }
+            }
+        }
+    }
+}

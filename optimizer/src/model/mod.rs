@@ -1,0 +1,221 @@
+//! The mixed-integer program of a [`Problem`], built component by component.
+//!
+//! [`build`] reads like a table of contents: each component module adds its
+//! variables, its constraints, its cost terms (into [`Costs`]) and its share of
+//! the per-interval power balance, then the balance rows close the model.
+//! Costs stay as separate affine expressions so that the same expressions,
+//! evaluated on the final schedule, give the plan's cost breakdown: the parts
+//! always sum to the objective.
+
+pub(crate) mod battery;
+pub(crate) mod compute;
+pub(crate) mod grid;
+pub(crate) mod loads;
+pub(crate) mod rules;
+pub(crate) mod stability;
+pub(crate) mod targets;
+pub(crate) mod tariff;
+
+use std::collections::HashMap;
+
+use good_lp::{Constraint, Expression, IntoAffineExpression, ProblemVariables, Variable, variable};
+
+use crate::costs::Costs;
+use crate::problem::Problem;
+
+/// How the model is formulated: every switch defaults to the fast form, and
+/// each can be turned off to measure what it gains (`benches/formulation.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Formulation {
+    /// Leave out the import/export and charge/discharge binaries where the
+    /// data proves them redundant (see [`grid`] and [`battery`]).
+    pub drop_redundant_binaries: bool,
+    /// Create start variables only for jobs with a start cost, as continuous
+    /// variables (integral anyway at an optimum, see [`compute`]).
+    pub starts_only_with_cost: bool,
+    /// Bound each variable by what the data makes reachable (big-M values of
+    /// the on/off constraints included), and leave out provably idle jobs.
+    pub tight_bounds: bool,
+    /// Pass the objective's constant to the solver, so that its relative gap
+    /// is relative to the real cost of the plan.
+    pub objective_offset: bool,
+}
+
+impl Default for Formulation {
+    fn default() -> Self {
+        Formulation {
+            drop_redundant_binaries: true,
+            starts_only_with_cost: true,
+            tight_bounds: true,
+            objective_offset: true,
+        }
+    }
+}
+
+impl Formulation {
+    /// The plain textbook formulation: every binary, loose bounds, no offset.
+    pub fn textbook() -> Self {
+        Formulation {
+            drop_redundant_binaries: false,
+            starts_only_with_cost: false,
+            tight_bounds: false,
+            objective_offset: false,
+        }
+    }
+}
+
+/// Collects variables (remembering their column order) and constraints.
+#[derive(Default)]
+pub(crate) struct Builder {
+    variables: ProblemVariables,
+    columns: Vec<Variable>,
+    bounds: Vec<(f64, f64)>,
+    constraints: Vec<Constraint>,
+    binaries: usize,
+}
+
+impl Builder {
+    /// A continuous variable in `[min, max]`.
+    pub fn continuous(&mut self, min: f64, max: f64) -> Variable {
+        let var = self.variables.add(variable().min(min).max(max));
+        self.columns.push(var);
+        self.bounds.push((min, max));
+        var
+    }
+
+    /// A 0/1 variable.
+    pub fn binary(&mut self) -> Variable {
+        let var = self.variables.add(variable().binary());
+        self.columns.push(var);
+        self.bounds.push((0.0, 1.0));
+        self.binaries += 1;
+        var
+    }
+
+    /// Adds a constraint to the model.
+    pub fn constrain(&mut self, constraint: Constraint) {
+        self.constraints.push(constraint);
+    }
+}
+
+/// A complete model: the variables of every component and the cost terms.
+pub(crate) struct Model {
+    pub variables: ProblemVariables,
+    /// Variables in column order (the solver's column `i` is `columns[i]`).
+    pub columns: Vec<Variable>,
+    /// `(min, max)` of each column.
+    pub bounds: Vec<(f64, f64)>,
+    pub constraints: Vec<Constraint>,
+    /// Per interval, `supply − demand` (0 in every solution).
+    pub balance: Balance,
+    pub binaries: usize,
+    /// A column fixed at 1 that carries the objective's constant, if any.
+    pub one: Option<Variable>,
+    pub grid: grid::Vars,
+    pub battery: Option<battery::Vars>,
+    pub loads: loads::Vars,
+    pub compute: compute::Vars,
+    pub tariff: tariff::Vars,
+    pub targets: targets::Vars,
+    pub stability: stability::Vars,
+    pub costs: Costs<Expression>,
+}
+
+/// The per-interval power balance, `supply − demand`, as components add to it.
+pub(crate) type Balance = Vec<Expression>;
+
+/// Builds the model of `problem`.
+///
+/// `exclusive_charge` forces the charge/discharge binaries even where the data
+/// proves them redundant (used when a solution still charged and discharged at
+/// once at zero marginal cost).
+pub(crate) fn build(problem: &Problem, formulation: Formulation, exclusive_charge: bool) -> Model {
+    let mut builder = Builder::default();
+    let mut costs = Costs::<Expression>::default();
+    let mut balance: Balance = vec![Expression::default(); problem.intervals()];
+
+    let grid = grid::add(&mut builder, problem, formulation, &mut costs, &mut balance);
+    let battery = problem.battery.as_ref().map(|spec| {
+        battery::add(
+            &mut builder,
+            problem,
+            spec,
+            formulation,
+            exclusive_charge,
+            &mut costs,
+            &mut balance,
+        )
+    });
+    let loads = loads::add(&mut builder, problem, &mut costs, &mut balance);
+    let compute = compute::add(&mut builder, problem, formulation, &mut costs, &mut balance);
+    let tariff = tariff::add(&mut builder, problem, &grid, &mut costs);
+    let targets = targets::add(
+        &mut builder,
+        problem,
+        battery.as_ref(),
+        formulation,
+        &mut costs,
+    );
+    let stability = stability::add(&mut builder, problem, battery.as_ref(), &mut costs);
+
+    for row in &balance {
+        builder.constrain(row.clone().eq(0.0));
+    }
+    let constant = costs.objective().constant();
+    let one =
+        (formulation.objective_offset && constant != 0.0).then(|| builder.continuous(1.0, 1.0));
+
+    Model {
+        variables: builder.variables,
+        columns: builder.columns,
+        bounds: builder.bounds,
+        constraints: builder.constraints,
+        balance,
+        binaries: builder.binaries,
+        one,
+        grid,
+        battery,
+        loads,
+        compute,
+        tariff,
+        targets,
+        stability,
+        costs,
+    }
+}
+
+impl Model {
+    /// The objective handed to the solver: every cost term, with the constant
+    /// carried by the fixed column when the formulation asks for an offset.
+    pub fn solver_objective(&self) -> Expression {
+        let mut objective = self.costs.objective();
+        let constant = objective.constant();
+        objective -= constant;
+        if let Some(one) = self.one {
+            objective.add_mul(constant, one);
+        }
+        objective
+    }
+
+    /// An empty assignment (every variable 0, the constant column 1).
+    pub fn zero_values(&self) -> Values {
+        let mut values: Values = self.columns.iter().map(|&var| (var, 0.0)).collect();
+        if let Some(one) = self.one {
+            values.insert(one, 1.0);
+        }
+        values
+    }
+}
+
+/// A value for every variable of a model (good_lp evaluates expressions on it).
+pub(crate) type Values = HashMap<Variable, f64>;
+
+/// Reads a variable's value (0 when it is absent).
+pub(crate) fn value(values: &Values, var: Variable) -> f64 {
+    values.get(&var).copied().unwrap_or(0.0)
+}
+
+/// Reads an optional variable's value (0 when there is none).
+pub(crate) fn value_or_zero(values: &Values, var: Option<Variable>) -> f64 {
+    var.map_or(0.0, |var| value(values, var))
+}

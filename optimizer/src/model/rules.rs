@@ -1,0 +1,93 @@
+//! The rule-built plan and the variables that follow from a schedule.
+//!
+//! The rule-built plan keeps the battery idle, runs no compute and lets the
+//! grid serve the load up to the import limit (the rest is unserved). It
+//! satisfies every rule of the model, so it is both the warm start handed to
+//! the solver and the `fallback` plan when the solver finds nothing in time.
+
+use super::{Model, Values, value, value_or_zero};
+use crate::problem::Problem;
+
+/// The rule-built plan as a full assignment of the model's variables.
+pub(crate) fn fallback(problem: &Problem, model: &Model) -> Values {
+    let mut values = model.zero_values();
+    if let (Some(battery), Some(spec)) = (&model.battery, &problem.battery) {
+        for &soc in &battery.soc_kwh {
+            values.insert(soc, spec.initial_soc_kwh);
+        }
+    }
+    for t in 0..problem.intervals() {
+        let load_kw = problem.site_load_kw(t);
+        let import_kw = load_kw.min(model.grid.import_max_kw[t]);
+        values.insert(model.grid.import_kw[t], import_kw);
+        values.insert(model.loads.unserved_kw[t], load_kw - import_kw);
+        if let Some(importing) = model.grid.importing[t] {
+            values.insert(importing, 1.0);
+        }
+    }
+    settle_dependents(problem, model, &mut values);
+    values
+}
+
+/// Sets every variable that only measures the schedule to its least value:
+/// the peak, SoC-target shortfalls and stability deviations. Each is then
+/// exactly what the cost formula of the plan says.
+pub(crate) fn settle_dependents(problem: &Problem, model: &Model, values: &mut Values) {
+    if let Some(peak) = model.tariff.peak_kw {
+        let highest = model
+            .grid
+            .import_kw
+            .iter()
+            .map(|&import| value(values, import))
+            .fold(problem.peak_so_far_kw, f64::max);
+        values.insert(peak, highest);
+    }
+    let Some(battery) = &model.battery else {
+        return;
+    };
+    for (target, short) in problem.soc_targets.iter().zip(&model.targets.shortfall_kwh) {
+        if let Some(short) = *short {
+            let soc = value(values, battery.soc_kwh[target.boundary - 1]);
+            values.insert(short, (target.min_kwh - soc).max(0.0));
+        }
+    }
+    if let Some(stability) = &problem.stability {
+        for (t, deviation) in model.stability.deviation_kw.iter().enumerate() {
+            let (Some(deviation), Some(reference)) = (*deviation, stability.reference_kw[t]) else {
+                continue;
+            };
+            let net = value(values, battery.discharge_kw[t]) - value(values, battery.charge_kw[t]);
+            values.insert(deviation, (net - reference).abs());
+        }
+    }
+}
+
+/// Settles what is left of the power balance after binaries were snapped
+/// (solver noise, far below a watt): a deficit is imported (or, past the
+/// limit, left unserved); a surplus imports less, then exports.
+pub(crate) fn settle_balance(problem: &Problem, model: &Model, values: &mut Values) {
+    for t in 0..problem.intervals() {
+        let residual = model.balance[t].eval_with(values);
+        if residual == 0.0 {
+            continue;
+        }
+        let import = model.grid.import_kw[t];
+        let import_kw = value(values, import);
+        if residual < 0.0 {
+            let raised = (import_kw - residual).min(model.grid.import_max_kw[t]);
+            values.insert(import, raised);
+            let unserved = model.loads.unserved_kw[t];
+            let left = -residual - (raised - import_kw);
+            if left > 0.0 {
+                values.insert(unserved, value(values, unserved) + left);
+            }
+        } else {
+            let lowered = (import_kw - residual).max(0.0);
+            values.insert(import, lowered);
+            let left = residual - (import_kw - lowered);
+            if let (true, Some(export)) = (left > 0.0, model.grid.export_kw[t]) {
+                values.insert(export, value_or_zero(values, Some(export)) + left);
+            }
+        }
+    }
+}

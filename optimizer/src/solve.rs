@@ -1,0 +1,252 @@
+//! Solving: build the model, hand it to HiGHS with a warm start, read the
+//! plan back, and fall back to the rule-built plan when nothing else is found.
+
+use std::time::{Duration, Instant};
+
+use good_lp::{SolverModel, highs};
+use highs::{HighsModelStatus, HighsSolutionStatus};
+
+use crate::model::{self, Formulation, Model, Values, battery, compute, grid, rules};
+use crate::plan::{self, Plan, Status};
+use crate::problem::Problem;
+
+/// Default relative MIP gap.
+pub const DEFAULT_MIP_GAP: f64 = 1e-4;
+/// Default time limit for building and solving.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// How to solve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolveOptions {
+    /// Relative MIP gap at which the search stops: `|best − bound| / |best|`.
+    pub mip_gap: f64,
+    /// Wall-time budget for building and solving; the best plan found by then
+    /// is returned as `feasible`.
+    pub time_limit: Duration,
+    /// Threads HiGHS may use (`None`: its own choice).
+    pub threads: Option<u32>,
+    /// Hand the rule-built plan to the solver as a first incumbent.
+    pub warm_start: bool,
+    /// How the model is formulated.
+    pub formulation: Formulation,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        SolveOptions {
+            mip_gap: DEFAULT_MIP_GAP,
+            time_limit: DEFAULT_TIME_LIMIT,
+            threads: None,
+            warm_start: true,
+            formulation: Formulation::default(),
+        }
+    }
+}
+
+/// Where the time went and how large the model was.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SolveStats {
+    /// Building the model(s), seconds.
+    pub build_seconds: f64,
+    /// Inside HiGHS, seconds.
+    pub solver_seconds: f64,
+    /// Columns of the (last) model.
+    pub columns: usize,
+    /// Rows of the (last) model.
+    pub rows: usize,
+    /// Binary columns of the (last) model.
+    pub binaries: usize,
+    /// Whether a second solve with charge/discharge binaries was needed.
+    pub resolved_with_binaries: bool,
+}
+
+/// Solves a problem to a plan. Never fails: without a solution in time the
+/// plan is the rule-built `fallback`.
+pub fn solve(problem: &Problem, options: &SolveOptions) -> Plan {
+    solve_with_stats(problem, options).0
+}
+
+/// [`solve`], also saying where the time went.
+pub fn solve_with_stats(problem: &Problem, options: &SolveOptions) -> (Plan, SolveStats) {
+    let started = Instant::now();
+    let mut stats = SolveStats::default();
+    let mut model = build(problem, options.formulation, false, &mut stats);
+    let mut outcome = run(problem, &mut model, options, started, &mut stats);
+    if let Ok(solved) = &outcome {
+        if solved.overlap_left {
+            // A degenerate optimum charged and discharged at once: solve again
+            // with the binaries that forbid it.
+            stats.resolved_with_binaries = true;
+            model = build(problem, options.formulation, true, &mut stats);
+            outcome = run(problem, &mut model, options, started, &mut stats);
+        }
+    }
+    let (values, status, mip_gap, note) = match outcome {
+        Ok(solved) if !solved.overlap_left => {
+            (solved.values, solved.status, Some(solved.mip_gap), None)
+        }
+        Ok(_) => (
+            rules::fallback(problem, &model),
+            Status::Fallback,
+            None,
+            Some("the solver left simultaneous charge and discharge".to_owned()),
+        ),
+        Err(reason) => (
+            rules::fallback(problem, &model),
+            Status::Fallback,
+            None,
+            Some(reason),
+        ),
+    };
+    let schedule = plan::read(problem, &model, &values);
+    let plan = Plan {
+        site_id: problem.site_id.clone(),
+        status,
+        objective: schedule.costs.objective(),
+        mip_gap,
+        solve_seconds: started.elapsed().as_secs_f64(),
+        costs: schedule.costs,
+        intervals: schedule.intervals,
+        jobs: schedule.jobs,
+        note,
+    };
+    (plan, stats)
+}
+
+fn build(
+    problem: &Problem,
+    formulation: Formulation,
+    exclusive_charge: bool,
+    stats: &mut SolveStats,
+) -> Model {
+    let started = Instant::now();
+    let model = model::build(problem, formulation, exclusive_charge);
+    stats.build_seconds += started.elapsed().as_secs_f64();
+    stats.columns = model.columns.len();
+    stats.rows = model.constraints.len();
+    stats.binaries = model.binaries;
+    model
+}
+
+/// A solution read back from the solver and cleaned up.
+struct Solved {
+    values: Values,
+    status: Status,
+    mip_gap: f64,
+    /// Charge and discharge still overlap where the model had no binaries.
+    overlap_left: bool,
+}
+
+/// Runs HiGHS on the model within what is left of the time budget.
+fn run(
+    problem: &Problem,
+    model: &mut Model,
+    options: &SolveOptions,
+    started: Instant,
+    stats: &mut SolveStats,
+) -> Result<Solved, String> {
+    let remaining = options
+        .time_limit
+        .saturating_sub(started.elapsed())
+        .as_secs_f64();
+    let warm_start = options.warm_start.then(|| {
+        let values = rules::fallback(problem, model);
+        model
+            .columns
+            .iter()
+            .map(|var| model::value(&values, *var))
+            .collect::<Vec<f64>>()
+    });
+    let objective = model.solver_objective();
+    let variables = std::mem::take(&mut model.variables);
+    let mut lp = highs(variables.minimise(objective));
+    for constraint in std::mem::take(&mut model.constraints) {
+        lp.add_constraint(constraint);
+    }
+    let mut highs = lp
+        .try_into_inner()
+        .map_err(|error| format!("HiGHS rejected the model: {error}"))?;
+    highs.make_quiet();
+    let settings: [(&str, f64); 2] = [("mip_rel_gap", options.mip_gap), ("time_limit", remaining)];
+    for (name, value) in settings {
+        highs
+            .try_set_option(name, value)
+            .map_err(|error| format!("HiGHS refused option {name}: {error:?}"))?;
+    }
+    if let Some(threads) = options.threads {
+        let threads = i32::try_from(threads).unwrap_or(i32::MAX);
+        highs
+            .try_set_option("threads", threads)
+            .map_err(|error| format!("HiGHS refused option threads: {error:?}"))?;
+    }
+    if let Some(columns) = &warm_start {
+        highs
+            .try_set_solution(Some(columns), None, None, None)
+            .map_err(|error| format!("HiGHS refused the warm start: {error:?}"))?;
+    }
+    let solving = Instant::now();
+    let solved = highs.try_solve();
+    stats.solver_seconds += solving.elapsed().as_secs_f64();
+    let solved = solved.map_err(|error| format!("HiGHS failed: {error:?}"))?;
+    let model_status = solved.status();
+    let status = match model_status {
+        HighsModelStatus::Optimal => Status::Optimal,
+        HighsModelStatus::ReachedTimeLimit
+        | HighsModelStatus::ReachedIterationLimit
+        | HighsModelStatus::ReachedSolutionLimit
+        | HighsModelStatus::ReachedInterrupt
+        | HighsModelStatus::ReachedMemoryLimit => Status::Feasible,
+        other => return Err(format!("HiGHS ended with status {other:?}")),
+    };
+    if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
+        return Err(format!(
+            "HiGHS found no solution before it stopped ({model_status:?})"
+        ));
+    }
+    let gap = solved.mip_gap();
+    // A model without binaries is a plain LP: solved exactly, the gap is 0.
+    let mip_gap = if gap.is_finite() { gap.max(0.0) } else { 0.0 };
+    let solution = solved.get_solution();
+    let mut values: Values = model
+        .columns
+        .iter()
+        .copied()
+        .zip(solution.columns().iter().copied())
+        .collect();
+    let overlap_left = clean_up(problem, model, &mut values);
+    Ok(Solved {
+        values,
+        status,
+        mip_gap,
+        overlap_left,
+    })
+}
+
+/// Below this a solver value is noise and becomes 0.
+const NOISE: f64 = 1e-9;
+
+/// Makes a solver solution exact: values inside their bounds, binaries 0 or 1
+/// with the job powers agreeing, the balance closed, no simultaneous import
+/// and export, and the measuring variables at their least values. Returns
+/// whether charge and discharge still overlap somewhere (only a model with
+/// binaries can remove that).
+fn clean_up(problem: &Problem, model: &Model, values: &mut Values) -> bool {
+    for (var, &(min, max)) in model.columns.iter().zip(&model.bounds) {
+        if let Some(value) = values.get_mut(var) {
+            *value = value.clamp(min, max);
+            if value.abs() < NOISE {
+                *value = 0.0;
+            }
+        }
+    }
+    compute::snap(problem, &model.compute, values);
+    rules::settle_balance(problem, model, values);
+    grid::net_flows(&model.grid, values);
+    let overlap_left = match (&model.battery, &problem.battery) {
+        (Some(vars), Some(spec)) => battery::net_overlaps(vars, spec, &model.grid, values),
+        _ => false,
+    };
+    rules::settle_balance(problem, model, values);
+    rules::settle_dependents(problem, model, values);
+    overlap_left
+}
