@@ -45,8 +45,8 @@ pub struct Plan {
     pub status: Status,
     /// Total cost of the plan (money); the signed sum of `costs`.
     pub objective: f64,
-    /// Relative distance to the best bound the search proved; `null` for a
-    /// fallback plan, which has no bound.
+    /// Relative distance to the best bound the search proved; `null` when no
+    /// bound is known (a fallback plan, or a search stopped before proving one).
     pub mip_gap: Option<f64>,
     /// Wall time spent building and solving, seconds.
     pub solve_seconds: f64,

@@ -72,19 +72,17 @@ pub fn solve_with_stats(problem: &Problem, options: &SolveOptions) -> (Plan, Sol
     let mut stats = SolveStats::default();
     let mut model = build(problem, options.formulation, false, &mut stats);
     let mut outcome = run(problem, &mut model, options, started, &mut stats);
-    if let Ok(solved) = &outcome {
-        if solved.overlap_left {
-            // A degenerate optimum charged and discharged at once: solve again
-            // with the binaries that forbid it.
-            stats.resolved_with_binaries = true;
-            model = build(problem, options.formulation, true, &mut stats);
-            outcome = run(problem, &mut model, options, started, &mut stats);
-        }
+    if let Ok(solved) = &outcome
+        && solved.overlap_left
+    {
+        // A degenerate optimum charged and discharged at once: solve again
+        // with the binaries that forbid it.
+        stats.resolved_with_binaries = true;
+        model = build(problem, options.formulation, true, &mut stats);
+        outcome = run(problem, &mut model, options, started, &mut stats);
     }
     let (values, status, mip_gap, note) = match outcome {
-        Ok(solved) if !solved.overlap_left => {
-            (solved.values, solved.status, Some(solved.mip_gap), None)
-        }
+        Ok(solved) if !solved.overlap_left => (solved.values, solved.status, solved.mip_gap, None),
         Ok(_) => (
             rules::fallback(problem, &model),
             Status::Fallback,
@@ -132,7 +130,7 @@ fn build(
 struct Solved {
     values: Values,
     status: Status,
-    mip_gap: f64,
+    mip_gap: Option<f64>,
     /// Charge and discharge still overlap where the model had no binaries.
     overlap_left: bool,
 }
@@ -204,8 +202,13 @@ fn run(
         ));
     }
     let gap = solved.mip_gap();
-    // A model without binaries is a plain LP: solved exactly, the gap is 0.
-    let mip_gap = if gap.is_finite() { gap.max(0.0) } else { 0.0 };
+    let mip_gap = match (status, gap.is_finite()) {
+        (_, true) => Some(gap.max(0.0)),
+        // A model without binaries is a plain LP, solved exactly.
+        (Status::Optimal, false) => Some(0.0),
+        // Stopped before any bound was proven: the gap is unknown.
+        (_, false) => None,
+    };
     let solution = solved.get_solution();
     let mut values: Values = model
         .columns

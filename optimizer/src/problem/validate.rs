@@ -108,16 +108,16 @@ impl Issues {
         ok: impl Fn(f64) -> bool,
         rule: &str,
     ) {
-        if let Some(expected) = expected {
-            if values.len() != expected {
-                self.push(
-                    path,
-                    format!(
-                        "{path} has {} values, expected {expected} (one per price)",
-                        values.len()
-                    ),
-                );
-            }
+        if let Some(expected) = expected
+            && values.len() != expected
+        {
+            self.push(
+                path,
+                format!(
+                    "{path} has {} values, expected {expected} (one per price)",
+                    values.len()
+                ),
+            );
         }
         for (i, &value) in values.iter().enumerate() {
             self.number(&format!("{path}[{i}]"), value, &ok, rule);
@@ -128,10 +128,12 @@ impl Issues {
     fn instant(&mut self, path: &str, text: &str) -> Option<DateTime<Utc>> {
         match DateTime::parse_from_rfc3339(text) {
             Ok(instant) => Some(instant.with_timezone(&Utc)),
-            Err(error) => {
+            Err(_) => {
                 self.push(
                     path,
-                    format!("{path} ({text:?}) is not an RFC 3339 time: {error}"),
+                    format!(
+                        "{path} ({text:?}) is not an RFC 3339 time such as 2025-06-01T00:00:00Z"
+                    ),
                 );
                 None
             }
@@ -325,6 +327,8 @@ impl RawProblem {
                     self.start, self.interval_minutes
                 ),
             );
+            // Every boundary derived from this start would be off too.
+            return None;
         }
         Some(Horizon {
             start,
@@ -349,18 +353,17 @@ impl RawProblem {
         for (k, target) in targets.iter().enumerate() {
             let path = format!("soc_targets[{k}]");
             let min_path = format!("{path}.min_kwh");
-            if issues.number(&min_path, target.min_kwh, any, "") {
-                if let Some(battery) = battery {
-                    if target.min_kwh > battery.soc_max_kwh {
-                        issues.push(
-                            &min_path,
-                            format!(
-                                "{min_path} ({}) exceeds battery.soc_max_kwh ({})",
-                                target.min_kwh, battery.soc_max_kwh
-                            ),
-                        );
-                    }
-                }
+            if issues.number(&min_path, target.min_kwh, any, "")
+                && let Some(battery) = battery
+                && target.min_kwh > battery.soc_max_kwh
+            {
+                issues.push(
+                    &min_path,
+                    format!(
+                        "{min_path} ({}) exceeds battery.soc_max_kwh ({})",
+                        target.min_kwh, battery.soc_max_kwh
+                    ),
+                );
             }
             let at_path = format!("{path}.at");
             let Some(at) = issues.instant(&at_path, &target.at) else {
@@ -636,13 +639,13 @@ fn check_job(
     );
     let release_at = issues.instant(&format!("{path}.release"), release);
     let deadline_at = issues.instant(&format!("{path}.deadline"), deadline);
-    if let (Some(release_at), Some(deadline_at)) = (release_at, deadline_at) {
-        if release_at >= deadline_at {
-            issues.push(
-                format!("{path}.deadline"),
-                format!("{path}.release ({release}) must be before {path}.deadline ({deadline})"),
-            );
-        }
+    if let (Some(release_at), Some(deadline_at)) = (release_at, deadline_at)
+        && release_at >= deadline_at
+    {
+        issues.push(
+            format!("{path}.deadline"),
+            format!("{path}.release ({release}) must be before {path}.deadline ({deadline})"),
+        );
     }
     let kind = match raw {
         RawJob::Preemptible(job) => {

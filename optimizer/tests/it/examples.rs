@@ -1,0 +1,93 @@
+//! The contract's worked examples reach their independently solved optima.
+
+use arbiter_optimizer::{Plan, SolveOptions, Status};
+use serde_json::Value;
+
+use crate::{fixture, solve_checked, solve_checked_with};
+
+fn expected(name: &str) -> f64 {
+    let all: Value = serde_json::from_str(&fixture("expected-objectives.json")).expect("json");
+    all["objective"][name].as_f64().expect("an objective")
+}
+
+fn solve_example(name: &str) -> Plan {
+    let problem: Value = serde_json::from_str(&fixture(name)).expect("json");
+    let plan = solve_checked(&problem);
+    let optimum = expected(name);
+    assert_eq!(plan.status, Status::Optimal, "{name}");
+    let tolerance = 1e-4 * optimum.abs() + 0.01;
+    assert!(
+        (plan.objective - optimum).abs() <= tolerance,
+        "{name}: objective {} vs optimum {optimum}",
+        plan.objective
+    );
+    plan
+}
+
+#[test]
+fn tiny_arbitrage_reaches_its_optimum() {
+    let plan = solve_example("tiny-arbitrage.json");
+    let soc: Vec<f64> = plan.intervals.iter().map(|i| i.soc_kwh).collect();
+    assert_eq!(soc, [50.0, 0.0, 50.0, 0.0]);
+}
+
+#[test]
+fn negative_prices_reaches_its_optimum() {
+    solve_example("negative-prices.json");
+}
+
+#[test]
+fn no_battery_reaches_its_optimum() {
+    let plan = solve_example("no-battery.json");
+    assert!(
+        plan.intervals
+            .iter()
+            .all(|i| i.soc_kwh == 0.0 && i.export_kw == 0.0)
+    );
+}
+
+#[test]
+fn site_day_reaches_its_optimum() {
+    solve_example("site-day.json");
+}
+
+#[test]
+fn a_solver_that_finds_nothing_gives_the_fallback_plan() {
+    let problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
+    let options = SolveOptions {
+        time_limit: std::time::Duration::ZERO,
+        warm_start: false,
+        ..SolveOptions::default()
+    };
+    let plan = solve_checked_with(&problem, &options);
+    assert_eq!(plan.status, Status::Fallback);
+    assert_eq!(plan.mip_gap, None);
+    assert!(plan.note.is_some());
+    // Battery idle, compute off, the grid serves the load.
+    for interval in &plan.intervals {
+        assert_eq!(
+            (
+                interval.charge_kw,
+                interval.discharge_kw,
+                interval.compute_it_kw
+            ),
+            (0.0, 0.0, 0.0)
+        );
+        assert_eq!(interval.soc_kwh, 3900.0);
+        assert_eq!(interval.unserved_kw, 0.0);
+    }
+}
+
+#[test]
+fn a_time_limit_with_a_warm_start_gives_a_feasible_plan_with_its_gap() {
+    let problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
+    let options = SolveOptions {
+        time_limit: std::time::Duration::ZERO,
+        ..SolveOptions::default()
+    };
+    let plan = solve_checked_with(&problem, &options);
+    // The warm start is the only solution found and no bound is proven yet.
+    assert_eq!(plan.status, Status::Feasible);
+    assert_eq!(plan.mip_gap, None);
+    assert_eq!(plan.note, None);
+}

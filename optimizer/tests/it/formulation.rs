@@ -1,0 +1,506 @@
+//! One small hand-computed case per rule of the formulation. Each comment says
+//! what the optimum is and what it would become without the rule, so each
+//! test fails if its rule is dropped from the model.
+
+use serde_json::{Value, json};
+
+use crate::{assert_near, solve_checked};
+
+/// A site with hourly intervals from 2025-06-01T00:00Z, no load, import limit
+/// 1000 kW, no export, no battery.
+fn site(prices: &[f64]) -> Value {
+    json!({
+        "site_id": "test",
+        "start": "2025-06-01T00:00:00Z",
+        "interval_minutes": 60,
+        "prices_per_mwh": prices,
+        "grid": { "import_limit_kw": 1000.0, "export_limit_kw": 0.0 },
+        "ev_demand_kw": vec![0.0; prices.len()],
+    })
+}
+
+fn battery(
+    soc_min: f64,
+    soc_max: f64,
+    initial: f64,
+    power: f64,
+    charge_eff: f64,
+    discharge_eff: f64,
+) -> Value {
+    json!({
+        "soc_min_kwh": soc_min, "soc_max_kwh": soc_max, "initial_soc_kwh": initial,
+        "max_charge_kw": power, "max_discharge_kw": power,
+        "charge_efficiency": charge_eff, "discharge_efficiency": discharge_eff,
+    })
+}
+
+fn preemptible(
+    id: &str,
+    energy: f64,
+    min: f64,
+    max: f64,
+    release: &str,
+    deadline: &str,
+    value: f64,
+) -> Value {
+    json!({
+        "id": id, "kind": "preemptible", "energy_kwh": energy, "min_kw": min, "max_kw": max,
+        "release": release, "deadline": deadline, "value_per_mwh": value,
+    })
+}
+
+fn block(id: &str, power: f64, minutes: f64, value: f64) -> Value {
+    json!({
+        "id": id, "kind": "block", "power_kw": power, "duration_minutes": minutes,
+        "release": "2025-06-01T00:00:00Z", "deadline": "2025-06-02T00:00:00Z", "value_per_mwh": value,
+    })
+}
+
+fn with_compute(mut problem: Value, max_it: f64, jobs: Vec<Value>) -> Value {
+    problem["compute"] = json!({ "max_it_kw": max_it, "pue": 1.0 });
+    problem["jobs"] = Value::Array(jobs);
+    problem
+}
+
+#[test]
+fn no_simultaneous_charge_and_discharge_at_negative_prices() {
+    // Paid 100/MWh to import, but only 10 kWh fit: charging 10/0.9 = 11.11 kW
+    // earns 1.1111. Charging and discharging at once would burn energy in the
+    // round trip and import the full 1000 kW (earning 100).
+    let mut p = site(&[-100.0]);
+    p["battery"] = battery(0.0, 10.0, 0.0, 5000.0, 0.9, 0.9);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, -100.0 * (10.0 / 0.9) / 1000.0);
+    assert_near(plan.intervals[0].discharge_kw, 0.0);
+}
+
+#[test]
+fn no_simultaneous_import_and_export() {
+    // Exporting pays 60, importing costs 50 (a negative export adder). The
+    // battery holds 50 kWh and can export 50 kW: revenue 3. Importing 50 kW to
+    // export 100 would add 0.5.
+    let mut p = site(&[50.0]);
+    p["grid"]["export_limit_kw"] = json!(100.0);
+    p["tariff"] = json!({ "export_adder_per_mwh": -10.0 });
+    p["battery"] = battery(0.0, 100.0, 50.0, 100.0, 1.0, 1.0);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, -3.0);
+    assert_near(plan.intervals[0].import_kw, 0.0);
+}
+
+#[test]
+fn an_export_limit_of_zero_forbids_export() {
+    // A full battery serves the 30 kW load; the rest cannot be sold at 100.
+    let mut p = site(&[100.0]);
+    p["ev_demand_kw"] = json!([30.0]);
+    p["battery"] = battery(0.0, 100.0, 100.0, 100.0, 1.0, 1.0);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 0.0);
+    assert_near(plan.intervals[0].discharge_kw, 30.0);
+    assert_near(plan.intervals[0].export_kw, 0.0);
+}
+
+#[test]
+fn without_a_battery_the_grid_serves_the_load() {
+    // 50 kW for 2 h at 40/MWh: 4.0. No battery flows, SoC 0.
+    let mut p = site(&[40.0, 40.0]);
+    p["ev_demand_kw"] = json!([50.0, 50.0]);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 4.0);
+    assert!(
+        plan.intervals
+            .iter()
+            .all(|i| i.soc_kwh == 0.0 && i.charge_kw == 0.0)
+    );
+}
+
+#[test]
+fn soc_bounds_and_efficiencies() {
+    // The usable range is 100 kWh above the 10 kWh floor. Charge it at 10/MWh
+    // (100/0.9 = 111.11 kW costs 1.1111), discharge it at 100/MWh
+    // (100 × 0.8 = 80 kW earns 8): −6.8889. With lossless conversion it would
+    // be −9; using the floor energy too, −7.8.
+    let mut p = site(&[10.0, 100.0]);
+    p["grid"]["export_limit_kw"] = json!(1000.0);
+    p["battery"] = battery(10.0, 110.0, 10.0, 1000.0, 0.9, 0.8);
+    let plan = solve_checked(&p);
+    assert_near(
+        plan.objective,
+        100.0 / 0.9 * 10.0 / 1000.0 - 80.0 * 100.0 / 1000.0,
+    );
+    assert_near(plan.intervals[0].soc_kwh, 110.0);
+    assert_near(plan.intervals[1].soc_kwh, 10.0);
+}
+
+#[test]
+fn unserved_load_when_the_import_limit_binds() {
+    // 100 kW EV + 50 kW base against a 120 kW limit: 30 kW unserved, charged
+    // to EV first. Cost 120 × 50/1000 + 30 × 10000/1000 = 306.
+    let mut p = site(&[50.0]);
+    p["grid"]["import_limit_kw"] = json!(120.0);
+    p["ev_demand_kw"] = json!([100.0]);
+    p["base_load_kw"] = json!([50.0]);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 306.0);
+    assert_near(plan.intervals[0].unserved_kw, 30.0);
+    assert_near(plan.intervals[0].ev_served_kw, 70.0);
+    assert_near(plan.costs.unserved_penalty, 300.0);
+}
+
+#[test]
+fn compute_capacity_caps_all_jobs_together() {
+    // Two jobs worth 1000/MWh, each up to 100 kW, share 150 kW of IT: value
+    // 150 × 1000/1000 = 150 (200 without the cap). Energy is free.
+    let jobs = vec![
+        preemptible(
+            "a",
+            1000.0,
+            10.0,
+            100.0,
+            "2025-06-01T00:00:00Z",
+            "2025-06-01T01:00:00Z",
+            1000.0,
+        ),
+        preemptible(
+            "b",
+            1000.0,
+            10.0,
+            100.0,
+            "2025-06-01T00:00:00Z",
+            "2025-06-01T01:00:00Z",
+            1000.0,
+        ),
+    ];
+    let plan = solve_checked(&with_compute(site(&[0.0]), 150.0, jobs));
+    assert_near(plan.objective, -150.0);
+    assert_near(plan.intervals[0].compute_it_kw, 150.0);
+}
+
+#[test]
+fn a_job_runs_only_inside_its_window_even_when_it_starts_before_the_horizon() {
+    // Released before the horizon, due at 02:30: only intervals 0 and 1 end in
+    // time. Running there at 100 kW: value 2 × 100 × 500/1000 = 100, energy
+    // 2 × 100 × 100/1000 = 20, so −80. The free hours 2 and 3 would give −180.
+    let job = preemptible(
+        "w",
+        1000.0,
+        10.0,
+        100.0,
+        "2025-05-31T23:00:00Z",
+        "2025-06-01T02:30:00Z",
+        500.0,
+    );
+    let plan = solve_checked(&with_compute(
+        site(&[100.0, 100.0, 0.0, 0.0]),
+        1000.0,
+        vec![job],
+    ));
+    assert_near(plan.objective, -80.0);
+    assert_near(plan.intervals[2].compute_it_kw, 0.0);
+}
+
+#[test]
+fn a_window_that_opens_mid_interval_starts_at_the_next_boundary() {
+    // Released at 01:30, due after the horizon: intervals 2 and 3 only. The
+    // job would rather run in the cheap hour 1; it runs 2 and 3:
+    // value 2 × 100 × 500/1000 = 100, energy 2 × 100 × 200/1000 = 40: −60.
+    let job = preemptible(
+        "w",
+        1000.0,
+        10.0,
+        100.0,
+        "2025-06-01T01:30:00Z",
+        "2025-06-03T00:00:00Z",
+        500.0,
+    );
+    let plan = solve_checked(&with_compute(
+        site(&[0.0, 0.0, 200.0, 200.0]),
+        1000.0,
+        vec![job],
+    ));
+    assert_near(plan.objective, -60.0);
+    assert_near(plan.intervals[1].compute_it_kw, 0.0);
+}
+
+#[test]
+fn min_power_means_off_or_at_least_min() {
+    // 150 kWh over two free hours at 80..100 kW: two runs need 160 kWh, so the
+    // job runs once at 100 kW: value 100 × 100/1000 = 10 (15 without min power).
+    let job = preemptible(
+        "m",
+        150.0,
+        80.0,
+        100.0,
+        "2025-06-01T00:00:00Z",
+        "2025-06-01T02:00:00Z",
+        100.0,
+    );
+    let plan = solve_checked(&with_compute(site(&[0.0, 0.0]), 1000.0, vec![job]));
+    assert_near(plan.objective, -10.0);
+    assert_near(plan.jobs[0].delivered_kwh, 100.0);
+}
+
+#[test]
+fn the_energy_cap_limits_what_a_job_draws() {
+    // 150 kWh over three free hours at up to 100 kW: value 150 × 100/1000 = 15
+    // (30 without the cap).
+    let job = preemptible(
+        "e",
+        150.0,
+        10.0,
+        100.0,
+        "2025-06-01T00:00:00Z",
+        "2025-06-01T03:00:00Z",
+        100.0,
+    );
+    let plan = solve_checked(&with_compute(site(&[0.0, 0.0, 0.0]), 1000.0, vec![job]));
+    assert_near(plan.objective, -15.0);
+    assert_near(plan.jobs[0].delivered_kwh, 150.0);
+    assert_near(plan.jobs[0].shortfall_kwh, 0.0);
+}
+
+fn start_cost_case(running: bool) -> Value {
+    let mut job = preemptible(
+        "s",
+        1000.0,
+        100.0,
+        100.0,
+        "2025-06-01T00:00:00Z",
+        "2025-06-01T03:00:00Z",
+        200.0,
+    );
+    job["start_cost"] = json!(50.0);
+    job["running"] = json!(running);
+    with_compute(site(&[0.0, 1000.0, 0.0]), 1000.0, vec![job])
+}
+
+#[test]
+fn a_running_job_continues_without_a_start_cost() {
+    // Running before the horizon: continuing in hour 0 costs no start, value
+    // 100 × 200/1000 = 20. A restart in hour 2 would add 20 of value for 50.
+    // Without start costs it would run hours 0 and 2: −40.
+    let plan = solve_checked(&start_cost_case(true));
+    assert_near(plan.objective, -20.0);
+    assert_eq!(plan.jobs[0].starts, 0);
+    assert_near(plan.costs.start_costs, 0.0);
+}
+
+#[test]
+fn a_start_costs_its_start_cost() {
+    // Not running before: any run costs a 50 start for at most 40 of value,
+    // so the job stays off.
+    let plan = solve_checked(&start_cost_case(false));
+    assert_near(plan.objective, 0.0);
+    assert_eq!(plan.jobs[0].starts, 0);
+    assert_near(plan.jobs[0].delivered_kwh, 0.0);
+}
+
+#[test]
+fn a_start_is_paid_when_it_is_worth_it() {
+    // Value 2000/MWh, not running before: running all three hours is one
+    // start (50) for 600 of value and 100 of energy: −450. Skipping the dear
+    // hour means two starts: −400 + 100 = −300. Without start costs: −500.
+    let mut p = start_cost_case(false);
+    p["jobs"][0]["value_per_mwh"] = json!(2000.0);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, -450.0);
+    assert_eq!(plan.jobs[0].starts, 1);
+    assert_near(plan.costs.start_costs, 50.0);
+}
+
+#[test]
+fn a_block_runs_in_one_contiguous_piece() {
+    // 2 h at 100 kW, value 300/MWh (60 in all): every 2-h run includes an hour
+    // at 1000/MWh (100), so the block does not run. Split into the two free
+    // hours it would be worth −60.
+    let p = with_compute(
+        site(&[0.0, 1000.0, 0.0, 1000.0]),
+        1000.0,
+        vec![block("b", 100.0, 120.0, 300.0)],
+    );
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 0.0);
+    assert_eq!(plan.jobs[0].starts, 0);
+}
+
+#[test]
+fn a_block_runs_at_most_once() {
+    // Two free 2-h slots; one run is worth 60. Running twice would give −120.
+    let p = with_compute(
+        site(&[0.0, 0.0, 1000.0, 0.0, 0.0]),
+        1000.0,
+        vec![block("b", 100.0, 120.0, 300.0)],
+    );
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, -60.0);
+    assert_eq!(plan.jobs[0].starts, 1);
+    assert_near(plan.jobs[0].delivered_kwh, 200.0);
+}
+
+#[test]
+fn a_block_duration_rounds_up_to_whole_intervals() {
+    // 90 min at 60-min intervals is L = 2 intervals: E = 200 kWh. With a
+    // shortfall penalty of 900/MWh and free energy it runs: value 0, penalty
+    // 0. Not running would cost 200 × 900/1000 = 180.
+    let mut b = block("b", 100.0, 90.0, 0.0);
+    b["shortfall_penalty_per_mwh"] = json!(900.0);
+    let plan = solve_checked(&with_compute(site(&[0.0, 0.0, 0.0]), 1000.0, vec![b]));
+    assert_near(plan.objective, 0.0);
+    assert_near(plan.jobs[0].delivered_kwh, 200.0);
+    let running: Vec<bool> = plan
+        .intervals
+        .iter()
+        .map(|i| i.compute_it_kw > 0.0)
+        .collect();
+    assert_eq!(running.iter().filter(|&&r| r).count(), 2);
+}
+
+#[test]
+fn a_block_that_does_not_fit_its_window_cannot_run() {
+    // 3 h in a 2-h window: the whole 300 kWh is short: 300 × 900/1000 = 270.
+    let mut b = block("b", 100.0, 180.0, 0.0);
+    b["deadline"] = json!("2025-06-01T02:00:00Z");
+    b["shortfall_penalty_per_mwh"] = json!(900.0);
+    let plan = solve_checked(&with_compute(site(&[0.0, 0.0, 0.0]), 1000.0, vec![b]));
+    assert_near(plan.objective, 270.0);
+    assert_near(plan.jobs[0].shortfall_kwh, 300.0);
+}
+
+#[test]
+fn demand_charge_on_the_new_peak() {
+    // Loads 100 and 300 kW at a free price, 10/kW above a 200 kW peak so far:
+    // 10 × (300 − 200) = 1000.
+    let mut p = site(&[0.0, 0.0]);
+    p["ev_demand_kw"] = json!([100.0, 300.0]);
+    p["tariff"] = json!({ "demand_charge_per_kw": 10.0, "peak_so_far_kw": 200.0 });
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 1000.0);
+}
+
+#[test]
+fn demand_charge_is_never_below_the_peak_so_far() {
+    // Loads under the 200 kW peak so far cost no demand charge; without the
+    // floor the charge would be 10 × (150 − 200) = −500.
+    let mut p = site(&[0.0, 0.0]);
+    p["ev_demand_kw"] = json!([100.0, 150.0]);
+    p["tariff"] = json!({ "demand_charge_per_kw": 10.0, "peak_so_far_kw": 200.0 });
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 0.0);
+}
+
+#[test]
+fn the_battery_shaves_the_peak_when_the_demand_charge_pays() {
+    // A 100 kWh battery covers 100 kW of the 300 kW hour: the peak stays at
+    // the 200 kW so far, demand charge 0 instead of 1000.
+    let mut p = site(&[0.0, 0.0]);
+    p["ev_demand_kw"] = json!([100.0, 300.0]);
+    p["tariff"] = json!({ "demand_charge_per_kw": 10.0, "peak_so_far_kw": 200.0 });
+    p["battery"] = battery(0.0, 100.0, 100.0, 100.0, 1.0, 1.0);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 0.0);
+    assert_near(plan.intervals[1].import_kw, 200.0);
+}
+
+fn target_case(price: f64) -> Value {
+    let mut p = site(&[price]);
+    p["battery"] = battery(0.0, 100.0, 50.0, 100.0, 1.0, 1.0);
+    p["soc_targets"] = json!([{ "at": "2025-06-01T01:00:00Z", "min_kwh": 80.0 }]);
+    p
+}
+
+#[test]
+fn a_soc_target_is_met_when_energy_is_cheaper_than_the_penalty() {
+    // 30 kWh short of the target; charging it at 500/MWh costs 15, the
+    // shortfall would cost 30 × 1000/1000 = 30. Without the target: 0.
+    let plan = solve_checked(&target_case(500.0));
+    assert_near(plan.objective, 15.0);
+    assert_near(plan.intervals[0].soc_kwh, 80.0);
+}
+
+#[test]
+fn a_soc_target_shortfall_costs_its_penalty() {
+    // At 2000/MWh charging the 30 kWh would cost 60: pay the 30 penalty.
+    let plan = solve_checked(&target_case(2000.0));
+    assert_near(plan.objective, 30.0);
+    assert_near(plan.costs.soc_target_penalty, 30.0);
+}
+
+#[test]
+fn stability_penalty_follows_the_previous_plan() {
+    // The previous plan charged 50 kW. Deviating costs 1000/MWh; following it
+    // costs 50 × 10/1000 = 0.5 of energy. Without the penalty: 0 (idle).
+    let mut p = site(&[10.0]);
+    p["battery"] = battery(0.0, 100.0, 0.0, 100.0, 1.0, 1.0);
+    p["stability"] = json!({ "penalty_per_mwh": 1000.0, "reference_kw": [-50.0] });
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 0.5);
+    assert_near(plan.intervals[0].charge_kw, 50.0);
+}
+
+#[test]
+fn stability_ignores_intervals_without_a_reference() {
+    let mut p = site(&[10.0, 10.0]);
+    p["battery"] = battery(0.0, 100.0, 0.0, 100.0, 1.0, 1.0);
+    p["stability"] = json!({ "penalty_per_mwh": 1000.0, "reference_kw": [null, -50.0] });
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 0.5);
+    assert_near(plan.intervals[0].charge_kw, 0.0);
+}
+
+#[test]
+fn terminal_value_rewards_energy_left_at_the_end() {
+    // Buying 100 kWh at 50 (cost 5) leaves energy worth 60/MWh (6): −1.
+    // Without the terminal value: 0.
+    let mut p = site(&[50.0]);
+    p["battery"] = battery(0.0, 100.0, 0.0, 100.0, 1.0, 1.0);
+    p["battery"]["terminal_value_per_mwh"] = json!(60.0);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, -1.0);
+    assert_near(plan.costs.terminal_value, 6.0);
+}
+
+#[test]
+fn a_negative_terminal_value_cannot_be_escaped_by_burning_energy() {
+    // Stored energy is worth −200/MWh at the end. With no load and no export
+    // the only way down would be to charge and discharge at once, burning
+    // energy in the round trip, which the rules forbid. The battery keeps its
+    // 100 kWh: −(−200 × 100/1000) = 20.
+    let mut p = site(&[50.0]);
+    p["battery"] = battery(0.0, 100.0, 100.0, 100.0, 0.9, 0.9);
+    p["battery"]["terminal_value_per_mwh"] = json!(-200.0);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 20.0);
+}
+
+#[test]
+fn degradation_is_paid_per_mwh_discharged() {
+    // Serving 50 kW from a full battery: degradation 50 × 30/1000 = 1.5 beats
+    // importing at 40 (2.0).
+    let mut p = site(&[40.0]);
+    p["ev_demand_kw"] = json!([50.0]);
+    p["battery"] = battery(0.0, 100.0, 100.0, 100.0, 1.0, 1.0);
+    p["battery"]["degradation_cost_per_mwh"] = json!(30.0);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 1.5);
+    assert_near(plan.costs.degradation, 1.5);
+}
+
+#[test]
+fn pue_scales_compute_power_at_the_meter() {
+    // 100 kW of IT at PUE 1.5 draws 150 kW: energy 150 × 100/1000 = 15,
+    // value 100 × 400/1000 = 40: −25. The import shows 150 kW.
+    let job = preemptible(
+        "p",
+        100.0,
+        10.0,
+        100.0,
+        "2025-06-01T00:00:00Z",
+        "2025-06-01T01:00:00Z",
+        400.0,
+    );
+    let mut p = with_compute(site(&[100.0]), 1000.0, vec![job]);
+    p["compute"]["pue"] = json!(1.5);
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, -25.0);
+    assert_near(plan.intervals[0].import_kw, 150.0);
+}
