@@ -25,11 +25,21 @@ pub struct SolveOptions {
     pub time_limit: Duration,
     /// Threads HiGHS may use (`None`: its own choice).
     pub threads: Option<u32>,
-    /// Hand the rule-built plan to the solver as a first incumbent.
-    pub warm_start: bool,
+    /// What to hand the solver as a first incumbent.
+    pub warm_start: WarmStart,
     /// How the model is formulated.
     pub formulation: Formulation,
+    /// Apply [`TUNED_SWITCHES`] to HiGHS.
+    pub tuned_solver: bool,
 }
+
+/// HiGHS switches measured to help these models (`examples/ablation.rs`).
+///
+/// The root reduced-cost heuristic solves a sub-MIP around the root LP; on
+/// site plans it spends about a third of the solve without finding a better
+/// incumbent than the other heuristics do, so it is off (site-day: 0.59 s →
+/// 0.35 s median; no fixture got slower).
+pub const TUNED_SWITCHES: [(&str, bool); 1] = [("mip_heuristic_run_root_reduced_cost", false)];
 
 impl Default for SolveOptions {
     fn default() -> Self {
@@ -37,10 +47,25 @@ impl Default for SolveOptions {
             mip_gap: DEFAULT_MIP_GAP,
             time_limit: DEFAULT_TIME_LIMIT,
             threads: None,
-            warm_start: true,
+            warm_start: WarmStart::Rules,
             formulation: Formulation::default(),
+            tuned_solver: true,
         }
     }
+}
+
+/// A first incumbent for the solver: a good one lets it prune early.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WarmStart {
+    /// None: the solver starts from scratch.
+    None,
+    /// The rule-built plan (battery idle, compute off, the grid serves the load).
+    Rules,
+    /// A previous plan, matched by interval start time (the rest rule-built).
+    /// It may have become infeasible (the battery drifted, a job changed):
+    /// the solver keeps its on/off decisions and completes the rest, or
+    /// ignores it.
+    Plan(Box<Plan>),
 }
 
 /// Where the time went and how large the model was.
@@ -147,8 +172,12 @@ fn run(
         .time_limit
         .saturating_sub(started.elapsed())
         .as_secs_f64();
-    let warm_start = options.warm_start.then(|| {
-        let values = rules::fallback(problem, model);
+    let warm_values = match &options.warm_start {
+        WarmStart::None => None,
+        WarmStart::Rules => Some(rules::fallback(problem, model)),
+        WarmStart::Plan(plan) => Some(rules::from_plan(problem, model, plan)),
+    };
+    let warm_start = warm_values.map(|values| {
         model
             .columns
             .iter()
@@ -165,11 +194,24 @@ fn run(
         .try_into_inner()
         .map_err(|error| format!("HiGHS rejected the model: {error}"))?;
     highs.make_quiet();
-    let settings: [(&str, f64); 2] = [("mip_rel_gap", options.mip_gap), ("time_limit", remaining)];
+    // HiGHS overruns its limit a little while it winds down, and reading the
+    // plan back takes time too: keep a reserve so the caller's limit holds.
+    let highs_limit = remaining - TIME_RESERVE * options.time_limit.as_secs_f64();
+    let settings: [(&str, f64); 2] = [
+        ("mip_rel_gap", options.mip_gap),
+        ("time_limit", highs_limit.max(0.0)),
+    ];
     for (name, value) in settings {
         highs
             .try_set_option(name, value)
             .map_err(|error| format!("HiGHS refused option {name}: {error:?}"))?;
+    }
+    if options.tuned_solver {
+        for (name, value) in TUNED_SWITCHES {
+            highs
+                .try_set_option(name, value)
+                .map_err(|error| format!("HiGHS refused option {name}: {error:?}"))?;
+        }
     }
     if let Some(threads) = options.threads {
         let threads = i32::try_from(threads).unwrap_or(i32::MAX);
@@ -224,6 +266,10 @@ fn run(
         overlap_left,
     })
 }
+
+/// Share of the time limit kept back from HiGHS for winding down and reading
+/// the plan (the week-long fixture overran a 30 s limit by 0.4 s without it).
+const TIME_RESERVE: f64 = 0.03;
 
 /// Below this a solver value is noise and becomes 0.
 const NOISE: f64 = 1e-9;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use arbiter_optimizer::{DEFAULT_MIP_GAP, Plan, SolveOptions, solve};
+use arbiter_optimizer::{DEFAULT_MIP_GAP, Plan, SolveOptions, WarmStart, solve};
 
 use super::EXIT_INTERNAL;
 
@@ -30,6 +30,10 @@ pub struct Args {
     /// returned with status `feasible`.
     #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_seconds)]
     time_limit: f64,
+    /// A previous plan to start the search from (matched by interval start
+    /// time); without it the search starts from the rule-built plan.
+    #[arg(long, value_name = "PLAN.json")]
+    warm_start: Option<PathBuf>,
 }
 
 fn parse_gap(text: &str) -> Result<f64, String> {
@@ -56,9 +60,20 @@ pub fn run(args: &Args) -> ExitCode {
         Ok(problem) => problem,
         Err(code) => return code,
     };
+    let warm_start = match &args.warm_start {
+        None => WarmStart::Rules,
+        Some(path) => match read_plan(path) {
+            Ok(plan) => WarmStart::Plan(Box::new(plan)),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(super::EXIT_INVALID);
+            }
+        },
+    };
     let options = SolveOptions {
         mip_gap: args.mip_gap,
         time_limit: Duration::from_secs_f64(args.time_limit),
+        warm_start,
         ..SolveOptions::default()
     };
     let plan = solve(&problem, &options);
@@ -80,6 +95,12 @@ pub fn run(args: &Args) -> ExitCode {
         None => println!("{json}"),
     }
     ExitCode::SUCCESS
+}
+
+fn read_plan(path: &std::path::Path) -> Result<Plan, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not a plan: {e}", path.display()))
 }
 
 /// One line for a person: status, objective, gap, size and time.

@@ -46,6 +46,8 @@ pub(crate) struct Vars {
     pub soc_kwh: Vec<Variable>,
     /// Whether the model holds the charge/discharge binaries.
     pub exclusive: bool,
+    /// `b_t` (1: charging allowed), when the model holds them.
+    pub charging: Vec<Variable>,
 }
 
 /// Adds the battery's variables, energy balance, costs and balance share.
@@ -81,6 +83,7 @@ pub(crate) fn add(
         discharge_kw: Vec::with_capacity(intervals),
         soc_kwh: Vec::with_capacity(intervals),
         exclusive,
+        charging: Vec::new(),
     };
     let mut previous: Expression = spec.initial_soc_kwh.into();
     for t in 0..intervals {
@@ -95,6 +98,7 @@ pub(crate) fn add(
             let charging = builder.binary();
             builder.constrain((charge - charge_max_kw * charging).leq(0.0));
             builder.constrain((discharge + discharge_max_kw * charging).leq(discharge_max_kw));
+            vars.charging.push(charging);
         }
         costs
             .degradation

@@ -5,8 +5,12 @@
 //! satisfies every rule of the model, so it is both the warm start handed to
 //! the solver and the `fallback` plan when the solver finds nothing in time.
 
+use std::collections::HashMap;
+
+use super::compute::KindVars;
 use super::{Model, Values, value, value_or_zero};
-use crate::problem::Problem;
+use crate::plan::{IntervalPlan, Plan};
+use crate::problem::{Job, Problem};
 
 /// The rule-built plan as a full assignment of the model's variables.
 pub(crate) fn fallback(problem: &Problem, model: &Model) -> Values {
@@ -90,4 +94,61 @@ pub(crate) fn settle_balance(problem: &Problem, model: &Model, values: &mut Valu
             }
         }
     }
+}
+
+/// A previous plan as an assignment of this model's variables, matched by
+/// interval start time; intervals the plan does not cover keep the rule-built
+/// values. The result need not be feasible (the battery may have drifted from
+/// the plan): the solver keeps its on/off decisions and completes the rest.
+pub(crate) fn from_plan(problem: &Problem, model: &Model, plan: &Plan) -> Values {
+    let mut values = fallback(problem, model);
+    let by_start: HashMap<_, _> = plan.intervals.iter().map(|i| (i.start, i)).collect();
+    let planned: Vec<Option<&IntervalPlan>> = (0..problem.intervals())
+        .map(|t| by_start.get(&problem.interval_start(t)).copied())
+        .collect();
+    for (t, interval) in planned.iter().enumerate() {
+        let Some(interval) = interval else { continue };
+        values.insert(model.grid.import_kw[t], interval.import_kw);
+        if let Some(export) = model.grid.export_kw[t] {
+            values.insert(export, interval.export_kw);
+        }
+        if let Some(importing) = model.grid.importing[t] {
+            values.insert(importing, if interval.export_kw > 0.0 { 0.0 } else { 1.0 });
+        }
+        values.insert(model.loads.unserved_kw[t], interval.unserved_kw);
+        if let Some(battery) = &model.battery {
+            values.insert(battery.charge_kw[t], interval.charge_kw);
+            values.insert(battery.discharge_kw[t], interval.discharge_kw);
+            values.insert(battery.soc_kwh[t], interval.soc_kwh);
+            if let Some(&charging) = battery.charging.get(t) {
+                values.insert(charging, if interval.charge_kw > 0.0 { 1.0 } else { 0.0 });
+            }
+        }
+    }
+    let power = |job: &Job, t: usize| -> f64 {
+        planned[t]
+            .and_then(|i| i.jobs.get(&job.id))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    for (job, vars) in problem.jobs.iter().zip(&model.compute.jobs) {
+        match &vars.kind {
+            KindVars::Preemptible { power_kw, on, .. } => {
+                for (i, t) in vars.window.clone().enumerate() {
+                    let x = power(job, t);
+                    values.insert(power_kw[i], x);
+                    values.insert(on[i], if x > 0.0 { 1.0 } else { 0.0 });
+                }
+            }
+            KindVars::Block { starts } => {
+                for &(t, start) in starts {
+                    let begins = power(job, t) > 0.0 && (t == 0 || power(job, t - 1) == 0.0);
+                    values.insert(start, if begins { 1.0 } else { 0.0 });
+                }
+            }
+        }
+    }
+    crate::model::compute::snap(problem, &model.compute, &mut values);
+    settle_dependents(problem, model, &mut values);
+    values
 }

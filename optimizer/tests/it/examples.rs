@@ -56,7 +56,7 @@ fn a_solver_that_finds_nothing_gives_the_fallback_plan() {
     let problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
     let options = SolveOptions {
         time_limit: std::time::Duration::ZERO,
-        warm_start: false,
+        warm_start: arbiter_optimizer::WarmStart::None,
         ..SolveOptions::default()
     };
     let plan = solve_checked_with(&problem, &options);
