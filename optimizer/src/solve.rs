@@ -85,6 +85,28 @@ pub struct SolveStats {
     pub resolved_with_binaries: bool,
 }
 
+/// Size of the model of a problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelSize {
+    /// Variables.
+    pub columns: usize,
+    /// Constraints.
+    pub rows: usize,
+    /// Binary variables.
+    pub binaries: usize,
+}
+
+/// Builds the model of a problem without solving it (what the benchmarks time
+/// as "build") and says how large it is.
+pub fn build_model(problem: &Problem, formulation: Formulation) -> ModelSize {
+    let model = model::build(problem, formulation, false);
+    ModelSize {
+        columns: model.columns.len(),
+        rows: model.constraints.len(),
+        binaries: model.binaries,
+    }
+}
+
 /// Solves a problem to a plan. Never fails: without a solution in time the
 /// plan is the rule-built `fallback`.
 pub fn solve(problem: &Problem, options: &SolveOptions) -> Plan {

@@ -24,11 +24,11 @@ pub struct Args {
     #[arg(long, value_name = "PLAN.json")]
     out: Option<PathBuf>,
     /// Relative MIP gap at which the search stops.
-    #[arg(long, value_name = "G", default_value_t = DEFAULT_MIP_GAP, value_parser = parse_gap)]
+    #[arg(long, value_name = "G", default_value_t = DEFAULT_MIP_GAP, value_parser = parse_gap, allow_negative_numbers = true)]
     mip_gap: f64,
     /// Seconds for building and solving; the best plan found by then is
     /// returned with status `feasible`.
-    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_seconds)]
+    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     time_limit: f64,
     /// A previous plan to start the search from (matched by interval start
     /// time); without it the search starts from the rule-built plan.

@@ -1,7 +1,7 @@
 //! The contract's worked examples reach their independently solved optima.
 
 use arbiter_optimizer::{Plan, SolveOptions, Status};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{fixture, solve_checked, solve_checked_with};
 
@@ -90,4 +90,38 @@ fn a_time_limit_with_a_warm_start_gives_a_feasible_plan_with_its_gap() {
     assert_eq!(plan.status, Status::Feasible);
     assert_eq!(plan.mip_gap, None);
     assert_eq!(plan.note, None);
+}
+
+#[test]
+fn a_previous_plan_as_warm_start_gives_the_same_optimum() {
+    let problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
+    let first = solve_checked(&problem);
+    let options = SolveOptions {
+        warm_start: arbiter_optimizer::WarmStart::Plan(Box::new(first.clone())),
+        ..SolveOptions::default()
+    };
+    let again = solve_checked_with(&problem, &options);
+    assert_eq!(again.status, Status::Optimal);
+    assert!((again.objective - first.objective).abs() <= 1e-4 * first.objective.abs());
+}
+
+#[test]
+fn a_warm_start_from_a_plan_one_hour_older_still_solves() {
+    // The service's case: the previous plan started an hour earlier and the
+    // battery has drifted from it.
+    let mut problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
+    let previous = solve_checked(&problem);
+    problem["start"] = json!("2024-08-14T08:00:00Z");
+    for series in ["prices_per_mwh", "ev_demand_kw", "base_load_kw"] {
+        let values = problem[series].as_array_mut().expect("array");
+        values.rotate_left(4);
+    }
+    problem["battery"]["initial_soc_kwh"] = json!(3500.0);
+    problem["jobs"][0]["running"] = json!(false);
+    let options = SolveOptions {
+        warm_start: arbiter_optimizer::WarmStart::Plan(Box::new(previous)),
+        ..SolveOptions::default()
+    };
+    let plan = solve_checked_with(&problem, &options);
+    assert_eq!(plan.status, Status::Optimal);
 }

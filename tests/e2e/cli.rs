@@ -1,0 +1,159 @@
+//! `arbiter solve` and `arbiter validate`.
+
+use serde_json::Value;
+
+use crate::{arbiter, root, stderr, stdout};
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("arbiter-e2e-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[test]
+fn solve_prints_the_plan_on_stdout_and_a_summary_on_stderr() {
+    let output = arbiter(&["solve", "fixtures/problems/tiny-arbitrage.json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan: Value = serde_json::from_str(&stdout(&output)).expect("plan JSON");
+    assert_eq!(plan["status"], "optimal");
+    assert_eq!(plan["objective"], -9.0);
+    assert_eq!(plan["intervals"].as_array().map(Vec::len), Some(4));
+    let summary = stderr(&output);
+    assert!(
+        summary.starts_with(
+            "tiny: optimal plan, objective -9.00, gap 0.0000%, 4 intervals, 0 jobs, solved in "
+        ),
+        "{summary}"
+    );
+}
+
+#[test]
+fn solve_writes_the_plan_to_out() {
+    let dir = temp_dir("out");
+    let out = dir.join("plan.json");
+    let output = arbiter(&[
+        "solve",
+        "fixtures/problems/no-battery.json",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "");
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("written")).expect("plan JSON");
+    let objective = plan["objective"].as_f64().expect("number");
+    assert!(
+        (objective - 11757.802).abs() <= 1e-4 * 11757.802 + 0.01,
+        "{objective}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn solve_takes_a_previous_plan_as_warm_start() {
+    let dir = temp_dir("warm");
+    let first = dir.join("first.json");
+    let output = arbiter(&[
+        "solve",
+        "fixtures/problems/negative-prices.json",
+        "--out",
+        first.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let output = arbiter(&[
+        "solve",
+        "fixtures/problems/negative-prices.json",
+        "--warm-start",
+        first.to_str().expect("utf-8"),
+        "--mip-gap",
+        "1e-6",
+        "--time-limit",
+        "20",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("berlin-neg: optimal plan, objective -5189.07"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn an_invalid_problem_exits_2_and_lists_every_issue() {
+    let dir = temp_dir("invalid");
+    let path = dir.join("bad.json");
+    let mut problem: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/problems/site-day.json")).expect("read"),
+    )
+    .expect("json");
+    problem["interval_minutes"] = 7.into();
+    problem["jobs"][0]["min_kw"] = 1300.0.into();
+    std::fs::write(&path, problem.to_string()).expect("write");
+    for command in ["solve", "validate"] {
+        let output = arbiter(&[command, path.to_str().expect("utf-8")]);
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        assert_eq!(stdout(&output), "");
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "error: {}: invalid problem (2 issues):\n  interval_minutes (7) must be one of 5, 10, 15, 20, 30, 60\n  jobs[0].min_kw (1300) exceeds jobs[0].max_kw (1200)\n",
+                path.display()
+            )
+        );
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_missing_problem_file_exits_2() {
+    let output = arbiter(&["solve", "no/such/problem.json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with("error: cannot read no/such/problem.json: "),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn an_unwritable_out_file_exits_3() {
+    let output = arbiter(&[
+        "solve",
+        "fixtures/problems/tiny-arbitrage.json",
+        "--out",
+        "no/such/dir/plan.json",
+    ]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("error: cannot write no/such/dir/plan.json: "),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_bad_option_value_is_refused_with_its_rule() {
+    let output = arbiter(&[
+        "solve",
+        "fixtures/problems/tiny-arbitrage.json",
+        "--mip-gap",
+        "-1",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("-1 is not a gap: expected a number ≥ 0, e.g. 1e-4"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn validate_says_what_it_checked() {
+    let output = arbiter(&["validate", "fixtures/problems/site-day.json"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stdout(&output),
+        "fremont-01: valid (144 intervals of 15 min from 2024-08-14T07:00:00Z)\n"
+    );
+}

@@ -1,0 +1,58 @@
+//! End-to-end tests: the `arbiter` binary run on the fixtures, as a user or a
+//! site controller runs it (exit codes, stdout, stderr, files).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `arbiter` binary of this build profile, built once per test run (cargo
+/// does not rebuild another package's binary for this one's tests).
+fn binary() -> &'static PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        let dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target dir")
+            .to_path_buf();
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "arbiter"])
+            .current_dir(root());
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the arbiter binary failed");
+        dir.join(format!("arbiter{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// Runs `arbiter` with `args` from the repository root.
+pub fn arbiter(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("arbiter runs")
+}
+
+/// Standard error as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Standard output as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
