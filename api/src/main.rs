@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 /// Arbiter plans battery charge/discharge and compute jobs at an EV
 /// fast-charging site against day-ahead prices.
 #[derive(Debug, Parser)]
-#[command(name = "arbiter", version, about, long_about = None)]
+#[command(name = "arbiter", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

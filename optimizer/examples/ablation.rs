@@ -1,102 +1,107 @@
-//! Times the site-day fixture under each formulation switch (median of N runs).
+//! What each step of the formulation gains: solves one problem (default: the
+//! site-day fixture) with the steps added one by one, and prints the median
+//! build and HiGHS times of N runs with the model's size.
+//!
 //! `cargo run --release -p arbiter-optimizer --example ablation -- [FILE] [RUNS]`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
-use arbiter_optimizer::{Formulation, Problem, SolveOptions, WarmStart, solve_with_stats};
+use arbiter_optimizer::{
+    Formulation, Problem, SolveOptions, SolveStats, WarmStart, solve, solve_with_stats,
+};
+
+fn median(stats: &[SolveStats], field: fn(&SolveStats) -> f64) -> f64 {
+    let mut values: Vec<f64> = stats.iter().map(field).collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let file = args
         .get(1)
         .map_or("fixtures/problems/site-day.json", String::as_str);
-    let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(5);
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    let problem = match Problem::from_json(&text) {
-        Ok(problem) => problem,
-        Err(errors) => return eprintln!("{errors}"),
-    };
+    let runs: usize = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(5).max(1);
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let problem = Problem::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
+    let textbook = Formulation::textbook();
     let fast = Formulation::default();
-    let variants: Vec<(&str, Formulation, bool, Option<u32>)> = vec![
-        ("textbook", Formulation::textbook(), false, None),
+    // Each row adds one step to the row before: (name, formulation, rule-built
+    // warm start, tuned HiGHS switches).
+    let steps = [
+        ("textbook", textbook, false, false),
         (
-            "+drop binaries",
+            "+drop redundant binaries",
             Formulation {
                 drop_redundant_binaries: true,
-                ..Formulation::textbook()
+                ..textbook
             },
             false,
-            None,
+            false,
         ),
         (
-            "+starts",
+            "+starts only with a cost",
             Formulation {
                 drop_redundant_binaries: true,
                 starts_only_with_cost: true,
-                ..Formulation::textbook()
+                ..textbook
             },
             false,
-            None,
+            false,
         ),
         (
-            "+tight",
+            "+tight bounds",
             Formulation {
                 objective_offset: false,
                 ..fast
             },
             false,
-            None,
+            false,
         ),
-        ("+offset", fast, false, None),
-        ("+warm", fast, true, None),
-        ("+warm threads=1", fast, true, Some(1)),
+        ("+objective offset", fast, false, false),
+        ("+rule-built warm start", fast, true, false),
+        ("+tuned HiGHS switches", fast, true, true),
     ];
-    let optimum = arbiter_optimizer::solve(&problem, &SolveOptions::default());
-    let mut from_optimum = Vec::new();
-    for _ in 0..runs {
-        let options = SolveOptions {
-            warm_start: WarmStart::Plan(Box::new(optimum.clone())),
-            ..SolveOptions::default()
-        };
-        from_optimum.push(solve_with_stats(&problem, &options).1.solver_seconds);
-    }
-    from_optimum.sort_by(f64::total_cmp);
-    println!(
-        "warm from its own optimum: highs {:.1} ms",
-        from_optimum[runs / 2] * 1e3
-    );
-    for (name, formulation, warm_start, threads) in variants {
-        let warm_start = if warm_start {
-            WarmStart::Rules
-        } else {
-            WarmStart::None
-        };
+    for (name, formulation, warm, tuned_solver) in steps {
         let options = SolveOptions {
             formulation,
-            warm_start,
-            threads,
-            time_limit: Duration::from_secs(60),
+            warm_start: if warm {
+                WarmStart::Rules
+            } else {
+                WarmStart::None
+            },
+            tuned_solver,
+            time_limit: Duration::from_secs(120),
             ..SolveOptions::default()
         };
-        let mut runs_stats = Vec::new();
+        let mut stats = Vec::with_capacity(runs);
         let mut objective = 0.0;
         for _ in 0..runs {
-            let (plan, stats) = solve_with_stats(&problem, &options);
+            let (plan, run) = solve_with_stats(&problem, &options);
             objective = plan.objective;
-            runs_stats.push(stats);
+            stats.push(run);
         }
-        let median = |f: &dyn Fn(&arbiter_optimizer::SolveStats) -> f64| {
-            let mut v: Vec<f64> = runs_stats.iter().map(f).collect();
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let s = &runs_stats[0];
         println!(
-            "{name:18} build {:7.1} ms  highs {:7.1} ms  cols {:5} rows {:5} bin {:4}  obj {objective:.4}",
-            median(&|s| s.build_seconds) * 1e3,
-            median(&|s| s.solver_seconds) * 1e3,
-            s.columns,
-            s.rows,
-            s.binaries
+            "{name:26} build {:6.2} ms  HiGHS {:7.1} ms  columns {:5} rows {:5} binaries {:4}  objective {objective:.4}",
+            median(&stats, |s| s.build_seconds) * 1e3,
+            median(&stats, |s| s.solver_seconds) * 1e3,
+            stats[0].columns,
+            stats[0].rows,
+            stats[0].binaries,
         );
     }
+    let optimum = solve(&problem, &SolveOptions::default());
+    let options = SolveOptions {
+        warm_start: WarmStart::Plan(Box::new(optimum)),
+        ..SolveOptions::default()
+    };
+    let stats: Vec<SolveStats> = (0..runs)
+        .map(|_| solve_with_stats(&problem, &options).1)
+        .collect();
+    println!(
+        "{:26} HiGHS {:7.1} ms",
+        "warm start from the optimum",
+        median(&stats, |s| s.solver_seconds) * 1e3
+    );
 }
