@@ -29,6 +29,11 @@ fn main() {
     let fast = Formulation::default();
     // Each row adds one step to the row before: (name, formulation, rule-built
     // warm start, tuned HiGHS switches).
+    let no_cuts = fast;
+    let cuts = Formulation {
+        capacity_cuts: true,
+        ..fast
+    };
     let steps = [
         ("textbook", textbook, false, false),
         (
@@ -54,14 +59,15 @@ fn main() {
             "+tight bounds",
             Formulation {
                 objective_offset: false,
-                ..fast
+                ..no_cuts
             },
             false,
             false,
         ),
-        ("+objective offset", fast, false, false),
-        ("+rule-built warm start", fast, true, false),
-        ("+tuned HiGHS switches", fast, true, true),
+        ("+objective offset", no_cuts, false, false),
+        ("+rule-built warm start", no_cuts, true, false),
+        ("+tuned HiGHS switches", no_cuts, true, true),
+        ("+capacity pair cuts (opt-in)", cuts, true, true),
     ];
     for (name, formulation, warm, tuned_solver) in steps {
         let options = SolveOptions {

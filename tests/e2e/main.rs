@@ -13,8 +13,11 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `arbiter` binary of this build profile, built once per test run (cargo
-/// does not rebuild another package's binary for this one's tests).
+/// The `arbiter` binary of this build profile, built once per test run:
+/// cargo does not build another package's executable for this one's tests.
+/// `--workspace --all-targets` resolves features exactly as `cargo test
+/// --workspace` does (dev-dependencies included), so nothing is rebuilt but
+/// the executable itself; `-p arbiter` alone would rebuild HiGHS.
 fn binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
@@ -27,7 +30,7 @@ fn binary() -> &'static PathBuf {
         let cargo = option_env!("CARGO").unwrap_or("cargo");
         let mut build = Command::new(cargo);
         build
-            .args(["build", "--quiet", "-p", "arbiter"])
+            .args(["build", "--quiet", "--workspace", "--all-targets"])
             .current_dir(root());
         if dir.ends_with("release") {
             build.arg("--release");

@@ -40,6 +40,12 @@ pub(crate) struct JobVars {
     pub window: Range<usize>,
     /// `x_jt` for each `t` in `window`, as an affine expression.
     pub power_kw: Vec<Expression>,
+    /// The job's on-indicator for each `t` in `window` (0 or 1 in every
+    /// solution): `z_jt` for a preemptible job, `Σ s_jτ` over the starts
+    /// whose run covers `t` for a block.
+    pub on: Vec<Expression>,
+    /// Most IT power the job draws while on, kW (`M_j`, or `power_kw`).
+    pub max_kw: f64,
     pub kind: KindVars,
 }
 
@@ -133,8 +139,44 @@ pub(crate) fn add(
         if !formulation.tight_bounds || reach_kw > compute.max_it_kw {
             builder.constrain(total.leq(compute.max_it_kw));
         }
+        if formulation.capacity_cuts {
+            add_pair_cuts(builder, &jobs, t, compute.max_it_kw);
+        }
     }
     Vars { jobs }
+}
+
+/// Capacity cuts on pairs of jobs that cannot both run at full power.
+///
+/// For jobs `a`, `b` on at `t` with on-indicators `o_a`, `o_b`, powers at most
+/// `M_a`, `M_b` (each ≤ C, the IT capacity) and `M_a + M_b > C`, the most they
+/// draw together is `min(C, M_a·o_a + M_b·o_b)` for binary indicators, whose
+/// concave envelope adds the facet
+/// `x_a + x_b ≤ (C − M_b)·o_a + (C − M_a)·o_b + (M_a + M_b − C)`
+/// (tight at (1,0), (0,1) and (1,1); loose at (0,0), where both draw 0). The
+/// LP relaxation otherwise runs both jobs at a fraction of full power with
+/// fractional indicators, paying only that fraction of their start costs.
+fn add_pair_cuts(builder: &mut Builder, jobs: &[JobVars], t: usize, capacity_kw: f64) {
+    let active: Vec<(&Expression, &Expression, f64)> = jobs
+        .iter()
+        .filter(|job| job.window.contains(&t))
+        .map(|job| {
+            let i = t - job.window.start;
+            (&job.power_kw[i], &job.on[i], job.max_kw.min(capacity_kw))
+        })
+        .collect();
+    for (i, &(x_a, on_a, m_a)) in active.iter().enumerate() {
+        for &(x_b, on_b, m_b) in &active[i + 1..] {
+            let excess = m_a + m_b - capacity_kw;
+            if excess <= 0.0 {
+                continue;
+            }
+            let mut cut = x_a.clone() + x_b.clone();
+            cut.add_mul(-(capacity_kw - m_b), on_a.clone());
+            cut.add_mul(-(capacity_kw - m_a), on_b.clone());
+            builder.constrain(cut.leq(excess));
+        }
+    }
 }
 
 /// Parameters of a preemptible job as the model uses them.
@@ -191,6 +233,8 @@ impl Preemptible {
         JobVars {
             window,
             power_kw: power_kw.iter().map(|&x| x.into()).collect(),
+            on: on.iter().map(|&z| z.into()).collect(),
+            max_kw: self.big_m,
             kind: KindVars::Preemptible {
                 power_kw,
                 on,
@@ -206,6 +250,8 @@ fn add_block(builder: &mut Builder, window: Range<usize>, power_kw: f64, run: us
         return JobVars {
             window: 0..0,
             power_kw: Vec::new(),
+            on: Vec::new(),
+            max_kw: power_kw,
             kind: KindVars::Block { starts: Vec::new() },
         };
     }
@@ -214,13 +260,13 @@ fn add_block(builder: &mut Builder, window: Range<usize>, power_kw: f64, run: us
         .collect();
     let once: Expression = starts.iter().map(|&(_, s)| s).sum();
     builder.constrain(once.leq(1.0));
-    let power = window
+    let on: Vec<Expression> = window
         .clone()
         .map(|t| {
             let mut running = Expression::default();
             for &(start, s) in &starts {
                 if start <= t && t < start + run {
-                    running.add_mul(power_kw, s);
+                    running += s;
                 }
             }
             running
@@ -228,7 +274,12 @@ fn add_block(builder: &mut Builder, window: Range<usize>, power_kw: f64, run: us
         .collect();
     JobVars {
         window,
-        power_kw: power,
+        power_kw: on
+            .iter()
+            .map(|running| power_kw * running.clone())
+            .collect(),
+        on,
+        max_kw: power_kw,
         kind: KindVars::Block { starts },
     }
 }

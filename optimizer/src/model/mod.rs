@@ -39,6 +39,12 @@ pub struct Formulation {
     /// Pass the objective's constant to the solver, so that its relative gap
     /// is relative to the real cost of the plan.
     pub objective_offset: bool,
+    /// Add capacity cuts on pairs of jobs that cannot both run at full power
+    /// (see [`compute`]). Off by default: on `site-day` they cut the root gap
+    /// from 0.085% to 0.017% and a solve warm-started from a good plan from
+    /// about 690 ms to 110 ms, but a cold solve takes about 18% longer and the
+    /// week-long fixture ends a 10 s limit at a 0.108% gap instead of 0.066%.
+    pub capacity_cuts: bool,
 }
 
 impl Default for Formulation {
@@ -48,6 +54,7 @@ impl Default for Formulation {
             starts_only_with_cost: true,
             tight_bounds: true,
             objective_offset: true,
+            capacity_cuts: false,
         }
     }
 }
@@ -60,6 +67,7 @@ impl Formulation {
             starts_only_with_cost: false,
             tight_bounds: false,
             objective_offset: false,
+            capacity_cuts: false,
         }
     }
 }

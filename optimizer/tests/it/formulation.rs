@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::{assert_near, solve_checked};
+use arbiter_optimizer::{Formulation, SolveOptions};
+
+use crate::{assert_near, solve_checked, solve_checked_with};
 
 /// A site with hourly intervals from 2025-06-01T00:00Z, no load, import limit
 /// 1000 kW, no export, no battery.
@@ -503,4 +505,47 @@ fn pue_scales_compute_power_at_the_meter() {
     let plan = solve_checked(&p);
     assert_near(plan.objective, -25.0);
     assert_near(plan.intervals[0].import_kw, 150.0);
+}
+
+#[test]
+fn capacity_pair_cuts_keep_the_optimum() {
+    // Two jobs of up to 100 kW share 150 kW, one with a start cost of 5.
+    // Hour 0 is free, hour 1 costs 300/MWh; value 1000/MWh. Both run in hour
+    // 0 (150 kW: −150 + 5 for b's start); in hour 1 running is worth
+    // 1000 − 300 per MWh, so both continue without another start:
+    // 150 × 700/1000 = 105. Total −150 + 5 − 105 = −250, with or without cuts.
+    let mut b = preemptible(
+        "b",
+        1000.0,
+        10.0,
+        100.0,
+        "2025-06-01T00:00:00Z",
+        "2025-06-01T02:00:00Z",
+        1000.0,
+    );
+    b["start_cost"] = json!(5.0);
+    let jobs = vec![
+        preemptible(
+            "a",
+            1000.0,
+            10.0,
+            100.0,
+            "2025-06-01T00:00:00Z",
+            "2025-06-01T02:00:00Z",
+            1000.0,
+        ),
+        b,
+    ];
+    let p = with_compute(site(&[0.0, 300.0]), 150.0, jobs);
+    for capacity_cuts in [false, true] {
+        let options = SolveOptions {
+            formulation: Formulation {
+                capacity_cuts,
+                ..Formulation::default()
+            },
+            ..SolveOptions::default()
+        };
+        let plan = solve_checked_with(&p, &options);
+        assert_near(plan.objective, -250.0);
+    }
 }

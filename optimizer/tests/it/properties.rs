@@ -152,14 +152,17 @@ proptest! {
 
     #[test]
     fn plans_keep_every_rule_and_match_the_textbook_optimum(p in problem()) {
-        let fast = solve_checked_with(&p, &options(Formulation::default()));
         let textbook = solve_checked_with(&p, &options(Formulation::textbook()));
-        prop_assert_eq!(fast.status, Status::Optimal);
         prop_assert_eq!(textbook.status, Status::Optimal);
-        let scale = 1.0 + fast.objective.abs().max(textbook.objective.abs());
-        prop_assert!(
-            (fast.objective - textbook.objective).abs() <= 1e-6 * scale,
-            "fast {} vs textbook {}", fast.objective, textbook.objective
-        );
+        let cuts = Formulation { capacity_cuts: true, ..Formulation::default() };
+        for formulation in [Formulation::default(), cuts] {
+            let fast = solve_checked_with(&p, &options(formulation));
+            prop_assert_eq!(fast.status, Status::Optimal);
+            let scale = 1.0 + fast.objective.abs().max(textbook.objective.abs());
+            prop_assert!(
+                (fast.objective - textbook.objective).abs() <= 1e-6 * scale,
+                "{:?}: {} vs textbook {}", formulation, fast.objective, textbook.objective
+            );
+        }
     }
 }
