@@ -42,6 +42,6 @@ pub use problem::{
     RawPreemptibleJob, RawProblem, RawSocTarget, RawStability, RawTariff, ValidationErrors,
 };
 pub use solve::{
-    DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT, ModelSize, SolveOptions, SolveStats, TUNED_SWITCHES,
-    WarmStart, build_model, solve, solve_with_stats,
+    AUTO_RELAXATION_MAX_BINARIES, DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT, ModelSize, SolveOptions,
+    SolveStats, TUNED_SWITCHES, WarmStart, build_model, solve, solve_with_stats,
 };

@@ -47,7 +47,7 @@ impl Default for SolveOptions {
             mip_gap: DEFAULT_MIP_GAP,
             time_limit: DEFAULT_TIME_LIMIT,
             threads: None,
-            warm_start: WarmStart::Rules,
+            warm_start: WarmStart::Auto,
             formulation: Formulation::default(),
             tuned_solver: true,
         }
@@ -57,6 +57,9 @@ impl Default for SolveOptions {
 /// A first incumbent for the solver: a good one lets it prune early.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WarmStart {
+    /// [`WarmStart::Relaxation`] for models of up to
+    /// [`AUTO_RELAXATION_MAX_BINARIES`] binaries, [`WarmStart::Rules`] above.
+    Auto,
     /// None: the solver starts from scratch.
     None,
     /// The rule-built plan (battery idle, compute off, the grid serves the load).
@@ -66,7 +69,20 @@ pub enum WarmStart {
     /// the solver keeps its on/off decisions and completes the rest, or
     /// ignores it.
     Plan(Box<Plan>),
+    /// The LP relaxation, solved first (within a tenth of the time limit;
+    /// the rule-built plan if it is not solved by then),
+    /// with its on/off decisions rounded; the solver completes the rest by an
+    /// LP. With the capacity cuts the relaxation is close to integral, so the
+    /// solver starts near the optimum (site-day: 330 ms → 150 ms).
+    Relaxation,
 }
+
+/// Largest model (in binaries) for which [`WarmStart::Auto`] rounds the
+/// relaxation. Measured on two fixtures: `site-day` (308 binaries) solves in
+/// half the time with it; on `week` (3,174 binaries), which ends at its time
+/// limit, the relaxation's time and incumbent left a 1.06% gap after 10 s
+/// instead of 0.11% from the rule-built start.
+pub const AUTO_RELAXATION_MAX_BINARIES: usize = 1000;
 
 /// Where the time went and how large the model was.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -182,6 +198,44 @@ struct Solved {
     overlap_left: bool,
 }
 
+/// The model handed to HiGHS (quiet), from copies of its variables and rows.
+fn highs_model(model: &Model) -> Result<highs::Model, String> {
+    let mut lp = highs(model.variables.clone().minimise(model.solver_objective()));
+    for constraint in &model.constraints {
+        lp.add_constraint(constraint.clone());
+    }
+    let mut highs = lp
+        .try_into_inner()
+        .map_err(|error| format!("HiGHS rejected the model: {error}"))?;
+    highs.make_quiet();
+    Ok(highs)
+}
+
+/// Solves the LP relaxation of the model; `None` if that fails (the MIP then
+/// starts without a warm start).
+fn relaxation(model: &Model, options: &SolveOptions, stats: &mut SolveStats) -> Option<Values> {
+    let mut highs = highs_model(model).ok()?;
+    highs.try_set_option("solve_relaxation", true).ok()?;
+    let time_limit = options.time_limit.as_secs_f64() * 0.1;
+    highs.try_set_option("time_limit", time_limit).ok()?;
+    let solving = Instant::now();
+    let solved = highs.try_solve().ok();
+    stats.solver_seconds += solving.elapsed().as_secs_f64();
+    let solved = solved?;
+    if solved.status() != HighsModelStatus::Optimal {
+        return None;
+    }
+    let solution = solved.get_solution();
+    Some(
+        model
+            .columns
+            .iter()
+            .copied()
+            .zip(solution.columns().iter().copied())
+            .collect(),
+    )
+}
+
 /// Runs HiGHS on the model within what is left of the time budget.
 fn run(
     problem: &Problem,
@@ -190,14 +244,20 @@ fn run(
     started: Instant,
     stats: &mut SolveStats,
 ) -> Result<Solved, String> {
-    let remaining = options
-        .time_limit
-        .saturating_sub(started.elapsed())
-        .as_secs_f64();
-    let warm_values = match &options.warm_start {
-        WarmStart::None => None,
+    let warm_start = match &options.warm_start {
+        WarmStart::Auto if model.binaries <= AUTO_RELAXATION_MAX_BINARIES => &WarmStart::Relaxation,
+        WarmStart::Auto => &WarmStart::Rules,
+        other => other,
+    };
+    let warm_values = match warm_start {
+        WarmStart::None | WarmStart::Auto => None,
         WarmStart::Rules => Some(rules::fallback(problem, model)),
         WarmStart::Plan(plan) => Some(rules::from_plan(problem, model, plan)),
+        WarmStart::Relaxation => Some(
+            relaxation(model, options, stats)
+                .map(|relaxed| rules::round_relaxation(problem, model, relaxed))
+                .unwrap_or_else(|| rules::fallback(problem, model)),
+        ),
     };
     let warm_start = warm_values.map(|values| {
         model
@@ -206,19 +266,12 @@ fn run(
             .map(|var| model::value(&values, *var))
             .collect::<Vec<f64>>()
     });
-    let objective = model.solver_objective();
-    let variables = std::mem::take(&mut model.variables);
-    let mut lp = highs(variables.minimise(objective));
-    for constraint in std::mem::take(&mut model.constraints) {
-        lp.add_constraint(constraint);
-    }
-    let mut highs = lp
-        .try_into_inner()
-        .map_err(|error| format!("HiGHS rejected the model: {error}"))?;
+    let mut highs = highs_model(model)?;
     highs.make_quiet();
     // HiGHS overruns its limit a little while it winds down, and reading the
     // plan back takes time too: keep a reserve so the caller's limit holds.
-    let highs_limit = remaining - TIME_RESERVE * options.time_limit.as_secs_f64();
+    let remaining = options.time_limit.saturating_sub(started.elapsed());
+    let highs_limit = remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64();
     let settings: [(&str, f64); 2] = [
         ("mip_rel_gap", options.mip_gap),
         ("time_limit", highs_limit.max(0.0)),

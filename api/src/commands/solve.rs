@@ -31,7 +31,8 @@ pub struct Args {
     #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     time_limit: f64,
     /// A previous plan to start the search from (matched by interval start
-    /// time); without it the search starts from the rule-built plan.
+    /// time); without it the search starts from the rounded LP relaxation
+    /// (small models) or the rule-built plan.
     #[arg(long, value_name = "PLAN.json")]
     warm_start: Option<PathBuf>,
 }
@@ -61,7 +62,7 @@ pub fn run(args: &Args) -> ExitCode {
         Err(code) => return code,
     };
     let warm_start = match &args.warm_start {
-        None => WarmStart::Rules,
+        None => SolveOptions::default().warm_start,
         Some(path) => match read_plan(path) {
             Ok(plan) => WarmStart::Plan(Box::new(plan)),
             Err(message) => {

@@ -152,3 +152,42 @@ pub(crate) fn from_plan(problem: &Problem, model: &Model, plan: &Plan) -> Values
     settle_dependents(problem, model, &mut values);
     values
 }
+
+/// The LP relaxation's solution with every on/off decision rounded: a
+/// preemptible job is on where its relaxed on-indicator is at least ½, a block
+/// starts where its relaxed start is largest (if its starts add up to at
+/// least ½), exclusivity binaries round at ½. Continuous values stay as the
+/// LP left them; the solver completes them for the rounded decisions.
+pub(crate) fn round_relaxation(problem: &Problem, model: &Model, mut values: Values) -> Values {
+    for vars in &model.compute.jobs {
+        if let KindVars::Block { starts } = &vars.kind {
+            let total: f64 = starts.iter().map(|&(_, s)| value(&values, s)).sum();
+            let best = starts
+                .iter()
+                .map(|&(_, s)| s)
+                .max_by(|&a, &b| value(&values, a).total_cmp(&value(&values, b)));
+            for &(_, s) in starts {
+                let chosen = total >= 0.5 && Some(s) == best;
+                values.insert(s, if chosen { 1.0 } else { 0.0 });
+            }
+        }
+    }
+    crate::model::compute::snap(problem, &model.compute, &mut values);
+    let binaries = model
+        .grid
+        .importing
+        .iter()
+        .flatten()
+        .chain(model.battery.iter().flat_map(|b| &b.charging));
+    for &binary in binaries {
+        values.insert(
+            binary,
+            if value(&values, binary) >= 0.5 {
+                1.0
+            } else {
+                0.0
+            },
+        );
+    }
+    values
+}
