@@ -125,3 +125,26 @@ fn a_warm_start_from_a_plan_one_hour_older_still_solves() {
     let plan = solve_checked_with(&problem, &options);
     assert_eq!(plan.status, Status::Optimal);
 }
+
+#[test]
+fn concurrent_solves_in_threads_agree() {
+    // The service solves several sites at once on blocking threads; HiGHS
+    // keeps a global task executor, so solves must not disturb each other.
+    let text = fixture("negative-prices.json");
+    let problem = arbiter_optimizer::Problem::from_json(&text).expect("valid");
+    let objectives: Vec<f64> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| arbiter_optimizer::solve(&problem, &SolveOptions::default())))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic").objective)
+            .collect()
+    });
+    for objective in objectives {
+        assert!(
+            (objective - expected("negative-prices.json")).abs() <= 1e-4 * 5189.07 + 0.01,
+            "{objective}"
+        );
+    }
+}
