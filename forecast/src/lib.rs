@@ -14,12 +14,17 @@
 //! ```
 #![deny(missing_docs)]
 
+mod charging;
 mod error;
 mod prices;
 mod resample;
 mod series;
+mod table;
 mod timestamps;
 
+pub use charging::{
+    Session, SessionLog, SessionSource, read_metered_load, read_sessions, sessions_to_load,
+};
 pub use error::{IngestError, RowIssue};
 pub use prices::{PriceSeries, PriceSource, read_prices};
 pub use resample::{Resampling, resample};

@@ -1,0 +1,126 @@
+//! Charging load: metered series and session logs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use arbiter_forecast::{
+    IngestError, Session, SessionSource, TimeColumn, read_metered_load, read_sessions,
+    sessions_to_load,
+};
+use chrono::{DateTime, Utc};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/ev")
+        .join(name)
+}
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn temp_csv(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("arbiter-charging-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_session_draws_rated_power_until_its_energy_is_delivered() {
+    // 10 kWh at 50 kW from 00:05 takes 12 minutes (00:05–00:17): 10 minutes
+    // in the first quarter-hour (8.333 kWh → 33.33 kW), 2 in the second
+    // (1.667 kWh → 6.67 kW).
+    let session = Session {
+        arrival: utc("2024-01-01T00:05:00Z"),
+        departure: utc("2024-01-01T01:00:00Z"),
+        energy_kwh: 10.0,
+    };
+    let load = sessions_to_load(&[session], 50.0, utc("2024-01-01T00:00:00Z"), 15, 4);
+    let expected = [50.0 * 10.0 / 15.0, 50.0 * 2.0 / 15.0, 0.0, 0.0];
+    for (got, want) in load.values.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-9, "{:?}", load.values);
+    }
+}
+
+#[test]
+fn session_energy_is_conserved_and_power_never_exceeds_the_rating() {
+    let log = read_sessions(&SessionSource::csv(fixture(
+        "broxden_sessions_2018-10-22_week.csv",
+    )))
+    .unwrap();
+    assert_eq!(log.sessions.len(), 127);
+    assert!(log.skipped.is_empty(), "{:?}", log.skipped);
+    let inside: Vec<Session> = log
+        .sessions
+        .into_iter()
+        .filter(|s| {
+            s.arrival >= utc("2018-10-22T00:00:00Z") && s.arrival < utc("2018-10-28T22:00:00Z")
+        })
+        .collect();
+    let total: f64 = inside.iter().map(|s| s.energy_kwh).sum();
+    let load = sessions_to_load(&inside, 50.0, utc("2018-10-22T00:00:00Z"), 15, 672);
+    let delivered: f64 = load.values.iter().map(|kw| kw * 0.25).sum();
+    assert!((delivered - total).abs() < 1e-6, "{delivered} vs {total}");
+    let sessions_at_once = 4.0; // the site's rapid units
+    assert!(
+        load.values
+            .iter()
+            .all(|&kw| kw <= 50.0 * sessions_at_once + 1e-9)
+    );
+}
+
+#[test]
+fn a_metered_week_reads_as_672_quarter_hours() {
+    let load = read_metered_load(
+        fixture("broxden_load_2018-10-22_week.csv"),
+        &TimeColumn::utc("timestamp_utc"),
+        "site_power_kw",
+    )
+    .unwrap();
+    assert_eq!(load.values.len(), 672);
+    assert_eq!(load.step_minutes, 15);
+    let energy: f64 = load.values.iter().map(|kw| kw * 0.25).sum();
+    // Σ site_power_kw / 4 over the file (its energy_kwh column is rounded per row).
+    assert!((energy - 1411.82175).abs() < 1e-6, "{energy}");
+}
+
+#[test]
+fn negative_metered_load_is_rejected() {
+    let text = "timestamp_utc,kw\n2024-01-01T00:00:00Z,5\n2024-01-01T00:15:00Z,-2\n";
+    let error = read_metered_load(
+        temp_csv("negative.csv", text),
+        &TimeColumn::utc("timestamp_utc"),
+        "kw",
+    )
+    .unwrap_err();
+    match error {
+        IngestError::Rows { issues, .. } => {
+            assert_eq!(issues[0].to_string(), "line 3: kw (-2) must be ≥ 0")
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn unusable_session_rows_are_listed_not_silently_dropped() {
+    let text = "arrival_utc,departure_utc,energy_kwh\n\
+        2024-01-01T00:00:00Z,2024-01-01T00:30:00Z,12\n\
+        2024-01-01T01:00:00Z,,8\n\
+        2024-01-01T02:00:00Z,2024-01-01T01:00:00Z,5\n\
+        2024-01-01T03:00:00Z,2024-01-01T03:20:00Z,\n";
+    let log = read_sessions(&SessionSource::csv(temp_csv("sessions.csv", text))).unwrap();
+    assert_eq!(log.sessions.len(), 1);
+    let skipped: Vec<String> = log.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        skipped,
+        [
+            "line 3: departure_utc is missing",
+            "line 4: departure_utc is before arrival_utc",
+            "line 5: energy_kwh is missing",
+        ]
+    );
+}
