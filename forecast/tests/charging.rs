@@ -1,33 +1,14 @@
 //! Charging load: metered series and session logs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
+
+use common::{fixture, temp_csv, utc};
 
 use arbiter_forecast::{
     IngestError, Session, SessionSource, TimeColumn, read_metered_load, read_sessions,
     sessions_to_load,
 };
-use chrono::{DateTime, Utc};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/ev")
-        .join(name)
-}
-
-fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn temp_csv(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("arbiter-charging-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 #[test]
 fn a_session_draws_rated_power_until_its_energy_is_delivered() {
@@ -49,6 +30,7 @@ fn a_session_draws_rated_power_until_its_energy_is_delivered() {
 #[test]
 fn session_energy_is_conserved_and_power_never_exceeds_the_rating() {
     let log = read_sessions(&SessionSource::csv(fixture(
+        "ev",
         "broxden_sessions_2018-10-22_week.csv",
     )))
     .unwrap();
@@ -76,7 +58,7 @@ fn session_energy_is_conserved_and_power_never_exceeds_the_rating() {
 #[test]
 fn a_metered_week_reads_as_672_quarter_hours() {
     let load = read_metered_load(
-        fixture("broxden_load_2018-10-22_week.csv"),
+        fixture("ev", "broxden_load_2018-10-22_week.csv"),
         &TimeColumn::utc("timestamp_utc"),
         "site_power_kw",
     )

@@ -1,34 +1,14 @@
 //! Reading price files: DST days, negative prices, every row rule, resampling.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+mod common;
+
+use common::{fixture, temp_csv, utc};
 
 use arbiter_forecast::{
     IngestError, PriceSource, Resampling, Series, TimeColumn, read_prices, resample,
 };
-use chrono::{DateTime, Utc};
 use chrono_tz::{America::Los_Angeles, Europe::Berlin};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/prices")
-        .join(name)
-}
-
-fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// Writes `text` to a temporary CSV file and returns its path.
-fn temp_csv(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("arbiter-forecast-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 fn row_messages(error: IngestError) -> Vec<String> {
     match error {
@@ -40,6 +20,7 @@ fn row_messages(error: IngestError) -> Vec<String> {
 #[test]
 fn a_spring_forward_day_in_berlin_has_23_hours() {
     let prices = read_prices(&PriceSource::csv(fixture(
+        "prices",
         "de_lu_2023-03-26_spring_forward.csv",
     )))
     .unwrap();
@@ -50,8 +31,12 @@ fn a_spring_forward_day_in_berlin_has_23_hours() {
 
 #[test]
 fn a_fall_back_day_in_berlin_has_25_hours_read_from_local_times_with_offsets() {
-    let by_utc = read_prices(&PriceSource::csv(fixture("de_lu_2023-10-29_fall_back.csv"))).unwrap();
-    let source = PriceSource::csv(fixture("de_lu_2023-10-29_fall_back.csv"))
+    let by_utc = read_prices(&PriceSource::csv(fixture(
+        "prices",
+        "de_lu_2023-10-29_fall_back.csv",
+    )))
+    .unwrap();
+    let source = PriceSource::csv(fixture("prices", "de_lu_2023-10-29_fall_back.csv"))
         .time(TimeColumn::local("local_time", Berlin));
     let by_local = read_prices(&source).unwrap();
     assert_eq!(by_local.series.values.len(), 25);
@@ -72,8 +57,8 @@ fn los_angeles_dst_days_have_23_and_25_hours() {
             "2024-11-03T07:00:00Z",
         ),
     ] {
-        let source =
-            PriceSource::csv(fixture(file)).time(TimeColumn::local("local_time", Los_Angeles));
+        let source = PriceSource::csv(fixture("prices", file))
+            .time(TimeColumn::local("local_time", Los_Angeles));
         let prices = read_prices(&source).unwrap();
         assert_eq!(prices.series.values.len(), hours, "{file}");
         assert_eq!(prices.series.start, utc(start), "{file}");
@@ -111,7 +96,7 @@ fn a_wall_clock_time_in_the_spring_gap_is_an_error() {
 #[test]
 fn negative_prices_are_kept_exactly() {
     let prices = read_prices(
-        &PriceSource::csv(fixture("de_lu_2023-07-02_negative.csv")).about("EUR", "DE-LU"),
+        &PriceSource::csv(fixture("prices", "de_lu_2023-07-02_negative.csv")).about("EUR", "DE-LU"),
     )
     .unwrap();
     assert_eq!(prices.series.values.len(), 24);
@@ -175,7 +160,8 @@ fn bad_cells_are_rejected_with_their_lines() {
 #[test]
 fn a_missing_column_names_the_columns_there_are() {
     let error = read_prices(
-        &PriceSource::csv(fixture("de_lu_2023-07-02_negative.csv")).price_column("eur_mwh"),
+        &PriceSource::csv(fixture("prices", "de_lu_2023-07-02_negative.csv"))
+            .price_column("eur_mwh"),
     )
     .unwrap_err();
     let message = error.to_string();
@@ -206,6 +192,7 @@ fn hourly_prices_are_held_for_each_quarter_hour() {
 #[test]
 fn quarter_hours_average_to_hours() {
     let prices = read_prices(&PriceSource::csv(fixture(
+        "prices",
         "de_lu_15min_2025-10-26_fall_back.csv",
     )))
     .unwrap();
