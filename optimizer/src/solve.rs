@@ -134,7 +134,7 @@ pub fn solve_with_stats(problem: &Problem, options: &SolveOptions) -> (Plan, Sol
     let started = Instant::now();
     let mut stats = SolveStats::default();
     let mut model = build(problem, options.formulation, false, &mut stats);
-    let mut outcome = run(problem, &mut model, options, started, &mut stats);
+    let mut outcome = run(problem, &model, options, started, &mut stats);
     if let Ok(solved) = &outcome
         && solved.overlap_left
     {
@@ -142,7 +142,7 @@ pub fn solve_with_stats(problem: &Problem, options: &SolveOptions) -> (Plan, Sol
         // with the binaries that forbid it.
         stats.resolved_with_binaries = true;
         model = build(problem, options.formulation, true, &mut stats);
-        outcome = run(problem, &mut model, options, started, &mut stats);
+        outcome = run(problem, &model, options, started, &mut stats);
     }
     let (values, status, mip_gap, note) = match outcome {
         Ok(solved) if !solved.overlap_left => (solved.values, solved.status, solved.mip_gap, None),
@@ -239,7 +239,7 @@ fn relaxation(model: &Model, options: &SolveOptions, stats: &mut SolveStats) -> 
 /// Runs HiGHS on the model within what is left of the time budget.
 fn run(
     problem: &Problem,
-    model: &mut Model,
+    model: &Model,
     options: &SolveOptions,
     started: Instant,
     stats: &mut SolveStats,
