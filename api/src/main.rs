@@ -1,6 +1,7 @@
 //! `arbiter`: plans how a power-constrained site spends its grid connection.
 
 mod commands;
+mod plot;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,7 @@ struct Cli {
 enum Command {
     Solve(commands::solve::Args),
     Validate(commands::validate::Args),
+    ForecastEval(commands::forecast_eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -26,5 +28,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Solve(args) => commands::solve::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
+        Command::ForecastEval(args) => commands::forecast_eval::run(&args),
     }
 }

@@ -1,6 +1,7 @@
 //! EV charging load: a metered series, or session logs turned into load.
 //!
 //! **From sessions**, the rule: a session draws its charger's rated power
+//! (per charger when the log names them, see [`SessionSource::ratings`])
 //! from arrival until its energy is delivered (`energy_kwh / rated_kw`
 //! hours), then nothing. Energy is conserved exactly; power never exceeds
 //! the rating. A log whose plug-in time is too short for its energy at the
@@ -14,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{IngestError, RowIssue};
 use crate::series::Series;
-use crate::table::{instant, number, read_csv, read_series, string_column};
+use crate::table::{instant, number, read_series, read_table, string_column};
 use crate::timestamps::{TimeColumn, TimestampReader};
 
 /// Reads a metered load series (kW per interval, ≥ 0) with the same row
@@ -42,6 +43,9 @@ pub struct Session {
     pub departure: DateTime<Utc>,
     /// Energy delivered, kWh.
     pub energy_kwh: f64,
+    /// The rated power of the charger it used, kW, when the log says which
+    /// charger that was.
+    pub rated_kw: Option<f64>,
 }
 
 /// Where a session log is and how to read it.
@@ -55,6 +59,19 @@ pub struct SessionSource {
     pub departure_column: String,
     /// Energy column name, kWh.
     pub energy_column: String,
+    /// Per-charger ratings: the column naming each session's charger (or
+    /// its model) and the rated kW of each value in it. A session whose
+    /// charger is not listed is left out (and said so).
+    pub ratings: Option<ChargerRatings>,
+}
+
+/// Rated power by charger: which column names the charger, and each one's kW.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChargerRatings {
+    /// Column naming the charger, e.g. `charger_model` or `cp_id`.
+    pub column: String,
+    /// Rated kW of each charger value.
+    pub kw: Vec<(String, f64)>,
 }
 
 impl SessionSource {
@@ -65,7 +82,20 @@ impl SessionSource {
             arrival: TimeColumn::utc("arrival_utc"),
             departure_column: "departure_utc".to_owned(),
             energy_column: "energy_kwh".to_owned(),
+            ratings: None,
         }
+    }
+
+    /// Reads each session's charger from `column`, rated as in `kw`.
+    pub fn with_ratings(mut self, column: &str, kw: &[(&str, f64)]) -> Self {
+        self.ratings = Some(ChargerRatings {
+            column: column.to_owned(),
+            kw: kw
+                .iter()
+                .map(|&(charger, kw)| (charger.to_owned(), kw))
+                .collect(),
+        });
+        self
     }
 }
 
@@ -84,10 +114,14 @@ pub struct SessionLog {
 /// than failing the whole log.
 pub fn read_sessions(source: &SessionSource) -> Result<SessionLog, IngestError> {
     let path = source.path.display().to_string();
-    let frame = read_csv(&source.path)?;
+    let frame = read_table(&source.path)?;
     let arrivals = string_column(&frame, &path, source.arrival.column())?;
     let departures = string_column(&frame, &path, &source.departure_column)?;
     let energies = string_column(&frame, &path, &source.energy_column)?;
+    let chargers = match &source.ratings {
+        Some(ratings) => Some((ratings, string_column(&frame, &path, &ratings.column)?)),
+        None => None,
+    };
     let departure_time = match &source.arrival {
         TimeColumn::Utc { .. } => TimeColumn::utc(&source.departure_column),
         TimeColumn::Local { zone, .. } => TimeColumn::local(&source.departure_column, *zone),
@@ -117,22 +151,52 @@ pub fn read_sessions(source: &SessionSource) -> Result<SessionLog, IngestError> 
                 Ok(kwh)
             }
         });
-        let session = match (arrival, departure, energy) {
-            (Ok(arrival), Ok(departure), Ok(energy_kwh)) if departure >= arrival => Ok(Session {
-                arrival,
-                departure,
-                energy_kwh,
-            }),
-            (Ok(_), Ok(_), Ok(_)) => Err(format!(
+        let rated_kw = match &chargers {
+            None => Ok(None),
+            Some((ratings, cells)) => {
+                let charger = cells[i].as_deref().unwrap_or("").trim();
+                ratings
+                    .kw
+                    .iter()
+                    .find(|(name, _)| name == charger)
+                    .map(|&(_, kw)| Some(kw))
+                    .ok_or_else(|| {
+                        format!(
+                            "{} {charger:?} has no rating (rated: {})",
+                            ratings.column,
+                            ratings
+                                .kw
+                                .iter()
+                                .map(|(name, kw)| format!("{name} = {kw} kW"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    })
+            }
+        };
+        let session = match (arrival, departure, energy, rated_kw) {
+            (Ok(arrival), Ok(departure), Ok(energy_kwh), Ok(rated_kw)) if departure >= arrival => {
+                Ok(Session {
+                    arrival,
+                    departure,
+                    energy_kwh,
+                    rated_kw,
+                })
+            }
+            (Ok(_), Ok(_), Ok(_), Ok(_)) => Err(format!(
                 "{} is before {}",
                 source.departure_column,
                 source.arrival.column()
             )),
-            (arrival, departure, energy) => Err([arrival.err(), departure.err(), energy.err()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join("; ")),
+            (arrival, departure, energy, rated_kw) => {
+                Err(
+                    [arrival.err(), departure.err(), energy.err(), rated_kw.err()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            }
         };
         match session {
             Ok(session) => log.sessions.push(session),
@@ -144,19 +208,24 @@ pub fn read_sessions(source: &SessionSource) -> Result<SessionLog, IngestError> 
 
 /// The load the sessions draw, kW per interval, on the grid of `start`,
 /// `step_minutes` and `intervals` (see the module documentation for the
-/// rule). Energy drawn outside the grid is not counted.
+/// rule). A session's own charger rating wins over `default_rated_kw`.
+/// Energy drawn outside the grid is not counted.
 pub fn sessions_to_load(
     sessions: &[Session],
-    rated_kw: f64,
+    default_rated_kw: f64,
     start: DateTime<Utc>,
     step_minutes: u32,
     intervals: usize,
 ) -> Series {
     let step_hours = f64::from(step_minutes) / 60.0;
     let mut energy_kwh = vec![0.0; intervals];
-    if rated_kw > 0.0 && step_minutes > 0 {
+    if step_minutes > 0 {
         let step_seconds = f64::from(step_minutes) * 60.0;
         for session in sessions {
+            let rated_kw = session.rated_kw.unwrap_or(default_rated_kw);
+            if rated_kw <= 0.0 {
+                continue;
+            }
             let from = (session.arrival - start).num_milliseconds() as f64 / 1000.0;
             let until = from + session.energy_kwh / rated_kw * 3600.0;
             let first = (from / step_seconds).floor().max(0.0) as usize;

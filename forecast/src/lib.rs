@@ -14,18 +14,31 @@
 //! ```
 #![deny(missing_docs)]
 
+mod align;
+mod calendar;
 mod charging;
 mod error;
+mod evaluate;
+mod jobs;
+mod model;
 mod prices;
 mod resample;
 mod series;
 mod table;
 mod timestamps;
 
+pub use align::{AlignError, align_by_week, week_shift_days};
+pub use calendar::DayType;
 pub use charging::{
-    Session, SessionLog, SessionSource, read_metered_load, read_sessions, sessions_to_load,
+    ChargerRatings, Session, SessionLog, SessionSource, read_metered_load, read_sessions,
+    sessions_to_load,
 };
 pub use error::{IngestError, RowIssue};
+pub use evaluate::{
+    Accuracy, Choice, EVALUATION_LEVELS, choose, evaluate, pinball, rolling_origins,
+};
+pub use jobs::{JobKind, QueuedJob, SyntheticQueue, read_jobs};
+pub use model::{Forecast, ForecastError, Model, Profile, extend};
 pub use prices::{PriceSeries, PriceSource, read_prices};
 pub use resample::{Resampling, resample};
 pub use series::Series;

@@ -29,6 +29,31 @@ impl Series {
     pub fn end(&self) -> DateTime<Utc> {
         self.time(self.values.len())
     }
+
+    /// The intervals that start before `at` (all of them when `at` is past
+    /// the end, none when it is before the start).
+    pub fn before(&self, at: DateTime<Utc>) -> Series {
+        let step_seconds = i64::from(self.step_minutes.max(1)) * 60;
+        let seconds = (at - self.start).num_seconds();
+        let count = if seconds <= 0 {
+            0
+        } else {
+            usize::try_from((seconds + step_seconds - 1) / step_seconds).unwrap_or(usize::MAX)
+        };
+        Series {
+            start: self.start,
+            step_minutes: self.step_minutes,
+            values: self.values[..count.min(self.values.len())].to_vec(),
+        }
+    }
+
+    /// The index of the interval holding `at`, if the series has it.
+    pub fn index_of(&self, at: DateTime<Utc>) -> Option<usize> {
+        let step_seconds = i64::from(self.step_minutes.max(1)) * 60;
+        let index =
+            usize::try_from((at - self.start).num_seconds().div_euclid(step_seconds)).ok()?;
+        (index < self.values.len()).then_some(index)
+    }
 }
 
 /// Builds a series from parsed rows `(line, instant, value)` in file order,

@@ -1,16 +1,45 @@
-//! Reading CSV tables with polars, cell by cell, with row-level errors.
+//! Reading CSV and Parquet tables with polars, cell by cell, with row-level
+//! errors.
 
+use std::fs::File;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use polars::prelude::{CsvReadOptions, DataFrame, SerReader};
+use polars::prelude::{
+    Column, CsvReadOptions, DataFrame, DataType, ParquetReader, SerReader, TimeUnit,
+};
 
 use crate::error::{IngestError, RowIssue};
 use crate::series::{Series, from_rows};
 use crate::timestamps::{TimeColumn, TimestampReader};
 
+/// Reads a table: Parquet when the file name ends in `.parquet`, else CSV.
+/// Cells are then read as text either way, so both formats follow the same
+/// row rules.
+pub(crate) fn read_table(path: &Path) -> Result<DataFrame, IngestError> {
+    let is_parquet = path
+        .extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("parquet"));
+    if is_parquet {
+        read_parquet(path)
+    } else {
+        read_csv(path)
+    }
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame, IngestError> {
+    let unreadable = |message: String| IngestError::Unreadable {
+        path: path.display().to_string(),
+        message,
+    };
+    let file = File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| unreadable(e.to_string()))
+}
+
 /// Reads a CSV file with every column as text (types are checked row by row).
-pub(crate) fn read_csv(path: &Path) -> Result<DataFrame, IngestError> {
+fn read_csv(path: &Path) -> Result<DataFrame, IngestError> {
     let unreadable = |message: String| IngestError::Unreadable {
         path: path.display().to_string(),
         message,
@@ -40,11 +69,70 @@ pub(crate) fn string_column(
             .collect::<Vec<_>>()
             .join(", "),
     })?;
-    let text = column.str().map_err(|e| IngestError::Unreadable {
+    as_text(column).map_err(|message| IngestError::Unreadable {
         path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    Ok(text.iter().map(|cell| cell.map(str::to_owned)).collect())
+        message: format!("column {name:?}: {message}"),
+    })
+}
+
+/// A column the file may lack: `None` when it has no such column.
+pub(crate) fn optional_column(
+    frame: &DataFrame,
+    path: &str,
+    name: &str,
+) -> Result<Option<Vec<Option<String>>>, IngestError> {
+    if frame.column(name).is_err() {
+        return Ok(None);
+    }
+    string_column(frame, path, name).map(Some)
+}
+
+/// A column's cells as text: text as is, numbers in their shortest form,
+/// date-times as RFC 3339 (with `Z` when the column has a time zone, naive
+/// wall-clock text when it has none).
+fn as_text(column: &Column) -> Result<Vec<Option<String>>, String> {
+    match column.dtype() {
+        DataType::String => Ok(column
+            .str()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|cell| cell.map(str::to_owned))
+            .collect()),
+        DataType::Datetime(unit, zone) => {
+            let nanos_per_unit = match unit {
+                TimeUnit::Nanoseconds => 1,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Milliseconds => 1_000_000,
+            };
+            let has_zone = zone.is_some();
+            let raw = column.cast(&DataType::Int64).map_err(|e| e.to_string())?;
+            Ok(raw
+                .i64()
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|cell| {
+                    let at = DateTime::<Utc>::from_timestamp_nanos(cell? * nanos_per_unit);
+                    Some(if has_zone {
+                        at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    } else {
+                        at.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string()
+                    })
+                })
+                .collect())
+        }
+        dtype if dtype.is_primitive_numeric() => {
+            let numbers = column.cast(&DataType::Float64).map_err(|e| e.to_string())?;
+            Ok(numbers
+                .f64()
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|cell| cell.map(|value| value.to_string()))
+                .collect())
+        }
+        dtype => Err(format!(
+            "{dtype} cells cannot be read (use text, numbers or date-times)"
+        )),
+    }
 }
 
 /// A cell as a finite number, or why not.
@@ -79,7 +167,7 @@ pub(crate) fn read_series(
     check: impl Fn(f64) -> Result<(), String>,
 ) -> Result<Series, IngestError> {
     let name = path.display().to_string();
-    let frame = read_csv(path)?;
+    let frame = read_table(path)?;
     let times = string_column(&frame, &name, time.column())?;
     let values = string_column(&frame, &name, value_column)?;
     let mut reader = TimestampReader::new(time);

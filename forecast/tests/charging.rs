@@ -19,6 +19,7 @@ fn a_session_draws_rated_power_until_its_energy_is_delivered() {
         arrival: utc("2024-01-01T00:05:00Z"),
         departure: utc("2024-01-01T01:00:00Z"),
         energy_kwh: 10.0,
+        rated_kw: None,
     };
     let load = sessions_to_load(&[session], 50.0, utc("2024-01-01T00:00:00Z"), 15, 4);
     let expected = [50.0 * 10.0 / 15.0, 50.0 * 2.0 / 15.0, 0.0, 0.0];

@@ -1,0 +1,128 @@
+//! PNG charts with plotters. Text uses the DejaVu Sans font embedded in the
+//! binary (`assets/`, Bitstream Vera licence), so charts render the same on
+//! a machine with no fonts installed.
+
+use std::path::Path;
+use std::sync::Once;
+
+use chrono::NaiveDateTime;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register() -> Result<(), String> {
+    let mut result = Ok(());
+    REGISTER.call_once(|| {
+        result = register_font("sans-serif", FontStyle::Normal, FONT)
+            .map_err(|_| "the embedded font is not a valid font".to_owned());
+    });
+    result
+}
+
+/// Actual values against a forecast's P50 and its P50–P90 band, over time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandPlot {
+    /// Chart title.
+    pub title: String,
+    /// Unit of the values.
+    pub y_label: String,
+    /// Local start of each interval.
+    pub times: Vec<NaiveDateTime>,
+    /// What happened.
+    pub actual: Vec<f64>,
+    /// Forecast median.
+    pub p50: Vec<f64>,
+    /// Forecast 90th percentile.
+    pub p90: Vec<f64>,
+}
+
+/// Draws `plot` as a 1400×600 PNG at `path`.
+pub fn draw_band_week(path: &Path, plot: &BandPlot) -> Result<(), String> {
+    register()?;
+    let failed = |error: String| format!("cannot draw {}: {error}", path.display());
+    let Some(&first) = plot.times.first() else {
+        return Err(failed("nothing to draw".to_owned()));
+    };
+    let hours = |at: &NaiveDateTime| (*at - first).num_minutes() as f64 / 60.0;
+    let x_end = plot.times.last().map_or(1.0, |last| hours(last) + 0.25);
+    let values = plot.actual.iter().chain(&plot.p50).chain(&plot.p90);
+    let (low, high) = values.fold((0.0f64, 0.0f64), |(low, high), &v| {
+        (low.min(v), high.max(v))
+    });
+    let margin = 0.05 * (high - low).max(1.0);
+
+    let root = BitMapBackend::new(path, (1400, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| failed(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&plot.title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..x_end, (low - margin)..(high + margin))
+        .map_err(|e| failed(e.to_string()))?;
+    let label = |x: &f64| {
+        let at = first + chrono::TimeDelta::minutes((x * 60.0).round() as i64);
+        at.format("%a %d %b %H:%M").to_string()
+    };
+    chart
+        .configure_mesh()
+        .x_labels(8)
+        .x_label_formatter(&label)
+        .y_desc(plot.y_label.as_str())
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|e| failed(e.to_string()))?;
+
+    let band = RGBColor(70, 130, 220);
+    let upper: Vec<(f64, f64)> = plot
+        .times
+        .iter()
+        .zip(&plot.p90)
+        .map(|(t, &v)| (hours(t), v))
+        .collect();
+    let lower: Vec<(f64, f64)> = plot
+        .times
+        .iter()
+        .zip(&plot.p50)
+        .map(|(t, &v)| (hours(t), v))
+        .collect();
+    let polygon: Vec<(f64, f64)> = upper
+        .iter()
+        .copied()
+        .chain(lower.iter().rev().copied())
+        .collect();
+    chart
+        .draw_series(std::iter::once(Polygon::new(polygon, band.mix(0.25))))
+        .map_err(|e| failed(e.to_string()))?
+        .label("P50–P90")
+        .legend(move |(x, y)| {
+            Rectangle::new([(x, y - 5), (x + 18, y + 5)], band.mix(0.25).filled())
+        });
+    chart
+        .draw_series(LineSeries::new(lower, band.stroke_width(2)))
+        .map_err(|e| failed(e.to_string()))?
+        .label("forecast P50")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], band.stroke_width(2)));
+    let actual: Vec<(f64, f64)> = plot
+        .times
+        .iter()
+        .zip(&plot.actual)
+        .map(|(t, &v)| (hours(t), v))
+        .collect();
+    chart
+        .draw_series(LineSeries::new(actual, BLACK.stroke_width(1)))
+        .map_err(|e| failed(e.to_string()))?
+        .label("actual")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(1)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| failed(e.to_string()))?;
+    root.present().map_err(|e| failed(e.to_string()))
+}
