@@ -10,7 +10,7 @@
 //! - P90 coverage: the share of actuals at or below the P90 (0.9 when the
 //!   P90 is calibrated).
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -49,9 +49,12 @@ pub fn pinball(level: f64, actual: f64, forecast: f64) -> f64 {
 
 /// Forecast origins every `every` from `from` (inclusive) to `to`
 /// (exclusive), keeping those on the series' grid with at least one
-/// interval of history before them.
+/// interval of history before them. When `every` is whole days, origins
+/// keep the local time of day of `from` in `zone` across DST changes (a
+/// day is then 23 or 25 hours); otherwise they step in absolute time.
 pub fn rolling_origins(
     series: &Series,
+    zone: Tz,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     every: TimeDelta,
@@ -61,13 +64,32 @@ pub fn rolling_origins(
     if every <= TimeDelta::zero() {
         return origins;
     }
-    let mut at = from;
-    while at < to {
+    let whole_days = every.num_seconds() % 86_400 == 0;
+    let local_from = from.with_timezone(&zone).naive_local();
+    for k in 0.. {
+        let at = if whole_days {
+            let wall = local_from + every * k;
+            match zone.from_local_datetime(&wall).earliest() {
+                Some(at) => at.with_timezone(&Utc),
+                // The wall-clock time is skipped that day: the hour after.
+                None => match zone
+                    .from_local_datetime(&(wall + TimeDelta::hours(1)))
+                    .earliest()
+                {
+                    Some(at) => at.with_timezone(&Utc),
+                    None => continue,
+                },
+            }
+        } else {
+            from + every * k
+        };
+        if at >= to {
+            break;
+        }
         let offset = (at - series.start).num_seconds();
         if offset > 0 && offset % step_seconds == 0 && at < series.end() {
             origins.push(at);
         }
-        at += every;
     }
     origins
 }
@@ -158,7 +180,7 @@ pub fn choose(
     // Scored only against what was known at `before`.
     let series = &series.before(before);
     let from = before - TimeDelta::days(i64::from(validation_days));
-    let origins = rolling_origins(series, from, before, TimeDelta::days(1));
+    let origins = rolling_origins(series, zone, from, before, TimeDelta::days(1));
     let validation = candidates
         .iter()
         .map(|model| evaluate(model, series, zone, &origins, horizon, || {}))

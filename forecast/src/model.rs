@@ -7,7 +7,8 @@
 //! - [`Model::SeasonalNaive`]: the value of the same slot `lag_days` ago
 //!   (7: same slot last week, for charging; 1: same hour yesterday, for
 //!   prices). Its quantiles add the empirical quantiles of its own errors
-//!   over the last 28 days, clamped to the range of values seen.
+//!   over the last 28 days, never going below the lowest value seen (so a
+//!   load forecast is never negative).
 //! - [`Model::Profile`] with its defaults ([`Profile::day_type`]): the
 //!   weighted quantiles of the same slot on the same day type over the
 //!   last `lookback_days`, each day weighted `0.5^(age / half_life_days)`.
@@ -132,12 +133,13 @@ impl Profile {
     }
 
     /// The blend's defaults: 12 weeks, weights halving every 6 weeks, other
-    /// day types at 0.3, ±4 slots with σ = 2 slots, persistence over 4 steps.
+    /// day types at 0.15, ±4 slots with σ = 2 slots, persistence over 4
+    /// steps (tuned on the Broxden load; see the README).
     pub fn blend() -> Profile {
         Profile {
             lookback_days: 84,
             half_life_days: 42.0,
-            other_day_type_weight: 0.3,
+            other_day_type_weight: 0.15,
             slot_radius: 4,
             slot_sigma: 2.0,
             persistence_steps: 4,
@@ -269,7 +271,7 @@ fn seasonal_naive(
     }
     let offsets =
         weighted_quantiles(&mut errors, levels).unwrap_or_else(|| vec![0.0; levels.len()]);
-    let (low, high) = grid.range;
+    let low = grid.range.0;
     targets
         .iter()
         .map(|target| {
@@ -282,7 +284,7 @@ fn seasonal_naive(
                 .unwrap_or(0.0);
             offsets
                 .iter()
-                .map(|offset| (point + offset).clamp(low, high))
+                .map(|offset| (point + offset).max(low))
                 .collect()
         })
         .collect()

@@ -107,3 +107,56 @@ fn unusable_session_rows_are_listed_not_silently_dropped() {
         ]
     );
 }
+
+#[test]
+fn each_session_draws_its_own_chargers_rating() {
+    let source = SessionSource::csv(fixture("ev", "broxden_sessions_2018-10-22_week.csv"))
+        .with_ratings(
+            "charger_model",
+            &[
+                ("APT Triple Rapid Charger", 50.0),
+                ("APT 22kW Dual Outlet", 22.0),
+            ],
+        );
+    let log = read_sessions(&source).unwrap();
+    assert_eq!(log.sessions.len(), 127);
+    let ac = log
+        .sessions
+        .iter()
+        .filter(|session| session.rated_kw == Some(22.0))
+        .count();
+    let rapid = log
+        .sessions
+        .iter()
+        .filter(|session| session.rated_kw == Some(50.0))
+        .count();
+    assert_eq!(ac + rapid, 127);
+    assert!(ac > 0 && rapid > 0, "{ac} AC, {rapid} rapid");
+
+    // 11 kWh at 22 kW takes 30 minutes; at the 50 kW default, 13.2.
+    let at = utc("2024-01-01T00:00:00Z");
+    let session = |rated_kw| Session {
+        arrival: at,
+        departure: at + chrono::TimeDelta::hours(1),
+        energy_kwh: 11.0,
+        rated_kw,
+    };
+    let load = sessions_to_load(&[session(Some(22.0)), session(None)], 50.0, at, 15, 3);
+    let expected = [22.0 + 11.0 / 0.25, 22.0, 0.0];
+    for (got, want) in load.values.iter().zip(expected) {
+        assert!((got - want).abs() < 1e-9, "{:?}", load.values);
+    }
+}
+
+#[test]
+fn a_session_on_a_charger_with_no_rating_is_left_out_and_said_so() {
+    let source = SessionSource::csv(fixture("ev", "broxden_sessions_2018-10-22_week.csv"))
+        .with_ratings("charger_model", &[("APT Triple Rapid Charger", 50.0)]);
+    let log = read_sessions(&source).unwrap();
+    assert!(!log.skipped.is_empty());
+    assert_eq!(log.sessions.len() + log.skipped.len(), 127);
+    assert_eq!(
+        log.skipped[0].reason,
+        "charger_model \"APT 22kW Dual Outlet\" has no rating (rated: APT Triple Rapid Charger = 50 kW)"
+    );
+}

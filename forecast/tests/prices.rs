@@ -223,3 +223,52 @@ fn inexact_resampling_is_refused() {
         "cannot resample from 15 to 25 minutes: 15 does not divide 25"
     );
 }
+
+#[test]
+fn parquet_files_are_read_like_csv_with_text_or_datetime_times() {
+    use polars::prelude::{DataType, IntoColumn, NamedFrom, ParquetWriter, TimeUnit};
+
+    let csv = read_prices(&PriceSource::csv(fixture(
+        "prices",
+        "de_lu_2023-10-29_fall_back.csv",
+    )))
+    .unwrap();
+    let series = &csv.series;
+    let dir = std::env::temp_dir().join(format!("arbiter-parquet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Times as text, exactly as in the CSV.
+    let texts: Vec<String> = (0..series.values.len())
+        .map(|i| series.time(i).to_rfc3339())
+        .collect();
+    // Times as a Parquet datetime column (milliseconds, no zone: UTC here).
+    let millis: Vec<i64> = (0..series.values.len())
+        .map(|i| series.time(i).timestamp_millis())
+        .collect();
+    let datetimes = polars::prelude::Series::new("timestamp_utc".into(), millis)
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+        .unwrap();
+    for (name, time) in [
+        (
+            "text.parquet",
+            polars::prelude::Series::new("timestamp_utc".into(), texts).into_column(),
+        ),
+        ("datetime.parquet", datetimes.into_column()),
+    ] {
+        let prices = polars::prelude::Series::new("price_per_mwh".into(), series.values.clone());
+        let mut frame =
+            polars::prelude::DataFrame::new(series.values.len(), vec![time, prices.into_column()])
+                .unwrap();
+        let path = dir.join(name);
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut frame)
+            .unwrap();
+        let read = read_prices(&PriceSource::csv(&path)).unwrap();
+        assert_eq!(&read.series, series, "{name}");
+        assert_eq!(
+            read.series.values.len(),
+            25,
+            "{name}: the fall-back day has 25 hours"
+        );
+    }
+}

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use arbiter_forecast::{
-    Accuracy, Model, PriceSource, Profile, Series, TimeColumn, choose, evaluate, read_metered_load,
-    read_prices, rolling_origins,
+    Accuracy, ForecastError, Model, PriceSource, Profile, Series, TimeColumn, choose, evaluate,
+    read_metered_load, read_prices, rolling_origins,
 };
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -203,6 +203,7 @@ fn evaluate_file(args: &Args) -> Result<(), Failure> {
     let horizon = (args.horizon_hours * 60 / series.step_minutes.max(1)) as usize;
     let origins = rolling_origins(
         &series,
+        zone,
         from,
         to,
         TimeDelta::hours(i64::from(args.every_hours)),
@@ -271,7 +272,9 @@ fn evaluate_file(args: &Args) -> Result<(), Failure> {
         }
     }
     if let Some(path) = &args.plot {
-        let start_day = args.plot_from.unwrap_or(to_day - TimeDelta::days(7));
+        let start_day = args
+            .plot_from
+            .unwrap_or((to_day - TimeDelta::days(7)).max(from_day));
         let start = local_midnight(zone, start_day, args.origin_hour)?;
         let plot = week_plot(args, &series, &models[choice.index], start, horizon)?;
         draw_band_week(path, &plot).map_err(Failure::Invalid)?;
@@ -356,12 +359,17 @@ fn week_plot(
         p50: Vec::new(),
         p90: Vec::new(),
     };
-    let mut origin = start;
-    while origin < end {
-        let steps = ((every.num_minutes() / step.num_minutes().max(1)) as usize).min(horizon);
-        let forecast = model
-            .forecast(series, args.zone, origin, steps, &[0.5, 0.9])
-            .map_err(|error| Failure::Invalid(format!("plotting: {error}")))?;
+    let origins = rolling_origins(series, args.zone, start, end, every);
+    for (k, &origin) in origins.iter().enumerate() {
+        let until = origins.get(k + 1).copied().unwrap_or(end);
+        let steps =
+            (((until - origin).num_minutes() / step.num_minutes().max(1)) as usize).min(horizon);
+        let forecast = match model.forecast(series, args.zone, origin, steps, &[0.5, 0.9]) {
+            Ok(forecast) => forecast,
+            // An origin with nothing before it has nothing to draw.
+            Err(ForecastError::NoHistory { .. }) => continue,
+            Err(error) => return Err(Failure::Invalid(format!("plotting: {error}"))),
+        };
         for h in 0..steps {
             let at = forecast.time(h);
             let Some(index) = series.index_of(at) else {
@@ -375,7 +383,6 @@ fn week_plot(
             plot.p50.push(forecast.values[0][h]);
             plot.p90.push(forecast.values[1][h]);
         }
-        origin += every;
     }
     if plot.times.is_empty() {
         return Err(Failure::Invalid(format!(
