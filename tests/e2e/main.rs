@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod forecast_eval;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
