@@ -60,16 +60,15 @@ pub fn draw_band_week(path: &Path, plot: &BandPlot) -> Result<(), String> {
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x_end, (low - margin)..(high + margin))
+        .build_cartesian_2d((0.0..x_end).step(24.0), (low - margin)..(high + margin))
         .map_err(|e| failed(e.to_string()))?;
     let label = |x: &f64| {
         let at = first + chrono::TimeDelta::minutes((x * 60.0).round() as i64);
-        at.format("%a %d %b %H:%M").to_string()
+        at.format("%a %d %b").to_string()
     };
     chart
         .configure_mesh()
-        .x_labels(8)
-        .x_label_formatter(&label)
+                .x_label_formatter(&label)
         .y_desc(plot.y_label.as_str())
         .label_style(("sans-serif", 14))
         .draw()

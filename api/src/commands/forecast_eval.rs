@@ -103,6 +103,14 @@ fn candidates(kind: Kind) -> Vec<Model> {
                 half_life_days: 7.0,
                 ..Profile::recent_days()
             }),
+            // Yesterday's shape, smoothed over a week and the hours beside it.
+            Model::Profile(Profile {
+                lookback_days: 7,
+                half_life_days: 1.0,
+                other_day_type_weight: 1.0,
+                slot_radius: 1,
+                ..Profile::recent_days()
+            }),
         ],
     }
 }
