@@ -21,6 +21,7 @@ enum Command {
     Solve(commands::solve::Args),
     Validate(commands::validate::Args),
     ForecastEval(commands::forecast_eval::Args),
+    Backtest(commands::backtest::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,5 +30,6 @@ fn main() -> ExitCode {
         Command::Solve(args) => commands::solve::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::ForecastEval(args) => commands::forecast_eval::run(&args),
+        Command::Backtest(args) => commands::backtest::run(&args),
     }
 }

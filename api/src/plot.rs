@@ -68,7 +68,7 @@ pub fn draw_band_week(path: &Path, plot: &BandPlot) -> Result<(), String> {
     };
     chart
         .configure_mesh()
-                .x_label_formatter(&label)
+        .x_label_formatter(&label)
         .y_desc(plot.y_label.as_str())
         .label_style(("sans-serif", 14))
         .draw()

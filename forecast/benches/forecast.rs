@@ -28,7 +28,9 @@ const ROWS: usize = 35_040;
 /// Writes the year to a temporary CSV (the same columns as the shared
 /// file), once.
 fn year_file() -> Option<PathBuf> {
-    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(SHARED);
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(SHARED);
     let text = std::fs::read_to_string(&shared).ok()?;
     let mut lines = text.lines();
     let header = lines.next()?;
@@ -36,7 +38,11 @@ fn year_file() -> Option<PathBuf> {
         .skip_while(|line| !line.starts_with(FIRST))
         .take(ROWS)
         .collect();
-    assert_eq!(year.len(), ROWS, "the shared file has a whole year from {FIRST}");
+    assert_eq!(
+        year.len(),
+        ROWS,
+        "the shared file has a whole year from {FIRST}"
+    );
     let path = std::env::temp_dir().join("arbiter-bench-broxden-year.csv");
     std::fs::write(&path, format!("{header}\n{}\n", year.join("\n"))).unwrap();
     Some(path)
@@ -59,7 +65,10 @@ fn bench(c: &mut Criterion) {
     });
     let history = ingest(&path);
     let (hourly, how) = resample(&history, 60).unwrap();
-    assert_eq!((hourly.values.len(), how), (ROWS / 4, Resampling::Averaged { factor: 4 }));
+    assert_eq!(
+        (hourly.values.len(), how),
+        (ROWS / 4, Resampling::Averaged { factor: 4 })
+    );
     let origin: DateTime<Utc> = history.end();
     for model in [
         Model::SeasonalNaive { lag_days: 7 },
@@ -67,7 +76,11 @@ fn bench(c: &mut Criterion) {
         Model::Profile(Profile::blend()),
     ] {
         c.bench_function(&format!("forecast-36h/{}", model.name()), |b| {
-            b.iter(|| model.forecast(&history, London, origin, 144, &[0.5, 0.9]).unwrap())
+            b.iter(|| {
+                model
+                    .forecast(&history, London, origin, 144, &[0.5, 0.9])
+                    .unwrap()
+            })
         });
     }
 }

@@ -59,16 +59,20 @@ pub fn week_shift_days(target_start: DateTime<Utc>, zone: Tz, source_year: i32) 
     7 * (days as f64 / 7.0).round() as i64
 }
 
-/// `source` aligned onto `intervals` intervals from `target_start` at the
-/// source's step (see the module documentation for the rule).
+/// `source` (local times of `source_zone`, in `source_year`) aligned onto
+/// `intervals` intervals from `target_start` (local times of
+/// `target_zone`) at the source's step (see the module documentation for
+/// the rule).
 pub fn align_by_week(
     source: &Series,
-    zone: Tz,
+    source_zone: Tz,
     source_year: i32,
+    target_zone: Tz,
     target_start: DateTime<Utc>,
     intervals: usize,
 ) -> Result<Series, AlignError> {
-    let shift = TimeDelta::days(week_shift_days(target_start, zone, source_year));
+    let shift = TimeDelta::days(week_shift_days(target_start, target_zone, source_year));
+    let zone = source_zone;
     let step_seconds = i64::from(source.step_minutes) * 60;
     let target = Series {
         start: target_start,
@@ -78,10 +82,10 @@ pub fn align_by_week(
     let mut values = Vec::with_capacity(intervals);
     for t in 0..intervals {
         let at = target.time(t);
-        let local = at.with_timezone(&zone);
+        let local = at.with_timezone(&target_zone);
         let wall = local.naive_local() - shift;
         let second_occurrence = matches!(
-            zone.from_local_datetime(&local.naive_local()),
+            target_zone.from_local_datetime(&local.naive_local()),
             LocalResult::Ambiguous(_, later) if later == local
         );
         let instant = match zone.from_local_datetime(&wall) {

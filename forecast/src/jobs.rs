@@ -335,7 +335,9 @@ pub struct SyntheticQueue {
     pub block_share: f64,
     /// Value of each MWh delivered.
     pub value_per_mwh: f64,
-    /// Cost of each MWh not delivered by the deadline.
+    /// Cost of each MWh not delivered by the deadline (default 10,000: a
+    /// deadline binds as firmly as an EV driver's charge, whose default
+    /// unserved penalty is the same).
     pub shortfall_penalty_per_mwh: f64,
 }
 
@@ -354,7 +356,7 @@ impl Default for SyntheticQueue {
             slack: (1.5, 4.0),
             block_share: 0.2,
             value_per_mwh: 0.0,
-            shortfall_penalty_per_mwh: 1000.0,
+            shortfall_penalty_per_mwh: 10_000.0,
         }
     }
 }

@@ -40,7 +40,7 @@ fn every_interval_gets_the_source_value_of_its_own_weekday_and_time_of_day() {
     assert_eq!(week_shift_days(start, London, 2018), 2191);
     // Three days over the 2024 spring-forward (31 March): the target's own
     // missing hour is never asked for.
-    let aligned = align_by_week(&source, London, 2018, start, 71).unwrap();
+    let aligned = align_by_week(&source, London, 2018, London, start, 71).unwrap();
     for (t, &value) in aligned.values.iter().enumerate() {
         assert_eq!(value, own_mark(aligned.time(t)), "t={t}");
     }
@@ -53,7 +53,7 @@ fn a_local_time_missing_in_the_source_year_takes_the_hour_after() {
     // exists on Sunday 2024-03-24.
     let source = marked_2018();
     let start = utc("2024-03-23T00:00:00Z");
-    let aligned = align_by_week(&source, London, 2018, start, 72).unwrap();
+    let aligned = align_by_week(&source, London, 2018, London, start, 72).unwrap();
     for (t, &value) in aligned.values.iter().enumerate() {
         let at = aligned.time(t);
         let local = at.with_timezone(&London);
@@ -69,7 +69,15 @@ fn a_local_time_missing_in_the_source_year_takes_the_hour_after() {
 #[test]
 fn a_target_beyond_the_source_is_refused_naming_both_ranges() {
     let source = marked_2018();
-    let error = align_by_week(&source, London, 2018, utc("2024-12-30T00:00:00Z"), 72).unwrap_err();
+    let error = align_by_week(
+        &source,
+        London,
+        2018,
+        London,
+        utc("2024-12-30T00:00:00Z"),
+        72,
+    )
+    .unwrap_err();
     let AlignError::OutOfRange { source_end, .. } = &error;
     assert_eq!(source_end, "2019-01-01T00:00:00+00:00");
     assert!(
@@ -78,4 +86,31 @@ fn a_target_beyond_the_source_is_refused_naming_both_ranges() {
         ),
         "{error}"
     );
+}
+
+#[test]
+fn each_series_keeps_its_own_zones_wall_clock() {
+    // A London series mapped onto Los Angeles: 10:00 in London lands on
+    // 10:00 in Los Angeles (18:00 UTC in October, PDT).
+    let source = marked_2018();
+    let start = utc("2024-10-21T07:00:00Z"); // Monday 00:00 PDT
+    let aligned = align_by_week(
+        &source,
+        London,
+        2018,
+        chrono_tz::America::Los_Angeles,
+        start,
+        24,
+    )
+    .unwrap();
+    for (t, &value) in aligned.values.iter().enumerate() {
+        let local = aligned
+            .time(t)
+            .with_timezone(&chrono_tz::America::Los_Angeles);
+        assert_eq!(
+            value,
+            f64::from(local.hour()),
+            "t={t}: Monday (0) at the local hour"
+        );
+    }
 }

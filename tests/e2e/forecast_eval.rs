@@ -38,7 +38,12 @@ fn forecast_eval_prints_a_table_writes_json_and_draws_the_week() {
         ),
         "{table}"
     );
-    for model in ["seasonal-naive-7d", "profile-56d", "blend-84d-r4-p4", "blend-56d-r4-p4"] {
+    for model in [
+        "seasonal-naive-7d",
+        "profile-56d",
+        "blend-84d-r4-p4",
+        "blend-56d-r4-p4",
+    ] {
         assert!(table.contains(model), "{model} missing from\n{table}");
     }
     let report: serde_json::Value =
@@ -60,7 +65,9 @@ fn forecast_eval_prints_a_table_writes_json_and_draws_the_week() {
         assert_eq!(model["points"], 388, "{model}");
         let coverage = model["coverage_90"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&coverage));
-        assert!(model["pinball_50"].as_f64().unwrap() * 2.0 - model["mae"].as_f64().unwrap() < 1e-9);
+        assert!(
+            model["pinball_50"].as_f64().unwrap() * 2.0 - model["mae"].as_f64().unwrap() < 1e-9
+        );
     }
     let image = std::fs::read(&png).unwrap();
     assert_eq!(&image[..8], b"\x89PNG\r\n\x1a\n");

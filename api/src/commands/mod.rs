@@ -1,6 +1,7 @@
 //! One module per subcommand. Each returns the process exit code:
 //! 0 on success, 2 on invalid input, 3 on an internal failure.
 
+pub mod backtest;
 pub mod forecast_eval;
 pub mod solve;
 pub mod validate;

@@ -1,0 +1,366 @@
+//! `arbiter backtest`: replay history through the planner and the other
+//! strategies, and write the ledger, the KPIs and a comparison table.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arbiter_backtest::{Inputs, Kpis, SiteConfig, Strategy, kpis, ledger, simulate};
+use arbiter_forecast::{
+    Model, PriceSource, Profile, Series, SyntheticQueue, TimeColumn, align_by_week, choose,
+    read_jobs, read_metered_load, read_prices, resample,
+};
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::{EXIT_INTERNAL, EXIT_INVALID};
+
+/// Replay a period through the planner (`mpc`) and the rule a site would
+/// otherwise run (`naive`), on identical inputs.
+///
+/// Writes to --out: `ledger.csv` (one row per interval and strategy),
+/// `jobs.csv` (each job's outcome per strategy) and `kpis.json`, and prints the comparison. Ctrl-C stops at the next replan
+/// and writes what is finished.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example (fixtures only):
+  arbiter backtest --site fixtures/sites/demo.toml \\
+      --prices fixtures/prices/caiso_np15_2024-10-21_week.csv \\
+      --charging fixtures/ev/broxden_load_2018-10-22_week.csv --charging-year 2018 \\
+      --charging-zone Europe/London --charging-scale 20 --synthetic-jobs 1 \\
+      --from 2024-10-24 --to 2024-10-27 --out results/demo")]
+pub struct Args {
+    /// The site configuration (TOML).
+    #[arg(long)]
+    site: PathBuf,
+    /// Day-ahead prices: CSV or Parquet with `timestamp_utc` and `price_per_mwh`.
+    #[arg(long)]
+    prices: PathBuf,
+    /// Metered charging load: CSV or Parquet with `timestamp_utc` and the --charging-column.
+    #[arg(long)]
+    charging: PathBuf,
+    /// The charging file's kW column.
+    #[arg(long, default_value = "site_power_kw")]
+    charging_column: String,
+    /// Multiply the charging load by this (a bigger site than the data's).
+    #[arg(long, default_value_t = 1.0)]
+    charging_scale: f64,
+    /// The year of the charging data to map onto the period by local
+    /// weekday and time of day (when the data is from other years).
+    #[arg(long)]
+    charging_year: Option<i32>,
+    /// The IANA zone of the charging data's site [default: the site's zone].
+    #[arg(long)]
+    charging_zone: Option<chrono_tz::Tz>,
+    /// A job queue file (CSV or Parquet).
+    #[arg(long, conflicts_with = "synthetic_jobs")]
+    jobs: Option<PathBuf>,
+    /// A synthetic job queue with this seed (see docs/data-formats.md).
+    #[arg(long)]
+    synthetic_jobs: Option<u64>,
+    /// First local day of the period (site zone).
+    #[arg(long)]
+    from: NaiveDate,
+    /// Local day after the period.
+    #[arg(long)]
+    to: NaiveDate,
+    /// Strategies to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "mpc,naive")]
+    strategies: Vec<StrategyArg>,
+    /// Results folder [default: results/<site id>_<from>_<to>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StrategyArg {
+    Mpc,
+    Naive,
+}
+
+impl From<StrategyArg> for Strategy {
+    fn from(arg: StrategyArg) -> Strategy {
+        match arg {
+            StrategyArg::Mpc => Strategy::Mpc,
+            StrategyArg::Naive => Strategy::Naive,
+        }
+    }
+}
+
+/// Days of charging history before the period the forecasts learn from.
+const HISTORY_DAYS: i64 = 91;
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    site: &'a str,
+    currency: &'a str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    price_model: String,
+    charging_model: String,
+    jobs: usize,
+    strategies: BTreeMap<&'static str, Kpis>,
+}
+
+/// Runs the command.
+pub fn run(args: &Args) -> ExitCode {
+    match backtest(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(Failure::Internal(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}
+
+enum Failure {
+    Invalid(String),
+    Internal(String),
+}
+
+fn invalid(error: impl ToString) -> Failure {
+    Failure::Invalid(error.to_string())
+}
+
+fn local_midnight(config: &SiteConfig, date: NaiveDate) -> Result<DateTime<Utc>, Failure> {
+    config
+        .zone
+        .from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map(|at| at.with_timezone(&Utc))
+        .ok_or_else(|| invalid(format!("{date} 00:00 does not exist in {}", config.zone)))
+}
+
+/// The series on the site's interval grid.
+fn to_interval(series: Series, minutes: u32, what: &Path) -> Result<Series, Failure> {
+    resample(&series, minutes)
+        .map(|(series, _)| series)
+        .map_err(|error| invalid(format!("{}: {error}", what.display())))
+}
+
+fn backtest(args: &Args) -> Result<(), Failure> {
+    let config = SiteConfig::read(&args.site).map_err(invalid)?;
+    let site = &config.site;
+    let from = local_midnight(&config, args.from)?;
+    let to = local_midnight(&config, args.to)?;
+    if from >= to {
+        return Err(invalid(format!(
+            "--from ({}) must be before --to ({})",
+            args.from, args.to
+        )));
+    }
+    if !(args.charging_scale >= 0.0 && args.charging_scale.is_finite()) {
+        return Err(invalid(format!(
+            "--charging-scale ({}) must be a number ≥ 0",
+            args.charging_scale
+        )));
+    }
+    let minutes = site.interval_minutes;
+    let prices = read_prices(&PriceSource::csv(&args.prices)).map_err(invalid)?;
+    let prices = to_interval(prices.series, minutes, &args.prices)?;
+
+    let load = read_metered_load(
+        &args.charging,
+        &TimeColumn::utc("timestamp_utc"),
+        &args.charging_column,
+    )
+    .map_err(invalid)?;
+    let load = to_interval(load, minutes, &args.charging)?;
+    let charging_zone = args.charging_zone.unwrap_or(config.zone);
+    let mut charging = match args.charging_year {
+        // Aligned from the start of the history, or from as late a day as
+        // the data allows (down to the period's first day).
+        Some(year) => {
+            let mut result = Err(String::new());
+            for days in (0..=HISTORY_DAYS).rev() {
+                let start = from - TimeDelta::days(days);
+                let intervals = ((to - start).num_minutes() / i64::from(minutes)) as usize;
+                result = align_by_week(&load, charging_zone, year, config.zone, start, intervals)
+                    .map_err(|error| error.to_string());
+                if result.is_ok() {
+                    break;
+                }
+            }
+            result.map_err(|error| invalid(format!("--charging-year {year}: {error}")))?
+        }
+        None => load,
+    };
+    for value in &mut charging.values {
+        *value *= args.charging_scale;
+    }
+    let jobs = match (&args.jobs, args.synthetic_jobs) {
+        (Some(path), _) => read_jobs(path).map_err(invalid)?,
+        (None, Some(seed)) => SyntheticQueue {
+            seed,
+            ..SyntheticQueue::default()
+        }
+        .generate(from, to),
+        (None, None) => Vec::new(),
+    };
+    let price_candidates = [
+        Model::SeasonalNaive { lag_days: 1 },
+        Model::Profile(Profile::recent_days()),
+        Model::Profile(Profile {
+            lookback_days: 28,
+            half_life_days: 7.0,
+            ..Profile::recent_days()
+        }),
+    ];
+    let horizon = (site.planning.horizon_hours * 60 / minutes) as usize;
+    let price_model = choose(
+        &price_candidates,
+        &prices,
+        config.market_zone,
+        from,
+        14,
+        horizon,
+    )
+    .map(|choice| price_candidates[choice.index].clone())
+    .unwrap_or(Model::SeasonalNaive { lag_days: 1 });
+    let charging_model = Model::Profile(Profile::blend());
+    let inputs = Inputs {
+        prices,
+        charging,
+        jobs,
+        price_model,
+        charging_model,
+    };
+
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(format!("{}_{}_{}", site.id, args.from, args.to))
+    });
+    std::fs::create_dir_all(&out)
+        .map_err(|error| invalid(format!("cannot create {}: {error}", out.display())))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        // A second Ctrl-C still kills the process the usual way.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+            eprintln!("\nstopping at the next replan; what is finished will be written");
+        });
+    }
+    let total = ((to - from).num_minutes() / i64::from(minutes)) as u64;
+    let mut strategies: Vec<Strategy> = args.strategies.iter().map(|&s| s.into()).collect();
+    strategies.sort();
+    strategies.dedup();
+    let mut runs = Vec::new();
+    for strategy in strategies {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:>6} [{bar:30}] {pos}/{len} intervals, {elapsed} elapsed, ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_message(strategy.name());
+        let result = simulate(
+            &config,
+            &inputs,
+            from,
+            to,
+            strategy,
+            &|done| bar.set_position(done as u64),
+            &stop,
+        );
+        bar.finish();
+        runs.push(result.map_err(invalid)?);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+
+    let rows: Vec<_> = runs.iter().flat_map(|run| run.rows.iter()).collect();
+    let ledger_path = out.join("ledger.csv");
+    ledger::write_csv(&ledger_path, &rows).map_err(|error| {
+        Failure::Internal(format!("cannot write {}: {error}", ledger_path.display()))
+    })?;
+    let jobs_path = out.join("jobs.csv");
+    ledger::write_jobs_csv(&jobs_path, &runs.iter().collect::<Vec<_>>()).map_err(|error| {
+        Failure::Internal(format!("cannot write {}: {error}", jobs_path.display()))
+    })?;
+    let report = Report {
+        site: &site.id,
+        currency: &site.currency,
+        from,
+        to,
+        price_model: inputs.price_model.name(),
+        charging_model: inputs.charging_model.name(),
+        jobs: inputs.jobs.len(),
+        strategies: runs
+            .iter()
+            .map(|run| (run.strategy.name(), kpis(&config, run)))
+            .collect(),
+    };
+    let kpis_path = out.join("kpis.json");
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+    std::fs::write(&kpis_path, json + "\n").map_err(|error| {
+        Failure::Internal(format!("cannot write {}: {error}", kpis_path.display()))
+    })?;
+    print_table(&report);
+    println!(
+        "written: {}, {}, {}",
+        ledger_path.display(),
+        jobs_path.display(),
+        kpis_path.display()
+    );
+    Ok(())
+}
+
+fn print_table(report: &Report<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{}: {} to {} ({}), prices extended by {}, charging forecast {}, {} jobs",
+        report.site,
+        report.from.format("%Y-%m-%d %H:%M UTC"),
+        report.to.format("%Y-%m-%d %H:%M UTC"),
+        report.currency,
+        report.price_model,
+        report.charging_model,
+        report.jobs
+    );
+    let _ = writeln!(
+        out,
+        "{:<8} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>9} {:>10} {:>8} {:>9}",
+        "strategy",
+        "net cost",
+        "energy",
+        "demand",
+        "wear",
+        "compute",
+        "penalties",
+        "on time",
+        "unserved",
+        "cycles",
+        "solve p50"
+    );
+    for (name, k) in &report.strategies {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>12.2} {:>12.2} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>9} {:>7.1} kWh {:>8.2} {:>8.3}s",
+            name,
+            k.net_cost,
+            k.energy_cost,
+            k.demand_charges.values().sum::<f64>(),
+            k.degradation_cost,
+            -k.compute_value,
+            k.deadline_penalties,
+            format!("{}/{}", k.jobs_on_time, k.jobs_due),
+            k.unserved_kwh,
+            k.battery_cycles,
+            k.solve_p50_seconds
+        );
+    }
+}

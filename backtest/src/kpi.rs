@@ -1,0 +1,144 @@
+//! Key figures of a run, all computed from its ledger and job outcomes (so
+//! they always add up to the ledger).
+
+use std::collections::BTreeMap;
+
+use chrono::Datelike;
+use serde::Serialize;
+
+use crate::simulate::Run;
+use crate::site::SiteConfig;
+
+/// A run's figures, in the site's currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kpis {
+    /// The strategy.
+    pub strategy: String,
+    /// Intervals simulated.
+    pub intervals: usize,
+    /// Net cost: energy + demand charges + degradation + deadline penalties
+    /// − compute value.
+    pub net_cost: f64,
+    /// Σ ledger `cost`: imports at the import price minus exports at the
+    /// export price.
+    pub energy_cost: f64,
+    /// Demand charges, by site-local billing month (`YYYY-MM`): the month's
+    /// peak import × the charge per kW.
+    pub demand_charges: BTreeMap<String, f64>,
+    /// Battery wear: MWh discharged × the degradation cost.
+    pub degradation_cost: f64,
+    /// Value of the compute energy delivered.
+    pub compute_value: f64,
+    /// Penalties on the energy jobs due in the period still lacked at their deadline.
+    pub deadline_penalties: f64,
+    /// IT energy delivered to jobs, kWh.
+    pub compute_kwh: f64,
+    /// Jobs due in the period.
+    pub jobs_due: usize,
+    /// Of those, finished by their deadline.
+    pub jobs_on_time: usize,
+    /// EV energy not served, kWh.
+    pub unserved_kwh: f64,
+    /// Energy imported, kWh.
+    pub import_kwh: f64,
+    /// Energy exported, kWh.
+    pub export_kwh: f64,
+    /// Battery equivalent full cycles: energy discharged / usable capacity.
+    pub battery_cycles: f64,
+    /// Median solve time, seconds (0 when nothing was solved).
+    pub solve_p50_seconds: f64,
+    /// 95th percentile solve time, seconds.
+    pub solve_p95_seconds: f64,
+    /// Longest solve, seconds.
+    pub solve_max_seconds: f64,
+    /// Plans by status.
+    pub plans: BTreeMap<String, usize>,
+    /// Wall-clock seconds of the run.
+    pub wall_seconds: f64,
+    /// Whether the run was stopped before the end of the period.
+    pub interrupted: bool,
+}
+
+/// The figures of `run`.
+pub fn kpis(config: &SiteConfig, run: &Run) -> Kpis {
+    let site = &config.site;
+    let hours = f64::from(site.interval_minutes) / 60.0;
+    let mut peaks: BTreeMap<String, f64> = BTreeMap::new();
+    for row in &run.rows {
+        let local = row.timestamp_utc.with_timezone(&config.zone);
+        let month = format!("{:04}-{:02}", local.year(), local.month());
+        let peak = peaks.entry(month).or_default();
+        *peak = peak.max(row.import_kw);
+    }
+    let demand_charges: BTreeMap<String, f64> = peaks
+        .into_iter()
+        .map(|(month, peak)| (month, peak * site.tariff.demand_charge_per_kw_month))
+        .collect();
+    let sum = |f: &dyn Fn(&crate::simulate::Row) -> f64| run.rows.iter().map(f).sum::<f64>();
+    let energy_cost = sum(&|row| row.cost);
+    let discharged_kwh = sum(&|row| row.discharge_kw) * hours;
+    let (degradation_cost, battery_cycles) = match &site.battery {
+        Some(b) => (
+            discharged_kwh / 1000.0 * b.degradation_cost_per_mwh,
+            if b.soc_max_kwh > b.soc_min_kwh {
+                discharged_kwh / (b.soc_max_kwh - b.soc_min_kwh)
+            } else {
+                0.0
+            },
+        ),
+        None => (0.0, 0.0),
+    };
+    let mut compute_value = 0.0;
+    let mut deadline_penalties = 0.0;
+    let mut jobs_due = 0;
+    let mut jobs_on_time = 0;
+    for outcome in &run.jobs {
+        compute_value += outcome.delivered_kwh / 1000.0 * outcome.value_per_mwh;
+        if outcome.due_in_period {
+            jobs_due += 1;
+            let on_time = outcome.finished.is_some_and(|at| at <= outcome.deadline);
+            if on_time {
+                jobs_on_time += 1;
+            } else {
+                deadline_penalties += (outcome.energy_kwh - outcome.delivered_kwh).max(0.0)
+                    / 1000.0
+                    * outcome.shortfall_penalty_per_mwh;
+            }
+        }
+    }
+    let compute_kwh = run.jobs.iter().map(|job| job.delivered_kwh).sum();
+    let demand_total: f64 = demand_charges.values().sum();
+    let mut solves = run.solve_seconds.clone();
+    solves.sort_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        if solves.is_empty() {
+            0.0
+        } else {
+            solves[((solves.len() - 1) as f64 * q).round() as usize]
+        }
+    };
+    Kpis {
+        strategy: run.strategy.name().to_owned(),
+        intervals: run.rows.len(),
+        net_cost: energy_cost + demand_total + degradation_cost + deadline_penalties
+            - compute_value,
+        energy_cost,
+        demand_charges,
+        degradation_cost,
+        compute_value,
+        deadline_penalties,
+        compute_kwh,
+        jobs_due,
+        jobs_on_time,
+        unserved_kwh: sum(&|row| row.unserved_kw) * hours,
+        import_kwh: sum(&|row| row.import_kw) * hours,
+        export_kwh: sum(&|row| row.export_kw) * hours,
+        battery_cycles,
+        solve_p50_seconds: quantile(0.5),
+        solve_p95_seconds: quantile(0.95),
+        solve_max_seconds: solves.last().copied().unwrap_or(0.0),
+        plans: run.statuses.clone(),
+        wall_seconds: run.wall_seconds,
+        interrupted: run.interrupted,
+    }
+}

@@ -1,0 +1,22 @@
+//! Backtests: replay history through the planner as it would have run,
+//! interval by interval, and compare strategies on identical inputs.
+//!
+//! - [`site`]: the site configuration (TOML), checked key by key;
+//! - [`simulate`]: the rolling-horizon simulation of a strategy;
+//! - [`dispatch`]: how the site settles a plan against actual load;
+//! - [`kpi`]: the run's figures, from its ledger;
+//! - [`ledger`]: writing the ledger.
+#![deny(missing_docs)]
+
+pub mod dispatch;
+pub mod kpi;
+pub mod ledger;
+pub mod simulate;
+pub mod site;
+
+pub use dispatch::{BatteryLimits, Limits, Setpoint, Settled, settle};
+pub use kpi::{Kpis, kpis};
+pub use simulate::{
+    BacktestError, Inputs, JobOutcome, Row, Run, Strategy, published_until, simulate,
+};
+pub use site::{SiteConfig, SiteError};

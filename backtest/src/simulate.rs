@@ -1,0 +1,651 @@
+//! The rolling-horizon simulation: the site interval by interval, planned
+//! the way a strategy would have planned it, settled against what actually
+//! happened (see [`crate::dispatch`] for the settling rule).
+//!
+//! What `mpc` sees at each replan instant `τ` (nothing later):
+//!
+//! - prices of the delivery days already published at `τ` (the next day's
+//!   appear at the market's local publication time), extended to the
+//!   horizon by the price model;
+//! - the charging forecast at the site's quantile, from actual load before
+//!   `τ`;
+//! - the jobs submitted at or before `τ`, with the energy still owed; a job
+//!   due after the horizon is offered at its value plus the horizon's median
+//!   import price × PUE (it runs where energy is cheaper than that and waits
+//!   otherwise), a job due within it carries its shortfall penalty; a block
+//!   job already running must run its remaining duration at once;
+//! - the simulated battery energy, the billing month's peak import so far,
+//!   and the previous plan (stability reference and warm start).
+//!
+//! `mpc` replans every `replan_minutes`, and also at the first interval
+//! boundary after a job is submitted (as a controller would report it), so
+//! a job with a window shorter than the cadence is still planned.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arbiter_forecast::{JobKind, Model, QueuedJob, Series, extend};
+use arbiter_optimizer::{
+    Plan, RawBattery, RawBlockJob, RawCompute, RawGrid, RawJob, RawPreemptibleJob, RawProblem,
+    RawStability, RawTariff, SolveOptions, WarmStart, solve,
+};
+use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
+use serde::Serialize;
+
+use crate::dispatch::{BatteryLimits, Limits, Setpoint, settle};
+use crate::site::{SiteConfig, TerminalPolicy, TerminalValue};
+
+/// How the site is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Arbiter: replanned every `replan_minutes` from what was known then.
+    Mpc,
+    /// Battery idle; jobs run earliest-deadline-first at full power when
+    /// the connection has room (a block job pauses when it has none).
+    Naive,
+}
+
+impl Strategy {
+    /// The name used in ledgers and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Mpc => "mpc",
+            Strategy::Naive => "naive",
+        }
+    }
+}
+
+/// The data a backtest replays, at the site's interval.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    /// Day-ahead prices, per MWh, on the site's interval grid.
+    pub prices: Series,
+    /// Actual EV charging load, kW, on the site's interval grid (history
+    /// before the period is what the first forecasts learn from).
+    pub charging: Series,
+    /// The job queue.
+    pub jobs: Vec<QueuedJob>,
+    /// Extends published prices to the horizon.
+    pub price_model: Model,
+    /// Forecasts the charging load.
+    pub charging_model: Model,
+}
+
+/// One interval of the ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// Interval start.
+    pub timestamp_utc: DateTime<Utc>,
+    /// The strategy.
+    pub strategy: &'static str,
+    /// Day-ahead price, per MWh.
+    pub price_per_mwh: f64,
+    /// Import price (price + adder), per MWh.
+    pub import_price_per_mwh: f64,
+    /// Export price (price − adder), per MWh.
+    pub export_price_per_mwh: f64,
+    /// EV load the plan expected, kW (the actual for strategies that plan
+    /// with actuals).
+    pub ev_forecast_kw: f64,
+    /// EV load that happened, kW.
+    pub ev_actual_kw: f64,
+    /// Grid import, kW.
+    pub import_kw: f64,
+    /// Grid export, kW.
+    pub export_kw: f64,
+    /// Battery charging, kW.
+    pub charge_kw: f64,
+    /// Battery discharging, kW.
+    pub discharge_kw: f64,
+    /// Stored energy at the end of the interval, kWh.
+    pub soc_kwh: f64,
+    /// IT power delivered to jobs, kW.
+    pub compute_it_kw: f64,
+    /// EV load not served, kW.
+    pub unserved_kw: f64,
+    /// Energy cost of the interval: import × import price − export × export
+    /// price (demand charges, wear and job values are in the KPIs).
+    pub cost: f64,
+}
+
+/// What became of one job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobOutcome {
+    /// The job's id.
+    pub id: String,
+    /// When it was submitted.
+    pub submit: DateTime<Utc>,
+    /// When it was due.
+    pub deadline: DateTime<Utc>,
+    /// Energy it needed, kWh.
+    pub energy_kwh: f64,
+    /// Energy delivered by its deadline (or the end of the period), kWh.
+    pub delivered_kwh: f64,
+    /// When it finished, if it did.
+    pub finished: Option<DateTime<Utc>>,
+    /// Whether it was due within the period.
+    pub due_in_period: bool,
+    /// Value of each MWh delivered.
+    pub value_per_mwh: f64,
+    /// Cost of each MWh lacking at the deadline.
+    pub shortfall_penalty_per_mwh: f64,
+}
+
+/// A strategy's run over the period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// One row per interval simulated.
+    pub rows: Vec<Row>,
+    /// Every job submitted in the period.
+    pub jobs: Vec<JobOutcome>,
+    /// Wall-clock seconds of each solve.
+    pub solve_seconds: Vec<f64>,
+    /// Number of plans by status.
+    pub statuses: BTreeMap<String, usize>,
+    /// Wall-clock seconds of the whole run.
+    pub wall_seconds: f64,
+    /// Whether it was stopped before the end of the period.
+    pub interrupted: bool,
+}
+
+/// Why a backtest cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    /// The data does not cover what the period needs.
+    #[error("{0}")]
+    Data(String),
+    /// A problem the site produced was refused by the optimizer.
+    #[error("the problem at {at} is invalid: {message}")]
+    Problem {
+        /// The replan instant.
+        at: String,
+        /// The optimizer's issues.
+        message: String,
+    },
+}
+
+/// The state carried from interval to interval.
+struct State {
+    soc_kwh: f64,
+    delivered: Vec<f64>,
+    ran_last: Vec<bool>,
+    finished: Vec<Option<DateTime<Utc>>>,
+    month: (i32, u32),
+    month_peak_kw: f64,
+    previous: Option<Plan>,
+}
+
+/// A plan's instructions for one interval.
+#[derive(Debug, Clone, Default)]
+struct Instruction {
+    setpoint: Setpoint,
+    import_kw: f64,
+    jobs: BTreeMap<usize, f64>,
+    ev_forecast_kw: f64,
+}
+
+/// Simulates `strategy` from `from` to `to` (interval starts on the site's
+/// grid). `progress` gets the number of intervals done; setting `stop`
+/// ends the run at the next replan, keeping what is done.
+pub fn simulate(
+    config: &SiteConfig,
+    inputs: &Inputs,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    strategy: Strategy,
+    progress: &dyn Fn(usize),
+    stop: &AtomicBool,
+) -> Result<Run, BacktestError> {
+    let site = &config.site;
+    let step = TimeDelta::minutes(i64::from(site.interval_minutes));
+    let hours = f64::from(site.interval_minutes) / 60.0;
+    for (name, series) in [("prices", &inputs.prices), ("charging", &inputs.charging)] {
+        if series.step_minutes != site.interval_minutes {
+            return Err(BacktestError::Data(format!(
+                "the {name} series has a {}-minute step; the site plans at {} minutes",
+                series.step_minutes, site.interval_minutes
+            )));
+        }
+        if series.index_of(from).is_none() || series.end() < to {
+            return Err(BacktestError::Data(format!(
+                "the {name} series covers {} to {}; the period is {} to {}",
+                series.start.to_rfc3339(),
+                series.end().to_rfc3339(),
+                from.to_rfc3339(),
+                to.to_rfc3339()
+            )));
+        }
+    }
+    let started = Instant::now();
+    let limits = Limits {
+        import_limit_kw: site.grid.import_limit_kw,
+        export_limit_kw: site.grid.export_limit_kw,
+        pue: site.compute.as_ref().map_or(1.0, |c| c.pue),
+        battery: site.battery.as_ref().map(|b| BatteryLimits {
+            soc_min_kwh: b.soc_min_kwh,
+            soc_max_kwh: b.soc_max_kwh,
+            max_charge_kw: b.max_charge_kw,
+            max_discharge_kw: b.max_discharge_kw,
+            charge_efficiency: b.charge_efficiency,
+            discharge_efficiency: b.discharge_efficiency,
+        }),
+    };
+    let local_month = |at: DateTime<Utc>| {
+        let local = at.with_timezone(&config.zone);
+        (local.year(), local.month())
+    };
+    let jobs = &inputs.jobs;
+    let mut state = State {
+        soc_kwh: site.battery.as_ref().map_or(0.0, |b| b.initial_soc_kwh),
+        delivered: vec![0.0; jobs.len()],
+        ran_last: vec![false; jobs.len()],
+        finished: vec![None; jobs.len()],
+        month: local_month(from),
+        month_peak_kw: 0.0,
+        previous: None,
+    };
+    let mut run = Run {
+        strategy,
+        rows: Vec::new(),
+        jobs: Vec::new(),
+        solve_seconds: Vec::new(),
+        statuses: BTreeMap::new(),
+        wall_seconds: 0.0,
+        interrupted: false,
+    };
+    let replan_steps =
+        (site.planning.replan_minutes / site.interval_minutes.max(1)).max(1) as usize;
+    let mut instructions: Vec<Instruction> = Vec::new();
+    let mut planned_at = from;
+    let mut at = from;
+    let mut done = 0usize;
+    while at < to {
+        // Replan on the cadence, and whenever a job has been submitted
+        // since the last plan (a controller reports it at once).
+        let new_job = done > 0
+            && jobs
+                .iter()
+                .any(|job| job.submit > planned_at && job.submit <= at);
+        if done.is_multiple_of(replan_steps) || (strategy == Strategy::Mpc && new_job) {
+            if stop.load(Ordering::Relaxed) {
+                run.interrupted = true;
+                break;
+            }
+            if strategy == Strategy::Mpc {
+                let (plan, seconds) = plan_at(config, inputs, &state, at)?;
+                run.solve_seconds.push(seconds);
+                *run.statuses
+                    .entry(plan.status.as_str().to_owned())
+                    .or_default() += 1;
+                planned_at = at;
+                instructions = plan
+                    .intervals
+                    .iter()
+                    .map(|interval| Instruction {
+                        setpoint: Setpoint {
+                            charge_kw: interval.charge_kw,
+                            discharge_kw: interval.discharge_kw,
+                            compute_it_kw: interval.compute_it_kw,
+                        },
+                        import_kw: interval.import_kw,
+                        jobs: interval
+                            .jobs
+                            .iter()
+                            .filter_map(|(id, &kw)| {
+                                jobs.iter().position(|job| &job.id == id).map(|j| (j, kw))
+                            })
+                            .collect(),
+                        ev_forecast_kw: plan_ev(&plan, interval.start),
+                    })
+                    .collect();
+                state.previous = Some(plan);
+            }
+        }
+        let index = inputs.charging.index_of(at).unwrap_or(0);
+        let ev_actual = inputs.charging.values.get(index).copied().unwrap_or(0.0);
+        let price = inputs
+            .prices
+            .index_of(at)
+            .and_then(|i| inputs.prices.values.get(i).copied())
+            .unwrap_or(0.0);
+        let instruction = match strategy {
+            Strategy::Mpc => {
+                let offset = ((at - planned_at).num_minutes() / step.num_minutes().max(1)) as usize;
+                instructions.get(offset).cloned().unwrap_or_default()
+            }
+            Strategy::Naive => naive(config, jobs, &state, at, ev_actual, hours),
+        };
+        let month = local_month(at);
+        if month != state.month {
+            state.month = month;
+            state.month_peak_kw = 0.0;
+        }
+        // Hold import at the month's peak so far (or the plan's import, if
+        // higher) with the battery; the naive strategy leaves it idle.
+        let guard = match strategy {
+            Strategy::Mpc => state.month_peak_kw.max(instruction.import_kw),
+            Strategy::Naive => f64::INFINITY,
+        };
+        let settled = settle(
+            instruction.setpoint,
+            ev_actual,
+            state.soc_kwh,
+            &limits,
+            guard,
+            hours,
+        );
+        state.soc_kwh = settled.soc_kwh;
+        for (j, ran) in state.ran_last.iter_mut().enumerate() {
+            let kw = instruction.jobs.get(&j).copied().unwrap_or(0.0) * settled.compute_share;
+            *ran = kw > 0.0;
+            if kw > 0.0 && state.finished[j].is_none() {
+                state.delivered[j] = (state.delivered[j] + kw * hours).min(jobs[j].energy_kwh);
+                if state.delivered[j] >= jobs[j].energy_kwh - 1e-6 {
+                    state.finished[j] = Some(at + step);
+                }
+            }
+        }
+        state.month_peak_kw = state.month_peak_kw.max(settled.import_kw);
+        let import_price = price + site.tariff.import_adder_per_mwh;
+        let export_price = price - site.tariff.export_adder_per_mwh;
+        run.rows.push(Row {
+            timestamp_utc: at,
+            strategy: strategy.name(),
+            price_per_mwh: price,
+            import_price_per_mwh: import_price,
+            export_price_per_mwh: export_price,
+            ev_forecast_kw: instruction.ev_forecast_kw,
+            ev_actual_kw: ev_actual,
+            import_kw: settled.import_kw,
+            export_kw: settled.export_kw,
+            charge_kw: settled.charge_kw,
+            discharge_kw: settled.discharge_kw,
+            soc_kwh: settled.soc_kwh,
+            compute_it_kw: settled.compute_it_kw,
+            unserved_kw: settled.unserved_kw,
+            cost: (settled.import_kw * import_price - settled.export_kw * export_price) * hours
+                / 1000.0,
+        });
+        done += 1;
+        progress(done);
+        at += step;
+    }
+    let end = at;
+    run.jobs = jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, job)| job.submit >= from && job.submit < end)
+        .map(|(j, job)| JobOutcome {
+            id: job.id.clone(),
+            submit: job.submit,
+            deadline: job.deadline,
+            energy_kwh: job.energy_kwh,
+            delivered_kwh: state.delivered[j],
+            finished: state.finished[j],
+            due_in_period: job.deadline <= end,
+            value_per_mwh: job.value_per_mwh,
+            shortfall_penalty_per_mwh: job.shortfall_penalty_per_mwh,
+        })
+        .collect();
+    run.wall_seconds = started.elapsed().as_secs_f64();
+    Ok(run)
+}
+
+/// The EV load a plan was made with at `at` (served + unserved).
+fn plan_ev(plan: &Plan, at: DateTime<Utc>) -> f64 {
+    plan.intervals
+        .iter()
+        .find(|interval| interval.start == at)
+        .map_or(0.0, |interval| interval.ev_served_kw + interval.unserved_kw)
+}
+
+/// The end of the delivery days whose prices are published at `at`.
+pub fn published_until(config: &SiteConfig, at: DateTime<Utc>) -> DateTime<Utc> {
+    let local = at.with_timezone(&config.market_zone);
+    let days = if local.time() >= config.publish_time {
+        2
+    } else {
+        1
+    };
+    let midnight = (local.date_naive() + TimeDelta::days(days)).and_time(chrono::NaiveTime::MIN);
+    config
+        .market_zone
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map_or(at + TimeDelta::days(days), |instant| {
+            instant.with_timezone(&Utc)
+        })
+}
+
+/// Builds and solves the problem the site would have solved at `at`.
+fn plan_at(
+    config: &SiteConfig,
+    inputs: &Inputs,
+    state: &State,
+    at: DateTime<Utc>,
+) -> Result<(Plan, f64), BacktestError> {
+    let site = &config.site;
+    let step_minutes = i64::from(site.interval_minutes);
+    let intervals = (site.planning.horizon_hours as usize * 60) / site.interval_minutes as usize;
+    let horizon_end = at + TimeDelta::minutes(step_minutes * intervals as i64);
+    let data = |error: arbiter_forecast::ForecastError| {
+        BacktestError::Data(format!("at {}: {error}", at.to_rfc3339()))
+    };
+
+    let known = inputs
+        .prices
+        .before(published_until(config, at).min(inputs.prices.end()));
+    let (prices, _) =
+        extend(&known, config.market_zone, horizon_end, &inputs.price_model).map_err(data)?;
+    let first = prices.index_of(at).unwrap_or(0);
+    let prices: Vec<f64> = prices.values[first..first + intervals].to_vec();
+
+    let ev = inputs
+        .charging_model
+        .forecast(
+            &inputs.charging,
+            config.zone,
+            at,
+            intervals,
+            &[site.planning.charging_quantile],
+        )
+        .map_err(data)?
+        .values
+        .swap_remove(0);
+
+    let mut sorted = prices.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median_price = sorted[sorted.len() / 2];
+    let pue = site.compute.as_ref().map_or(1.0, |c| c.pue);
+    let deferral_value = (median_price + site.tariff.import_adder_per_mwh) * pue;
+    let hours = f64::from(site.interval_minutes) / 60.0;
+    let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+
+    let mut jobs = Vec::new();
+    for (j, job) in inputs.jobs.iter().enumerate() {
+        let remaining = job.energy_kwh - state.delivered[j];
+        if job.submit > at || job.deadline <= at || remaining <= 1e-6 || site.compute.is_none() {
+            continue;
+        }
+        let due_in_horizon = job.deadline <= horizon_end;
+        let (value, penalty) = if due_in_horizon {
+            (job.value_per_mwh, job.shortfall_penalty_per_mwh)
+        } else {
+            (job.value_per_mwh + deferral_value.max(0.0), 0.0)
+        };
+        let deadline = job.deadline.min(horizon_end);
+        jobs.push(match job.kind {
+            JobKind::Preemptible { min_kw, max_kw } => RawJob::Preemptible(RawPreemptibleJob {
+                id: job.id.clone(),
+                energy_kwh: remaining,
+                min_kw: min_kw.min(remaining / hours).max(1e-3).min(max_kw),
+                max_kw,
+                release: rfc(at),
+                deadline: rfc(deadline),
+                value_per_mwh: Some(value),
+                shortfall_penalty_per_mwh: Some(penalty),
+                start_cost: None,
+                running: Some(state.ran_last[j]),
+            }),
+            JobKind::Block { power_kw } => {
+                let minutes = remaining / power_kw * 60.0;
+                if state.delivered[j] > 0.0 {
+                    // Already running: the rest of the run, now.
+                    let whole = (minutes / step_minutes as f64).ceil() as i64 * step_minutes;
+                    RawJob::Block(RawBlockJob {
+                        id: job.id.clone(),
+                        power_kw,
+                        duration_minutes: minutes,
+                        release: rfc(at),
+                        deadline: rfc(at + TimeDelta::minutes(whole)),
+                        value_per_mwh: Some(value),
+                        shortfall_penalty_per_mwh: Some(job.shortfall_penalty_per_mwh.max(1000.0)),
+                    })
+                } else {
+                    RawJob::Block(RawBlockJob {
+                        id: job.id.clone(),
+                        power_kw,
+                        duration_minutes: minutes,
+                        release: rfc(at),
+                        deadline: rfc(deadline),
+                        value_per_mwh: Some(value),
+                        shortfall_penalty_per_mwh: Some(penalty),
+                    })
+                }
+            }
+        });
+    }
+
+    let battery = site.battery.as_ref().map(|b| RawBattery {
+        soc_min_kwh: b.soc_min_kwh,
+        soc_max_kwh: b.soc_max_kwh,
+        initial_soc_kwh: state.soc_kwh.clamp(b.soc_min_kwh, b.soc_max_kwh),
+        max_charge_kw: b.max_charge_kw,
+        max_discharge_kw: b.max_discharge_kw,
+        charge_efficiency: b.charge_efficiency,
+        discharge_efficiency: b.discharge_efficiency,
+        degradation_cost_per_mwh: Some(b.degradation_cost_per_mwh),
+        terminal_value_per_mwh: Some(match site.planning.terminal_value {
+            TerminalValue::Policy(TerminalPolicy::MedianPrice) => {
+                (median_price * b.discharge_efficiency).max(0.0)
+            }
+            TerminalValue::Policy(TerminalPolicy::None) => 0.0,
+            TerminalValue::Fixed(value) => value,
+        }),
+    });
+    let stability = match (&state.previous, &battery) {
+        (Some(previous), Some(_)) if site.planning.stability_penalty_per_mwh > 0.0 => {
+            let reference = (0..intervals)
+                .map(|t| {
+                    let start = at + TimeDelta::minutes(step_minutes * t as i64);
+                    previous
+                        .intervals
+                        .iter()
+                        .find(|interval| interval.start == start)
+                        .map(|interval| interval.discharge_kw - interval.charge_kw)
+                })
+                .collect();
+            Some(RawStability {
+                penalty_per_mwh: site.planning.stability_penalty_per_mwh,
+                reference_kw: reference,
+            })
+        }
+        _ => None,
+    };
+    let raw = RawProblem {
+        site_id: site.id.clone(),
+        start: rfc(at),
+        interval_minutes: site.interval_minutes,
+        prices_per_mwh: prices,
+        tariff: Some(RawTariff {
+            import_adder_per_mwh: Some(arbiter_optimizer::RawAdder::Flat(
+                site.tariff.import_adder_per_mwh,
+            )),
+            export_adder_per_mwh: Some(arbiter_optimizer::RawAdder::Flat(
+                site.tariff.export_adder_per_mwh,
+            )),
+            demand_charge_per_kw: Some(site.tariff.demand_charge_per_kw_month),
+            peak_so_far_kw: Some(state.month_peak_kw),
+        }),
+        grid: RawGrid {
+            import_limit_kw: site.grid.import_limit_kw,
+            export_limit_kw: site.grid.export_limit_kw,
+        },
+        battery,
+        ev_demand_kw: ev,
+        base_load_kw: None,
+        unserved_penalty_per_mwh: None,
+        soc_targets: None,
+        soc_target_penalty_per_mwh: None,
+        stability,
+        compute: site.compute.as_ref().map(|c| RawCompute {
+            max_it_kw: c.max_it_kw,
+            pue: c.pue,
+        }),
+        jobs: if jobs.is_empty() { None } else { Some(jobs) },
+    };
+    let problem = raw.validate().map_err(|errors| BacktestError::Problem {
+        at: at.to_rfc3339(),
+        message: errors.to_string(),
+    })?;
+    let options = SolveOptions {
+        mip_gap: site.planning.mip_gap,
+        time_limit: Duration::from_secs_f64(site.planning.time_limit_seconds),
+        threads: Some(1),
+        warm_start: match &state.previous {
+            Some(previous) => WarmStart::Plan(Box::new(previous.clone())),
+            None => WarmStart::Auto,
+        },
+        ..SolveOptions::default()
+    };
+    let started = Instant::now();
+    let plan = solve(&problem, &options);
+    Ok((plan, started.elapsed().as_secs_f64()))
+}
+
+/// The naive rule for one interval: battery idle, jobs earliest deadline
+/// first at full power within the room the actual EV load leaves.
+fn naive(
+    config: &SiteConfig,
+    jobs: &[QueuedJob],
+    state: &State,
+    at: DateTime<Utc>,
+    ev_actual_kw: f64,
+    hours: f64,
+) -> Instruction {
+    let site = &config.site;
+    let Some(compute) = &site.compute else {
+        return Instruction {
+            ev_forecast_kw: ev_actual_kw,
+            ..Instruction::default()
+        };
+    };
+    let mut room =
+        ((site.grid.import_limit_kw - ev_actual_kw).max(0.0) / compute.pue).min(compute.max_it_kw);
+    let mut order: Vec<usize> = (0..jobs.len())
+        .filter(|&j| jobs[j].submit <= at && jobs[j].deadline > at && state.finished[j].is_none())
+        .collect();
+    order.sort_by_key(|&j| (jobs[j].deadline, j));
+    let mut instruction = Instruction {
+        ev_forecast_kw: ev_actual_kw,
+        ..Instruction::default()
+    };
+    for j in order {
+        let remaining_kw = (jobs[j].energy_kwh - state.delivered[j]) / hours;
+        let kw = match jobs[j].kind {
+            JobKind::Preemptible { max_kw, .. } => max_kw.min(remaining_kw).min(room),
+            JobKind::Block { power_kw } if power_kw <= room + 1e-9 => power_kw.min(remaining_kw),
+            JobKind::Block { .. } => 0.0,
+        };
+        if kw > 0.0 {
+            room -= kw;
+            instruction.setpoint.compute_it_kw += kw;
+            instruction.jobs.insert(j, kw);
+        }
+    }
+    instruction
+}

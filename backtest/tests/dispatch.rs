@@ -1,0 +1,171 @@
+//! The dispatch rule on hand-made deviations.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use arbiter_backtest::{BatteryLimits, Limits, Setpoint, settle};
+
+fn limits() -> Limits {
+    Limits {
+        import_limit_kw: 1000.0,
+        export_limit_kw: 200.0,
+        pue: 1.25,
+        battery: Some(BatteryLimits {
+            soc_min_kwh: 100.0,
+            soc_max_kwh: 1000.0,
+            max_charge_kw: 400.0,
+            max_discharge_kw: 400.0,
+            charge_efficiency: 0.9,
+            discharge_efficiency: 0.8,
+        }),
+    }
+}
+
+const HOURS: f64 = 0.25;
+
+#[test]
+fn a_plan_met_exactly_runs_as_planned() {
+    // EV 300 + compute 200 IT × 1.25 + charge 100 = 650 kW import.
+    let plan = Setpoint {
+        charge_kw: 100.0,
+        discharge_kw: 0.0,
+        compute_it_kw: 200.0,
+    };
+    let s = settle(plan, 300.0, 500.0, &limits(), f64::INFINITY, HOURS);
+    assert_eq!(
+        (s.import_kw, s.export_kw, s.charge_kw, s.compute_it_kw),
+        (650.0, 0.0, 100.0, 200.0)
+    );
+    assert_eq!((s.unserved_kw, s.compute_share), (0.0, 1.0));
+    assert!((s.soc_kwh - (500.0 + 100.0 * 0.9 * HOURS)).abs() < 1e-9);
+}
+
+#[test]
+fn more_ev_load_cuts_charging_first_then_discharges_then_throttles_compute() {
+    let plan = Setpoint {
+        charge_kw: 100.0,
+        discharge_kw: 0.0,
+        compute_it_kw: 400.0,
+    };
+    // Planned: EV 300 + 500 + 100 = 900. Actual EV 450: 150 over → charge
+    // cut to 50, at the limit.
+    let s = settle(plan, 450.0, 500.0, &limits(), f64::INFINITY, HOURS);
+    assert_eq!(
+        (s.import_kw, s.charge_kw, s.discharge_kw, s.compute_it_kw),
+        (1000.0, 50.0, 0.0, 400.0)
+    );
+    // Actual EV 800: 400 over → charge cut (100), discharge 300.
+    let s = settle(plan, 800.0, 500.0, &limits(), f64::INFINITY, HOURS);
+    assert_eq!(
+        (s.import_kw, s.charge_kw, s.discharge_kw, s.compute_it_kw),
+        (1000.0, 0.0, 300.0, 400.0)
+    );
+    assert!((s.soc_kwh - (500.0 - 300.0 / 0.8 * HOURS)).abs() < 1e-9);
+    // Actual EV 1200: 800 over → charge 100, discharge 400 (its maximum),
+    // compute throttled by 300 kW of site power = 240 IT kW.
+    let s = settle(plan, 1200.0, 500.0, &limits(), f64::INFINITY, HOURS);
+    assert_eq!((s.import_kw, s.discharge_kw), (1000.0, 400.0));
+    assert!((s.compute_it_kw - 160.0).abs() < 1e-9);
+    assert!((s.compute_share - 0.4).abs() < 1e-12);
+    assert_eq!(s.unserved_kw, 0.0);
+}
+
+#[test]
+fn only_when_nothing_else_is_left_is_charging_unserved() {
+    // The battery is nearly empty: it can give (110 − 100) × 0.8 / 0.25 =
+    // 32 kW. EV 1500 with compute 100 IT: 125 + 1500 − 32 = 1593 → compute
+    // off, 468 kW unserved.
+    let plan = Setpoint {
+        charge_kw: 0.0,
+        discharge_kw: 0.0,
+        compute_it_kw: 100.0,
+    };
+    let s = settle(plan, 1500.0, 110.0, &limits(), f64::INFINITY, HOURS);
+    assert!((s.discharge_kw - 32.0).abs() < 1e-9);
+    assert_eq!(s.compute_it_kw, 0.0);
+    assert!((s.unserved_kw - 468.0).abs() < 1e-9);
+    assert!((s.ev_served_kw - 1032.0).abs() < 1e-9);
+    assert!((s.import_kw - 1000.0).abs() < 1e-9);
+    assert!((s.soc_kwh - 100.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_surplus_is_exported_up_to_the_limit_then_discharge_is_cut() {
+    // Planned discharge 400 for an EV load of 300 that did not come: the
+    // 400 is exported up to 200, and discharge is cut to 200.
+    let plan = Setpoint {
+        charge_kw: 0.0,
+        discharge_kw: 400.0,
+        compute_it_kw: 0.0,
+    };
+    let s = settle(plan, 0.0, 500.0, &limits(), f64::INFINITY, HOURS);
+    assert_eq!(
+        (s.import_kw, s.export_kw, s.discharge_kw),
+        (0.0, 200.0, 200.0)
+    );
+}
+
+#[test]
+fn the_battery_stops_at_its_limits() {
+    // Full battery: planned charging cannot happen; empty: nor discharge.
+    let charge = Setpoint {
+        charge_kw: 400.0,
+        discharge_kw: 0.0,
+        compute_it_kw: 0.0,
+    };
+    let s = settle(charge, 100.0, 1000.0, &limits(), f64::INFINITY, HOURS);
+    assert_eq!((s.charge_kw, s.import_kw, s.soc_kwh), (0.0, 100.0, 1000.0));
+    // Room for 45 kWh stored: 45 / 0.9 / 0.25 = 200 kW.
+    let s = settle(charge, 100.0, 955.0, &limits(), f64::INFINITY, HOURS);
+    assert!((s.charge_kw - 200.0).abs() < 1e-9);
+    assert!((s.soc_kwh - 1000.0).abs() < 1e-9);
+    let discharge = Setpoint {
+        charge_kw: 0.0,
+        discharge_kw: 400.0,
+        compute_it_kw: 0.0,
+    };
+    let s = settle(discharge, 500.0, 100.0, &limits(), f64::INFINITY, HOURS);
+    assert_eq!(
+        (s.discharge_kw, s.import_kw, s.soc_kwh),
+        (0.0, 500.0, 100.0)
+    );
+}
+
+#[test]
+fn without_a_battery_compute_is_throttled_before_charging_is_unserved() {
+    let mut no_battery = limits();
+    no_battery.battery = None;
+    let plan = Setpoint {
+        charge_kw: 0.0,
+        discharge_kw: 0.0,
+        compute_it_kw: 400.0,
+    };
+    let s = settle(plan, 900.0, 0.0, &no_battery, f64::INFINITY, HOURS);
+    assert!((s.compute_it_kw - 80.0).abs() < 1e-9);
+    assert_eq!((s.unserved_kw, s.import_kw), (0.0, 1000.0));
+}
+
+#[test]
+fn the_peak_guard_uses_the_battery_but_never_compute_or_charging() {
+    // Guard at 700 kW; plan 650 (EV 300 + 250 compute + 100 charge).
+    let plan = Setpoint {
+        charge_kw: 100.0,
+        discharge_kw: 0.0,
+        compute_it_kw: 200.0,
+    };
+    // EV 400: 750 → charge cut to 50, held at 700.
+    let s = settle(plan, 400.0, 500.0, &limits(), 700.0, HOURS);
+    assert_eq!(
+        (s.import_kw, s.charge_kw, s.discharge_kw),
+        (700.0, 50.0, 0.0)
+    );
+    // EV 700: 1050 → charge cut (100), 250 more discharge, held at 700.
+    let s = settle(plan, 700.0, 500.0, &limits(), 700.0, HOURS);
+    assert_eq!(
+        (s.import_kw, s.charge_kw, s.discharge_kw, s.compute_it_kw),
+        (700.0, 0.0, 250.0, 200.0)
+    );
+    // A nearly empty battery gives 32 kW: the rest goes above the guard;
+    // compute runs and EV is served in full.
+    let s = settle(plan, 700.0, 110.0, &limits(), 700.0, HOURS);
+    assert!((s.import_kw - 918.0).abs() < 1e-9);
+    assert_eq!((s.compute_it_kw, s.unserved_kw), (200.0, 0.0));
+}

@@ -1,0 +1,276 @@
+//! The simulation on the fixtures: every ledger row balances and respects
+//! the limits, the battery is continuous across replans, KPIs are the sums
+//! of the ledger, and no decision depends on data after it was made.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use arbiter_backtest::{Inputs, Run, SiteConfig, Strategy, kpis, published_until, simulate};
+use arbiter_forecast::{
+    JobKind, Model, PriceSource, Profile, QueuedJob, TimeColumn, align_by_week, read_metered_load,
+    read_prices, resample,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Europe::London;
+
+fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(path)
+}
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn config() -> SiteConfig {
+    SiteConfig::read(&fixture("sites/demo.toml")).unwrap()
+}
+
+/// CAISO NP15 2024-10-21 to 27 at 15 min; the Broxden week mapped onto it
+/// (×20); three jobs.
+fn inputs(config: &SiteConfig) -> Inputs {
+    let prices = read_prices(&PriceSource::csv(fixture(
+        "prices/caiso_np15_2024-10-21_week.csv",
+    )))
+    .unwrap()
+    .series;
+    let (prices, _) = resample(&prices, 15).unwrap();
+    let load = read_metered_load(
+        fixture("ev/broxden_load_2018-10-22_week.csv"),
+        &TimeColumn::utc("timestamp_utc"),
+        "site_power_kw",
+    )
+    .unwrap();
+    // London 00:00 BST on Monday is 23:00 UTC on Sunday, before the fixture: start an hour later.
+    let mut charging = align_by_week(
+        &load,
+        London,
+        2018,
+        config.zone,
+        prices.start + TimeDelta::hours(1),
+        6 * 96 - 4,
+    )
+    .unwrap();
+    charging.values.iter_mut().for_each(|kw| *kw *= 20.0);
+    let job = |id: &str, submit: &str, hours: i64, energy_kwh: f64, kind: JobKind| QueuedJob {
+        id: id.to_owned(),
+        submit: utc(submit),
+        deadline: utc(submit) + TimeDelta::hours(hours),
+        energy_kwh,
+        kind,
+        value_per_mwh: 50.0,
+        shortfall_penalty_per_mwh: 1000.0,
+    };
+    Inputs {
+        prices,
+        charging,
+        jobs: vec![
+            job(
+                "train",
+                "2024-10-24T10:00:00Z",
+                20,
+                4000.0,
+                JobKind::Preemptible {
+                    min_kw: 100.0,
+                    max_kw: 800.0,
+                },
+            ),
+            job(
+                "batch",
+                "2024-10-24T16:00:00Z",
+                12,
+                600.0,
+                JobKind::Block { power_kw: 300.0 },
+            ),
+            job(
+                "late",
+                "2024-10-25T02:00:00Z",
+                60,
+                2000.0,
+                JobKind::Preemptible {
+                    min_kw: 50.0,
+                    max_kw: 500.0,
+                },
+            ),
+            // Due 45 minutes after it arrives, between two hourly replans.
+            QueuedJob {
+                deadline: utc("2024-10-24T13:50:00Z"),
+                ..job(
+                    "urgent",
+                    "2024-10-24T13:05:00Z",
+                    1,
+                    70.0,
+                    JobKind::Preemptible {
+                        min_kw: 10.0,
+                        max_kw: 200.0,
+                    },
+                )
+            },
+        ],
+        price_model: Model::SeasonalNaive { lag_days: 1 },
+        charging_model: Model::Profile(Profile::blend()),
+    }
+}
+
+fn run(config: &SiteConfig, inputs: &Inputs, strategy: Strategy, hours: i64) -> Run {
+    let from = utc("2024-10-24T07:00:00Z"); // Thursday 00:00 in Los Angeles
+    simulate(
+        config,
+        inputs,
+        from,
+        from + TimeDelta::hours(hours),
+        strategy,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap()
+}
+
+fn check_rows(config: &SiteConfig, run: &Run) {
+    let site = &config.site;
+    let battery = site.battery.as_ref().unwrap();
+    let pue = site.compute.as_ref().unwrap().pue;
+    let mut soc = battery.initial_soc_kwh;
+    for row in &run.rows {
+        let t = row.timestamp_utc;
+        // Energy balance: supply = demand.
+        let supply = row.import_kw - row.export_kw + row.discharge_kw;
+        let demand = row.ev_actual_kw - row.unserved_kw + pue * row.compute_it_kw + row.charge_kw;
+        assert!((supply - demand).abs() < 1e-6, "{t}: {supply} ≠ {demand}");
+        assert!(row.import_kw <= site.grid.import_limit_kw + 1e-6, "{t}");
+        assert!(row.export_kw <= site.grid.export_limit_kw + 1e-6, "{t}");
+        assert!(row.import_kw * row.export_kw == 0.0, "{t}");
+        assert!(
+            row.charge_kw <= battery.max_charge_kw + 1e-6
+                && row.discharge_kw <= battery.max_discharge_kw + 1e-6
+        );
+        assert!(row.charge_kw * row.discharge_kw == 0.0, "{t}");
+        assert!(row.compute_it_kw <= site.compute.as_ref().unwrap().max_it_kw + 1e-6);
+        // Continuous battery energy, within its bounds.
+        soc += row.charge_kw * battery.charge_efficiency * 0.25
+            - row.discharge_kw / battery.discharge_efficiency * 0.25;
+        assert!(
+            (row.soc_kwh - soc).abs() < 1e-6,
+            "{t}: {} ≠ {soc}",
+            row.soc_kwh
+        );
+        assert!(battery.soc_min_kwh - 1e-6 <= soc && soc <= battery.soc_max_kwh + 1e-6);
+        // Cost as the ledger says.
+        let cost = (row.import_kw * row.import_price_per_mwh
+            - row.export_kw * row.export_price_per_mwh)
+            * 0.25
+            / 1000.0;
+        assert!((row.cost - cost).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn every_ledger_row_balances_respects_the_limits_and_continues_the_battery() {
+    let config = config();
+    let inputs = inputs(&config);
+    for strategy in [Strategy::Mpc, Strategy::Naive] {
+        let run = run(&config, &inputs, strategy, 48);
+        assert_eq!(run.rows.len(), 192);
+        check_rows(&config, &run);
+        let k = kpis(&config, &run);
+        // KPIs are the ledger's sums.
+        let energy: f64 = run.rows.iter().map(|row| row.cost).sum();
+        assert!((k.energy_cost - energy).abs() < 1e-9);
+        let peak = run.rows.iter().map(|row| row.import_kw).fold(0.0, f64::max);
+        assert_eq!(k.demand_charges.len(), 1);
+        assert!((k.demand_charges["2024-10"] - 12.0 * peak).abs() < 1e-9);
+        let discharged: f64 = run.rows.iter().map(|row| row.discharge_kw * 0.25).sum();
+        assert!((k.degradation_cost - discharged / 1000.0 * 8.0).abs() < 1e-9);
+        let compute: f64 = run.rows.iter().map(|row| row.compute_it_kw * 0.25).sum();
+        assert!(
+            (k.compute_kwh - compute).abs() < 1e-6,
+            "{} vs {compute}",
+            k.compute_kwh
+        );
+        assert!(
+            (k.net_cost
+                - (k.energy_cost + 12.0 * peak + k.degradation_cost + k.deadline_penalties
+                    - k.compute_value))
+                .abs()
+                < 1e-6
+        );
+        // The 20 h, 12 h and 45 min jobs are due in the period; the 60 h one is not.
+        assert_eq!(k.jobs_due, 3, "{}", strategy.name());
+        assert_eq!(k.jobs_on_time, 3, "{}", strategy.name());
+        if strategy == Strategy::Mpc {
+            assert!(k.solve_p50_seconds > 0.0);
+            // Hourly, plus one at 13:15 for the job submitted at 13:05.
+            assert_eq!(k.plans.values().sum::<usize>(), 49);
+        }
+    }
+}
+
+#[test]
+fn mpc_uses_the_battery_and_costs_less_than_naive_on_the_same_inputs() {
+    let config = config();
+    let inputs = inputs(&config);
+    let mpc = kpis(&config, &run(&config, &inputs, Strategy::Mpc, 48));
+    let naive = kpis(&config, &run(&config, &inputs, Strategy::Naive, 48));
+    assert_eq!(naive.battery_cycles, 0.0);
+    assert!(mpc.battery_cycles > 0.0);
+    assert!(
+        mpc.net_cost < naive.net_cost,
+        "mpc {mpc:#?} vs naive {naive:#?}"
+    );
+    assert_eq!((mpc.unserved_kwh, naive.unserved_kwh), (0.0, 0.0));
+    assert_eq!(mpc.jobs_on_time, mpc.jobs_due);
+}
+
+#[test]
+fn prices_are_published_at_the_markets_local_time() {
+    let config = config();
+    // 12:59 PDT on Thursday: Thursday's prices only; 13:00: Friday's too.
+    assert_eq!(
+        published_until(&config, utc("2024-10-24T19:59:00Z")),
+        utc("2024-10-25T07:00:00Z")
+    );
+    assert_eq!(
+        published_until(&config, utc("2024-10-24T20:00:00Z")),
+        utc("2024-10-26T07:00:00Z")
+    );
+}
+
+#[test]
+fn changing_data_after_a_decision_never_changes_that_decision() {
+    let config = config();
+    let inputs = inputs(&config);
+    let base = run(&config, &inputs, Strategy::Mpc, 40);
+    // Saturday's prices are published Friday 13:00 PDT (20:00 UTC); the
+    // charging after Friday 09:00 UTC happens after the decisions before it.
+    let mut changed = inputs.clone();
+    let saturday = changed
+        .prices
+        .index_of(utc("2024-10-26T07:00:00Z"))
+        .unwrap();
+    changed.prices.values[saturday..]
+        .iter_mut()
+        .for_each(|p| *p = 500.0 - *p);
+    let cut = changed
+        .charging
+        .index_of(utc("2024-10-25T09:00:00Z"))
+        .unwrap();
+    changed.charging.values[cut..]
+        .iter_mut()
+        .for_each(|kw| *kw *= 3.0);
+    let other = run(&config, &changed, Strategy::Mpc, 40);
+    // Every interval before the first changed input is settled identically.
+    let same = base
+        .rows
+        .iter()
+        .take_while(|row| row.timestamp_utc < utc("2024-10-25T09:00:00Z"));
+    let count = same.clone().count();
+    assert_eq!(count, 104);
+    for (a, b) in same.zip(&other.rows) {
+        assert_eq!(a, b);
+    }
+    assert_ne!(base.rows[count..], other.rows[count..]);
+}
