@@ -45,6 +45,14 @@ pub enum Strategy {
     /// Battery idle; jobs run earliest-deadline-first at full power when
     /// the connection has room (a block job pauses when it has none).
     Naive,
+    /// The rule a user would otherwise configure: charge at full power when
+    /// the price is at or below the local day's 25th percentile, discharge
+    /// at full power at or above its 75th; jobs as `naive`.
+    Threshold,
+    /// Perfect foresight of prices, charging and jobs, solved over
+    /// [`PERFECT_WINDOW_HOURS`] windows, [`PERFECT_COMMIT_HOURS`] of each
+    /// followed: the bound no forecast can beat (up to the window's edge).
+    Perfect,
 }
 
 impl Strategy {
@@ -53,6 +61,8 @@ impl Strategy {
         match self {
             Strategy::Mpc => "mpc",
             Strategy::Naive => "naive",
+            Strategy::Threshold => "threshold",
+            Strategy::Perfect => "perfect",
         }
     }
 }
@@ -257,8 +267,11 @@ pub fn simulate(
         wall_seconds: 0.0,
         interrupted: false,
     };
-    let replan_steps =
-        (site.planning.replan_minutes / site.interval_minutes.max(1)).max(1) as usize;
+    let cadence_minutes = match strategy {
+        Strategy::Perfect => PERFECT_COMMIT_HOURS * 60,
+        _ => site.planning.replan_minutes,
+    };
+    let replan_steps = (cadence_minutes / site.interval_minutes.max(1)).max(1) as usize;
     let mut instructions: Vec<Instruction> = Vec::new();
     let mut planned_at = from;
     let mut at = from;
@@ -275,8 +288,13 @@ pub fn simulate(
                 run.interrupted = true;
                 break;
             }
-            if strategy == Strategy::Mpc {
-                let (plan, seconds) = plan_at(config, inputs, &state, at)?;
+            if matches!(strategy, Strategy::Mpc | Strategy::Perfect) {
+                let foresight = if strategy == Strategy::Perfect {
+                    Foresight::Perfect
+                } else {
+                    Foresight::Forecast
+                };
+                let (plan, seconds) = plan_at(config, inputs, &state, at, foresight)?;
                 run.solve_seconds.push(seconds);
                 *run.statuses
                     .entry(plan.status.as_str().to_owned())
@@ -317,7 +335,16 @@ pub fn simulate(
                 let offset = ((at - planned_at).num_minutes() / step.num_minutes().max(1)) as usize;
                 instructions.get(offset).cloned().unwrap_or_default()
             }
+            Strategy::Perfect => {
+                let offset = ((at - planned_at).num_minutes() / step.num_minutes().max(1)) as usize;
+                instructions.get(offset).cloned().unwrap_or_default()
+            }
             Strategy::Naive => naive(config, jobs, &state, at, ev_actual, hours),
+            Strategy::Threshold => {
+                let mut instruction = naive(config, jobs, &state, at, ev_actual, hours);
+                instruction.setpoint = threshold(config, &inputs.prices, at, instruction.setpoint);
+                instruction
+            }
         };
         let month = local_month(at);
         if month != state.month {
@@ -328,7 +355,8 @@ pub fn simulate(
         // higher) with the battery; the naive strategy leaves it idle.
         let guard = match strategy {
             Strategy::Mpc => state.month_peak_kw.max(instruction.import_kw),
-            Strategy::Naive => f64::INFINITY,
+            Strategy::Perfect => f64::INFINITY,
+            Strategy::Naive | Strategy::Threshold => f64::INFINITY,
         };
         let settled = settle(
             instruction.setpoint,
@@ -403,6 +431,27 @@ fn plan_ev(plan: &Plan, at: DateTime<Utc>) -> f64 {
         .map_or(0.0, |interval| interval.ev_served_kw + interval.unserved_kw)
 }
 
+/// What a plan knows of the future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Foresight {
+    /// What was known then: published prices extended by forecast, the
+    /// charging forecast, the jobs submitted so far.
+    Forecast,
+    /// What happened: actual prices, actual charging, every job that will
+    /// be submitted within the window.
+    Perfect,
+}
+
+/// The window each `perfect` plan optimises over, hours; the first
+/// [`PERFECT_COMMIT_HOURS`] of it are followed, then it is solved again from
+/// there. Two days see every overnight-charge, daytime-discharge cycle
+/// whole; what lies beyond the window is valued like `mpc`'s horizon end
+/// (the terminal value of stored energy, jobs due later deferred).
+pub const PERFECT_WINDOW_HOURS: u32 = 48;
+
+/// Hours of each `perfect` plan that are followed before the next.
+pub const PERFECT_COMMIT_HOURS: u32 = 24;
+
 /// The end of the delivery days whose prices are published at `at`.
 pub fn published_until(config: &SiteConfig, at: DateTime<Utc>) -> DateTime<Utc> {
     let local = at.with_timezone(&config.market_zone);
@@ -427,35 +476,59 @@ fn plan_at(
     inputs: &Inputs,
     state: &State,
     at: DateTime<Utc>,
+    foresight: Foresight,
 ) -> Result<(Plan, f64), BacktestError> {
     let site = &config.site;
     let step_minutes = i64::from(site.interval_minutes);
-    let intervals = (site.planning.horizon_hours as usize * 60) / site.interval_minutes as usize;
-    let horizon_end = at + TimeDelta::minutes(step_minutes * intervals as i64);
     let data = |error: arbiter_forecast::ForecastError| {
         BacktestError::Data(format!("at {}: {error}", at.to_rfc3339()))
     };
-
-    let known = inputs
-        .prices
-        .before(published_until(config, at).min(inputs.prices.end()));
-    let (prices, _) =
-        extend(&known, config.market_zone, horizon_end, &inputs.price_model).map_err(data)?;
-    let first = prices.index_of(at).unwrap_or(0);
-    let prices: Vec<f64> = prices.values[first..first + intervals].to_vec();
-
-    let ev = inputs
-        .charging_model
-        .forecast(
-            &inputs.charging,
-            config.zone,
-            at,
-            intervals,
-            &[site.planning.charging_quantile],
-        )
-        .map_err(data)?
-        .values
-        .swap_remove(0);
+    let (intervals, prices, ev) = match foresight {
+        Foresight::Forecast => {
+            let intervals =
+                (site.planning.horizon_hours as usize * 60) / site.interval_minutes as usize;
+            let horizon_end = at + TimeDelta::minutes(step_minutes * intervals as i64);
+            let known = inputs
+                .prices
+                .before(published_until(config, at).min(inputs.prices.end()));
+            let (prices, _) = extend(&known, config.market_zone, horizon_end, &inputs.price_model)
+                .map_err(data)?;
+            let first = prices.index_of(at).unwrap_or(0);
+            let prices: Vec<f64> = prices.values[first..first + intervals].to_vec();
+            let ev = inputs
+                .charging_model
+                .forecast(
+                    &inputs.charging,
+                    config.zone,
+                    at,
+                    intervals,
+                    &[site.planning.charging_quantile],
+                )
+                .map_err(data)?
+                .values
+                .swap_remove(0);
+            (intervals, prices, ev)
+        }
+        Foresight::Perfect => {
+            // What happened, over the window or as much of it as the data has.
+            let (Some(p), Some(c)) = (inputs.prices.index_of(at), inputs.charging.index_of(at))
+            else {
+                return Err(BacktestError::Data(format!(
+                    "no data at {}",
+                    at.to_rfc3339()
+                )));
+            };
+            let intervals = (PERFECT_WINDOW_HOURS as usize * 60 / site.interval_minutes as usize)
+                .min(inputs.prices.values.len() - p)
+                .min(inputs.charging.values.len() - c);
+            (
+                intervals,
+                inputs.prices.values[p..p + intervals].to_vec(),
+                inputs.charging.values[c..c + intervals].to_vec(),
+            )
+        }
+    };
+    let horizon_end = at + TimeDelta::minutes(step_minutes * intervals as i64);
 
     let mut sorted = prices.clone();
     sorted.sort_by(f64::total_cmp);
@@ -468,9 +541,17 @@ fn plan_at(
     let mut jobs = Vec::new();
     for (j, job) in inputs.jobs.iter().enumerate() {
         let remaining = job.energy_kwh - state.delivered[j];
-        if job.submit > at || job.deadline <= at || remaining <= 1e-6 || site.compute.is_none() {
+        // Forecasting, a job exists once submitted; with perfect foresight,
+        // as soon as it will be submitted within the window (it still cannot
+        // run before its submission).
+        let known = match foresight {
+            Foresight::Forecast => job.submit <= at,
+            Foresight::Perfect => job.submit < horizon_end,
+        };
+        if !known || job.deadline <= at || remaining <= 1e-6 || site.compute.is_none() {
             continue;
         }
+        let release = rfc(job.submit.max(at));
         let due_in_horizon = job.deadline <= horizon_end;
         let (value, penalty) = if due_in_horizon {
             (job.value_per_mwh, job.shortfall_penalty_per_mwh)
@@ -484,7 +565,7 @@ fn plan_at(
                 energy_kwh: remaining,
                 min_kw: min_kw.min(remaining / hours).max(1e-3).min(max_kw),
                 max_kw,
-                release: rfc(at),
+                release: release.clone(),
                 deadline: rfc(deadline),
                 value_per_mwh: Some(value),
                 shortfall_penalty_per_mwh: Some(penalty),
@@ -510,7 +591,7 @@ fn plan_at(
                         id: job.id.clone(),
                         power_kw,
                         duration_minutes: minutes,
-                        release: rfc(at),
+                        release,
                         deadline: rfc(deadline),
                         value_per_mwh: Some(value),
                         shortfall_penalty_per_mwh: Some(penalty),
@@ -648,4 +729,47 @@ fn naive(
         }
     }
     instruction
+}
+
+/// The threshold rule's battery setpoint at `at`: full charge at or below
+/// the local day's 25th price percentile, full discharge at or above its
+/// 75th (the settling rule then keeps both within the limits).
+fn threshold(
+    config: &SiteConfig,
+    prices: &Series,
+    at: DateTime<Utc>,
+    mut setpoint: Setpoint,
+) -> Setpoint {
+    let Some(battery) = &config.site.battery else {
+        return setpoint;
+    };
+    let zone = config.zone;
+    let day = at.with_timezone(&zone).date_naive();
+    let midnight = |date: chrono::NaiveDate| {
+        zone.from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map(|instant| instant.with_timezone(&Utc))
+    };
+    let (Some(start), Some(end)) = (midnight(day), midnight(day + TimeDelta::days(1))) else {
+        return setpoint;
+    };
+    let mut day_prices: Vec<f64> = (0..)
+        .map(|k| start + TimeDelta::minutes(i64::from(prices.step_minutes) * k))
+        .take_while(|&t| t < end)
+        .filter_map(|t| prices.index_of(t).map(|i| prices.values[i]))
+        .collect();
+    let Some(now) = prices.index_of(at).map(|i| prices.values[i]) else {
+        return setpoint;
+    };
+    if day_prices.is_empty() {
+        return setpoint;
+    }
+    day_prices.sort_by(f64::total_cmp);
+    let percentile = |q: f64| day_prices[((day_prices.len() - 1) as f64 * q).round() as usize];
+    if now <= percentile(0.25) {
+        setpoint.charge_kw = battery.max_charge_kw;
+    } else if now >= percentile(0.75) {
+        setpoint.discharge_kw = battery.max_discharge_kw;
+    }
+    setpoint
 }

@@ -274,3 +274,44 @@ fn changing_data_after_a_decision_never_changes_that_decision() {
     }
     assert_ne!(base.rows[count..], other.rows[count..]);
 }
+
+#[test]
+fn perfect_foresight_costs_least_and_the_threshold_rule_follows_the_days_prices() {
+    let config = config();
+    let inputs = inputs(&config);
+    let mpc = kpis(&config, &run(&config, &inputs, Strategy::Mpc, 48));
+    let perfect_run = run(&config, &inputs, Strategy::Perfect, 48);
+    check_rows(&config, &perfect_run);
+    let perfect = kpis(&config, &perfect_run);
+    assert!(
+        perfect.net_cost <= mpc.net_cost,
+        "perfect {} vs mpc {}",
+        perfect.net_cost,
+        mpc.net_cost
+    );
+    // Two windows: from the start, and 24 h later.
+    assert_eq!(perfect.plans.values().sum::<usize>(), 2);
+    assert_eq!(perfect.jobs_on_time, perfect.jobs_due);
+
+    let threshold = run(&config, &inputs, Strategy::Threshold, 48);
+    check_rows(&config, &threshold);
+    for row in &threshold.rows {
+        let day = row.timestamp_utc.with_timezone(&config.zone).date_naive();
+        let mut prices: Vec<f64> = threshold
+            .rows
+            .iter()
+            .filter(|other| other.timestamp_utc.with_timezone(&config.zone).date_naive() == day)
+            .map(|other| other.price_per_mwh)
+            .collect();
+        prices.sort_by(f64::total_cmp);
+        let at = |q: f64| prices[((prices.len() - 1) as f64 * q).round() as usize];
+        if row.charge_kw > 0.0 {
+            assert!(row.price_per_mwh <= at(0.25), "{}", row.timestamp_utc);
+        }
+        if row.discharge_kw > 0.0 {
+            assert!(row.price_per_mwh >= at(0.75), "{}", row.timestamp_utc);
+        }
+    }
+    assert!(threshold.rows.iter().any(|row| row.charge_kw > 0.0));
+    assert!(threshold.rows.iter().any(|row| row.discharge_kw > 0.0));
+}

@@ -2,6 +2,7 @@
 //! site controller runs it (exit codes, stdout, stderr, files).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backtest;
 mod cli;
 mod forecast_eval;
 

@@ -19,8 +19,9 @@ use serde::Serialize;
 
 use super::{EXIT_INTERNAL, EXIT_INVALID};
 
-/// Replay a period through the planner (`mpc`) and the rule a site would
-/// otherwise run (`naive`), on identical inputs.
+/// Replay a period through the planner (`mpc`), the rules a site would
+/// otherwise run (`naive`, `threshold`) and perfect foresight (`perfect`),
+/// on identical inputs.
 ///
 /// Writes to --out: `ledger.csv` (one row per interval and strategy),
 /// `jobs.csv` (each job's outcome per strategy) and `kpis.json`, and prints the comparison. Ctrl-C stops at the next replan
@@ -68,7 +69,11 @@ pub struct Args {
     #[arg(long)]
     to: NaiveDate,
     /// Strategies to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "mpc,naive")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "mpc,naive,threshold,perfect"
+    )]
     strategies: Vec<StrategyArg>,
     /// Results folder [default: results/<site id>_<from>_<to>].
     #[arg(long)]
@@ -79,6 +84,8 @@ pub struct Args {
 enum StrategyArg {
     Mpc,
     Naive,
+    Threshold,
+    Perfect,
 }
 
 impl From<StrategyArg> for Strategy {
@@ -86,6 +93,8 @@ impl From<StrategyArg> for Strategy {
         match arg {
             StrategyArg::Mpc => Strategy::Mpc,
             StrategyArg::Naive => Strategy::Naive,
+            StrategyArg::Threshold => Strategy::Threshold,
+            StrategyArg::Perfect => Strategy::Perfect,
         }
     }
 }
@@ -103,6 +112,9 @@ struct Report<'a> {
     charging_model: String,
     jobs: usize,
     strategies: BTreeMap<&'static str, Kpis>,
+    /// Share of perfect foresight's savings over `naive` that `mpc`
+    /// captures: (naive − mpc) / (naive − perfect), net costs.
+    savings_captured: Option<f64>,
 }
 
 /// Runs the command.
@@ -289,6 +301,20 @@ fn backtest(args: &Args) -> Result<(), Failure> {
     ledger::write_jobs_csv(&jobs_path, &runs.iter().collect::<Vec<_>>()).map_err(|error| {
         Failure::Internal(format!("cannot write {}: {error}", jobs_path.display()))
     })?;
+    let strategies: BTreeMap<&'static str, Kpis> = runs
+        .iter()
+        .map(|run| (run.strategy.name(), kpis(&config, run)))
+        .collect();
+    let savings_captured = match (
+        strategies.get("naive"),
+        strategies.get("mpc"),
+        strategies.get("perfect"),
+    ) {
+        (Some(naive), Some(mpc), Some(perfect)) if naive.net_cost > perfect.net_cost => {
+            Some((naive.net_cost - mpc.net_cost) / (naive.net_cost - perfect.net_cost))
+        }
+        _ => None,
+    };
     let report = Report {
         site: &site.id,
         currency: &site.currency,
@@ -297,10 +323,8 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         price_model: inputs.price_model.name(),
         charging_model: inputs.charging_model.name(),
         jobs: inputs.jobs.len(),
-        strategies: runs
-            .iter()
-            .map(|run| (run.strategy.name(), kpis(&config, run)))
-            .collect(),
+        strategies,
+        savings_captured,
     };
     let kpis_path = out.join("kpis.json");
     let json = serde_json::to_string_pretty(&report)
@@ -361,6 +385,13 @@ fn print_table(report: &Report<'_>) {
             k.unserved_kwh,
             k.battery_cycles,
             k.solve_p50_seconds
+        );
+    }
+    if let Some(share) = report.savings_captured {
+        let _ = writeln!(
+            out,
+            "mpc captures {:.1}% of perfect foresight's savings over naive",
+            100.0 * share
         );
     }
 }

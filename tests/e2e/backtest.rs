@@ -1,0 +1,99 @@
+//! `arbiter backtest` on the fixtures.
+
+use crate::{arbiter, stderr, stdout};
+
+#[test]
+fn backtest_writes_the_ledger_jobs_and_kpis_and_prints_the_comparison() {
+    let out = std::env::temp_dir().join(format!("arbiter-e2e-bt-{}", std::process::id()));
+    let output = arbiter(&[
+        "backtest",
+        "--site",
+        "fixtures/sites/demo.toml",
+        "--prices",
+        "fixtures/prices/caiso_np15_2024-10-21_week.csv",
+        "--charging",
+        "fixtures/ev/broxden_load_2018-10-22_week.csv",
+        "--charging-year",
+        "2018",
+        "--charging-zone",
+        "Europe/London",
+        "--charging-scale",
+        "20",
+        "--synthetic-jobs",
+        "1",
+        "--from",
+        "2024-10-24",
+        "--to",
+        "2024-10-25",
+        "--strategies",
+        "naive,mpc",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    assert!(
+        table.starts_with("np15-hub: 2024-10-24 07:00 UTC to 2024-10-25 07:00 UTC (USD)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("\nmpc ") && table.contains("\nnaive "),
+        "{table}"
+    );
+    let ledger = std::fs::read_to_string(out.join("ledger.csv")).unwrap();
+    let mut lines = ledger.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "timestamp_utc,strategy,price_per_mwh,import_price_per_mwh,export_price_per_mwh,\
+             ev_forecast_kw,ev_actual_kw,import_kw,export_kw,charge_kw,discharge_kw,soc_kwh,\
+             compute_it_kw,unserved_kw,cost"
+        )
+    );
+    // 96 quarter-hours per strategy.
+    assert_eq!(lines.count(), 192);
+    let kpis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("kpis.json")).unwrap()).unwrap();
+    assert_eq!(kpis["site"], "np15-hub");
+    for strategy in ["mpc", "naive"] {
+        assert_eq!(kpis["strategies"][strategy]["intervals"], 96);
+        assert_eq!(kpis["strategies"][strategy]["unserved_kwh"], 0.0);
+    }
+    assert!(
+        kpis["savings_captured"].is_null(),
+        "no perfect run, no share"
+    );
+    assert!(out.join("jobs.csv").exists());
+}
+
+#[test]
+fn a_bad_site_file_exits_2_naming_the_key() {
+    let dir = std::env::temp_dir().join(format!("arbiter-e2e-bt-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let site = dir.join("site.toml");
+    let text = std::fs::read_to_string(crate::root().join("fixtures/sites/demo.toml"))
+        .unwrap()
+        .replace("pue = 1.15", "pue = 0.5");
+    std::fs::write(&site, text).unwrap();
+    let output = arbiter(&[
+        "backtest",
+        "--site",
+        site.to_str().unwrap(),
+        "--prices",
+        "fixtures/prices/caiso_np15_2024-10-21_week.csv",
+        "--charging",
+        "fixtures/ev/broxden_load_2018-10-22_week.csv",
+        "--from",
+        "2024-10-24",
+        "--to",
+        "2024-10-25",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: {}: invalid site (1 issue):\n  compute.pue (0.5) must be ≥ 1\n",
+            site.display()
+        )
+    );
+}
