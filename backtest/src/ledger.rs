@@ -1,7 +1,13 @@
-//! Writing a run's ledger: one row per interval and strategy.
+//! Writing a run's ledger: one row per interval and strategy, as Parquet
+//! (typed columns: `timestamp_utc` a UTC date-time in milliseconds,
+//! `strategy` text, the rest 64-bit floats) or CSV.
 
 use std::io::Write;
 use std::path::Path;
+
+use polars::prelude::{
+    Column, DataFrame, DataType, IntoColumn, NamedFrom, ParquetWriter, Series, TimeUnit,
+};
 
 use crate::simulate::Row;
 
@@ -85,4 +91,53 @@ pub fn write_jobs_csv(path: &Path, runs: &[&crate::simulate::Run]) -> std::io::R
         }
     }
     out.flush()
+}
+
+/// Writes `rows` as Parquet to `path`.
+pub fn write_parquet(path: &Path, rows: &[&Row]) -> Result<(), String> {
+    let failed =
+        |error: &dyn std::fmt::Display| format!("cannot write {}: {error}", path.display());
+    let floats = |name: &str, value: fn(&Row) -> f64| -> Column {
+        Series::new(
+            name.into(),
+            rows.iter().map(|row| value(row)).collect::<Vec<f64>>(),
+        )
+        .into_column()
+    };
+    let millis: Vec<i64> = rows
+        .iter()
+        .map(|row| row.timestamp_utc.timestamp_millis())
+        .collect();
+    let timestamps = Series::new("timestamp_utc".into(), millis)
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+        .map_err(|e| failed(&e))?
+        .into_column();
+    let strategies = Series::new(
+        "strategy".into(),
+        rows.iter().map(|row| row.strategy).collect::<Vec<&str>>(),
+    )
+    .into_column();
+    let columns = vec![
+        timestamps,
+        strategies,
+        floats("price_per_mwh", |r| r.price_per_mwh),
+        floats("import_price_per_mwh", |r| r.import_price_per_mwh),
+        floats("export_price_per_mwh", |r| r.export_price_per_mwh),
+        floats("ev_forecast_kw", |r| r.ev_forecast_kw),
+        floats("ev_actual_kw", |r| r.ev_actual_kw),
+        floats("import_kw", |r| r.import_kw),
+        floats("export_kw", |r| r.export_kw),
+        floats("charge_kw", |r| r.charge_kw),
+        floats("discharge_kw", |r| r.discharge_kw),
+        floats("soc_kwh", |r| r.soc_kwh),
+        floats("compute_it_kw", |r| r.compute_it_kw),
+        floats("unserved_kw", |r| r.unserved_kw),
+        floats("cost", |r| r.cost),
+    ];
+    let mut frame = DataFrame::new(rows.len(), columns).map_err(|e| failed(&e))?;
+    let file = std::fs::File::create(path).map_err(|e| failed(&e))?;
+    ParquetWriter::new(file)
+        .finish(&mut frame)
+        .map(|_| ())
+        .map_err(|e| failed(&e))
 }

@@ -315,3 +315,42 @@ fn perfect_foresight_costs_least_and_the_threshold_rule_follows_the_days_prices(
     assert!(threshold.rows.iter().any(|row| row.charge_kw > 0.0));
     assert!(threshold.rows.iter().any(|row| row.discharge_kw > 0.0));
 }
+
+#[test]
+fn the_parquet_ledger_holds_every_row_with_typed_columns() {
+    use polars::prelude::{ParquetReader, SerReader};
+
+    let config = config();
+    let inputs = inputs(&config);
+    let naive = run(&config, &inputs, Strategy::Naive, 24);
+    let rows: Vec<_> = naive.rows.iter().collect();
+    let path = std::env::temp_dir().join(format!("arbiter-ledger-{}.parquet", std::process::id()));
+    arbiter_backtest::ledger::write_parquet(&path, &rows).unwrap();
+    let frame = ParquetReader::new(std::fs::File::open(&path).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(frame.height(), 96);
+    let names: Vec<&str> = frame
+        .get_column_names()
+        .iter()
+        .map(|name| name.as_str())
+        .collect();
+    assert_eq!(names, arbiter_backtest::ledger::COLUMNS);
+    let cost: f64 = frame
+        .column("cost")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .sum();
+    let expected: f64 = naive.rows.iter().map(|row| row.cost).sum();
+    assert!((cost - expected).abs() < 1e-9);
+    let first = frame
+        .column("timestamp_utc")
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_string();
+    assert_eq!(first, "2024-10-24 07:00:00");
+}

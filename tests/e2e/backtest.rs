@@ -27,6 +27,7 @@ fn backtest_writes_the_ledger_jobs_and_kpis_and_prints_the_comparison() {
         "2024-10-25",
         "--strategies",
         "naive,mpc",
+        "--csv",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -64,6 +65,8 @@ fn backtest_writes_the_ledger_jobs_and_kpis_and_prints_the_comparison() {
         "no perfect run, no share"
     );
     assert!(out.join("jobs.csv").exists());
+    let parquet = std::fs::read(out.join("ledger.parquet")).unwrap();
+    assert_eq!(&parquet[..4], b"PAR1");
 }
 
 #[test]

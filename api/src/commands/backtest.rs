@@ -23,7 +23,8 @@ use super::{EXIT_INTERNAL, EXIT_INVALID};
 /// otherwise run (`naive`, `threshold`) and perfect foresight (`perfect`),
 /// on identical inputs.
 ///
-/// Writes to --out: `ledger.csv` (one row per interval and strategy),
+/// Writes to --out: `ledger.parquet` (one row per interval and strategy;
+/// `ledger.csv` too with --csv),
 /// `jobs.csv` (each job's outcome per strategy) and `kpis.json`, and prints the comparison. Ctrl-C stops at the next replan
 /// and writes what is finished.
 #[derive(Debug, clap::Args)]
@@ -75,6 +76,9 @@ pub struct Args {
         default_value = "mpc,naive,threshold,perfect"
     )]
     strategies: Vec<StrategyArg>,
+    /// Also write the ledger as CSV (`ledger.csv`).
+    #[arg(long)]
+    csv: bool,
     /// Results folder [default: results/<site id>_<from>_<to>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -293,10 +297,16 @@ fn backtest(args: &Args) -> Result<(), Failure> {
     }
 
     let rows: Vec<_> = runs.iter().flat_map(|run| run.rows.iter()).collect();
-    let ledger_path = out.join("ledger.csv");
-    ledger::write_csv(&ledger_path, &rows).map_err(|error| {
-        Failure::Internal(format!("cannot write {}: {error}", ledger_path.display()))
-    })?;
+    let ledger_path = out.join("ledger.parquet");
+    ledger::write_parquet(&ledger_path, &rows).map_err(Failure::Internal)?;
+    let mut written = vec![ledger_path.display().to_string()];
+    if args.csv {
+        let csv_path = out.join("ledger.csv");
+        ledger::write_csv(&csv_path, &rows).map_err(|error| {
+            Failure::Internal(format!("cannot write {}: {error}", csv_path.display()))
+        })?;
+        written.push(csv_path.display().to_string());
+    }
     let jobs_path = out.join("jobs.csv");
     ledger::write_jobs_csv(&jobs_path, &runs.iter().collect::<Vec<_>>()).map_err(|error| {
         Failure::Internal(format!("cannot write {}: {error}", jobs_path.display()))
@@ -333,12 +343,9 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         Failure::Internal(format!("cannot write {}: {error}", kpis_path.display()))
     })?;
     print_table(&report);
-    println!(
-        "written: {}, {}, {}",
-        ledger_path.display(),
-        jobs_path.display(),
-        kpis_path.display()
-    );
+    written.push(jobs_path.display().to_string());
+    written.push(kpis_path.display().to_string());
+    println!("written: {}", written.join(", "));
     Ok(())
 }
 
