@@ -125,3 +125,110 @@ pub fn draw_band_week(path: &Path, plot: &BandPlot) -> Result<(), String> {
         .map_err(|e| failed(e.to_string()))?;
     root.present().map_err(|e| failed(e.to_string()))
 }
+
+/// One strategy's series over time, for the backtest charts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategySeries {
+    /// Strategy name.
+    pub name: String,
+    /// `(hours since the chart's start, value)`.
+    pub points: Vec<(f64, f64)>,
+}
+
+const PALETTE: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
+
+/// Draws stacked panels sharing a time axis (hours from `start`, labelled
+/// in local dates): each panel a title, a unit and one line per strategy.
+pub fn draw_panels(
+    path: &Path,
+    title: &str,
+    start: NaiveDateTime,
+    panels: &[(String, String, Vec<StrategySeries>)],
+) -> Result<(), String> {
+    register()?;
+    let failed = |error: String| format!("cannot draw {}: {error}", path.display());
+    let height = 260 * panels.len().max(1) as u32 + 40;
+    let root = BitMapBackend::new(path, (1400, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| failed(e.to_string()))?;
+    let root = root
+        .titled(title, ("sans-serif", 22))
+        .map_err(|e| failed(e.to_string()))?;
+    let areas = root.split_evenly((panels.len().max(1), 1));
+    let x_end = panels
+        .iter()
+        .flat_map(|(_, _, lines)| {
+            lines
+                .iter()
+                .flat_map(|line| line.points.iter().map(|p| p.0))
+        })
+        .fold(1.0f64, f64::max);
+    let days = x_end / 24.0;
+    let step = if days > 60.0 {
+        24.0 * 30.0
+    } else if days > 10.0 {
+        24.0 * 7.0
+    } else {
+        24.0
+    };
+    let label = |x: &f64| {
+        let at = start + chrono::TimeDelta::minutes((x * 60.0).round() as i64);
+        at.format("%a %d %b").to_string()
+    };
+    for ((panel_title, unit, lines), area) in panels.iter().zip(areas.iter()) {
+        let values = lines
+            .iter()
+            .flat_map(|line| line.points.iter().map(|p| p.1));
+        let (low, high) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+        let (low, high) = if low.is_finite() {
+            (low, high)
+        } else {
+            (0.0, 1.0)
+        };
+        let margin = 0.05 * (high - low).max(1.0);
+        let mut chart = ChartBuilder::on(area)
+            .caption(panel_title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(70)
+            .build_cartesian_2d((0.0..x_end).step(step), (low - margin)..(high + margin))
+            .map_err(|e| failed(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&label)
+            .y_desc(unit.as_str())
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(|e| failed(e.to_string()))?;
+        for (k, line) in lines.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    line.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| failed(e.to_string()))?
+                .label(line.name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        if lines.len() > 1 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.4))
+                .label_font(("sans-serif", 13))
+                .draw()
+                .map_err(|e| failed(e.to_string()))?;
+        }
+    }
+    root.present().map_err(|e| failed(e.to_string()))
+}

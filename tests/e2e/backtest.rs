@@ -67,6 +67,10 @@ fn backtest_writes_the_ledger_jobs_and_kpis_and_prints_the_comparison() {
     assert!(out.join("jobs.csv").exists());
     let parquet = std::fs::read(out.join("ledger.parquet")).unwrap();
     assert_eq!(&parquet[..4], b"PAR1");
+    for chart in ["week.png", "savings.png"] {
+        let image = std::fs::read(out.join(chart)).unwrap();
+        assert_eq!(&image[..8], b"\x89PNG\r\n\x1a\n", "{chart}");
+    }
 }
 
 #[test]

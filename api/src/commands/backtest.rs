@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::{EXIT_INTERNAL, EXIT_INVALID};
+use crate::plot::{StrategySeries, draw_panels};
 
 /// Replay a period through the planner (`mpc`), the rules a site would
 /// otherwise run (`naive`, `threshold`) and perfect foresight (`perfect`),
@@ -25,7 +26,9 @@ use super::{EXIT_INTERNAL, EXIT_INVALID};
 ///
 /// Writes to --out: `ledger.parquet` (one row per interval and strategy;
 /// `ledger.csv` too with --csv),
-/// `jobs.csv` (each job's outcome per strategy) and `kpis.json`, and prints the comparison. Ctrl-C stops at the next replan
+/// `jobs.csv` (each job's outcome per strategy), `kpis.json`, `week.png`
+/// (a week of prices, battery energy and dispatch per strategy) and
+/// `savings.png` (cumulative savings over `naive`), and prints the comparison. Ctrl-C stops at the next replan
 /// and writes what is finished.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example (fixtures only):
@@ -79,6 +82,9 @@ pub struct Args {
     /// Also write the ledger as CSV (`ledger.csv`).
     #[arg(long)]
     csv: bool,
+    /// Local date the plotted week (week.png) starts [default: --from].
+    #[arg(long)]
+    plot_week: Option<NaiveDate>,
     /// Results folder [default: results/<site id>_<from>_<to>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -342,6 +348,20 @@ fn backtest(args: &Args) -> Result<(), Failure> {
     std::fs::write(&kpis_path, json + "\n").map_err(|error| {
         Failure::Internal(format!("cannot write {}: {error}", kpis_path.display()))
     })?;
+    let week_start = args
+        .plot_week
+        .map(|date| local_midnight(&config, date))
+        .transpose()?
+        .unwrap_or(from)
+        .max(from);
+    let week_path = out.join("week.png");
+    draw_week(&config, &runs, week_start, &week_path).map_err(Failure::Internal)?;
+    written.push(week_path.display().to_string());
+    if runs.iter().any(|run| run.strategy == Strategy::Naive) && runs.len() > 1 {
+        let savings_path = out.join("savings.png");
+        draw_savings(&config, &runs, from, &savings_path).map_err(Failure::Internal)?;
+        written.push(savings_path.display().to_string());
+    }
     print_table(&report);
     written.push(jobs_path.display().to_string());
     written.push(kpis_path.display().to_string());
@@ -401,4 +421,145 @@ fn print_table(report: &Report<'_>) {
             100.0 * share
         );
     }
+}
+
+/// A week of prices, battery energy and net battery power per strategy.
+fn draw_week(
+    config: &SiteConfig,
+    runs: &[arbiter_backtest::Run],
+    start: DateTime<Utc>,
+    path: &Path,
+) -> Result<(), String> {
+    let end = start + TimeDelta::days(7);
+    let hours = |at: DateTime<Utc>| (at - start).num_minutes() as f64 / 60.0;
+    let in_week = |run: &arbiter_backtest::Run| {
+        run.rows
+            .iter()
+            .filter(|row| row.timestamp_utc >= start && row.timestamp_utc < end)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let series = |value: fn(&arbiter_backtest::Row) -> f64| {
+        runs.iter()
+            .map(|run| StrategySeries {
+                name: run.strategy.name().to_owned(),
+                points: in_week(run)
+                    .iter()
+                    .map(|row| (hours(row.timestamp_utc), value(row)))
+                    .collect(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let price = runs
+        .first()
+        .map(|run| StrategySeries {
+            name: "day-ahead".to_owned(),
+            points: in_week(run)
+                .iter()
+                .map(|row| (hours(row.timestamp_utc), row.price_per_mwh))
+                .collect(),
+        })
+        .into_iter()
+        .collect();
+    let site = &config.site;
+    draw_panels(
+        path,
+        &format!(
+            "{}: a week of the backtest ({})",
+            site.id,
+            config.zone.name()
+        ),
+        start.with_timezone(&config.zone).naive_local(),
+        &[
+            (
+                "Day-ahead price".to_owned(),
+                format!("{} per MWh", site.currency),
+                price,
+            ),
+            (
+                "Battery energy".to_owned(),
+                "kWh".to_owned(),
+                series(|row| row.soc_kwh),
+            ),
+            (
+                "Battery power (discharge +, charge −)".to_owned(),
+                "kW".to_owned(),
+                series(|row| row.discharge_kw - row.charge_kw),
+            ),
+            (
+                "Grid import".to_owned(),
+                "kW".to_owned(),
+                series(|row| row.import_kw - row.export_kw),
+            ),
+        ],
+    )
+}
+
+/// Cumulative savings of each strategy over `naive`: energy cost and wear
+/// as they accrue, each billing month's demand charge when the month ends.
+fn draw_savings(
+    config: &SiteConfig,
+    runs: &[arbiter_backtest::Run],
+    start: DateTime<Utc>,
+    path: &Path,
+) -> Result<(), String> {
+    let site = &config.site;
+    let hours_per_interval = f64::from(site.interval_minutes) / 60.0;
+    let wear = site
+        .battery
+        .as_ref()
+        .map_or(0.0, |b| b.degradation_cost_per_mwh);
+    // Cumulative cost per strategy at each interval.
+    let cumulative = |run: &arbiter_backtest::Run| {
+        let mut total = 0.0;
+        let mut peak = 0.0f64;
+        let mut month = None;
+        let mut points = Vec::with_capacity(run.rows.len());
+        for row in &run.rows {
+            let local = row.timestamp_utc.with_timezone(&config.zone);
+            let this_month = (
+                chrono::Datelike::year(&local),
+                chrono::Datelike::month(&local),
+            );
+            if month.is_some_and(|m| m != this_month) {
+                total += peak * site.tariff.demand_charge_per_kw_month;
+                peak = 0.0;
+            }
+            month = Some(this_month);
+            peak = peak.max(row.import_kw);
+            total += row.cost + row.discharge_kw * hours_per_interval / 1000.0 * wear;
+            points.push((
+                row.timestamp_utc,
+                total + peak * site.tariff.demand_charge_per_kw_month,
+            ));
+        }
+        points
+    };
+    let Some(naive) = runs.iter().find(|run| run.strategy == Strategy::Naive) else {
+        return Ok(());
+    };
+    let baseline = cumulative(naive);
+    let lines = runs
+        .iter()
+        .filter(|run| run.strategy != Strategy::Naive)
+        .map(|run| StrategySeries {
+            name: run.strategy.name().to_owned(),
+            points: cumulative(run)
+                .iter()
+                .zip(&baseline)
+                .map(|(&(at, cost), &(_, naive_cost))| {
+                    ((at - start).num_minutes() as f64 / 60.0, naive_cost - cost)
+                })
+                .collect(),
+        })
+        .collect();
+    draw_panels(
+        path,
+        &format!(
+            "{}: cumulative savings over naive (energy, wear, demand charge of the month so far)",
+            site.id
+        ),
+        start.with_timezone(&config.zone).naive_local(),
+        &[("Savings".to_owned(), site.currency.clone(), lines)],
+    )
 }
