@@ -660,7 +660,7 @@ fn plan_at(
         ev_demand_kw: ev,
         base_load_kw: None,
         unserved_penalty_per_mwh: None,
-        soc_targets: None,
+        soc_targets: reserve_targets(config, at, intervals),
         soc_target_penalty_per_mwh: None,
         stability,
         compute: site.compute.as_ref().map(|c| RawCompute {
@@ -772,4 +772,31 @@ fn threshold(
         setpoint.discharge_kw = battery.max_discharge_kw;
     }
     setpoint
+}
+
+/// The peak reserve as soft SoC minimums at every boundary of the horizon:
+/// energy kept back for the dispatch rule's peak guard, to discharge into
+/// charging spikes that no forecast saw (none without a demand charge).
+fn reserve_targets(
+    config: &SiteConfig,
+    at: DateTime<Utc>,
+    intervals: usize,
+) -> Option<Vec<arbiter_optimizer::RawSocTarget>> {
+    let site = &config.site;
+    let battery = site.battery.as_ref()?;
+    let reserve = site.planning.peak_reserve_kwh;
+    if reserve <= 0.0 || site.tariff.demand_charge_per_kw_month <= 0.0 {
+        return None;
+    }
+    let min_kwh = (battery.soc_min_kwh + reserve).min(battery.soc_max_kwh);
+    let step = i64::from(site.interval_minutes);
+    Some(
+        (1..=intervals)
+            .map(|t| arbiter_optimizer::RawSocTarget {
+                at: (at + TimeDelta::minutes(step * t as i64))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                min_kwh,
+            })
+            .collect(),
+    )
 }

@@ -43,6 +43,7 @@
 //! time_limit_seconds = 10
 //! stability_penalty_per_mwh = 0.5
 //! terminal_value = "median-price"  # or "none", or a price per MWh
+//! peak_reserve_kwh = 0             # kept back for unforecast charging spikes
 //! ```
 
 use chrono::NaiveTime;
@@ -167,6 +168,10 @@ pub struct Planning {
     pub stability_penalty_per_mwh: f64,
     /// Value of energy left in the battery at the end of a plan.
     pub terminal_value: TerminalValue,
+    /// Energy above `soc_min_kwh` each plan keeps back (a soft minimum at
+    /// every boundary) for the dispatch rule's peak guard to discharge into
+    /// unforecast charging spikes; used only with a demand charge.
+    pub peak_reserve_kwh: f64,
 }
 
 impl Default for Planning {
@@ -179,6 +184,7 @@ impl Default for Planning {
             time_limit_seconds: 10.0,
             stability_penalty_per_mwh: 0.5,
             terminal_value: TerminalValue::default(),
+            peak_reserve_kwh: 0.0,
         }
     }
 }
@@ -390,6 +396,13 @@ impl Site {
             format!(
                 "planning.stability_penalty_per_mwh ({}) must be ≥ 0",
                 p.stability_penalty_per_mwh
+            ),
+        );
+        rule(
+            p.peak_reserve_kwh >= 0.0,
+            format!(
+                "planning.peak_reserve_kwh ({}) must be ≥ 0",
+                p.peak_reserve_kwh
             ),
         );
         let zone = self.zone.parse::<Tz>();
