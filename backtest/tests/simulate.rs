@@ -354,3 +354,69 @@ fn the_parquet_ledger_holds_every_row_with_typed_columns() {
         .to_string();
     assert_eq!(first, "2024-10-24 07:00:00");
 }
+
+#[test]
+fn dst_days_have_23_and_25_hours_of_rows_that_balance() {
+    let config = config();
+    for (file, from, intervals) in [
+        (
+            "prices/caiso_np15_2024-03-10_spring_forward.csv",
+            "2024-03-10T08:00:00Z",
+            92,
+        ),
+        (
+            "prices/caiso_np15_2024-11-03_fall_back.csv",
+            "2024-11-03T07:00:00Z",
+            100,
+        ),
+    ] {
+        let prices = read_prices(&PriceSource::csv(fixture(file)))
+            .unwrap()
+            .series;
+        let (prices, _) = resample(&prices, 15).unwrap();
+        let from = utc(from);
+        assert_eq!((prices.start, prices.values.len()), (from, intervals));
+        // A week of history before the day: 300 kW by day, 50 by night.
+        let start = from - TimeDelta::days(7);
+        let values = (0..7 * 96 + intervals)
+            .map(|i| {
+                let hour = chrono::Timelike::hour(
+                    &(start + TimeDelta::minutes(15 * i as i64)).with_timezone(&config.zone),
+                );
+                if (8..20).contains(&hour) { 300.0 } else { 50.0 }
+            })
+            .collect();
+        let charging = arbiter_forecast::Series {
+            start,
+            step_minutes: 15,
+            values,
+        };
+        let inputs = Inputs {
+            prices,
+            charging,
+            jobs: Vec::new(),
+            price_model: Model::SeasonalNaive { lag_days: 1 },
+            charging_model: Model::Profile(Profile::day_type()),
+        };
+        let to = from + TimeDelta::minutes(15 * intervals as i64);
+        for strategy in [Strategy::Mpc, Strategy::Naive] {
+            let run = simulate(
+                &config,
+                &inputs,
+                from,
+                to,
+                strategy,
+                &|_| {},
+                &AtomicBool::new(false),
+            )
+            .unwrap();
+            assert_eq!(run.rows.len(), intervals, "{file} {}", strategy.name());
+            for (k, row) in run.rows.iter().enumerate() {
+                assert_eq!(row.timestamp_utc, from + TimeDelta::minutes(15 * k as i64));
+            }
+            check_rows(&config, &run);
+            // The local day is one billing month.
+            assert_eq!(kpis(&config, &run).demand_charges.len(), 1);
+        }
+    }
+}
