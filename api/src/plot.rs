@@ -232,3 +232,76 @@ pub fn draw_panels(
     }
     root.present().map_err(|e| failed(e.to_string()))
 }
+
+/// Draws one line per strategy against a numeric x (a swept site key), with
+/// a marker at each point.
+pub fn draw_xy(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    lines: &[StrategySeries],
+) -> Result<(), String> {
+    register()?;
+    let failed = |error: String| format!("cannot draw {}: {error}", path.display());
+    let points = || lines.iter().flat_map(|line| line.points.iter().copied());
+    let (x_low, x_high) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+        (l.min(p.0), h.max(p.0))
+    });
+    let (y_low, y_high) = points().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+        (l.min(p.1), h.max(p.1))
+    });
+    if !x_low.is_finite() || !y_low.is_finite() {
+        return Err(failed("nothing to draw".to_owned()));
+    }
+    let x_margin = 0.05 * (x_high - x_low).max(1.0);
+    let y_margin = 0.08 * (y_high - y_low).abs().max(1.0);
+    let root = BitMapBackend::new(path, (1000, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| failed(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(80)
+        .build_cartesian_2d(
+            (x_low - x_margin)..(x_high + x_margin),
+            (y_low - y_margin)..(y_high + y_margin),
+        )
+        .map_err(|e| failed(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(|e| failed(e.to_string()))?;
+    for (k, line) in lines.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        chart
+            .draw_series(LineSeries::new(
+                line.points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| failed(e.to_string()))?
+            .label(line.name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                line.points
+                    .iter()
+                    .map(|&p| Circle::new(p, 4, color.filled())),
+            )
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(|e| failed(e.to_string()))?;
+    root.present().map_err(|e| failed(e.to_string()))
+}

@@ -437,3 +437,50 @@ impl Site {
         }
     }
 }
+
+impl SiteConfig {
+    /// This site with the numeric key `key` (dotted, e.g.
+    /// `battery.soc_max_kwh`) set to `value`, checked again: the variants
+    /// of a sizing sweep.
+    ///
+    /// Setting `battery.soc_max_kwh` scales the battery's other energies
+    /// (`soc_min_kwh`, `initial_soc_kwh`) and `planning.peak_reserve_kwh`
+    /// with it, keeping their shares of the capacity; 0 means no battery.
+    pub fn variant(&self, key: &str, value: f64) -> Result<SiteConfig, String> {
+        let mut site = self.site.clone();
+        if key == "battery.soc_max_kwh" {
+            let Some(battery) = &site.battery else {
+                return Err("battery.soc_max_kwh: the site has no battery".to_owned());
+            };
+            if value <= 0.0 {
+                site.battery = None;
+                site.planning.peak_reserve_kwh = 0.0;
+                return site.check().map_err(|issues| issues.join("; "));
+            }
+            let scale = value / battery.soc_max_kwh.max(f64::MIN_POSITIVE);
+            site.planning.peak_reserve_kwh *= scale;
+            if let Some(battery) = &mut site.battery {
+                battery.soc_min_kwh *= scale;
+                battery.initial_soc_kwh *= scale;
+                battery.soc_max_kwh = value;
+            }
+            return site.check().map_err(|issues| issues.join("; "));
+        }
+        let mut document = toml::Value::try_from(&site).map_err(|error| error.to_string())?;
+        let mut cell = &mut document;
+        for part in key.split('.') {
+            cell = cell
+                .get_mut(part)
+                .ok_or_else(|| format!("{key}: the site has no such key"))?;
+        }
+        *cell = match cell {
+            toml::Value::Integer(_) if value.fract() == 0.0 => toml::Value::Integer(value as i64),
+            toml::Value::Float(_) | toml::Value::Integer(_) => toml::Value::Float(value),
+            _ => return Err(format!("{key} is not a number")),
+        };
+        let site: Site = document
+            .try_into()
+            .map_err(|error: toml::de::Error| format!("{key}: {error}"))?;
+        site.check().map_err(|issues| issues.join("; "))
+    }
+}

@@ -86,3 +86,38 @@ fn every_broken_rule_is_listed_with_its_key() {
   market.publish_local_time (\"1pm\") must be HH:MM"
     );
 }
+
+#[test]
+fn sweep_variants_set_a_numeric_key_and_scale_the_battery_with_its_size() {
+    let config = SiteConfig::from_toml("demo.toml", &demo()).unwrap();
+    let doubled = config.variant("battery.soc_max_kwh", 15600.0).unwrap();
+    let battery = doubled.site.battery.as_ref().unwrap();
+    assert_eq!(
+        (
+            battery.soc_min_kwh,
+            battery.initial_soc_kwh,
+            battery.soc_max_kwh
+        ),
+        (780.0, 7800.0, 15600.0)
+    );
+    assert_eq!(battery.max_charge_kw, 3800.0);
+    assert_eq!(doubled.site.planning.peak_reserve_kwh, 2000.0);
+    let none = config.variant("battery.soc_max_kwh", 0.0).unwrap();
+    assert!(none.site.battery.is_none());
+    let bigger = config.variant("grid.import_limit_kw", 6000.0).unwrap();
+    assert_eq!(bigger.site.grid.import_limit_kw, 6000.0);
+    let pue = config.variant("compute.pue", 1.3).unwrap();
+    assert_eq!(pue.site.compute.as_ref().unwrap().pue, 1.3);
+    assert_eq!(
+        config.variant("battery.size", 1.0).unwrap_err(),
+        "battery.size: the site has no such key"
+    );
+    assert_eq!(
+        config.variant("currency", 1.0).unwrap_err(),
+        "currency is not a number"
+    );
+    assert_eq!(
+        config.variant("compute.pue", 0.5).unwrap_err(),
+        "compute.pue (0.5) must be ≥ 1"
+    );
+}

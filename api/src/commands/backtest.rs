@@ -8,17 +8,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use arbiter_backtest::{Inputs, Kpis, SiteConfig, Strategy, kpis, ledger, simulate};
+use arbiter_backtest::{Inputs, Kpis, Run, SiteConfig, Strategy, kpis, ledger, simulate};
 use arbiter_forecast::{
     Model, PriceSource, Profile, Series, SyntheticQueue, TimeColumn, align_by_week, choose,
     read_jobs, read_metered_load, read_prices, resample,
 };
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::{EXIT_INTERNAL, EXIT_INVALID};
-use crate::plot::{StrategySeries, draw_panels};
+use crate::plot::{StrategySeries, draw_panels, draw_xy};
 
 /// Replay a period through the planner (`mpc`), the rules a site would
 /// otherwise run (`naive`, `threshold`) and perfect foresight (`perfect`),
@@ -85,6 +85,10 @@ pub struct Args {
     /// Local date the plotted week (week.png) starts [default: --from].
     #[arg(long)]
     plot_week: Option<NaiveDate>,
+    /// Sizing study: run every strategy for each value of a numeric site
+    /// key, side by side, e.g. `battery.soc_max_kwh=0,3900,7800,15600`.
+    #[arg(long)]
+    sweep: Option<String>,
     /// Results folder [default: results/<site id>_<from>_<to>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -272,28 +276,130 @@ fn backtest(args: &Args) -> Result<(), Failure> {
             eprintln!("\nstopping at the next replan; what is finished will be written");
         });
     }
-    let total = ((to - from).num_minutes() / i64::from(minutes)) as u64;
     let mut strategies: Vec<Strategy> = args.strategies.iter().map(|&s| s.into()).collect();
     strategies.sort();
     strategies.dedup();
+    let period = Period { from, to };
+    let Some(sweep) = &args.sweep else {
+        let bars = MultiProgress::new();
+        let runs = run_strategies(&config, &inputs, period, &strategies, &stop, &bars, "")?;
+        let (report, written) = write_results(args, &out, &config, &inputs, period, &runs)?;
+        print_table(&report);
+        println!("written: {}", written.join(", "));
+        return Ok(());
+    };
+    let (key, values) = parse_sweep(sweep)?;
+    let variants = values
+        .iter()
+        .map(|&value| {
+            config
+                .variant(&key, value)
+                .map(|variant| (value, variant))
+                .map_err(|error| invalid(format!("--sweep {key}={value}: {error}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // The variants run side by side, one per core.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(variants.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let bars = MultiProgress::new();
+    let results: Vec<std::sync::Mutex<Option<RunsResult>>> = variants
+        .iter()
+        .map(|_| std::sync::Mutex::new(None))
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((value, variant)) = variants.get(i) else {
+                        break;
+                    };
+                    let label = format!("{key}={value} ");
+                    let result =
+                        run_strategies(variant, &inputs, period, &strategies, &stop, &bars, &label);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    let mut rows = Vec::new();
+    for ((value, variant), result) in variants.iter().zip(results) {
+        let runs = match result.into_inner().ok().flatten() {
+            Some(result) => result?,
+            None => continue,
+        };
+        let folder = out.join(format!("{key}={value}"));
+        std::fs::create_dir_all(&folder)
+            .map_err(|error| invalid(format!("cannot create {}: {error}", folder.display())))?;
+        let (report, _) = write_results(args, &folder, variant, &inputs, period, &runs)?;
+        rows.push((*value, report.strategies, report.savings_captured));
+    }
+    write_sweep(&out, &key, &config.site.currency, &rows)
+}
+
+/// A variant's runs, or why they failed.
+type RunsResult = Result<Vec<Run>, Failure>;
+
+/// The period simulated.
+#[derive(Debug, Clone, Copy)]
+struct Period {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// Parses `KEY=V1,V2,…`.
+fn parse_sweep(text: &str) -> Result<(String, Vec<f64>), Failure> {
+    let rule = || {
+        invalid(format!(
+            "--sweep ({text}) must be KEY=V1,V2,… with numbers, e.g. battery.soc_max_kwh=0,3900,7800"
+        ))
+    };
+    let (key, values) = text.split_once('=').ok_or_else(rule)?;
+    let values = values
+        .split(',')
+        .map(|value| value.trim().parse::<f64>().ok().filter(|v| v.is_finite()))
+        .collect::<Option<Vec<f64>>>()
+        .ok_or_else(rule)?;
+    if key.trim().is_empty() || values.is_empty() {
+        return Err(rule());
+    }
+    Ok((key.trim().to_owned(), values))
+}
+
+/// Runs each strategy in turn, with a progress bar each.
+fn run_strategies(
+    config: &SiteConfig,
+    inputs: &Inputs,
+    period: Period,
+    strategies: &[Strategy],
+    stop: &AtomicBool,
+    bars: &MultiProgress,
+    label: &str,
+) -> Result<Vec<Run>, Failure> {
+    let minutes = i64::from(config.site.interval_minutes);
+    let total = ((period.to - period.from).num_minutes() / minutes) as u64;
     let mut runs = Vec::new();
-    for strategy in strategies {
-        let bar = ProgressBar::new(total);
+    for &strategy in strategies {
+        let bar = bars.add(ProgressBar::new(total));
         bar.set_style(
             ProgressStyle::with_template(
-                "{msg:>6} [{bar:30}] {pos}/{len} intervals, {elapsed} elapsed, ETA {eta}",
+                "{msg:>9} [{bar:30}] {pos}/{len} intervals, {elapsed} elapsed, ETA {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        bar.set_message(strategy.name());
+        bar.set_message(format!("{label}{}", strategy.name()));
         let result = simulate(
-            &config,
-            &inputs,
-            from,
-            to,
+            config,
+            inputs,
+            period.from,
+            period.to,
             strategy,
             &|done| bar.set_position(done as u64),
-            &stop,
+            stop,
         );
         bar.finish();
         runs.push(result.map_err(invalid)?);
@@ -301,7 +407,20 @@ fn backtest(args: &Args) -> Result<(), Failure> {
             break;
         }
     }
+    Ok(runs)
+}
 
+/// Writes a run set's ledger, jobs, KPIs and charts into `out`.
+fn write_results<'a>(
+    args: &Args,
+    out: &Path,
+    config: &'a SiteConfig,
+    inputs: &Inputs,
+    period: Period,
+    runs: &[Run],
+) -> Result<(Report<'a>, Vec<String>), Failure> {
+    let Period { from, to } = period;
+    let site = &config.site;
     let rows: Vec<_> = runs.iter().flat_map(|run| run.rows.iter()).collect();
     let ledger_path = out.join("ledger.parquet");
     ledger::write_parquet(&ledger_path, &rows).map_err(Failure::Internal)?;
@@ -319,7 +438,7 @@ fn backtest(args: &Args) -> Result<(), Failure> {
     })?;
     let strategies: BTreeMap<&'static str, Kpis> = runs
         .iter()
-        .map(|run| (run.strategy.name(), kpis(&config, run)))
+        .map(|run| (run.strategy.name(), kpis(config, run)))
         .collect();
     let savings_captured = match (
         strategies.get("naive"),
@@ -350,22 +469,121 @@ fn backtest(args: &Args) -> Result<(), Failure> {
     })?;
     let week_start = args
         .plot_week
-        .map(|date| local_midnight(&config, date))
+        .map(|date| local_midnight(config, date))
         .transpose()?
         .unwrap_or(from)
         .max(from);
     let week_path = out.join("week.png");
-    draw_week(&config, &runs, week_start, &week_path).map_err(Failure::Internal)?;
+    draw_week(config, runs, week_start, &week_path).map_err(Failure::Internal)?;
     written.push(week_path.display().to_string());
     if runs.iter().any(|run| run.strategy == Strategy::Naive) && runs.len() > 1 {
         let savings_path = out.join("savings.png");
-        draw_savings(&config, &runs, from, &savings_path).map_err(Failure::Internal)?;
+        draw_savings(config, runs, from, &savings_path).map_err(Failure::Internal)?;
         written.push(savings_path.display().to_string());
     }
-    print_table(&report);
     written.push(jobs_path.display().to_string());
     written.push(kpis_path.display().to_string());
-    println!("written: {}", written.join(", "));
+    Ok((report, written))
+}
+
+/// The sweep's table (printed, `sweep.csv`, `sweep.json`) and chart
+/// (`sweep.png`: net cost per strategy against the swept value).
+fn write_sweep(
+    out: &Path,
+    key: &str,
+    currency: &str,
+    rows: &[(f64, BTreeMap<&'static str, Kpis>, Option<f64>)],
+) -> Result<(), Failure> {
+    let names: Vec<&str> = rows
+        .first()
+        .map(|(_, strategies, _)| strategies.keys().copied().collect())
+        .unwrap_or_default();
+    let mut table = format!(
+        "{key},{},mpc_captures\n",
+        names
+            .iter()
+            .map(|n| format!("{n}_net_cost"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut printed = format!(
+        "{key:>24} {}   mpc captures\n",
+        names
+            .iter()
+            .map(|n| format!("{:>14}", format!("{n} ({currency})")))
+            .collect::<String>()
+    );
+    for (value, strategies, captured) in rows {
+        let costs: Vec<f64> = names
+            .iter()
+            .map(|n| strategies.get(n).map_or(f64::NAN, |k| k.net_cost))
+            .collect();
+        table.push_str(&format!(
+            "{value},{},{}\n",
+            costs
+                .iter()
+                .map(|c| format!("{c:.2}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            captured.map(|c| format!("{c:.4}")).unwrap_or_default()
+        ));
+        printed.push_str(&format!(
+            "{value:>24} {}   {}\n",
+            costs
+                .iter()
+                .map(|c| format!("{c:>14.2}"))
+                .collect::<String>(),
+            captured
+                .map(|c| format!("{:.1}%", 100.0 * c))
+                .unwrap_or_else(|| "–".to_owned())
+        ));
+    }
+    let csv_path = out.join("sweep.csv");
+    std::fs::write(&csv_path, table).map_err(|error| {
+        Failure::Internal(format!("cannot write {}: {error}", csv_path.display()))
+    })?;
+    let json_path = out.join("sweep.json");
+    let json = serde_json::to_string_pretty(
+        &rows
+            .iter()
+            .map(|(value, strategies, captured)| {
+                serde_json::json!({ "key": key, "value": value, "strategies": strategies, "savings_captured": captured })
+            })
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|error| Failure::Internal(error.to_string()))?;
+    std::fs::write(&json_path, json + "\n").map_err(|error| {
+        Failure::Internal(format!("cannot write {}: {error}", json_path.display()))
+    })?;
+    let png_path = out.join("sweep.png");
+    let lines: Vec<StrategySeries> = names
+        .iter()
+        .map(|name| StrategySeries {
+            name: (*name).to_owned(),
+            points: rows
+                .iter()
+                .filter_map(|(value, strategies, _)| {
+                    strategies.get(name).map(|k| (*value, k.net_cost))
+                })
+                .collect(),
+        })
+        .collect();
+    draw_xy(
+        &png_path,
+        &format!("Net cost against {key}"),
+        key,
+        currency,
+        &lines,
+    )
+    .map_err(Failure::Internal)?;
+    print!("{printed}");
+    println!(
+        "written: {}, {}, {} (and each variant's results in {}/{key}=…)",
+        csv_path.display(),
+        json_path.display(),
+        png_path.display(),
+        out.display()
+    );
     Ok(())
 }
 
