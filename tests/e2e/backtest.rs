@@ -104,3 +104,73 @@ fn a_bad_site_file_exits_2_naming_the_key() {
         )
     );
 }
+
+fn fixture_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "backtest",
+        "--site",
+        "fixtures/sites/demo.toml",
+        "--prices",
+        "fixtures/prices/caiso_np15_2024-10-21_week.csv",
+        "--charging",
+        "fixtures/ev/broxden_load_2018-10-22_week.csv",
+        "--charging-year",
+        "2018",
+        "--charging-zone",
+        "Europe/London",
+        "--from",
+        "2024-10-24",
+        "--to",
+        "2024-10-25",
+        "--out",
+        out,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn a_sweep_tabulates_every_variant_and_refuses_a_bad_one_before_running() {
+    let out = std::env::temp_dir().join(format!("arbiter-e2e-sweep-{}", std::process::id()));
+    let out = out.to_str().unwrap();
+    let output = arbiter(&fixture_args(
+        out,
+        &[
+            "--strategies",
+            "naive,threshold",
+            "--sweep",
+            "grid.import_limit_kw=3000,5000",
+        ],
+    ));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = std::fs::read_to_string(std::path::Path::new(out).join("sweep.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "grid.import_limit_kw,naive_net_cost,threshold_net_cost,mpc_captures"
+    );
+    assert!(
+        lines[1].starts_with("3000,") && lines[2].starts_with("5000,"),
+        "{csv}"
+    );
+    for variant in ["grid.import_limit_kw=3000", "grid.import_limit_kw=5000"] {
+        assert!(
+            std::path::Path::new(out)
+                .join(variant)
+                .join("kpis.json")
+                .exists()
+        );
+    }
+
+    let bad = arbiter(&fixture_args(out, &["--sweep", "compute.pue=1.2,0.8"]));
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(
+        stderr(&bad),
+        "error: --sweep compute.pue=0.8: compute.pue (0.8) must be ≥ 1\n"
+    );
+    let syntax = arbiter(&fixture_args(out, &["--sweep", "compute.pue"]));
+    assert_eq!(
+        stderr(&syntax),
+        "error: --sweep (compute.pue) must be KEY=V1,V2,… with numbers, e.g. battery.soc_max_kwh=0,3900,7800\n"
+    );
+}
