@@ -2,7 +2,7 @@
 //! strategies, and write the ledger, the KPIs and a comparison table.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -391,14 +391,32 @@ fn run_strategies(
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
-        bar.set_message(format!("{label}{}", strategy.name()));
+        let name = format!("{label}{}", strategy.name());
+        bar.set_message(name.clone());
+        // Without a terminal (a log file, CI) the bar is hidden: a line
+        // every 10% instead.
+        let plain = !std::io::stderr().is_terminal();
+        let started = std::time::Instant::now();
+        let decile = std::cell::Cell::new(0);
+        let progress = |done: usize| {
+            bar.set_position(done as u64);
+            let now = 10 * done as u64 / total.max(1);
+            if plain && now > decile.get() {
+                decile.set(now);
+                eprintln!(
+                    "{name}: {}% ({done}/{total} intervals), {:.0} s",
+                    10 * now,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+        };
         let result = simulate(
             config,
             inputs,
             period.from,
             period.to,
             strategy,
-            &|done| bar.set_position(done as u64),
+            &progress,
             stop,
         );
         bar.finish();
