@@ -206,29 +206,7 @@ pub fn draw_panels(
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| failed(e.to_string()))?;
-        for (k, line) in lines.iter().enumerate() {
-            let color = PALETTE[k % PALETTE.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    line.points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(|e| failed(e.to_string()))?
-                .label(line.name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-        }
-        if lines.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.4))
-                .label_font(("sans-serif", 13))
-                .draw()
-                .map_err(|e| failed(e.to_string()))?;
-        }
+        draw_lines(&mut chart, lines, false, lines.len() > 1).map_err(failed)?;
     }
     root.present().map_err(|e| failed(e.to_string()))
 }
@@ -275,6 +253,23 @@ pub fn draw_xy(
         .label_style(("sans-serif", 13))
         .draw()
         .map_err(|e| failed(e.to_string()))?;
+    draw_lines(&mut chart, lines, true, true).map_err(failed)?;
+    root.present().map_err(|e| failed(e.to_string()))
+}
+
+/// One line per strategy (with a marker at each point when `markers`), in
+/// the palette's colours, and the legend when `legend`.
+fn draw_lines<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    lines: &[StrategySeries],
+    markers: bool,
+    legend: bool,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
     for (k, line) in lines.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
         chart
@@ -282,26 +277,30 @@ pub fn draw_xy(
                 line.points.iter().copied(),
                 color.stroke_width(2),
             ))
-            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| e.to_string())?
             .label(line.name.as_str())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
             });
-        chart
-            .draw_series(
-                line.points
-                    .iter()
-                    .map(|&p| Circle::new(p, 4, color.filled())),
-            )
-            .map_err(|e| failed(e.to_string()))?;
+        if markers {
+            chart
+                .draw_series(
+                    line.points
+                        .iter()
+                        .map(|&p| Circle::new(p, 4, color.filled())),
+                )
+                .map_err(|e| e.to_string())?;
+        }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(|e| failed(e.to_string()))?;
-    root.present().map_err(|e| failed(e.to_string()))
+    if legend {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

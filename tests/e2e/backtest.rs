@@ -5,32 +5,18 @@ use crate::{arbiter, stderr, stdout};
 #[test]
 fn backtest_writes_the_ledger_jobs_and_kpis_and_prints_the_comparison() {
     let out = std::env::temp_dir().join(format!("arbiter-e2e-bt-{}", std::process::id()));
-    let output = arbiter(&[
-        "backtest",
-        "--site",
-        "fixtures/sites/demo.toml",
-        "--prices",
-        "fixtures/prices/caiso_np15_2024-10-21_week.csv",
-        "--charging",
-        "fixtures/ev/broxden_load_2018-10-22_week.csv",
-        "--charging-year",
-        "2018",
-        "--charging-zone",
-        "Europe/London",
-        "--charging-scale",
-        "20",
-        "--synthetic-jobs",
-        "1",
-        "--from",
-        "2024-10-24",
-        "--to",
-        "2024-10-25",
-        "--strategies",
-        "naive,mpc",
-        "--csv",
-        "--out",
+    let output = arbiter(&fixture_args(
         out.to_str().unwrap(),
-    ]);
+        &[
+            "--charging-scale",
+            "20",
+            "--synthetic-jobs",
+            "1",
+            "--strategies",
+            "naive,mpc",
+            "--csv",
+        ],
+    ));
     assert!(output.status.success(), "{}", stderr(&output));
     let table = stdout(&output);
     assert!(

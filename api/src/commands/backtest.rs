@@ -17,7 +17,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::{EXIT_INTERNAL, EXIT_INVALID};
+use super::{Failure, invalid};
 use crate::plot::{StrategySeries, draw_panels, draw_xy};
 
 /// Replay a period through the planner (`mpc`), the rules a site would
@@ -133,26 +133,7 @@ struct Report<'a> {
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
-    match backtest(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Invalid(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(EXIT_INVALID)
-        }
-        Err(Failure::Internal(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(EXIT_INTERNAL)
-        }
-    }
-}
-
-enum Failure {
-    Invalid(String),
-    Internal(String),
-}
-
-fn invalid(error: impl ToString) -> Failure {
-    Failure::Invalid(error.to_string())
+    super::exit(backtest(args))
 }
 
 fn local_midnight(config: &SiteConfig, date: NaiveDate) -> Result<DateTime<Utc>, Failure> {

@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::{EXIT_INTERNAL, EXIT_INVALID};
+use super::Failure;
 use crate::plot::{BandPlot, draw_band_week};
 
 /// Evaluate the forecasting models over many past origins.
@@ -141,22 +141,7 @@ struct Scored {
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
-    match evaluate_file(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Invalid(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(EXIT_INVALID)
-        }
-        Err(Failure::Internal(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(EXIT_INTERNAL)
-        }
-    }
-}
-
-enum Failure {
-    Invalid(String),
-    Internal(String),
+    super::exit(evaluate_file(args))
 }
 
 fn local_midnight(zone: Tz, date: NaiveDate, hour: u32) -> Result<DateTime<Utc>, Failure> {

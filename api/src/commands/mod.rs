@@ -16,6 +16,34 @@ pub const EXIT_INVALID: u8 = 2;
 /// Exit code for an internal failure.
 pub const EXIT_INTERNAL: u8 = 3;
 
+/// Why a command failed: its input (exit 2) or itself (exit 3).
+pub enum Failure {
+    /// Bad input: a file, an option, a value; the message says which.
+    Invalid(String),
+    /// Something Arbiter could not do (writing a result, drawing a chart).
+    Internal(String),
+}
+
+/// A bad-input failure with `error`'s message.
+pub fn invalid(error: impl ToString) -> Failure {
+    Failure::Invalid(error.to_string())
+}
+
+/// The exit code of a command's result, printing the error if any.
+pub fn exit(result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(Failure::Internal(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}
+
 /// Reads and validates a problem file, printing every issue to stderr when it
 /// is not valid.
 pub fn load_problem(path: &Path) -> Result<Problem, ExitCode> {
