@@ -21,7 +21,7 @@
 //! boundary after a job is submitted (as a controller would report it), so
 //! a job with a window shorter than the cadence is still planned.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -249,6 +249,11 @@ pub fn simulate(
         (local.year(), local.month())
     };
     let jobs = &inputs.jobs;
+    let job_index: HashMap<&str, usize> = jobs
+        .iter()
+        .enumerate()
+        .map(|(j, job)| (job.id.as_str(), j))
+        .collect();
     let mut state = State {
         soc_kwh: site.battery.as_ref().map_or(0.0, |b| b.initial_soc_kwh),
         delivered: vec![0.0; jobs.len()],
@@ -313,11 +318,9 @@ pub fn simulate(
                         jobs: interval
                             .jobs
                             .iter()
-                            .filter_map(|(id, &kw)| {
-                                jobs.iter().position(|job| &job.id == id).map(|j| (j, kw))
-                            })
+                            .filter_map(|(id, &kw)| job_index.get(id.as_str()).map(|&j| (j, kw)))
                             .collect(),
-                        ev_forecast_kw: plan_ev(&plan, interval.start),
+                        ev_forecast_kw: interval.ev_served_kw + interval.unserved_kw,
                     })
                     .collect();
                 state.previous = Some(plan);
@@ -331,11 +334,7 @@ pub fn simulate(
             .and_then(|i| inputs.prices.values.get(i).copied())
             .unwrap_or(0.0);
         let instruction = match strategy {
-            Strategy::Mpc => {
-                let offset = ((at - planned_at).num_minutes() / step.num_minutes().max(1)) as usize;
-                instructions.get(offset).cloned().unwrap_or_default()
-            }
-            Strategy::Perfect => {
+            Strategy::Mpc | Strategy::Perfect => {
                 let offset = ((at - planned_at).num_minutes() / step.num_minutes().max(1)) as usize;
                 instructions.get(offset).cloned().unwrap_or_default()
             }
@@ -352,10 +351,10 @@ pub fn simulate(
             state.month_peak_kw = 0.0;
         }
         // Hold import at the month's peak so far (or the plan's import, if
-        // higher) with the battery; the naive strategy leaves it idle.
+        // higher) with the battery (it never binds for `perfect`, whose
+        // plans saw the actual load); the rules do not guard.
         let guard = match strategy {
-            Strategy::Mpc => state.month_peak_kw.max(instruction.import_kw),
-            Strategy::Perfect => f64::INFINITY,
+            Strategy::Mpc | Strategy::Perfect => state.month_peak_kw.max(instruction.import_kw),
             Strategy::Naive | Strategy::Threshold => f64::INFINITY,
         };
         let settled = settle(
@@ -423,14 +422,6 @@ pub fn simulate(
     Ok(run)
 }
 
-/// The EV load a plan was made with at `at` (served + unserved).
-fn plan_ev(plan: &Plan, at: DateTime<Utc>) -> f64 {
-    plan.intervals
-        .iter()
-        .find(|interval| interval.start == at)
-        .map_or(0.0, |interval| interval.ev_served_kw + interval.unserved_kw)
-}
-
 /// What a plan knows of the future.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Foresight {
@@ -488,9 +479,12 @@ fn plan_at(
             let intervals =
                 (site.planning.horizon_hours as usize * 60) / site.interval_minutes as usize;
             let horizon_end = at + TimeDelta::minutes(step_minutes * intervals as i64);
+            // Only the days the price model looks back over (and a margin),
+            // not the whole history, are copied on each replan.
+            let lookback = TimeDelta::days(i64::from(inputs.price_model.lookback_days()) + 2);
             let known = inputs
                 .prices
-                .before(published_until(config, at).min(inputs.prices.end()));
+                .between(at - lookback, published_until(config, at));
             let (prices, _) = extend(&known, config.market_zone, horizon_end, &inputs.price_model)
                 .map_err(data)?;
             let first = prices.index_of(at).unwrap_or(0);
@@ -620,14 +614,16 @@ fn plan_at(
     });
     let stability = match (&state.previous, &battery) {
         (Some(previous), Some(_)) if site.planning.stability_penalty_per_mwh > 0.0 => {
+            let by_start: HashMap<_, _> = previous
+                .intervals
+                .iter()
+                .map(|interval| (interval.start, interval.discharge_kw - interval.charge_kw))
+                .collect();
             let reference = (0..intervals)
                 .map(|t| {
-                    let start = at + TimeDelta::minutes(step_minutes * t as i64);
-                    previous
-                        .intervals
-                        .iter()
-                        .find(|interval| interval.start == start)
-                        .map(|interval| interval.discharge_kw - interval.charge_kw)
+                    by_start
+                        .get(&(at + TimeDelta::minutes(step_minutes * t as i64)))
+                        .copied()
                 })
                 .collect();
             Some(RawStability {

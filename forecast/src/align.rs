@@ -72,7 +72,6 @@ pub fn align_by_week(
     intervals: usize,
 ) -> Result<Series, AlignError> {
     let shift = TimeDelta::days(week_shift_days(target_start, target_zone, source_year));
-    let zone = source_zone;
     let step_seconds = i64::from(source.step_minutes) * 60;
     let target = Series {
         start: target_start,
@@ -88,7 +87,7 @@ pub fn align_by_week(
             target_zone.from_local_datetime(&local.naive_local()),
             LocalResult::Ambiguous(_, later) if later == local
         );
-        let instant = match zone.from_local_datetime(&wall) {
+        let instant = match source_zone.from_local_datetime(&wall) {
             LocalResult::Single(instant) => instant,
             LocalResult::Ambiguous(earlier, later) => {
                 if second_occurrence {
@@ -97,12 +96,14 @@ pub fn align_by_week(
                     earlier
                 }
             }
-            LocalResult::None => match zone.from_local_datetime(&(wall + TimeDelta::hours(1))) {
-                LocalResult::Single(instant) | LocalResult::Ambiguous(instant, _) => instant,
-                LocalResult::None => {
-                    return Err(out_of_range(source, wall.and_utc(), at));
+            LocalResult::None => {
+                match source_zone.from_local_datetime(&(wall + TimeDelta::hours(1))) {
+                    LocalResult::Single(instant) | LocalResult::Ambiguous(instant, _) => instant,
+                    LocalResult::None => {
+                        return Err(out_of_range(source, wall.and_utc(), at));
+                    }
                 }
-            },
+            }
         }
         .with_timezone(&Utc);
         let offset = (instant - source.start).num_seconds();

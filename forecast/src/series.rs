@@ -47,6 +47,24 @@ impl Series {
         }
     }
 
+    /// The intervals that start in `[from, to)`, clipped to the series (an
+    /// empty series at `from`'s grid position when none do).
+    pub fn between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Series {
+        let step_seconds = i64::from(self.step_minutes.max(1)) * 60;
+        let position = |at: DateTime<Utc>| {
+            let seconds = (at - self.start).num_seconds();
+            usize::try_from((seconds + step_seconds - 1).div_euclid(step_seconds))
+                .unwrap_or(0)
+                .min(self.values.len())
+        };
+        let (first, end) = (position(from), position(to));
+        Series {
+            start: self.time(first),
+            step_minutes: self.step_minutes,
+            values: self.values[first..end.max(first)].to_vec(),
+        }
+    }
+
     /// The index of the interval holding `at`, if the series has it.
     pub fn index_of(&self, at: DateTime<Utc>) -> Option<usize> {
         let step_seconds = i64::from(self.step_minutes.max(1)) * 60;

@@ -435,3 +435,27 @@ fn daily_origins_keep_their_local_time_across_dst() {
     );
     assert_eq!(hourly.len(), 3);
 }
+
+#[test]
+fn a_window_of_a_series_keeps_its_grid_and_clips_to_the_data() {
+    let series = hourly((0..48).map(f64::from).collect());
+    let window = series.between(utc("2024-01-01T05:30:00Z"), utc("2024-01-01T09:00:00Z"));
+    // Intervals starting in [05:30, 09:00): 06:00, 07:00, 08:00.
+    assert_eq!(
+        (window.start, window.values.clone()),
+        (utc("2024-01-01T06:00:00Z"), vec![6.0, 7.0, 8.0])
+    );
+    let clipped = series.between(utc("2023-12-31T00:00:00Z"), utc("2024-01-01T02:00:00Z"));
+    assert_eq!(
+        (clipped.start, clipped.values),
+        (series.start, vec![0.0, 1.0])
+    );
+    let past_end = series.between(utc("2024-01-02T20:00:00Z"), utc("2024-01-05T00:00:00Z"));
+    assert_eq!(past_end.values, vec![44.0, 45.0, 46.0, 47.0]);
+    assert!(
+        series
+            .between(utc("2024-01-03T00:00:00Z"), utc("2024-01-04T00:00:00Z"))
+            .values
+            .is_empty()
+    );
+}

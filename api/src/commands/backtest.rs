@@ -13,11 +13,11 @@ use arbiter_forecast::{
     Model, PriceSource, Profile, Series, SyntheticQueue, TimeColumn, align_by_week, choose,
     read_jobs, read_metered_load, read_prices, resample,
 };
-use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::{Failure, invalid};
+use super::{Failure, invalid, local_time};
 use crate::plot::{StrategySeries, draw_panels, draw_xy};
 
 /// Replay a period through the planner (`mpc`), the rules a site would
@@ -136,15 +136,6 @@ pub fn run(args: &Args) -> ExitCode {
     super::exit(backtest(args))
 }
 
-fn local_midnight(config: &SiteConfig, date: NaiveDate) -> Result<DateTime<Utc>, Failure> {
-    config
-        .zone
-        .from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
-        .earliest()
-        .map(|at| at.with_timezone(&Utc))
-        .ok_or_else(|| invalid(format!("{date} 00:00 does not exist in {}", config.zone)))
-}
-
 /// The series on the site's interval grid.
 fn to_interval(series: Series, minutes: u32, what: &Path) -> Result<Series, Failure> {
     resample(&series, minutes)
@@ -155,8 +146,8 @@ fn to_interval(series: Series, minutes: u32, what: &Path) -> Result<Series, Fail
 fn backtest(args: &Args) -> Result<(), Failure> {
     let config = SiteConfig::read(&args.site).map_err(invalid)?;
     let site = &config.site;
-    let from = local_midnight(&config, args.from)?;
-    let to = local_midnight(&config, args.to)?;
+    let from = local_time(config.zone, args.from, 0)?;
+    let to = local_time(config.zone, args.to, 0)?;
     if from >= to {
         return Err(invalid(format!(
             "--from ({}) must be before --to ({})",
@@ -468,7 +459,7 @@ fn write_results<'a>(
     })?;
     let week_start = args
         .plot_week
-        .map(|date| local_midnight(config, date))
+        .map(|date| local_time(config.zone, date, 0))
         .transpose()?
         .unwrap_or(from)
         .max(from);

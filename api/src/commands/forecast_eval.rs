@@ -9,12 +9,12 @@ use arbiter_forecast::{
     Accuracy, ForecastError, Model, PriceSource, Profile, Series, TimeColumn, choose, evaluate,
     read_metered_load, read_prices, rolling_origins,
 };
-use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Tz;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::Failure;
+use super::{Failure, local_time};
 use crate::plot::{BandPlot, draw_band_week};
 
 /// Evaluate the forecasting models over many past origins.
@@ -144,13 +144,6 @@ pub fn run(args: &Args) -> ExitCode {
     super::exit(evaluate_file(args))
 }
 
-fn local_midnight(zone: Tz, date: NaiveDate, hour: u32) -> Result<DateTime<Utc>, Failure> {
-    date.and_hms_opt(hour, 0, 0)
-        .and_then(|wall| zone.from_local_datetime(&wall).earliest())
-        .map(|at| at.with_timezone(&Utc))
-        .ok_or_else(|| Failure::Invalid(format!("{date} {hour:02}:00 does not exist in {zone}")))
-}
-
 fn read(args: &Args) -> Result<Series, Failure> {
     let time = if args.local_times {
         TimeColumn::local(&args.time_column, args.zone)
@@ -186,8 +179,8 @@ fn evaluate_file(args: &Args) -> Result<(), Failure> {
         .date_naive();
     let to_day = args.to.unwrap_or(last_day);
     let from_day = args.from.unwrap_or(to_day - TimeDelta::days(365));
-    let from = local_midnight(zone, from_day, args.origin_hour)?;
-    let to = local_midnight(zone, to_day, args.origin_hour)?;
+    let from = local_time(zone, from_day, args.origin_hour)?;
+    let to = local_time(zone, to_day, args.origin_hour)?;
     if from >= to {
         return Err(Failure::Invalid(format!(
             "--from ({from_day}) must be before --to ({to_day})"
@@ -268,7 +261,7 @@ fn evaluate_file(args: &Args) -> Result<(), Failure> {
         let start_day = args
             .plot_from
             .unwrap_or((to_day - TimeDelta::days(7)).max(from_day));
-        let start = local_midnight(zone, start_day, args.origin_hour)?;
+        let start = local_time(zone, start_day, args.origin_hour)?;
         let plot = week_plot(args, &series, &models[choice.index], start, horizon)?;
         draw_band_week(path, &plot).map_err(Failure::Invalid)?;
         println!("plot: {}", path.display());

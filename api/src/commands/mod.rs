@@ -44,6 +44,20 @@ pub fn exit(result: Result<(), Failure>) -> ExitCode {
     }
 }
 
+/// The instant of `hour`:00 on local `date` in `zone` (the earlier one when
+/// the clock shows it twice); an error naming it when it does not exist.
+pub fn local_time(
+    zone: chrono_tz::Tz,
+    date: chrono::NaiveDate,
+    hour: u32,
+) -> Result<chrono::DateTime<chrono::Utc>, Failure> {
+    use chrono::TimeZone;
+    date.and_hms_opt(hour, 0, 0)
+        .and_then(|wall| zone.from_local_datetime(&wall).earliest())
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .ok_or_else(|| invalid(format!("{date} {hour:02}:00 does not exist in {zone}")))
+}
+
 /// Reads and validates a problem file, printing every issue to stderr when it
 /// is not valid.
 pub fn load_problem(path: &Path) -> Result<Problem, ExitCode> {
