@@ -17,9 +17,10 @@ pub fn root() -> PathBuf {
 
 /// The `arbiter` binary of this build profile, built once per test run:
 /// cargo does not build another package's executable for this one's tests.
-/// `--workspace --all-targets` resolves features exactly as `cargo test
-/// --workspace` does (dev-dependencies included), so nothing is rebuilt but
-/// the executable itself; `-p arbiter` alone would rebuild HiGHS.
+/// `--workspace --bins --tests --examples` is the set `cargo test --workspace`
+/// builds and resolves features exactly as it does (dev-dependencies
+/// included), so nothing is rebuilt but the executable itself; `-p arbiter`
+/// alone would rebuild HiGHS, and `--all-targets` would link the benchmarks too.
 fn binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
@@ -32,7 +33,14 @@ fn binary() -> &'static PathBuf {
         let cargo = option_env!("CARGO").unwrap_or("cargo");
         let mut build = Command::new(cargo);
         build
-            .args(["build", "--quiet", "--workspace", "--all-targets"])
+            .args([
+                "build",
+                "--quiet",
+                "--workspace",
+                "--bins",
+                "--tests",
+                "--examples",
+            ])
             .current_dir(root());
         if dir.ends_with("release") {
             build.arg("--release");

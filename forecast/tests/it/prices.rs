@@ -1,9 +1,6 @@
 //! Reading price files: DST days, negative prices, every row rule, resampling.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{fixture, temp_csv, utc};
+use crate::common::{fixture, temp_csv, utc};
 
 use arbiter_forecast::{
     IngestError, PriceSource, Resampling, Series, TimeColumn, read_prices, resample,

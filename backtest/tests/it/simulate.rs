@@ -1,7 +1,6 @@
 //! The simulation on the fixtures: every ledger row balances and respects
 //! the limits, the battery is continuous across replans, KPIs are the sums
 //! of the ledger, and no decision depends on data after it was made.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;

@@ -1,9 +1,6 @@
 //! Charging load: metered series and session logs.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{fixture, temp_csv, utc};
+use crate::common::{fixture, temp_csv, utc};
 
 use arbiter_forecast::{
     IngestError, Session, SessionSource, TimeColumn, read_metered_load, read_sessions,

@@ -1,9 +1,6 @@
 //! Aligning a series from another year by local weekday and time of day.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::utc;
+use crate::common::utc;
 
 use arbiter_forecast::{AlignError, Series, align_by_week, week_shift_days};
 use chrono::{Datelike, TimeDelta, Timelike};

@@ -1,9 +1,6 @@
 //! Job queues: the CSV columns and their rules, and the synthetic queue.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{fixture, temp_csv, utc};
+use crate::common::{fixture, temp_csv, utc};
 
 use arbiter_forecast::{IngestError, JobKind, SyntheticQueue, read_jobs};
 

@@ -1,5 +1,4 @@
 //! The site configuration: the demo file, and every rule naming its key.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

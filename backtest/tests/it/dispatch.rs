@@ -1,5 +1,4 @@
 //! The dispatch rule on hand-made deviations.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use arbiter_backtest::{BatteryLimits, Limits, Setpoint, settle};
 

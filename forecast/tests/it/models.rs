@@ -1,10 +1,7 @@
 //! Forecasting models: hand-computed forecasts on tiny series, no
 //! look-ahead, quantile ordering, DST days, negative prices, evaluation.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{fixture, utc};
+use crate::common::{fixture, utc};
 
 use arbiter_forecast::{
     EVALUATION_LEVELS, Model, PriceSource, Profile, Series, TimeColumn, choose, evaluate, extend,
