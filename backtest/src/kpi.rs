@@ -96,7 +96,7 @@ pub fn kpis(config: &SiteConfig, run: &Run) -> Kpis {
         compute_value += outcome.delivered_kwh / 1000.0 * outcome.value_per_mwh;
         if outcome.due_in_period {
             jobs_due += 1;
-            let on_time = outcome.finished.is_some_and(|at| at <= outcome.deadline);
+            let on_time = outcome.on_time();
             if on_time {
                 jobs_on_time += 1;
             } else {

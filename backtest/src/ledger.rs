@@ -71,7 +71,7 @@ pub fn write_jobs_csv(path: &Path, runs: &[&crate::simulate::Run]) -> std::io::R
         |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for run in runs {
         for job in &run.jobs {
-            let on_time = job.finished.is_some_and(|at| at <= job.deadline);
+            let on_time = job.on_time();
             writeln!(
                 out,
                 "{},{},{},{},{:.3},{:.3},{},{}",

@@ -2,6 +2,8 @@
 //! interval by interval, and compare strategies on identical inputs.
 //!
 //! - [`site`]: the site configuration (TOML), checked key by key;
+//! - [`planner`]: the problem a site solves at a decision instant (shared
+//!   with the service);
 //! - [`simulate`]: the rolling-horizon simulation of a strategy;
 //! - [`dispatch`]: how the site settles a plan against actual load;
 //! - [`kpi`]: the run's figures, from its ledger;
@@ -11,12 +13,12 @@
 pub mod dispatch;
 pub mod kpi;
 pub mod ledger;
+pub mod planner;
 pub mod simulate;
 pub mod site;
 
 pub use dispatch::{BatteryLimits, Limits, Setpoint, Settled, settle};
 pub use kpi::{Kpis, kpis};
-pub use simulate::{
-    BacktestError, Inputs, JobOutcome, Row, Run, Strategy, published_until, simulate,
-};
+pub use planner::{OpenJob, Snapshot, published_until};
+pub use simulate::{BacktestError, Inputs, JobOutcome, Row, Run, Strategy, simulate};
 pub use site::{SiteConfig, SiteError};

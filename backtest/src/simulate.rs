@@ -2,20 +2,10 @@
 //! the way a strategy would have planned it, settled against what actually
 //! happened (see [`crate::dispatch`] for the settling rule).
 //!
-//! What `mpc` sees at each replan instant `τ` (nothing later):
-//!
-//! - prices of the delivery days already published at `τ` (the next day's
-//!   appear at the market's local publication time), extended to the
-//!   horizon by the price model;
-//! - the charging forecast at the site's quantile, from actual load before
-//!   `τ`;
-//! - the jobs submitted at or before `τ`, with the energy still owed; a job
-//!   due after the horizon is offered at its value plus the horizon's median
-//!   import price × PUE (it runs where energy is cheaper than that and waits
-//!   otherwise), a job due within it carries its shortfall penalty; a block
-//!   job already running must run its remaining duration at once;
-//! - the simulated battery energy, the billing month's peak import so far,
-//!   and the previous plan (stability reference and warm start).
+//! `mpc` sees at each replan instant what the site would have known then
+//! (nothing later): the problem is built by [`crate::planner`] exactly as
+//! the service builds it, from the simulated battery energy, the jobs
+//! submitted so far and the billing month's peak so far.
 //!
 //! `mpc` replans every `replan_minutes`, and also at the first interval
 //! boundary after a job is submitted (as a controller would report it), so
@@ -23,18 +13,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use arbiter_forecast::{JobKind, Model, QueuedJob, Series, extend};
-use arbiter_optimizer::{
-    Plan, RawBattery, RawBlockJob, RawCompute, RawGrid, RawJob, RawPreemptibleJob, RawProblem,
-    RawStability, RawTariff, SolveOptions, WarmStart, solve,
-};
+use arbiter_forecast::{JobKind, Model, QueuedJob, Series};
+use arbiter_optimizer::{Plan, solve};
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
 
 use crate::dispatch::{BatteryLimits, Limits, Setpoint, settle};
-use crate::site::{SiteConfig, TerminalPolicy, TerminalValue};
+use crate::planner::{OpenJob, Snapshot, forecast_horizon, problem, solve_options};
+use crate::site::SiteConfig;
 
 /// How the site is run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -64,6 +52,11 @@ impl Strategy {
             Strategy::Threshold => "threshold",
             Strategy::Perfect => "perfect",
         }
+    }
+
+    /// Whether the strategy solves plans (and so takes far longer than a rule).
+    pub fn plans(self) -> bool {
+        matches!(self, Strategy::Mpc | Strategy::Perfect)
     }
 }
 
@@ -141,6 +134,13 @@ pub struct JobOutcome {
     pub value_per_mwh: f64,
     /// Cost of each MWh lacking at the deadline.
     pub shortfall_penalty_per_mwh: f64,
+}
+
+impl JobOutcome {
+    /// Whether it finished by its deadline.
+    pub fn on_time(&self) -> bool {
+        self.finished.is_some_and(|at| at <= self.deadline)
+    }
 }
 
 /// A strategy's run over the period.
@@ -443,24 +443,6 @@ pub const PERFECT_WINDOW_HOURS: u32 = 48;
 /// Hours of each `perfect` plan that are followed before the next.
 pub const PERFECT_COMMIT_HOURS: u32 = 24;
 
-/// The end of the delivery days whose prices are published at `at`.
-pub fn published_until(config: &SiteConfig, at: DateTime<Utc>) -> DateTime<Utc> {
-    let local = at.with_timezone(&config.market_zone);
-    let days = if local.time() >= config.publish_time {
-        2
-    } else {
-        1
-    };
-    let midnight = (local.date_naive() + TimeDelta::days(days)).and_time(chrono::NaiveTime::MIN);
-    config
-        .market_zone
-        .from_local_datetime(&midnight)
-        .earliest()
-        .map_or(at + TimeDelta::days(days), |instant| {
-            instant.with_timezone(&Utc)
-        })
-}
-
 /// Builds and solves the problem the site would have solved at `at`.
 fn plan_at(
     config: &SiteConfig,
@@ -470,39 +452,16 @@ fn plan_at(
     foresight: Foresight,
 ) -> Result<(Plan, f64), BacktestError> {
     let site = &config.site;
-    let step_minutes = i64::from(site.interval_minutes);
-    let data = |error: arbiter_forecast::ForecastError| {
-        BacktestError::Data(format!("at {}: {error}", at.to_rfc3339()))
-    };
-    let (intervals, prices, ev) = match foresight {
-        Foresight::Forecast => {
-            let intervals =
-                (site.planning.horizon_hours as usize * 60) / site.interval_minutes as usize;
-            let horizon_end = at + TimeDelta::minutes(step_minutes * intervals as i64);
-            // Only the days the price model looks back over (and a margin),
-            // not the whole history, are copied on each replan.
-            let lookback = TimeDelta::days(i64::from(inputs.price_model.lookback_days()) + 2);
-            let known = inputs
-                .prices
-                .between(at - lookback, published_until(config, at));
-            let (prices, _) = extend(&known, config.market_zone, horizon_end, &inputs.price_model)
-                .map_err(data)?;
-            let first = prices.index_of(at).unwrap_or(0);
-            let prices: Vec<f64> = prices.values[first..first + intervals].to_vec();
-            let ev = inputs
-                .charging_model
-                .forecast(
-                    &inputs.charging,
-                    config.zone,
-                    at,
-                    intervals,
-                    &[site.planning.charging_quantile],
-                )
-                .map_err(data)?
-                .values
-                .swap_remove(0);
-            (intervals, prices, ev)
-        }
+    let (prices, ev) = match foresight {
+        Foresight::Forecast => forecast_horizon(
+            config,
+            &inputs.prices,
+            &inputs.charging,
+            &inputs.price_model,
+            &inputs.charging_model,
+            at,
+        )
+        .map_err(|error| BacktestError::Data(format!("at {}: {error}", at.to_rfc3339())))?,
         Foresight::Perfect => {
             // What happened, over the window or as much of it as the data has.
             let (Some(p), Some(c)) = (inputs.prices.index_of(at), inputs.charging.index_of(at))
@@ -516,169 +475,41 @@ fn plan_at(
                 .min(inputs.prices.values.len() - p)
                 .min(inputs.charging.values.len() - c);
             (
-                intervals,
                 inputs.prices.values[p..p + intervals].to_vec(),
                 inputs.charging.values[c..c + intervals].to_vec(),
             )
         }
     };
-    let horizon_end = at + TimeDelta::minutes(step_minutes * intervals as i64);
-
-    let mut sorted = prices.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median_price = sorted[sorted.len() / 2];
-    let pue = site.compute.as_ref().map_or(1.0, |c| c.pue);
-    let deferral_value = (median_price + site.tariff.import_adder_per_mwh) * pue;
-    let hours = f64::from(site.interval_minutes) / 60.0;
-    let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-
-    let mut jobs = Vec::new();
-    for (j, job) in inputs.jobs.iter().enumerate() {
-        let remaining = job.energy_kwh - state.delivered[j];
-        // Forecasting, a job exists once submitted; with perfect foresight,
-        // as soon as it will be submitted within the window (it still cannot
-        // run before its submission).
-        let known = match foresight {
+    let horizon_end =
+        at + TimeDelta::minutes(i64::from(site.interval_minutes) * prices.len() as i64);
+    // Forecasting, a job exists once submitted; with perfect foresight, as
+    // soon as it will be submitted within the window (it still cannot run
+    // before its submission).
+    let jobs = inputs
+        .jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, job)| match foresight {
             Foresight::Forecast => job.submit <= at,
             Foresight::Perfect => job.submit < horizon_end,
-        };
-        if !known || job.deadline <= at || remaining <= 1e-6 || site.compute.is_none() {
-            continue;
-        }
-        let release = rfc(job.submit.max(at));
-        let due_in_horizon = job.deadline <= horizon_end;
-        let (value, penalty) = if due_in_horizon {
-            (job.value_per_mwh, job.shortfall_penalty_per_mwh)
-        } else {
-            (job.value_per_mwh + deferral_value.max(0.0), 0.0)
-        };
-        let deadline = job.deadline.min(horizon_end);
-        jobs.push(match job.kind {
-            JobKind::Preemptible { min_kw, max_kw } => RawJob::Preemptible(RawPreemptibleJob {
-                id: job.id.clone(),
-                energy_kwh: remaining,
-                min_kw: min_kw.min(remaining / hours).max(1e-3).min(max_kw),
-                max_kw,
-                release: release.clone(),
-                deadline: rfc(deadline),
-                value_per_mwh: Some(value),
-                shortfall_penalty_per_mwh: Some(penalty),
-                start_cost: None,
-                running: Some(state.ran_last[j]),
-            }),
-            JobKind::Block { power_kw } => {
-                let minutes = remaining / power_kw * 60.0;
-                if state.delivered[j] > 0.0 {
-                    // Already running: the rest of the run, now.
-                    let whole = (minutes / step_minutes as f64).ceil() as i64 * step_minutes;
-                    RawJob::Block(RawBlockJob {
-                        id: job.id.clone(),
-                        power_kw,
-                        duration_minutes: minutes,
-                        release: rfc(at),
-                        deadline: rfc(at + TimeDelta::minutes(whole)),
-                        value_per_mwh: Some(value),
-                        shortfall_penalty_per_mwh: Some(job.shortfall_penalty_per_mwh.max(1000.0)),
-                    })
-                } else {
-                    RawJob::Block(RawBlockJob {
-                        id: job.id.clone(),
-                        power_kw,
-                        duration_minutes: minutes,
-                        release,
-                        deadline: rfc(deadline),
-                        value_per_mwh: Some(value),
-                        shortfall_penalty_per_mwh: Some(penalty),
-                    })
-                }
-            }
-        });
-    }
-
-    let battery = site.battery.as_ref().map(|b| RawBattery {
-        soc_min_kwh: b.soc_min_kwh,
-        soc_max_kwh: b.soc_max_kwh,
-        initial_soc_kwh: state.soc_kwh.clamp(b.soc_min_kwh, b.soc_max_kwh),
-        max_charge_kw: b.max_charge_kw,
-        max_discharge_kw: b.max_discharge_kw,
-        charge_efficiency: b.charge_efficiency,
-        discharge_efficiency: b.discharge_efficiency,
-        degradation_cost_per_mwh: Some(b.degradation_cost_per_mwh),
-        terminal_value_per_mwh: Some(match site.planning.terminal_value {
-            TerminalValue::Policy(TerminalPolicy::MedianPrice) => {
-                (median_price * b.discharge_efficiency).max(0.0)
-            }
-            TerminalValue::Policy(TerminalPolicy::None) => 0.0,
-            TerminalValue::Fixed(value) => value,
-        }),
-    });
-    let stability = match (&state.previous, &battery) {
-        (Some(previous), Some(_)) if site.planning.stability_penalty_per_mwh > 0.0 => {
-            let by_start: HashMap<_, _> = previous
-                .intervals
-                .iter()
-                .map(|interval| (interval.start, interval.discharge_kw - interval.charge_kw))
-                .collect();
-            let reference = (0..intervals)
-                .map(|t| {
-                    by_start
-                        .get(&(at + TimeDelta::minutes(step_minutes * t as i64)))
-                        .copied()
-                })
-                .collect();
-            Some(RawStability {
-                penalty_per_mwh: site.planning.stability_penalty_per_mwh,
-                reference_kw: reference,
-            })
-        }
-        _ => None,
-    };
-    let raw = RawProblem {
-        site_id: site.id.clone(),
-        start: rfc(at),
-        interval_minutes: site.interval_minutes,
+        })
+        .map(|(j, job)| OpenJob {
+            job,
+            delivered_kwh: state.delivered[j],
+            running: state.ran_last[j],
+        })
+        .collect();
+    let snapshot = Snapshot {
+        at,
         prices_per_mwh: prices,
-        tariff: Some(RawTariff {
-            import_adder_per_mwh: Some(arbiter_optimizer::RawAdder::Flat(
-                site.tariff.import_adder_per_mwh,
-            )),
-            export_adder_per_mwh: Some(arbiter_optimizer::RawAdder::Flat(
-                site.tariff.export_adder_per_mwh,
-            )),
-            demand_charge_per_kw: Some(site.tariff.demand_charge_per_kw_month),
-            peak_so_far_kw: Some(state.month_peak_kw),
-        }),
-        grid: RawGrid {
-            import_limit_kw: site.grid.import_limit_kw,
-            export_limit_kw: site.grid.export_limit_kw,
-        },
-        battery,
-        ev_demand_kw: ev,
-        base_load_kw: None,
-        unserved_penalty_per_mwh: None,
-        soc_targets: reserve_targets(config, at, intervals),
-        soc_target_penalty_per_mwh: None,
-        stability,
-        compute: site.compute.as_ref().map(|c| RawCompute {
-            max_it_kw: c.max_it_kw,
-            pue: c.pue,
-        }),
-        jobs: if jobs.is_empty() { None } else { Some(jobs) },
+        ev_kw: ev,
+        jobs,
+        soc_kwh: state.soc_kwh,
+        month_peak_kw: state.month_peak_kw,
+        previous: state.previous.as_ref(),
     };
-    let problem = raw.validate().map_err(|errors| BacktestError::Problem {
-        at: at.to_rfc3339(),
-        message: errors.to_string(),
-    })?;
-    let options = SolveOptions {
-        mip_gap: site.planning.mip_gap,
-        time_limit: Duration::from_secs_f64(site.planning.time_limit_seconds),
-        threads: Some(1),
-        warm_start: match &state.previous {
-            Some(previous) => WarmStart::Plan(Box::new(previous.clone())),
-            None => WarmStart::Auto,
-        },
-        ..SolveOptions::default()
-    };
+    let problem = problem(config, &snapshot)?;
+    let options = solve_options(config, state.previous.as_ref());
     let started = Instant::now();
     let plan = solve(&problem, &options);
     Ok((plan, started.elapsed().as_secs_f64()))
@@ -768,31 +599,4 @@ fn threshold(
         setpoint.discharge_kw = battery.max_discharge_kw;
     }
     setpoint
-}
-
-/// The peak reserve as soft SoC minimums at every boundary of the horizon:
-/// energy kept back for the dispatch rule's peak guard, to discharge into
-/// charging spikes that no forecast saw (none without a demand charge).
-fn reserve_targets(
-    config: &SiteConfig,
-    at: DateTime<Utc>,
-    intervals: usize,
-) -> Option<Vec<arbiter_optimizer::RawSocTarget>> {
-    let site = &config.site;
-    let battery = site.battery.as_ref()?;
-    let reserve = site.planning.peak_reserve_kwh;
-    if reserve <= 0.0 || site.tariff.demand_charge_per_kw_month <= 0.0 {
-        return None;
-    }
-    let min_kwh = (battery.soc_min_kwh + reserve).min(battery.soc_max_kwh);
-    let step = i64::from(site.interval_minutes);
-    Some(
-        (1..=intervals)
-            .map(|t| arbiter_optimizer::RawSocTarget {
-                at: (at + TimeDelta::minutes(step * t as i64))
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                min_kwh,
-            })
-            .collect(),
-    )
 }

@@ -32,6 +32,7 @@
 //! demand_charge_per_kw_month = 12  # per kW of each billing month's peak import
 //!
 //! [market]
+//! id = "caiso-np15"                # the service's price series (optional here)
 //! zone = "America/Los_Angeles"
 //! publish_local_time = "13:00"     # when the next day's day-ahead prices are out
 //!
@@ -143,6 +144,11 @@ pub struct Tariff {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Market {
+    /// The name under which the service stores this market's prices (e.g.
+    /// `caiso-np15`); sites in one market share them. Backtests read prices
+    /// from a file and do not need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The market's IANA zone (its delivery days).
     pub zone: String,
     /// Local time at which the next delivery day's prices are published,
@@ -285,8 +291,11 @@ impl Site {
             }
         };
         rule(
-            !self.id.trim().is_empty(),
-            "id must not be empty".to_owned(),
+            is_identifier(&self.id),
+            format!(
+                "id ({:?}) must be 1 to 64 lowercase letters, digits, '-' or '_'",
+                self.id
+            ),
         );
         rule(
             [5, 10, 15, 20, 30, 60].contains(&self.interval_minutes),
@@ -418,6 +427,12 @@ impl Site {
                 self.market.zone
             ),
         );
+        if let Some(id) = &self.market.id {
+            rule(
+                is_identifier(id),
+                format!("market.id ({id:?}) must be 1 to 64 lowercase letters, digits, '-' or '_'"),
+            );
+        }
         let publish_time = NaiveTime::parse_from_str(&self.market.publish_local_time, "%H:%M");
         rule(
             publish_time.is_ok(),
@@ -436,6 +451,15 @@ impl Site {
             _ => Err(issues),
         }
     }
+}
+
+/// Whether `text` can name a site or a market in a URL: 1 to 64 lowercase
+/// ASCII letters, digits, `-` or `_`.
+pub fn is_identifier(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 impl SiteConfig {

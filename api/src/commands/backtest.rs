@@ -6,7 +6,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arbiter_backtest::{Inputs, Kpis, Run, SiteConfig, Strategy, kpis, ledger, simulate};
 use arbiter_forecast::{
@@ -129,6 +130,9 @@ struct Report<'a> {
     /// Share of perfect foresight's savings over `naive` that `mpc`
     /// captures: (naive − mpc) / (naive − perfect), net costs.
     savings_captured: Option<f64>,
+    /// Jobs due in the period that `mpc` finished late or not at all while
+    /// `perfect` finished them on time (with both run).
+    missed_by_mpc_only: Option<Vec<String>>,
 }
 
 /// Runs the command.
@@ -252,9 +256,18 @@ fn backtest(args: &Args) -> Result<(), Failure> {
     strategies.sort();
     strategies.dedup();
     let period = Period { from, to };
+    let bars = MultiProgress::new();
     let Some(sweep) = &args.sweep else {
-        let bars = MultiProgress::new();
-        let runs = run_strategies(&config, &inputs, period, &strategies, &stop, &bars, "")?;
+        let runs = run_all(
+            &[(String::new(), config.clone())],
+            &inputs,
+            period,
+            &strategies,
+            &stop,
+            &bars,
+        )
+        .pop()
+        .unwrap_or_else(|| Ok(Vec::new()))?;
         let (report, written) = write_results(args, &out, &config, &inputs, period, &runs)?;
         print_table(&report);
         println!("written: {}", written.join(", "));
@@ -266,44 +279,14 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         .map(|&value| {
             config
                 .variant(&key, value)
-                .map(|variant| (value, variant))
+                .map(|variant| (format!("{key}={value} "), variant))
                 .map_err(|error| invalid(format!("--sweep {key}={value}: {error}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    // The variants run side by side, one per core.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(variants.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let bars = MultiProgress::new();
-    let results: Vec<std::sync::Mutex<Option<RunsResult>>> = variants
-        .iter()
-        .map(|_| std::sync::Mutex::new(None))
-        .collect();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((value, variant)) = variants.get(i) else {
-                        break;
-                    };
-                    let label = format!("{key}={value} ");
-                    let result =
-                        run_strategies(variant, &inputs, period, &strategies, &stop, &bars, &label);
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(result);
-                    }
-                }
-            });
-        }
-    });
+    let results = run_all(&variants, &inputs, period, &strategies, &stop, &bars);
     let mut rows = Vec::new();
-    for ((value, variant), result) in variants.iter().zip(results) {
-        let runs = match result.into_inner().ok().flatten() {
-            Some(result) => result?,
-            None => continue,
-        };
+    for ((value, (_, variant)), runs) in values.iter().zip(&variants).zip(results) {
+        let runs = runs?;
         let folder = out.join(format!("{key}={value}"));
         std::fs::create_dir_all(&folder)
             .map_err(|error| invalid(format!("cannot create {}: {error}", folder.display())))?;
@@ -312,9 +295,6 @@ fn backtest(args: &Args) -> Result<(), Failure> {
     }
     write_sweep(&out, &key, &config.site.currency, &rows)
 }
-
-/// A variant's runs, or why they failed.
-type RunsResult = Result<Vec<Run>, Failure>;
 
 /// The period simulated.
 #[derive(Debug, Clone, Copy)]
@@ -342,62 +322,119 @@ fn parse_sweep(text: &str) -> Result<(String, Vec<f64>), Failure> {
     Ok((key.trim().to_owned(), values))
 }
 
-/// Runs each strategy in turn, with a progress bar each.
-fn run_strategies(
-    config: &SiteConfig,
+/// Runs every strategy on every variant (labelled, e.g. `battery.soc_max_kwh=0 `
+/// in a sweep), one simulation per core at a time, the planning strategies
+/// first (they take longest). Returns each variant's runs in `strategies`
+/// order. After Ctrl-C, simulations not yet started are skipped and those
+/// running stop at their next replan.
+fn run_all(
+    variants: &[(String, SiteConfig)],
     inputs: &Inputs,
     period: Period,
     strategies: &[Strategy],
     stop: &AtomicBool,
     bars: &MultiProgress,
-    label: &str,
-) -> Result<Vec<Run>, Failure> {
-    let minutes = i64::from(config.site.interval_minutes);
-    let total = ((period.to - period.from).num_minutes() / minutes) as u64;
-    let mut runs = Vec::new();
-    for &strategy in strategies {
-        let bar = bars.add(ProgressBar::new(total));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:>9} [{bar:30}] {pos}/{len} intervals, {elapsed} elapsed, ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        let name = format!("{label}{}", strategy.name());
-        bar.set_message(name.clone());
-        // Without a terminal (a log file, CI) the bar is hidden: a line
-        // every 10% instead.
-        let plain = !std::io::stderr().is_terminal();
-        let started = std::time::Instant::now();
-        let decile = std::cell::Cell::new(0);
-        let progress = |done: usize| {
-            bar.set_position(done as u64);
-            let now = 10 * done as u64 / total.max(1);
-            if plain && now > decile.get() {
-                decile.set(now);
-                eprintln!(
-                    "{name}: {}% ({done}/{total} intervals), {:.0} s",
-                    10 * now,
-                    started.elapsed().as_secs_f64()
-                );
-            }
-        };
-        let result = simulate(
-            config,
-            inputs,
-            period.from,
-            period.to,
-            strategy,
-            &progress,
-            stop,
-        );
-        bar.finish();
-        runs.push(result.map_err(invalid)?);
-        if stop.load(Ordering::Relaxed) {
-            break;
+) -> Vec<Result<Vec<Run>, Failure>> {
+    let mut tasks: Vec<(usize, Strategy)> = variants
+        .iter()
+        .enumerate()
+        .flat_map(|(v, _)| strategies.iter().map(move |&strategy| (v, strategy)))
+        .collect();
+    tasks.sort_by_key(|&(v, strategy)| (!strategy.plans(), v));
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(tasks.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<Run, Failure>>>> =
+        tasks.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(v, strategy)) = tasks.get(i) else {
+                        break;
+                    };
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let (label, config) = &variants[v];
+                    let run = run_one(config, inputs, period, strategy, stop, bars, label);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(run);
+                    }
+                }
+            });
+        }
+    });
+    let mut by_variant: Vec<Result<Vec<Run>, Failure>> =
+        variants.iter().map(|_| Ok(Vec::new())).collect();
+    let mut finished: Vec<_> = tasks
+        .into_iter()
+        .zip(results)
+        .filter_map(|(task, slot)| slot.into_inner().ok().flatten().map(|run| (task, run)))
+        .collect();
+    finished.sort_by_key(|&((v, strategy), _)| (v, strategy));
+    for ((v, _), run) in finished {
+        match (&mut by_variant[v], run) {
+            (Ok(runs), Ok(run)) => runs.push(run),
+            (slot @ Ok(_), Err(error)) => *slot = Err(error),
+            (Err(_), _) => {}
         }
     }
-    Ok(runs)
+    by_variant
+}
+
+/// One strategy's simulation with its progress bar.
+fn run_one(
+    config: &SiteConfig,
+    inputs: &Inputs,
+    period: Period,
+    strategy: Strategy,
+    stop: &AtomicBool,
+    bars: &MultiProgress,
+    label: &str,
+) -> Result<Run, Failure> {
+    let minutes = i64::from(config.site.interval_minutes);
+    let total = ((period.to - period.from).num_minutes() / minutes) as u64;
+    let bar = bars.add(ProgressBar::new(total));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:>9} [{bar:30}] {pos}/{len} intervals, {elapsed} elapsed, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let name = format!("{label}{}", strategy.name());
+    bar.set_message(name.clone());
+    // Without a terminal (a log file, CI) the bar is hidden: a line every
+    // 10% instead.
+    let plain = !std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let decile = std::cell::Cell::new(0);
+    let progress = |done: usize| {
+        bar.set_position(done as u64);
+        let now = 10 * done as u64 / total.max(1);
+        if plain && now > decile.get() {
+            decile.set(now);
+            eprintln!(
+                "{name}: {}% ({done}/{total} intervals), {:.0} s",
+                10 * now,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    };
+    let result = simulate(
+        config,
+        inputs,
+        period.from,
+        period.to,
+        strategy,
+        &progress,
+        stop,
+    );
+    bar.finish();
+    result.map_err(invalid)
 }
 
 /// Writes a run set's ledger, jobs, KPIs and charts into `out`.
@@ -440,6 +477,29 @@ fn write_results<'a>(
         }
         _ => None,
     };
+    let outcomes = |strategy: Strategy| {
+        runs.iter()
+            .find(|run| run.strategy == strategy)
+            .map(|run| &run.jobs)
+    };
+    let missed_by_mpc_only = match (outcomes(Strategy::Mpc), outcomes(Strategy::Perfect)) {
+        (Some(mpc), Some(perfect)) => {
+            let met: std::collections::HashSet<&str> = perfect
+                .iter()
+                .filter(|job| job.due_in_period && job.on_time())
+                .map(|job| job.id.as_str())
+                .collect();
+            Some(
+                mpc.iter()
+                    .filter(|job| {
+                        job.due_in_period && !job.on_time() && met.contains(job.id.as_str())
+                    })
+                    .map(|job| job.id.clone())
+                    .collect(),
+            )
+        }
+        _ => None,
+    };
     let report = Report {
         site: &site.id,
         currency: &site.currency,
@@ -450,6 +510,7 @@ fn write_results<'a>(
         jobs: inputs.jobs.len(),
         strategies,
         savings_captured,
+        missed_by_mpc_only,
     };
     let kpis_path = out.join("kpis.json");
     let json = serde_json::to_string_pretty(&report)
@@ -628,6 +689,17 @@ fn print_table(report: &Report<'_>) {
             "mpc captures {:.1}% of perfect foresight's savings over naive",
             100.0 * share
         );
+    }
+    if let Some(missed) = &report.missed_by_mpc_only {
+        let _ = match missed.as_slice() {
+            [] => writeln!(out, "mpc misses no deadline that perfect meets"),
+            ids => writeln!(
+                out,
+                "mpc misses {} deadline(s) that perfect meets: {}",
+                ids.len(),
+                ids.join(", ")
+            ),
+        };
     }
 }
 

@@ -1,0 +1,310 @@
+//! The problem a site solves at a decision instant, built the same way in a
+//! backtest and in the service, from what is known at that instant:
+//!
+//! - prices of the delivery days already published (the next day's appear
+//!   at the market's local publication time), extended to the horizon by
+//!   the price model ([`forecast_horizon`]);
+//! - the charging forecast at the site's quantile, from actual load before
+//!   the instant;
+//! - the open jobs with the energy still owed: a job due after the horizon
+//!   is offered at its value plus the horizon's median import price × PUE
+//!   (it runs where energy is cheaper than that and waits otherwise), a job
+//!   due within it carries its shortfall penalty, and a block job already
+//!   running must run its remaining duration at once;
+//! - the battery energy, the billing month's peak import so far, the peak
+//!   reserve as soft SoC minimums, and the previous plan (stability
+//!   reference and warm start).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use arbiter_forecast::{ForecastError, JobKind, Model, QueuedJob, Series, extend};
+use arbiter_optimizer::{
+    Plan, Problem, RawAdder, RawBattery, RawBlockJob, RawCompute, RawGrid, RawJob,
+    RawPreemptibleJob, RawProblem, RawSocTarget, RawStability, RawTariff, SolveOptions, WarmStart,
+};
+use chrono::{DateTime, SecondsFormat, TimeDelta, TimeZone, Utc};
+
+use crate::BacktestError;
+use crate::site::{SiteConfig, TerminalPolicy, TerminalValue};
+
+/// A job still open at the decision instant.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenJob<'a> {
+    /// The job as queued.
+    pub job: &'a QueuedJob,
+    /// Energy delivered to it so far, kWh.
+    pub delivered_kwh: f64,
+    /// Whether it ran in the interval just before the instant.
+    pub running: bool,
+}
+
+/// What the planner knows at a decision instant.
+#[derive(Debug, Clone)]
+pub struct Snapshot<'a> {
+    /// The decision instant: the first interval's start.
+    pub at: DateTime<Utc>,
+    /// Prices over the horizon, per MWh, one per interval.
+    pub prices_per_mwh: Vec<f64>,
+    /// EV charging expected over the horizon, kW, one per interval.
+    pub ev_kw: Vec<f64>,
+    /// The jobs known at `at` (finished, expired and empty ones are left
+    /// out of the problem).
+    pub jobs: Vec<OpenJob<'a>>,
+    /// Stored energy, kWh.
+    pub soc_kwh: f64,
+    /// The billing month's peak import so far, kW.
+    pub month_peak_kw: f64,
+    /// The plan in force, if any: stability reference and warm start.
+    pub previous: Option<&'a Plan>,
+}
+
+/// Intervals in the site's planning horizon.
+pub fn horizon_intervals(config: &SiteConfig) -> usize {
+    (config.site.planning.horizon_hours as usize * 60)
+        / config.site.interval_minutes.max(1) as usize
+}
+
+/// The end of the delivery days whose prices are published at `at`.
+pub fn published_until(config: &SiteConfig, at: DateTime<Utc>) -> DateTime<Utc> {
+    let local = at.with_timezone(&config.market_zone);
+    let days = if local.time() >= config.publish_time {
+        2
+    } else {
+        1
+    };
+    let midnight = (local.date_naive() + TimeDelta::days(days)).and_time(chrono::NaiveTime::MIN);
+    config
+        .market_zone
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map_or(at + TimeDelta::days(days), |instant| {
+            instant.with_timezone(&Utc)
+        })
+}
+
+/// Prices and the charging forecast over the horizon from `at`: the
+/// published prices (only the days the price model looks back over are
+/// copied) extended by `price_model`, and `charging_model`'s forecast at the
+/// site's charging quantile from the load before `at`.
+pub fn forecast_horizon(
+    config: &SiteConfig,
+    prices: &Series,
+    charging: &Series,
+    price_model: &Model,
+    charging_model: &Model,
+    at: DateTime<Utc>,
+) -> Result<(Vec<f64>, Vec<f64>), ForecastError> {
+    let site = &config.site;
+    let intervals = horizon_intervals(config);
+    let horizon_end = at + TimeDelta::minutes(i64::from(site.interval_minutes) * intervals as i64);
+    let lookback = TimeDelta::days(i64::from(price_model.lookback_days()) + 2);
+    let known = prices.between(at - lookback, published_until(config, at));
+    let (extended, _) = extend(&known, config.market_zone, horizon_end, price_model)?;
+    let first = extended.index_of(at).unwrap_or(0);
+    let prices = extended
+        .values
+        .get(first..first + intervals)
+        .map(<[f64]>::to_vec)
+        .unwrap_or_default();
+    let ev = charging_model
+        .forecast(
+            charging,
+            config.zone,
+            at,
+            intervals,
+            &[site.planning.charging_quantile],
+        )?
+        .values
+        .swap_remove(0);
+    Ok((prices, ev))
+}
+
+/// The site's problem for `snapshot`, validated. Its horizon is as long as
+/// the snapshot's prices.
+pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, BacktestError> {
+    let site = &config.site;
+    let at = snapshot.at;
+    let step_minutes = i64::from(site.interval_minutes);
+    let intervals = snapshot.prices_per_mwh.len();
+    let horizon_end = at + TimeDelta::minutes(step_minutes * intervals as i64);
+    let prices = &snapshot.prices_per_mwh;
+    let mut sorted = prices.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median_price = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+    let pue = site.compute.as_ref().map_or(1.0, |c| c.pue);
+    let deferral_value = (median_price + site.tariff.import_adder_per_mwh) * pue;
+    let hours = f64::from(site.interval_minutes) / 60.0;
+    let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+
+    let mut jobs = Vec::new();
+    for open in &snapshot.jobs {
+        let job = open.job;
+        let remaining = job.energy_kwh - open.delivered_kwh;
+        if job.deadline <= at || remaining <= 1e-6 || site.compute.is_none() {
+            continue;
+        }
+        let release = rfc(job.submit.max(at));
+        let due_in_horizon = job.deadline <= horizon_end;
+        let (value, penalty) = if due_in_horizon {
+            (job.value_per_mwh, job.shortfall_penalty_per_mwh)
+        } else {
+            (job.value_per_mwh + deferral_value.max(0.0), 0.0)
+        };
+        let deadline = job.deadline.min(horizon_end);
+        jobs.push(match job.kind {
+            JobKind::Preemptible { min_kw, max_kw } => RawJob::Preemptible(RawPreemptibleJob {
+                id: job.id.clone(),
+                energy_kwh: remaining,
+                min_kw: min_kw.min(remaining / hours).max(1e-3).min(max_kw),
+                max_kw,
+                release: release.clone(),
+                deadline: rfc(deadline),
+                value_per_mwh: Some(value),
+                shortfall_penalty_per_mwh: Some(penalty),
+                start_cost: None,
+                running: Some(open.running),
+            }),
+            JobKind::Block { power_kw } => {
+                let minutes = remaining / power_kw * 60.0;
+                if open.delivered_kwh > 0.0 {
+                    // Already running: the rest of the run, now.
+                    let whole = (minutes / step_minutes as f64).ceil() as i64 * step_minutes;
+                    RawJob::Block(RawBlockJob {
+                        id: job.id.clone(),
+                        power_kw,
+                        duration_minutes: minutes,
+                        release: rfc(at),
+                        deadline: rfc(at + TimeDelta::minutes(whole)),
+                        value_per_mwh: Some(value),
+                        shortfall_penalty_per_mwh: Some(job.shortfall_penalty_per_mwh.max(1000.0)),
+                    })
+                } else {
+                    RawJob::Block(RawBlockJob {
+                        id: job.id.clone(),
+                        power_kw,
+                        duration_minutes: minutes,
+                        release,
+                        deadline: rfc(deadline),
+                        value_per_mwh: Some(value),
+                        shortfall_penalty_per_mwh: Some(penalty),
+                    })
+                }
+            }
+        });
+    }
+
+    let battery = site.battery.as_ref().map(|b| RawBattery {
+        soc_min_kwh: b.soc_min_kwh,
+        soc_max_kwh: b.soc_max_kwh,
+        initial_soc_kwh: snapshot.soc_kwh.clamp(b.soc_min_kwh, b.soc_max_kwh),
+        max_charge_kw: b.max_charge_kw,
+        max_discharge_kw: b.max_discharge_kw,
+        charge_efficiency: b.charge_efficiency,
+        discharge_efficiency: b.discharge_efficiency,
+        degradation_cost_per_mwh: Some(b.degradation_cost_per_mwh),
+        terminal_value_per_mwh: Some(match site.planning.terminal_value {
+            TerminalValue::Policy(TerminalPolicy::MedianPrice) => {
+                (median_price * b.discharge_efficiency).max(0.0)
+            }
+            TerminalValue::Policy(TerminalPolicy::None) => 0.0,
+            TerminalValue::Fixed(value) => value,
+        }),
+    });
+    let stability = match (snapshot.previous, &battery) {
+        (Some(previous), Some(_)) if site.planning.stability_penalty_per_mwh > 0.0 => {
+            let by_start: HashMap<_, _> = previous
+                .intervals
+                .iter()
+                .map(|interval| (interval.start, interval.discharge_kw - interval.charge_kw))
+                .collect();
+            let reference = (0..intervals)
+                .map(|t| {
+                    by_start
+                        .get(&(at + TimeDelta::minutes(step_minutes * t as i64)))
+                        .copied()
+                })
+                .collect();
+            Some(RawStability {
+                penalty_per_mwh: site.planning.stability_penalty_per_mwh,
+                reference_kw: reference,
+            })
+        }
+        _ => None,
+    };
+    let raw = RawProblem {
+        site_id: site.id.clone(),
+        start: rfc(at),
+        interval_minutes: site.interval_minutes,
+        prices_per_mwh: prices.clone(),
+        tariff: Some(RawTariff {
+            import_adder_per_mwh: Some(RawAdder::Flat(site.tariff.import_adder_per_mwh)),
+            export_adder_per_mwh: Some(RawAdder::Flat(site.tariff.export_adder_per_mwh)),
+            demand_charge_per_kw: Some(site.tariff.demand_charge_per_kw_month),
+            peak_so_far_kw: Some(snapshot.month_peak_kw),
+        }),
+        grid: RawGrid {
+            import_limit_kw: site.grid.import_limit_kw,
+            export_limit_kw: site.grid.export_limit_kw,
+        },
+        battery,
+        ev_demand_kw: snapshot.ev_kw.clone(),
+        base_load_kw: None,
+        unserved_penalty_per_mwh: None,
+        soc_targets: reserve_targets(config, at, intervals),
+        soc_target_penalty_per_mwh: None,
+        stability,
+        compute: site.compute.as_ref().map(|c| RawCompute {
+            max_it_kw: c.max_it_kw,
+            pue: c.pue,
+        }),
+        jobs: if jobs.is_empty() { None } else { Some(jobs) },
+    };
+    raw.validate().map_err(|errors| BacktestError::Problem {
+        at: at.to_rfc3339(),
+        message: errors.to_string(),
+    })
+}
+
+/// The site's solver settings: its MIP gap and time limit, one HiGHS thread,
+/// warm-started from the plan in force (or as the optimizer chooses).
+pub fn solve_options(config: &SiteConfig, previous: Option<&Plan>) -> SolveOptions {
+    let planning = &config.site.planning;
+    SolveOptions {
+        mip_gap: planning.mip_gap,
+        time_limit: Duration::from_secs_f64(planning.time_limit_seconds),
+        threads: Some(1),
+        warm_start: match previous {
+            Some(previous) => WarmStart::Plan(Box::new(previous.clone())),
+            None => WarmStart::Auto,
+        },
+        ..SolveOptions::default()
+    }
+}
+
+/// The peak reserve as soft SoC minimums at every boundary of the horizon:
+/// energy kept back for the dispatch rule's peak guard, to discharge into
+/// charging spikes that no forecast saw (none without a demand charge).
+fn reserve_targets(
+    config: &SiteConfig,
+    at: DateTime<Utc>,
+    intervals: usize,
+) -> Option<Vec<RawSocTarget>> {
+    let site = &config.site;
+    let battery = site.battery.as_ref()?;
+    let reserve = site.planning.peak_reserve_kwh;
+    if reserve <= 0.0 || site.tariff.demand_charge_per_kw_month <= 0.0 {
+        return None;
+    }
+    let min_kwh = (battery.soc_min_kwh + reserve).min(battery.soc_max_kwh);
+    let step = i64::from(site.interval_minutes);
+    Some(
+        (1..=intervals)
+            .map(|t| RawSocTarget {
+                at: (at + TimeDelta::minutes(step * t as i64))
+                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+                min_kwh,
+            })
+            .collect(),
+    )
+}
