@@ -2,6 +2,7 @@
 
 mod commands;
 mod plot;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,9 @@ enum Command {
     Validate(commands::validate::Args),
     ForecastEval(commands::forecast_eval::Args),
     Backtest(commands::backtest::Args),
+    Serve(serve::Args),
+    #[command(subcommand)]
+    Keys(commands::keys::Command),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +35,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&args),
         Command::ForecastEval(args) => commands::forecast_eval::run(&args),
         Command::Backtest(args) => commands::backtest::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Keys(command) => commands::keys::run(&command),
     }
 }

@@ -5,6 +5,7 @@
 mod backtest;
 mod cli;
 mod forecast_eval;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -21,7 +22,7 @@ pub fn root() -> PathBuf {
 /// builds and resolves features exactly as it does (dev-dependencies
 /// included), so nothing is rebuilt but the executable itself; `-p arbiter`
 /// alone would rebuild HiGHS, and `--all-targets` would link the benchmarks too.
-fn binary() -> &'static PathBuf {
+pub fn binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let exe = std::env::current_exe().expect("test binary path");

@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod forecast_eval;
+pub mod keys;
 pub mod solve;
 pub mod validate;
 

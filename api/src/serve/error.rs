@@ -1,0 +1,138 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`): a
+//! status, a title, a detail, and for invalid input every issue with the
+//! field it names.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::store::StoreError;
+
+/// One problem with a request's content.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldIssue {
+    /// The field, as a JSON path or a site key (`battery.soc_max_kwh`).
+    pub field: String,
+    /// The rule it breaks.
+    pub message: String,
+}
+
+/// A failed request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiError {
+    /// HTTP status.
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// Short, the same for every error of its kind.
+    pub title: &'static str,
+    /// What exactly went wrong.
+    pub detail: String,
+    /// For invalid input: every issue found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldIssue>,
+}
+
+impl FieldIssue {
+    /// An issue with `field`.
+    pub fn new(field: &str, message: impl Into<String>) -> FieldIssue {
+        FieldIssue {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl ApiError {
+    fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// 400: the body cannot be read (not JSON/TOML/CSV, wrong types).
+    pub fn malformed(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed request", detail)
+    }
+
+    /// 422: readable, but breaking rules; every issue listed.
+    pub fn invalid(errors: Vec<FieldIssue>) -> ApiError {
+        let detail = errors
+            .iter()
+            .map(|issue| format!("{}: {}", issue.field, issue.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError {
+            errors,
+            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid input", detail)
+        }
+    }
+
+    /// 422 for one field.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::invalid(vec![FieldIssue {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    /// 401: no valid key.
+    pub fn unauthenticated(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+    }
+
+    /// 403: a valid key without the right.
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not found", detail)
+    }
+
+    /// 409: the request contradicts what is stored.
+    pub fn conflict(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+
+    /// 500: the service failed; nothing was changed.
+    pub fn internal(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", detail)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        tracing::error!(%error, "store");
+        ApiError::internal(format!("{error}; nothing was changed"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let mut body = serde_json::json!({
+            "type": "about:blank",
+            "title": self.title,
+            "status": status.as_u16(),
+            "detail": self.detail,
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = serde_json::json!(self.errors);
+        }
+        let mut response = (status, body.to_string()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

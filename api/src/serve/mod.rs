@@ -1,0 +1,241 @@
+//! `arbiter serve`: the service site controllers, traders and analysts call.
+//!
+//! One SQLite file holds everything ([`store`]); bearer keys with roles
+//! guard every `/v1` route ([`auth`]); plans are built from stored data
+//! exactly as a backtest builds them ([`planning`]) and published to the
+//! latest-plan cache and the event stream.
+
+pub mod auth;
+pub mod error;
+pub mod planning;
+pub mod routes;
+pub mod store;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use serde::Deserialize;
+use tokio::sync::{Semaphore, broadcast};
+
+use self::auth::Keys;
+use self::store::Store;
+
+/// Run the Arbiter service: the HTTP API under `/v1`, backed by a SQLite
+/// file.
+///
+/// With no --config it stores in `./arbiter-data` and listens on
+/// 127.0.0.1:8080. Settings come from the file, then from the environment
+/// (`ARBITER_LISTEN`, `ARBITER_DATA_DIR`, `ARBITER_MAX_CONCURRENT_SOLVES`).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:
+  arbiter keys create --role admin        # prints a token once
+  arbiter serve
+  curl -H 'Authorization: Bearer arb_…' http://127.0.0.1:8080/v1/sites")]
+pub struct Args {
+    /// The service configuration (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// The service's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Folder of the SQLite database.
+    pub data_dir: PathBuf,
+    /// Solves run at the same time at most (each on its own thread).
+    pub max_concurrent_solves: usize,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// A request taking longer is answered 408.
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("arbiter-data"),
+            max_concurrent_solves: std::thread::available_parallelism().map_or(1, usize::from),
+            max_body_bytes: 8 << 20,
+            request_timeout_seconds: 120,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// The file's settings (or the defaults), then the environment's.
+    pub fn load(path: Option<&std::path::Path>) -> Result<ServeConfig, String> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+                toml::from_str(&text).map_err(|error| {
+                    format!("{}: {}", path.display(), error.to_string().trim_end())
+                })?
+            }
+            None => ServeConfig::default(),
+        };
+        if let Ok(listen) = std::env::var("ARBITER_LISTEN") {
+            config.listen = listen.parse().map_err(|_| {
+                format!(
+                    "ARBITER_LISTEN ({listen:?}) must be an address and port, e.g. 127.0.0.1:8080"
+                )
+            })?;
+        }
+        if let Ok(dir) = std::env::var("ARBITER_DATA_DIR") {
+            config.data_dir = PathBuf::from(dir);
+        }
+        if let Ok(n) = std::env::var("ARBITER_MAX_CONCURRENT_SOLVES") {
+            config.max_concurrent_solves = n.parse().map_err(|_| {
+                format!("ARBITER_MAX_CONCURRENT_SOLVES ({n:?}) must be a whole number ≥ 1")
+            })?;
+        }
+        if config.max_concurrent_solves == 0 {
+            return Err("max_concurrent_solves must be ≥ 1".to_owned());
+        }
+        Ok(config)
+    }
+}
+
+/// A published plan as served: its version, its entity tag and the JSON
+/// document, shared by every reader.
+#[derive(Debug)]
+pub struct Published {
+    /// The site.
+    pub site_id: String,
+    /// The plan's version.
+    pub version: i64,
+    /// `"<site>-<version>"`, quoted.
+    pub etag: String,
+    /// The document.
+    pub body: Bytes,
+}
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<Store>,
+    /// Key lookups.
+    pub keys: Keys,
+    /// Bounds the solves running at once.
+    pub solves: Semaphore,
+    /// Each site's latest plan.
+    pub latest: RwLock<HashMap<String, Arc<Published>>>,
+    /// Every newly published plan.
+    pub events: broadcast::Sender<Arc<Published>>,
+    /// The settings.
+    pub config: ServeConfig,
+}
+
+impl AppState {
+    /// The state over an opened store.
+    pub fn new(store: Store, config: ServeConfig) -> AppState {
+        let (events, _) = broadcast::channel(256);
+        AppState {
+            store: Arc::new(store),
+            keys: Keys::default(),
+            solves: Semaphore::new(config.max_concurrent_solves),
+            latest: RwLock::new(HashMap::new()),
+            events,
+            config,
+        }
+    }
+}
+
+/// Runs the command.
+pub fn run(args: &Args) -> ExitCode {
+    let config = match ServeConfig::load(args.config.as_deref()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(crate::commands::EXIT_INVALID);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::from(crate::commands::EXIT_INTERNAL);
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(crate::commands::EXIT_INTERNAL)
+        }
+    }
+}
+
+/// Opens the store, binds, and serves until Ctrl-C or SIGTERM; in-flight
+/// requests (and their solves and writes) finish first.
+async fn serve(config: ServeConfig) -> Result<(), String> {
+    let store = Store::open(&config.data_dir)
+        .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
+    eprintln!(
+        "arbiter: storing in {} (SQLite, WAL); listening on http://{address}",
+        config.data_dir.join("arbiter.sqlite").display()
+    );
+    let state = Arc::new(AppState::new(store, config));
+    axum::serve(listener, routes::router(state))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|error| format!("serving: {error}"))?;
+    eprintln!("arbiter: stopped; every acknowledged write is stored");
+    Ok(())
+}
+
+/// Resolves at Ctrl-C or SIGTERM.
+async fn shutdown() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    eprintln!("arbiter: shutting down; finishing requests in flight");
+}
+
+/// Runs `f` on the store off the async executor.
+pub async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Store) -> T + Send + 'static,
+) -> Result<T, error::ApiError> {
+    let store = Arc::clone(&state.store);
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|error| error::ApiError::internal(format!("worker failed: {error}")))
+}
+
+/// How long a solve may wait for a free solver before the request fails.
+pub const SOLVE_QUEUE_TIMEOUT: Duration = Duration::from_secs(60);

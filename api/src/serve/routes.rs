@@ -1,0 +1,976 @@
+//! The HTTP routes. Every `/v1` route needs a bearer key; writes are
+//! recorded in the audit table.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
+use serde::Deserialize;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use arbiter_backtest::SiteConfig;
+use arbiter_backtest::site::{Site, is_identifier};
+
+use super::auth::{Action, Caller};
+use super::error::{ApiError, FieldIssue};
+use super::planning::{interval_start, plan_site};
+use super::store::{StoredPrices, StoredResponse, StoredSite};
+use super::{AppState, Published, blocking};
+
+/// The service's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    let timeout = Duration::from_secs(state.config.request_timeout_seconds);
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/v1/audit", get(audit_log))
+        .route("/v1/sites", get(list_sites).post(create_site))
+        .route("/v1/sites/{site}", get(get_site).put(put_site))
+        .route("/v1/markets/{market}/prices", get(get_prices))
+        .route(
+            "/v1/markets/{market}/prices/{day}",
+            put(put_prices).get(get_price_revisions),
+        )
+        .route("/v1/sites/{site}/charging", put(put_charging))
+        .route("/v1/sites/{site}/telemetry", post(post_telemetry))
+        .route("/v1/sites/{site}/plan", post(post_plan))
+        .route("/v1/sites/{site}/plans", get(list_plans))
+        .route("/v1/sites/{site}/plans/latest", get(latest_plan))
+        .route("/v1/sites/{site}/plans/stream", get(stream_plans))
+        .route("/v1/sites/{site}/plans/{version}", get(get_plan))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(state)
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Caller, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthenticated("send an API key: Authorization: Bearer <token>")
+            })?
+            .to_owned();
+        let keys = Arc::clone(state);
+        let caller = blocking(state, move |store| keys.keys.caller(store, &token)).await??;
+        caller.ok_or_else(|| ApiError::unauthenticated("the API key is unknown or revoked"))
+    }
+}
+
+/// Refuses what the caller's role does not allow.
+fn allow(caller: &Caller, action: Action) -> Result<(), ApiError> {
+    if caller.may(action) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "a {} key may not {}",
+            caller.role.name(),
+            match action {
+                Action::ReadSite(site) => format!("read site {site}"),
+                Action::ReadAll => "read this".to_owned(),
+                Action::OperateSite(site) => format!("write data or request plans for site {site}"),
+                Action::UploadPrices => "upload prices".to_owned(),
+                Action::ManageSites => "manage sites or read the audit log".to_owned(),
+            }
+        )))
+    }
+}
+
+/// Records a write (after it happened, with its status).
+async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    method: Method,
+    path: String,
+    status: StatusCode,
+) {
+    let key = caller.key_id.clone();
+    let result = blocking(state, move |store| {
+        store.audit(&key, method.as_str(), &path, status.as_u16())
+    })
+    .await;
+    if !matches!(result, Ok(Ok(()))) {
+        tracing::error!("the audit record could not be written");
+    }
+}
+
+fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// A JSON body: 400 when it is not JSON, 422 naming the field when a value
+/// has the wrong type, is missing or is unknown.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data if path != "." => {
+                ApiError::field(path, inner.to_string())
+            }
+            serde_json::error::Category::Data => ApiError::field("body", inner.to_string()),
+            _ => ApiError::malformed(format!("the body is not JSON: {inner}")),
+        }
+    })
+}
+
+fn wants(headers: &HeaderMap, media: &str) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(media))
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    match blocking(&state, |store| store.ping()).await {
+        Ok(Ok(())) => "ready\n".into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database does not answer\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn audit_log(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ManageSites)?;
+    let entries = blocking(&state, |store| store.audit_log()).await??;
+    let entries: Vec<_> = entries
+        .into_iter()
+        .map(|entry| serde_json::to_value(entry).unwrap_or_default())
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "entries": entries }).to_string(),
+    ))
+}
+
+// ---- sites ---------------------------------------------------------------
+
+fn site_json(stored: &StoredSite) -> serde_json::Value {
+    let config = toml::from_str::<Site>(&stored.config)
+        .ok()
+        .and_then(|site| serde_json::to_value(site).ok())
+        .unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "id": stored.id,
+        "revision": stored.revision,
+        "updated_at": stored.updated_at,
+        "config": config,
+    })
+}
+
+/// Reads a site from JSON or TOML (by Content-Type) and checks every rule.
+fn parse_site(headers: &HeaderMap, body: &[u8]) -> Result<SiteConfig, ApiError> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| ApiError::malformed("the body is not UTF-8"))?;
+    let toml_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("toml"));
+    let site: Site = if toml_body {
+        toml::from_str(text)
+            .map_err(|error| ApiError::malformed(error.to_string().trim_end().to_owned()))?
+    } else {
+        parse_json(text.as_bytes())?
+    };
+    site.check().map_err(|issues| {
+        ApiError::invalid(
+            issues
+                .into_iter()
+                .map(|issue| FieldIssue {
+                    field: issue
+                        .split([' ', ':'])
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    message: issue,
+                })
+                .collect(),
+        )
+    })
+}
+
+async fn list_sites(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let sites = blocking(&state, |store| store.sites()).await??;
+    let visible: Vec<_> = sites
+        .iter()
+        .filter(|site| caller.may(Action::ReadSite(&site.id)))
+        .map(site_json)
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "sites": visible }).to_string(),
+    ))
+}
+
+async fn create_site(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ManageSites)?;
+    let config = parse_site(&headers, &body)?;
+    let id = config.site.id.clone();
+    let text =
+        toml::to_string(&config.site).map_err(|error| ApiError::internal(error.to_string()))?;
+    let stored = {
+        let id = id.clone();
+        blocking(
+            &state,
+            move |store| -> Result<Option<StoredSite>, ApiError> {
+                if store.site(&id)?.is_some() {
+                    return Ok(None);
+                }
+                Ok(Some(store.put_site(&id, &text)?))
+            },
+        )
+        .await??
+    };
+    let Some(stored) = stored else {
+        return Err(ApiError::conflict(format!(
+            "site {id} exists; PUT /v1/sites/{id} updates it"
+        )));
+    };
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        "/v1/sites".to_owned(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let mut response = json(StatusCode::CREATED, site_json(&stored).to_string());
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/sites/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn put_site(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ManageSites)?;
+    let config = parse_site(&headers, &body)?;
+    if config.site.id != site {
+        return Err(ApiError::field(
+            "id",
+            format!(
+                "({:?}) must be the site in the path ({site})",
+                config.site.id
+            ),
+        ));
+    }
+    let text =
+        toml::to_string(&config.site).map_err(|error| ApiError::internal(error.to_string()))?;
+    let stored = blocking(&state, move |store| store.put_site(&site, &text)).await??;
+    let status = if stored.revision == 1 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    audit(
+        &state,
+        &caller,
+        Method::PUT,
+        format!("/v1/sites/{}", stored.id),
+        status,
+    )
+    .await;
+    Ok(json(status, site_json(&stored).to_string()))
+}
+
+async fn load_site(state: &AppState, site: &str) -> Result<(StoredSite, SiteConfig), ApiError> {
+    let id = site.to_owned();
+    let stored = blocking(state, move |store| store.site(&id))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("no site {site}")))?;
+    let config = SiteConfig::from_toml(&format!("site {site}"), &stored.config)
+        .map_err(|error| ApiError::internal(format!("the stored site is unreadable: {error}")))?;
+    Ok((stored, config))
+}
+
+async fn get_site(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    let (stored, _) = load_site(&state, &site).await?;
+    if wants(&headers, "toml") {
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/toml"),
+            )],
+            stored.config,
+        )
+            .into_response());
+    }
+    Ok(json(StatusCode::OK, site_json(&stored).to_string()))
+}
+
+// ---- prices --------------------------------------------------------------
+
+/// One market day's prices as uploaded.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceDay {
+    /// The market's IANA zone (its delivery days).
+    zone: String,
+    currency: String,
+    interval_minutes: u32,
+    /// One per interval of the local day (23 or 25 hours' worth on DST days).
+    prices_per_mwh: Vec<f64>,
+}
+
+fn prices_json(p: &StoredPrices) -> serde_json::Value {
+    serde_json::json!({
+        "market": p.market, "day": p.day, "revision": p.revision, "currency": p.currency,
+        "start": p.start, "interval_minutes": p.step_minutes, "prices_per_mwh": p.prices,
+        "uploaded_at": p.uploaded_at, "uploaded_by": p.uploaded_by,
+    })
+}
+
+async fn put_prices(
+    State(state): State<Arc<AppState>>,
+    Path((market, day)): Path<(String, String)>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::UploadPrices)?;
+    if !is_identifier(&market) {
+        return Err(ApiError::field(
+            "market",
+            format!("({market:?}) must be 1 to 64 lowercase letters, digits, '-' or '_'"),
+        ));
+    }
+    let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+        .map_err(|_| ApiError::field("day", format!("({day:?}) must be a date, YYYY-MM-DD")))?;
+    let upload: PriceDay = parse_json(&body)?;
+    let mut issues = Vec::new();
+    let zone = upload.zone.parse::<chrono_tz::Tz>();
+    if zone.is_err() {
+        issues.push(FieldIssue::new(
+            "zone",
+            format!("({:?}) is not an IANA time zone", upload.zone),
+        ));
+    }
+    if ![15, 30, 60].contains(&upload.interval_minutes) {
+        issues.push(FieldIssue::new(
+            "interval_minutes",
+            format!("({}) must be 15, 30 or 60", upload.interval_minutes),
+        ));
+    }
+    if upload.currency.trim().is_empty() {
+        issues.push(FieldIssue::new("currency", "must not be empty".to_owned()));
+    }
+    if let Some(i) = upload.prices_per_mwh.iter().position(|p| !p.is_finite()) {
+        issues.push(FieldIssue::new(
+            &format!("prices_per_mwh[{i}]"),
+            "must be a finite number".to_owned(),
+        ));
+    }
+    let mut start = None;
+    if let Ok(zone) = zone {
+        let midnight = |d: NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .and_then(|m| zone.from_local_datetime(&m).earliest())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        if let (Some(from), Some(to)) = (midnight(date), midnight(date + TimeDelta::days(1))) {
+            let expected = (to - from).num_minutes() / i64::from(upload.interval_minutes.max(1));
+            if upload.prices_per_mwh.len() as i64 != expected && issues.is_empty() {
+                issues.push(FieldIssue::new(
+                    "prices_per_mwh",
+                    format!(
+                        "has {} values; {day} in {} has {expected} intervals of {} minutes",
+                        upload.prices_per_mwh.len(),
+                        upload.zone,
+                        upload.interval_minutes
+                    ),
+                ));
+            }
+            start = Some(from);
+        }
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let new = StoredPrices {
+        market: market.clone(),
+        day: day.clone(),
+        revision: 0,
+        currency: upload.currency,
+        start: start
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default(),
+        step_minutes: i64::from(upload.interval_minutes),
+        prices: upload.prices_per_mwh,
+        uploaded_at: String::new(),
+        uploaded_by: caller.key_id.clone(),
+    };
+    let (stored, changed) = blocking(&state, move |store| store.put_prices(&new)).await??;
+    let status = if !changed {
+        StatusCode::OK
+    } else if stored.revision == 1 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    audit(
+        &state,
+        &caller,
+        Method::PUT,
+        format!("/v1/markets/{market}/prices/{day}"),
+        status,
+    )
+    .await;
+    let mut body = prices_json(&stored);
+    body["changed"] = serde_json::json!(changed);
+    Ok(json(status, body.to_string()))
+}
+
+#[derive(Debug, Deserialize)]
+struct Range {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn get_prices(
+    State(state): State<Arc<AppState>>,
+    Path(market): Path<String>,
+    Query(range): Query<Range>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadAll)?;
+    let day = |field: &str, value: &Option<String>| -> Result<String, ApiError> {
+        let value = value
+            .as_deref()
+            .ok_or_else(|| ApiError::field(field, "is required (YYYY-MM-DD)"))?;
+        NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .map(|d| d.to_string())
+            .map_err(|_| ApiError::field(field, format!("({value:?}) must be a date, YYYY-MM-DD")))
+    };
+    let (from, to) = (day("from", &range.from)?, day("to", &range.to)?);
+    let days = blocking(&state, move |store| {
+        store.prices_between(&market, &from, &to)
+    })
+    .await??;
+    if wants(&headers, "text/csv") {
+        let mut csv = String::from("timestamp_utc,price_per_mwh,day,revision\n");
+        for d in &days {
+            let Ok(start) = DateTime::parse_from_rfc3339(&d.start) else {
+                continue;
+            };
+            for (i, price) in d.prices.iter().enumerate() {
+                let at = start + TimeDelta::minutes(d.step_minutes * i as i64);
+                csv.push_str(&format!(
+                    "{},{price},{},{}\n",
+                    at.with_timezone(&Utc)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    d.day,
+                    d.revision
+                ));
+            }
+        }
+        return Ok((
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"))],
+            csv,
+        )
+            .into_response());
+    }
+    let days: Vec<_> = days.iter().map(prices_json).collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "days": days }).to_string(),
+    ))
+}
+
+async fn get_price_revisions(
+    State(state): State<Arc<AppState>>,
+    Path((market, day)): Path<(String, String)>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadAll)?;
+    let (m, d) = (market.clone(), day.clone());
+    let revisions = blocking(&state, move |store| store.price_revisions(&m, &d)).await??;
+    if revisions.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no prices of {market} for {day}"
+        )));
+    }
+    let revisions: Vec<_> = revisions.iter().map(prices_json).collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "revisions": revisions }).to_string(),
+    ))
+}
+
+// ---- charging and telemetry ----------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reading {
+    timestamp_utc: DateTime<Utc>,
+    kw: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Charging {
+    readings: Vec<Reading>,
+}
+
+async fn put_charging(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let (_, config) = load_site(&state, &site).await?;
+    let upload: Charging = parse_json(&body)?;
+    let step = i64::from(config.site.interval_minutes) * 60;
+    let mut issues = Vec::new();
+    for (i, reading) in upload.readings.iter().enumerate() {
+        if !(reading.kw.is_finite() && reading.kw >= 0.0) {
+            issues.push(FieldIssue {
+                field: format!("readings[{i}].kw"),
+                message: format!("({}) must be a number ≥ 0", reading.kw),
+            });
+        }
+        if reading.timestamp_utc.timestamp().rem_euclid(step) != 0 {
+            issues.push(FieldIssue {
+                field: format!("readings[{i}].timestamp_utc"),
+                message: format!(
+                    "({}) must start one of the site's {}-minute intervals",
+                    reading.timestamp_utc.to_rfc3339(),
+                    config.site.interval_minutes
+                ),
+            });
+        }
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let rows: Vec<(String, f64)> = upload
+        .readings
+        .iter()
+        .map(|r| {
+            (
+                r.timestamp_utc
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                r.kw,
+            )
+        })
+        .collect();
+    let id = site.clone();
+    let written = blocking(&state, move |store| store.put_charging(&id, &rows)).await??;
+    audit(
+        &state,
+        &caller,
+        Method::PUT,
+        format!("/v1/sites/{site}/charging"),
+        StatusCode::OK,
+    )
+    .await;
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "stored": written }).to_string(),
+    ))
+}
+
+/// What a controller reports.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    /// When it was measured.
+    pub at: DateTime<Utc>,
+    /// Stored battery energy, kWh.
+    #[serde(default)]
+    pub soc_kwh: Option<f64>,
+    /// Grid import (negative: export) averaged over the interval before, kW.
+    #[serde(default)]
+    pub meter_kw: Option<f64>,
+    /// Ids of the jobs running.
+    #[serde(default)]
+    pub running_jobs: Vec<String>,
+}
+
+async fn store_telemetry(
+    state: &AppState,
+    site: &str,
+    config: &SiteConfig,
+    telemetry: &Telemetry,
+) -> Result<(), ApiError> {
+    let mut issues = Vec::new();
+    if let Some(soc) = telemetry.soc_kwh {
+        let max = config.site.battery.as_ref().map_or(0.0, |b| b.soc_max_kwh);
+        if !(soc.is_finite() && (0.0..=max + 1e-6).contains(&soc)) {
+            issues.push(FieldIssue {
+                field: "soc_kwh".to_owned(),
+                message: format!("({soc}) must be between 0 and the battery's soc_max_kwh ({max})"),
+            });
+        }
+    }
+    if let Some(kw) = telemetry.meter_kw
+        && !kw.is_finite()
+    {
+        issues.push(FieldIssue::new("meter_kw", "must be a finite number"));
+    }
+    if telemetry.at > Utc::now() + TimeDelta::minutes(5) {
+        issues.push(FieldIssue {
+            field: "at".to_owned(),
+            message: format!("({}) is in the future", telemetry.at.to_rfc3339()),
+        });
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let (id, at) = (
+        site.to_owned(),
+        telemetry
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    let body = serde_json::to_string(telemetry).unwrap_or_default();
+    let (soc, meter) = (telemetry.soc_kwh, telemetry.meter_kw);
+    blocking(state, move |store| {
+        store.put_telemetry(&id, &at, soc, meter, &body)
+    })
+    .await??;
+    Ok(())
+}
+
+async fn post_telemetry(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let (_, config) = load_site(&state, &site).await?;
+    let telemetry: Telemetry = parse_json(&body)?;
+    store_telemetry(&state, &site, &config, &telemetry).await?;
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        format!("/v1/sites/{site}/telemetry"),
+        StatusCode::CREATED,
+    )
+    .await;
+    Ok(json(
+        StatusCode::CREATED,
+        serde_json::json!({ "stored": telemetry }).to_string(),
+    ))
+}
+
+// ---- plans ---------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanRequest {
+    /// Telemetry to store before planning.
+    #[serde(default)]
+    telemetry: Option<Telemetry>,
+}
+
+fn plan_response(status: StatusCode, published: &Published) -> Response {
+    let mut response = json(status, published.body.clone());
+    if let Ok(etag) = HeaderValue::from_str(&published.etag) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+async fn post_plan(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let idempotency = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?;
+    let request_text = String::from_utf8_lossy(&body).into_owned();
+    if let Some(key) = &idempotency {
+        let (key_id, k) = (caller.key_id.clone(), key.clone());
+        if let Some(previous) = blocking(&state, move |store| store.response(&key_id, &k)).await?? {
+            if previous.request != request_text {
+                return Err(ApiError::conflict(format!(
+                    "Idempotency-Key {key} was used with another body"
+                )));
+            }
+            let status = StatusCode::from_u16(previous.status).unwrap_or(StatusCode::OK);
+            let mut response = json(status, previous.body);
+            response
+                .headers_mut()
+                .insert("idempotent-replay", HeaderValue::from_static("true"));
+            return Ok(response);
+        }
+    }
+    let (stored, config) = load_site(&state, &site).await?;
+    let request: PlanRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        PlanRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    if let Some(telemetry) = &request.telemetry {
+        store_telemetry(&state, &site, &config, telemetry).await?;
+    }
+    let at = interval_start(&config, Utc::now());
+    let published = plan_site(&state, config, stored.revision, at).await?;
+    if let Some(key) = idempotency {
+        let kept = StoredResponse {
+            request: request_text,
+            status: StatusCode::CREATED.as_u16(),
+            body: String::from_utf8_lossy(&published.body).into_owned(),
+        };
+        let key_id = caller.key_id.clone();
+        blocking(&state, move |store| {
+            store.keep_response(&key_id, &key, &kept)
+        })
+        .await??;
+    }
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        format!("/v1/sites/{site}/plan"),
+        StatusCode::CREATED,
+    )
+    .await;
+    Ok(plan_response(StatusCode::CREATED, &published))
+}
+
+/// The site's latest plan from memory, loading it once from the store.
+async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, ApiError> {
+    if let Some(published) = state
+        .latest
+        .read()
+        .ok()
+        .and_then(|latest| latest.get(site).cloned())
+    {
+        return Ok(Some(published));
+    }
+    let id = site.to_owned();
+    let Some(stored) = blocking(state, move |store| store.plan(&id, None)).await?? else {
+        return Ok(None);
+    };
+    let published = Arc::new(Published {
+        etag: format!("\"{}-{}\"", stored.site_id, stored.version),
+        site_id: stored.site_id,
+        version: stored.version,
+        body: stored.body.into(),
+    });
+    if let Ok(mut latest) = state.latest.write() {
+        let entry = latest
+            .entry(site.to_owned())
+            .or_insert_with(|| Arc::clone(&published));
+        if entry.version < published.version {
+            *entry = Arc::clone(&published);
+        }
+    }
+    Ok(Some(published))
+}
+
+async fn latest_plan(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    let Some(published) = latest(&state, &site).await? else {
+        load_site(&state, &site).await?;
+        return Err(ApiError::not_found(format!("site {site} has no plan yet")));
+    };
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .any(|tag| tag.trim() == published.etag || tag.trim() == "*")
+        });
+    if matches {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(etag) = HeaderValue::from_str(&published.etag) {
+            response.headers_mut().insert(header::ETAG, etag);
+        }
+        return Ok(response);
+    }
+    Ok(plan_response(StatusCode::OK, &published))
+}
+
+async fn get_plan(
+    State(state): State<Arc<AppState>>,
+    Path((site, version)): Path<(String, String)>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    let number: i64 = version.parse().map_err(|_| {
+        ApiError::field(
+            "version",
+            format!("({version:?}) must be a whole number, or latest"),
+        )
+    })?;
+    let id = site.clone();
+    let stored = blocking(&state, move |store| store.plan(&id, Some(number)))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("site {site} has no plan version {number}")))?;
+    let published = Published {
+        etag: format!("\"{}-{}\"", stored.site_id, stored.version),
+        site_id: stored.site_id,
+        version: stored.version,
+        body: stored.body.into(),
+    };
+    Ok(plan_response(StatusCode::OK, &published))
+}
+
+async fn list_plans(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    Query(range): Query<Range>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    load_site(&state, &site).await?;
+    let instant =
+        |field: &str, value: &Option<String>, default: DateTime<Utc>| -> Result<String, ApiError> {
+            match value {
+                None => Ok(default.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                Some(text) => DateTime::parse_from_rfc3339(text)
+                    .map(|t| {
+                        t.with_timezone(&Utc)
+                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                    })
+                    .map_err(|_| {
+                        ApiError::field(field, format!("({text:?}) must be an RFC 3339 instant"))
+                    }),
+            }
+        };
+    let now = Utc::now();
+    let from = instant("from", &range.from, now - TimeDelta::days(1))?;
+    let to = instant("to", &range.to, now + TimeDelta::days(1))?;
+    let id = site.clone();
+    let plans = blocking(&state, move |store| store.plans_between(&id, &from, &to)).await??;
+    if wants(&headers, "text/csv") {
+        let mut csv = String::from(
+            "version,created_at,status,start,price_per_mwh,import_kw,export_kw,charge_kw,discharge_kw,soc_kwh,compute_it_kw\n",
+        );
+        for stored in &plans {
+            let Ok(document) = serde_json::from_str::<serde_json::Value>(&stored.body) else {
+                continue;
+            };
+            for interval in document["plan"]["intervals"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let f = |key: &str| interval[key].as_f64().unwrap_or(0.0);
+                csv.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{},{},{}\n",
+                    stored.version,
+                    stored.created_at,
+                    stored.status,
+                    interval["start"].as_str().unwrap_or_default(),
+                    f("price_per_mwh"),
+                    f("import_kw"),
+                    f("export_kw"),
+                    f("charge_kw"),
+                    f("discharge_kw"),
+                    f("soc_kwh"),
+                    f("compute_it_kw"),
+                ));
+            }
+        }
+        return Ok((
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"))],
+            csv,
+        )
+            .into_response());
+    }
+    let summaries: Vec<_> = plans
+        .iter()
+        .map(|p| serde_json::json!({ "version": p.version, "created_at": p.created_at, "status": p.status }))
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "plans": summaries }).to_string(),
+    ))
+}
+
+async fn stream_plans(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    load_site(&state, &site).await?;
+    let events = BroadcastStream::new(state.events.subscribe()).filter_map(move |published| {
+        let published = published.ok()?;
+        (published.site_id == site).then(|| {
+            Ok::<_, std::convert::Infallible>(
+                Event::default()
+                    .event("plan")
+                    .id(published.version.to_string())
+                    .data(String::from_utf8_lossy(&published.body)),
+            )
+        })
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}

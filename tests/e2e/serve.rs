@@ -1,0 +1,907 @@
+//! `arbiter serve` over real HTTP on loopback, with a real SQLite file:
+//! every resource's happy path, the role × endpoint matrix, invalid
+//! payloads, idempotent replays, ETag/304, the event stream, and a restart
+//! after `kill -9`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
+use serde_json::Value;
+
+use crate::{binary, root};
+
+/// A running service on a free port, over its own data folder.
+struct Service {
+    child: Child,
+    base: String,
+    dir: PathBuf,
+}
+
+impl Service {
+    /// Starts the service on `dir` and waits until it listens.
+    fn start(dir: &Path) -> Service {
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .env("ARBITER_DATA_DIR", dir)
+            .env("ARBITER_LISTEN", "127.0.0.1:0")
+            .current_dir(root())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("arbiter serve starts");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut line = String::new();
+        lines
+            .read_line(&mut line)
+            .expect("the service says where it listens");
+        let base = line
+            .split("listening on ")
+            .nth(1)
+            .expect("a listening line")
+            .trim()
+            .to_owned();
+        // Keep draining stderr so the service never blocks on it.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = lines.read_to_string(&mut rest);
+        });
+        Service {
+            child,
+            base,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// `kill -9`: no chance to finish anything.
+    fn kill(mut self) -> PathBuf {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.dir.clone()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh data folder.
+fn data_dir(name: &str) -> PathBuf {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "arbiter-serve-{name}-{}-{}",
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Creates a key with `arbiter keys create` and returns its token.
+fn key(dir: &Path, role: &str, sites: &[&str]) -> String {
+    let mut command = Command::new(binary());
+    command
+        .args(["keys", "create", "--role", role, "--data-dir"])
+        .arg(dir);
+    for site in sites {
+        command.args(["--site", site]);
+    }
+    let output = command.output().expect("arbiter keys runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(token.starts_with("arb_") && token.len() == 68, "{token}");
+    token
+}
+
+/// A response's status, headers and body.
+struct Answer {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Sends a request; `token` and `body` are optional, `extra` adds headers.
+fn call(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(body.unwrap_or_default().to_owned())
+        .expect("request");
+    let mut response = agent.run(request).expect("the service answers");
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+fn site_toml() -> String {
+    std::fs::read_to_string(root().join("fixtures/sites/demo.toml")).expect("demo site")
+}
+
+/// A day of hourly prices for `day` in Los Angeles: 23, 24 or 25 values.
+fn price_day(day: NaiveDate, level: f64) -> String {
+    let zone = chrono_tz::America::Los_Angeles;
+    let midnight = |d: NaiveDate| {
+        zone.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
+            .earliest()
+            .expect("midnight exists")
+    };
+    let hours = (midnight(day + TimeDelta::days(1)) - midnight(day)).num_hours();
+    let prices: Vec<f64> = (0..hours)
+        .map(|h| level + if (10..16).contains(&h) { -30.0 } else { 10.0 })
+        .collect();
+    serde_json::json!({
+        "zone": "America/Los_Angeles",
+        "currency": "USD",
+        "interval_minutes": 60,
+        "prices_per_mwh": prices,
+    })
+    .to_string()
+}
+
+/// Local dates in Los Angeles around now.
+fn days_around_now() -> Vec<NaiveDate> {
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::America::Los_Angeles)
+        .date_naive();
+    (-3..=1).map(|d| today + TimeDelta::days(d)).collect()
+}
+
+/// A service with the demo site, prices around now, and keys of every role.
+struct Demo {
+    service: Service,
+    admin: String,
+    trader: String,
+    analyst: String,
+    controller: String,
+    other_controller: String,
+}
+
+fn demo(name: &str) -> Demo {
+    let dir = data_dir(name);
+    let admin = key(&dir, "admin", &[]);
+    let trader = key(&dir, "trader", &[]);
+    let analyst = key(&dir, "analyst", &[]);
+    let controller = key(&dir, "controller", &["np15-hub"]);
+    let other_controller = key(&dir, "controller", &["elsewhere"]);
+    let service = Service::start(&dir);
+    let created = call(
+        "POST",
+        &service.url("/v1/sites"),
+        Some(&admin),
+        Some(&site_toml()),
+        &[("Content-Type", "application/toml")],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    for day in days_around_now() {
+        let put = call(
+            "PUT",
+            &service.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
+            Some(&trader),
+            Some(&price_day(day, 40.0)),
+            &[],
+        );
+        assert_eq!(put.status, 201, "{}", put.body);
+    }
+    Demo {
+        service,
+        admin,
+        trader,
+        analyst,
+        controller,
+        other_controller,
+    }
+}
+
+#[test]
+fn sites_prices_charging_telemetry_and_plans_round_trip() {
+    let demo = demo("round-trip");
+    let s = &demo.service;
+
+    // The site, as JSON and as TOML.
+    let site = call(
+        "GET",
+        &s.url("/v1/sites/np15-hub"),
+        Some(&demo.trader),
+        None,
+        &[],
+    );
+    assert_eq!(site.status, 200);
+    let site = site.json();
+    assert_eq!(site["revision"], 1);
+    assert_eq!(site["config"]["battery"]["soc_max_kwh"], 7800.0);
+    assert_eq!(site["config"]["market"]["id"], "caiso-np15");
+    let toml = call(
+        "GET",
+        &s.url("/v1/sites/np15-hub"),
+        Some(&demo.trader),
+        None,
+        &[("Accept", "application/toml")],
+    );
+    assert_eq!(toml.header("content-type"), Some("application/toml"));
+    assert!(toml.body.contains("id = \"np15-hub\""), "{}", toml.body);
+    let listed = call("GET", &s.url("/v1/sites"), Some(&demo.analyst), None, &[]).json();
+    assert_eq!(listed["sites"].as_array().map(Vec::len), Some(1));
+
+    // Prices: the same upload again changes nothing; a correction is a
+    // new revision and the old one is kept.
+    let day = days_around_now()[0];
+    let url = s.url(&format!("/v1/markets/caiso-np15/prices/{day}"));
+    let again = call(
+        "PUT",
+        &url,
+        Some(&demo.trader),
+        Some(&price_day(day, 40.0)),
+        &[],
+    );
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["changed"], false);
+    assert_eq!(again.json()["revision"], 1);
+    let corrected = call(
+        "PUT",
+        &url,
+        Some(&demo.trader),
+        Some(&price_day(day, 45.0)),
+        &[],
+    );
+    assert_eq!(corrected.status, 200);
+    assert_eq!(corrected.json()["revision"], 2);
+    let revisions = call("GET", &url, Some(&demo.analyst), None, &[]).json();
+    let revisions = revisions["revisions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(revisions.len(), 2);
+    assert_eq!(revisions[0]["prices_per_mwh"][0], 50.0);
+    assert_eq!(revisions[1]["prices_per_mwh"][0], 55.0);
+    let csv = call(
+        "GET",
+        &s.url(&format!(
+            "/v1/markets/caiso-np15/prices?from={day}&to={day}"
+        )),
+        Some(&demo.trader),
+        None,
+        &[("Accept", "text/csv")],
+    );
+    assert!(
+        csv.body
+            .starts_with("timestamp_utc,price_per_mwh,day,revision\n")
+    );
+    assert!(
+        csv.body
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.ends_with(&format!(",55,{day},2"))),
+        "{}",
+        csv.body
+    );
+
+    // Charging history: a day of 15-minute readings before now.
+    let now = Utc::now();
+    let start = now - TimeDelta::days(2);
+    let start = start - TimeDelta::seconds(start.timestamp().rem_euclid(900));
+    let readings: Vec<Value> = (0..192)
+        .map(|i| {
+            let at = start + TimeDelta::minutes(15 * i);
+            serde_json::json!({ "timestamp_utc": at.to_rfc3339(), "kw": if i % 4 == 0 { 600.0 } else { 200.0 } })
+        })
+        .collect();
+    let charging = call(
+        "PUT",
+        &s.url("/v1/sites/np15-hub/charging"),
+        Some(&demo.controller),
+        Some(&serde_json::json!({ "readings": readings }).to_string()),
+        &[],
+    );
+    assert_eq!(charging.status, 200, "{}", charging.body);
+    assert_eq!(charging.json()["stored"], 192);
+
+    // The controller's hourly call, with telemetry inline.
+    let body = serde_json::json!({
+        "telemetry": { "at": (now - TimeDelta::minutes(1)).to_rfc3339(), "soc_kwh": 5000.0, "meter_kw": 900.0 }
+    })
+    .to_string();
+    let plan = call(
+        "POST",
+        &s.url("/v1/sites/np15-hub/plan"),
+        Some(&demo.controller),
+        Some(&body),
+        &[("Idempotency-Key", "hour-1")],
+    );
+    assert_eq!(plan.status, 201, "{}", plan.body);
+    let etag = plan.header("etag").map(str::to_owned);
+    assert_eq!(etag.as_deref(), Some("\"np15-hub-1\""));
+    let document = plan.json();
+    assert_eq!(document["version"], 1);
+    assert_eq!(document["plan"]["status"], "optimal");
+    assert_eq!(
+        document["plan"]["intervals"].as_array().map(Vec::len),
+        Some(144)
+    );
+    assert_eq!(document["basis"]["market"], "caiso-np15");
+    assert_eq!(document["basis"]["month_peak_kw"], 900.0);
+    assert_eq!(document["basis"]["site_revision"], 1);
+    assert_eq!(document["basis"]["price_revisions"][day.to_string()], 2);
+    // The battery starts from the reported energy.
+    let first = &document["plan"]["intervals"][0];
+    let soc = first["soc_kwh"].as_f64().unwrap_or_default();
+    let moved = (first["charge_kw"].as_f64().unwrap_or_default() * 0.95
+        - first["discharge_kw"].as_f64().unwrap_or_default() / 0.95)
+        * 0.25;
+    assert!(
+        (soc - 5000.0 - moved).abs() < 1e-3,
+        "{soc} vs 5000 + {moved}"
+    );
+    assert!(
+        document["warnings"].as_array().is_some_and(Vec::is_empty),
+        "{}",
+        document["warnings"]
+    );
+
+    // A replay gets the same answer without a new plan; another body with
+    // the same key is refused.
+    let replay = call(
+        "POST",
+        &s.url("/v1/sites/np15-hub/plan"),
+        Some(&demo.controller),
+        Some(&body),
+        &[("Idempotency-Key", "hour-1")],
+    );
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replay"), Some("true"));
+    assert_eq!(replay.body, plan.body);
+    let reused = call(
+        "POST",
+        &s.url("/v1/sites/np15-hub/plan"),
+        Some(&demo.controller),
+        Some("{}"),
+        &[("Idempotency-Key", "hour-1")],
+    );
+    assert_eq!(reused.status, 409, "{}", reused.body);
+
+    // Latest, with its ETag; 304 when unchanged.
+    let latest = call(
+        "GET",
+        &s.url("/v1/sites/np15-hub/plans/latest"),
+        Some(&demo.trader),
+        None,
+        &[],
+    );
+    assert_eq!(latest.status, 200);
+    assert_eq!(latest.body, plan.body);
+    let unchanged = call(
+        "GET",
+        &s.url("/v1/sites/np15-hub/plans/latest"),
+        Some(&demo.trader),
+        None,
+        &[("If-None-Match", "\"np15-hub-1\"")],
+    );
+    assert_eq!(unchanged.status, 304);
+    assert!(unchanged.body.is_empty());
+
+    // A second plan: the first is its stability reference.
+    let second = call(
+        "POST",
+        &s.url("/v1/sites/np15-hub/plan"),
+        Some(&demo.controller),
+        None,
+        &[],
+    );
+    assert_eq!(second.status, 201, "{}", second.body);
+    assert_eq!(second.json()["basis"]["previous_version"], 1);
+    let changed = call(
+        "GET",
+        &s.url("/v1/sites/np15-hub/plans/latest"),
+        Some(&demo.trader),
+        None,
+        &[("If-None-Match", "\"np15-hub-1\"")],
+    );
+    assert_eq!(changed.status, 200);
+    assert_eq!(changed.header("etag"), Some("\"np15-hub-2\""));
+    let one = call(
+        "GET",
+        &s.url("/v1/sites/np15-hub/plans/1"),
+        Some(&demo.trader),
+        None,
+        &[],
+    );
+    assert_eq!(one.body, plan.body);
+    let history = call(
+        "GET",
+        &s.url("/v1/sites/np15-hub/plans"),
+        Some(&demo.analyst),
+        None,
+        &[],
+    )
+    .json();
+    let versions: Vec<i64> = history["plans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["version"].as_i64())
+        .collect();
+    assert_eq!(versions, vec![1, 2]);
+    let csv = call(
+        "GET",
+        &s.url("/v1/sites/np15-hub/plans"),
+        Some(&demo.analyst),
+        None,
+        &[("Accept", "text/csv")],
+    );
+    assert_eq!(csv.body.lines().count(), 1 + 2 * 144);
+
+    // Every write was audited, with its key.
+    let audit = call("GET", &s.url("/v1/audit"), Some(&demo.admin), None, &[]).json();
+    let paths: Vec<String> = audit["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["method"].as_str().unwrap_or(""),
+                e["path"].as_str().unwrap_or(""),
+                e["status"]
+            )
+        })
+        .collect();
+    assert!(
+        paths.contains(&"POST /v1/sites 201".to_owned()),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"PUT /v1/sites/np15-hub/charging 200".to_owned()),
+        "{paths:?}"
+    );
+    assert_eq!(
+        paths
+            .iter()
+            .filter(|p| p.starts_with("POST /v1/sites/np15-hub/plan "))
+            .count(),
+        2,
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn every_role_gets_its_status_on_every_endpoint() {
+    let demo = demo("roles");
+    let s = &demo.service;
+    let plan = call(
+        "POST",
+        &s.url("/v1/sites/np15-hub/plan"),
+        Some(&demo.controller),
+        None,
+        &[],
+    );
+    assert_eq!(plan.status, 201, "{}", plan.body);
+    let day = days_around_now()[1];
+    let site = site_toml();
+    let prices = price_day(day, 40.0);
+    let telemetry =
+        serde_json::json!({ "at": Utc::now().to_rfc3339(), "soc_kwh": 4000.0 }).to_string();
+    let charging = r#"{"readings":[]}"#.to_owned();
+    let prices_url = format!("/v1/markets/caiso-np15/prices/{day}");
+    let range_url = format!("/v1/markets/caiso-np15/prices?from={day}&to={day}");
+    // (method, path, body, [none, controller, other controller, trader, analyst, admin])
+    let cases: Vec<(&str, &str, Option<&str>, [u16; 6])> = vec![
+        ("GET", "/v1/sites", None, [401, 200, 200, 200, 200, 200]),
+        (
+            "GET",
+            "/v1/sites/np15-hub",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "PUT",
+            "/v1/sites/np15-hub",
+            Some(&site),
+            [401, 403, 403, 403, 403, 200],
+        ),
+        ("GET", &range_url, None, [401, 403, 403, 200, 200, 200]),
+        (
+            "PUT",
+            &prices_url,
+            Some(&prices),
+            [401, 403, 403, 200, 403, 403],
+        ),
+        (
+            "PUT",
+            "/v1/sites/np15-hub/charging",
+            Some(&charging),
+            [401, 200, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/v1/sites/np15-hub/telemetry",
+            Some(&telemetry),
+            [401, 201, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/v1/sites/np15-hub/plan",
+            None,
+            [401, 201, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/plans/latest",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/plans/1",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/plans",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        ("GET", "/v1/audit", None, [401, 403, 403, 403, 403, 200]),
+    ];
+    let tokens = [
+        None,
+        Some(demo.controller.as_str()),
+        Some(demo.other_controller.as_str()),
+        Some(demo.trader.as_str()),
+        Some(demo.analyst.as_str()),
+        Some(demo.admin.as_str()),
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, body, expected) in &cases {
+        for (token, want) in tokens.iter().zip(expected) {
+            let extra: &[(&str, &str)] = if path.ends_with("np15-hub") && *method == "PUT" {
+                &[("Content-Type", "application/toml")]
+            } else {
+                &[]
+            };
+            let got = call(method, &s.url(path), *token, *body, extra);
+            if got.status != *want {
+                wrong.push(format!(
+                    "{method} {path} as {token:?}: {} (want {want}): {}",
+                    got.status, got.body
+                ));
+            }
+            if got.status == 401 {
+                assert_eq!(got.header("www-authenticate"), Some("Bearer"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // An unknown token is 401 too, and a site that does not exist is 404.
+    assert_eq!(
+        call("GET", &s.url("/v1/sites"), Some("arb_nope"), None, &[]).status,
+        401
+    );
+    assert_eq!(
+        call(
+            "GET",
+            &s.url("/v1/sites/nowhere"),
+            Some(&demo.admin),
+            None,
+            &[]
+        )
+        .status,
+        404
+    );
+}
+
+#[test]
+fn invalid_payloads_are_refused_naming_the_field_and_change_nothing() {
+    let demo = demo("invalid");
+    let s = &demo.service;
+    let check = |answer: Answer, status: u16, detail: &str| {
+        assert_eq!(answer.status, status, "{}", answer.body);
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/problem+json")
+        );
+        let body = answer.json();
+        assert_eq!(body["status"], status);
+        assert!(
+            body["detail"].as_str().is_some_and(|d| d.contains(detail)),
+            "{} does not contain {detail}",
+            body["detail"]
+        );
+    };
+    let bad_site = site_toml().replace("pue = 1.15", "pue = 0.5");
+    check(
+        call(
+            "PUT",
+            &s.url("/v1/sites/np15-hub"),
+            Some(&demo.admin),
+            Some(&bad_site),
+            &[("Content-Type", "application/toml")],
+        ),
+        422,
+        "compute.pue (0.5) must be ≥ 1",
+    );
+    check(
+        call(
+            "PUT",
+            &s.url("/v1/sites/np15-hub"),
+            Some(&demo.admin),
+            Some("{\"id\": 3}"),
+            &[],
+        ),
+        422,
+        "id: invalid type: integer `3`, expected a string",
+    );
+    check(
+        call(
+            "POST",
+            &s.url("/v1/sites"),
+            Some(&demo.admin),
+            Some("{not json"),
+            &[],
+        ),
+        400,
+        "the body is not JSON",
+    );
+    check(
+        call(
+            "POST",
+            &s.url("/v1/sites"),
+            Some(&demo.admin),
+            Some(&site_toml()),
+            &[("Content-Type", "application/toml")],
+        ),
+        409,
+        "site np15-hub exists",
+    );
+    let day = days_around_now()[0];
+    check(
+        call(
+            "PUT",
+            &s.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
+            Some(&demo.trader),
+            Some(
+                r#"{"zone":"America/Los_Angeles","currency":"USD","interval_minutes":60,"prices_per_mwh":[1,2]}"#,
+            ),
+            &[],
+        ),
+        422,
+        "prices_per_mwh: has 2 values",
+    );
+    check(
+        call(
+            "PUT",
+            &s.url("/v1/markets/caiso-np15/prices/2024-13-01"),
+            Some(&demo.trader),
+            Some("{}"),
+            &[],
+        ),
+        422,
+        "day: (\"2024-13-01\") must be a date, YYYY-MM-DD",
+    );
+    check(
+        call(
+            "PUT",
+            &s.url("/v1/sites/np15-hub/charging"),
+            Some(&demo.controller),
+            Some(r#"{"readings":[{"timestamp_utc":"2024-01-01T00:00:00Z","kw":-5}]}"#),
+            &[],
+        ),
+        422,
+        "readings[0].kw: (-5) must be a number ≥ 0",
+    );
+    check(
+        call(
+            "PUT",
+            &s.url("/v1/sites/np15-hub/charging"),
+            Some(&demo.controller),
+            Some(r#"{"readings":[{"timestamp_utc":"2024-01-01T00:07:00Z","kw":5}]}"#),
+            &[],
+        ),
+        422,
+        "must start one of the site's 15-minute intervals",
+    );
+    check(
+        call(
+            "POST",
+            &s.url("/v1/sites/np15-hub/telemetry"),
+            Some(&demo.controller),
+            Some(
+                &serde_json::json!({ "at": Utc::now().to_rfc3339(), "soc_kwh": 9000.0 })
+                    .to_string(),
+            ),
+            &[],
+        ),
+        422,
+        "soc_kwh: (9000) must be between 0 and the battery's soc_max_kwh (7800)",
+    );
+    check(
+        call(
+            "POST",
+            &s.url("/v1/sites/np15-hub/plan"),
+            Some(&demo.controller),
+            Some(r#"{"telemetry":{"soc":1}}"#),
+            &[],
+        ),
+        422,
+        "unknown field `soc`",
+    );
+    // Nothing changed: the site is still revision 1, the prices revision 1,
+    // no charging, no plan.
+    let site = call(
+        "GET",
+        &s.url("/v1/sites/np15-hub"),
+        Some(&demo.admin),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(site["revision"], 1);
+    assert_eq!(site["config"]["compute"]["pue"], 1.15);
+    let revisions = call(
+        "GET",
+        &s.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
+        Some(&demo.trader),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(revisions["revisions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        call(
+            "GET",
+            &s.url("/v1/sites/np15-hub/plans/latest"),
+            Some(&demo.admin),
+            None,
+            &[]
+        )
+        .status,
+        404
+    );
+}
+
+#[test]
+fn a_killed_service_restarts_with_every_acknowledged_write() {
+    let demo = demo("restart");
+    let plan = call(
+        "POST",
+        &demo.service.url("/v1/sites/np15-hub/plan"),
+        Some(&demo.controller),
+        None,
+        &[],
+    );
+    assert_eq!(plan.status, 201);
+    let Demo {
+        service,
+        trader,
+        admin,
+        ..
+    } = demo;
+    let dir = service.kill();
+    let service = Service::start(&dir);
+    let latest = call(
+        "GET",
+        &service.url("/v1/sites/np15-hub/plans/latest"),
+        Some(&trader),
+        None,
+        &[],
+    );
+    assert_eq!(latest.status, 200);
+    assert_eq!(latest.body, plan.body);
+    let site = call(
+        "GET",
+        &service.url("/v1/sites/np15-hub"),
+        Some(&admin),
+        None,
+        &[],
+    );
+    assert_eq!(site.status, 200);
+    let days = days_around_now();
+    let prices = call(
+        "GET",
+        &service.url(&format!(
+            "/v1/markets/caiso-np15/prices?from={}&to={}",
+            days[0], days[4]
+        )),
+        Some(&trader),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(prices["days"].as_array().map(Vec::len), Some(5));
+}
+
+#[test]
+fn the_stream_delivers_a_published_plan() {
+    let demo = demo("stream");
+    let url = demo.service.url("/v1/sites/np15-hub/plans/stream");
+    let token = demo.trader.clone();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let response = agent
+            .get(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .expect("the stream opens");
+        let _ = sender.send(format!("status {}", response.status().as_u16()));
+        let reader = BufReader::new(response.into_body().into_reader());
+        for line in reader.lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = std::time::Duration::from_secs(30);
+    assert_eq!(
+        receiver.recv_timeout(wait).ok().as_deref(),
+        Some("status 200")
+    );
+    // The subscription is live once the status is out; publish a plan.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let plan = call(
+        "POST",
+        &demo.service.url("/v1/sites/np15-hub/plan"),
+        Some(&demo.controller),
+        None,
+        &[],
+    );
+    assert_eq!(plan.status, 201);
+    let mut lines = Vec::new();
+    while let Ok(line) = receiver.recv_timeout(wait) {
+        let done = line.starts_with("data:");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(lines.contains(&"event: plan".to_owned()), "{lines:?}");
+    assert!(lines.contains(&"id: 1".to_owned()), "{lines:?}");
+    let data = lines
+        .last()
+        .and_then(|l| l.strip_prefix("data:"))
+        .unwrap_or_default()
+        .trim();
+    assert_eq!(data, plan.body);
+}
