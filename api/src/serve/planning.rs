@@ -308,12 +308,13 @@ fn gather(
         .and_then(|day| day.and_hms_opt(0, 0, 0))
         .and_then(|midnight| config.zone.from_local_datetime(&midnight).earliest())
         .map_or(at, |start| start.with_timezone(&Utc));
-    // Every reading of the month so far, the current interval's included.
+    // Every reading of the month so far, up to one stamped at the end of
+    // the current interval (a meter reports the interval just ended).
     let month_peak_kw = store
         .peak_between(
             id,
             &rfc(month_start),
-            &rfc(at + TimeDelta::minutes(i64::from(minutes))),
+            &rfc(at + TimeDelta::minutes(i64::from(minutes)) + TimeDelta::seconds(1)),
         )?
         .unwrap_or(0.0)
         .max(0.0);
