@@ -519,6 +519,11 @@ fn every_role_gets_its_status_on_every_endpoint() {
     let telemetry =
         serde_json::json!({ "at": Utc::now().to_rfc3339(), "soc_kwh": 4000.0 }).to_string();
     let charging = r#"{"readings":[]}"#.to_owned();
+    let job = serde_json::json!({
+        "id": "j1", "energy_kwh": 10.0, "deadline": (Utc::now() + TimeDelta::hours(3)).to_rfc3339(),
+        "kind": "preemptible", "max_kw": 100.0
+    })
+    .to_string();
     let prices_url = format!("/v1/markets/caiso-np15/prices/{day}");
     let range_url = format!("/v1/markets/caiso-np15/prices?from={day}&to={day}");
     // (method, path, body, [none, controller, other controller, trader, analyst, admin])
@@ -578,6 +583,36 @@ fn every_role_gets_its_status_on_every_endpoint() {
             "/v1/sites/np15-hub/plans",
             None,
             [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/jobs",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/v1/sites/np15-hub/jobs",
+            Some(&job),
+            [401, 201, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/jobs/j1",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "PATCH",
+            "/v1/sites/np15-hub/jobs/j1",
+            Some(r#"{"delivered_kwh":1}"#),
+            [401, 200, 403, 403, 403, 403],
+        ),
+        (
+            "DELETE",
+            "/v1/sites/np15-hub/jobs/j1",
+            None,
+            [401, 200, 403, 403, 403, 403],
         ),
         ("GET", "/v1/audit", None, [401, 403, 403, 403, 403, 200]),
     ];
@@ -904,4 +939,153 @@ fn the_stream_delivers_a_published_plan() {
         .unwrap_or_default()
         .trim();
     assert_eq!(data, plan.body);
+}
+
+#[test]
+fn jobs_are_queued_planned_tracked_and_cancelled() {
+    let demo = demo("jobs");
+    let s = &demo.service;
+    let url = s.url("/v1/sites/np15-hub/jobs");
+    let deadline = (Utc::now() + TimeDelta::hours(8)).to_rfc3339();
+    let train = serde_json::json!({
+        "id": "train-42", "energy_kwh": 600.0, "deadline": deadline, "kind": "preemptible",
+        "min_kw": 100.0, "max_kw": 300.0, "value_per_mwh": 50.0
+    })
+    .to_string();
+    let render = serde_json::json!({
+        "id": "render-7", "energy_kwh": 200.0, "deadline": deadline, "kind": "block", "power_kw": 200.0
+    })
+    .to_string();
+    let submitted = call("POST", &url, Some(&demo.controller), Some(&train), &[]);
+    assert_eq!(submitted.status, 201, "{}", submitted.body);
+    assert_eq!(
+        submitted.header("location"),
+        Some("/v1/sites/np15-hub/jobs/train-42")
+    );
+    assert_eq!(submitted.json()["status"], "open");
+    assert_eq!(
+        call("POST", &url, Some(&demo.controller), Some(&render), &[]).status,
+        201
+    );
+    let again = call("POST", &url, Some(&demo.controller), Some(&train), &[]);
+    assert_eq!(again.status, 409);
+    assert_eq!(
+        again.json()["detail"],
+        "site np15-hub already has a job train-42"
+    );
+
+    // Broken jobs are refused with every rule named.
+    let bad = serde_json::json!({
+        "id": "bad job", "energy_kwh": 0.0, "deadline": "2020-01-01T00:00:00Z", "kind": "block",
+        "power_kw": 5000.0, "max_kw": 10.0
+    })
+    .to_string();
+    let refused = call("POST", &url, Some(&demo.controller), Some(&bad), &[]);
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let fields: Vec<String> = refused.json()["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["field"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        fields,
+        ["id", "energy_kwh", "deadline", "power_kw", "max_kw"]
+    );
+
+    // Progress: the first job has had 150 kWh.
+    let progress = call(
+        "PATCH",
+        &s.url("/v1/sites/np15-hub/jobs/train-42"),
+        Some(&demo.controller),
+        Some(r#"{"delivered_kwh":150}"#),
+        &[],
+    );
+    assert_eq!(progress.status, 200, "{}", progress.body);
+    assert_eq!(progress.json()["delivered_kwh"], 150.0);
+    let backwards = call(
+        "PATCH",
+        &s.url("/v1/sites/np15-hub/jobs/train-42"),
+        Some(&demo.controller),
+        Some(r#"{"delivered_kwh":100}"#),
+        &[],
+    );
+    assert_eq!(backwards.status, 422);
+
+    // The plan schedules both, the first for what it still needs.
+    let plan = call(
+        "POST",
+        &s.url("/v1/sites/np15-hub/plan"),
+        Some(&demo.controller),
+        None,
+        &[],
+    );
+    assert_eq!(plan.status, 201, "{}", plan.body);
+    let plan = plan.json();
+    assert_eq!(plan["basis"]["jobs"]["train-42"], 150.0);
+    assert_eq!(plan["basis"]["jobs"]["render-7"], 0.0);
+    let summaries = plan["plan"]["jobs"].as_array().cloned().unwrap_or_default();
+    let delivered = |id: &str| {
+        summaries
+            .iter()
+            .find(|j| j["id"] == id)
+            .and_then(|j| j["delivered_kwh"].as_f64())
+            .unwrap_or(-1.0)
+    };
+    assert!(
+        (delivered("train-42") - 450.0).abs() < 1e-3,
+        "{summaries:?}"
+    );
+    assert!(
+        (delivered("render-7") - 200.0).abs() < 1e-3,
+        "{summaries:?}"
+    );
+
+    // Cancelled, it is no longer planned.
+    let cancelled = call(
+        "DELETE",
+        &s.url("/v1/sites/np15-hub/jobs/render-7"),
+        Some(&demo.controller),
+        None,
+        &[],
+    );
+    assert_eq!(cancelled.status, 200);
+    assert_eq!(cancelled.json()["status"], "cancelled");
+    let plan = call(
+        "POST",
+        &s.url("/v1/sites/np15-hub/plan"),
+        Some(&demo.controller),
+        None,
+        &[],
+    )
+    .json();
+    let ids: Vec<&str> = plan["plan"]["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|j| j["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["train-42"]);
+    let listed = call("GET", &url, Some(&demo.trader), None, &[]).json();
+    let statuses: Vec<String> = listed["jobs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|j| {
+            format!(
+                "{}={}",
+                j["id"].as_str().unwrap_or(""),
+                j["status"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(statuses, ["train-42=open", "render-7=cancelled"]);
+    assert_eq!(
+        call("GET", &url, Some(&demo.other_controller), None, &[]).status,
+        403
+    );
+    assert_eq!(
+        call("POST", &url, Some(&demo.trader), Some(&train), &[]).status,
+        403
+    );
 }

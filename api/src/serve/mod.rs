@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod jobs;
 pub mod planning;
 pub mod routes;
 pub mod store;

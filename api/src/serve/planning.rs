@@ -3,7 +3,8 @@
 //! published prices extended by forecast, the charging forecast at the
 //! site's quantile from the metered load, the last reported battery energy,
 //! the billing month's peak so far from the meter readings, and the
-//! previous plan as stability reference and warm start.
+//! previous plan as stability reference and warm start, and the open jobs
+//! with the energy they still need.
 //!
 //! Missing or stale data never stops a plan: what is missing is replaced
 //! (no prices: flat zero prices; no charging history: no charging; no
@@ -54,6 +55,8 @@ pub struct Basis {
     pub month_peak_kw: f64,
     /// The plan version used as stability reference and warm start.
     pub previous_version: Option<i64>,
+    /// The open jobs planned, with the energy they had received.
+    pub jobs: std::collections::BTreeMap<String, f64>,
 }
 
 /// The published document.
@@ -84,6 +87,8 @@ struct Gathered {
     ev: Vec<f64>,
     soc_kwh: f64,
     previous: Option<Plan>,
+    /// Open jobs: the job, energy delivered so far, whether it is running.
+    jobs: Vec<(arbiter_forecast::QueuedJob, f64, bool)>,
 }
 
 /// The start of the interval containing `now` on the site's grid.
@@ -156,7 +161,15 @@ fn solve_gathered(gathered: &Gathered, at: DateTime<Utc>) -> Result<Plan, ApiErr
         at,
         prices_per_mwh: gathered.prices.clone(),
         ev_kw: gathered.ev.clone(),
-        jobs: Vec::new(),
+        jobs: gathered
+            .jobs
+            .iter()
+            .map(|(job, delivered_kwh, running)| arbiter_backtest::OpenJob {
+                job,
+                delivered_kwh: *delivered_kwh,
+                running: *running,
+            })
+            .collect(),
         soc_kwh: gathered.soc_kwh,
         month_peak_kw: gathered.basis.month_peak_kw,
         previous: gathered.previous.as_ref(),
@@ -319,6 +332,16 @@ fn gather(
         .unwrap_or(0.0)
         .max(0.0);
 
+    let running = store.running_jobs(id)?;
+    let jobs: Vec<_> = super::jobs::open_jobs(&store.jobs(id, true)?)
+        .into_iter()
+        .filter(|(job, _)| job.deadline > at)
+        .map(|(job, delivered)| {
+            let runs = running.contains(&job.id);
+            (job, delivered, runs)
+        })
+        .collect();
+
     let previous = store.plan(id, None)?;
     let previous_version = previous.as_ref().map(|p| p.version);
     let previous = previous.and_then(|stored| {
@@ -337,6 +360,10 @@ fn gather(
             telemetry_at: soc.map(|(at, _)| at),
             month_peak_kw,
             previous_version,
+            jobs: jobs
+                .iter()
+                .map(|(job, delivered, _)| (job.id.clone(), *delivered))
+                .collect(),
         },
         config,
         warnings,
@@ -344,6 +371,7 @@ fn gather(
         ev,
         soc_kwh,
         previous,
+        jobs,
     })
 }
 

@@ -12,6 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+
+use super::jobs::{JobSpec, job_json};
+use super::store::StoredJob;
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use serde::Deserialize;
 use tokio_stream::StreamExt;
@@ -43,6 +46,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/sites/{site}/charging", put(put_charging))
         .route("/v1/sites/{site}/telemetry", post(post_telemetry))
+        .route("/v1/sites/{site}/jobs", get(list_jobs).post(submit_job))
+        .route(
+            "/v1/sites/{site}/jobs/{job}",
+            get(get_job).patch(update_job).delete(cancel_job),
+        )
         .route("/v1/sites/{site}/plan", post(post_plan))
         .route("/v1/sites/{site}/plans", get(list_plans))
         .route("/v1/sites/{site}/plans/latest", get(latest_plan))
@@ -709,6 +717,188 @@ async fn post_telemetry(
     Ok(json(
         StatusCode::CREATED,
         serde_json::json!({ "stored": telemetry }).to_string(),
+    ))
+}
+
+// ---- jobs ----------------------------------------------------------------
+
+async fn submit_job(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let (_, config) = load_site(&state, &site).await?;
+    let spec: JobSpec = parse_json(&body)?;
+    let now = Utc::now();
+    let issues = spec.check(&config, now);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let at = super::store::now();
+    let job = StoredJob {
+        site_id: site.clone(),
+        id: spec.id.clone(),
+        spec: serde_json::to_string(&spec).unwrap_or_default(),
+        submitted_at: at.clone(),
+        delivered_kwh: 0.0,
+        status: "open".to_owned(),
+        updated_at: at,
+    };
+    let inserted = {
+        let job = job.clone();
+        blocking(&state, move |store| store.insert_job(&job)).await??
+    };
+    if !inserted {
+        return Err(ApiError::conflict(format!(
+            "site {site} already has a job {}",
+            spec.id
+        )));
+    }
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        format!("/v1/sites/{site}/jobs"),
+        StatusCode::CREATED,
+    )
+    .await;
+    let mut response = json(StatusCode::CREATED, job_json(&job, now).to_string());
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/sites/{site}/jobs/{}", spec.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn list_jobs(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    load_site(&state, &site).await?;
+    let id = site.clone();
+    let jobs = blocking(&state, move |store| store.jobs(&id, false)).await??;
+    let now = Utc::now();
+    let jobs: Vec<_> = jobs.iter().map(|job| job_json(job, now)).collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "jobs": jobs }).to_string(),
+    ))
+}
+
+async fn find_job(state: &AppState, site: &str, job: &str) -> Result<StoredJob, ApiError> {
+    let (s, j) = (site.to_owned(), job.to_owned());
+    blocking(state, move |store| store.job(&s, &j))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("site {site} has no job {job}")))
+}
+
+async fn get_job(
+    State(state): State<Arc<AppState>>,
+    Path((site, job)): Path<(String, String)>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    let stored = find_job(&state, &site, &job).await?;
+    Ok(json(
+        StatusCode::OK,
+        job_json(&stored, Utc::now()).to_string(),
+    ))
+}
+
+/// A controller's progress report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Progress {
+    /// IT energy delivered so far, kWh.
+    delivered_kwh: f64,
+}
+
+async fn update_job(
+    State(state): State<Arc<AppState>>,
+    Path((site, job)): Path<(String, String)>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let stored = find_job(&state, &site, &job).await?;
+    let progress: Progress = parse_json(&body)?;
+    let spec: JobSpec = serde_json::from_str(&stored.spec)
+        .map_err(|error| ApiError::internal(format!("the stored job is unreadable: {error}")))?;
+    let delivered = progress.delivered_kwh;
+    if !(delivered.is_finite()
+        && delivered >= stored.delivered_kwh
+        && delivered <= spec.energy_kwh + 1e-6)
+    {
+        return Err(ApiError::field(
+            "delivered_kwh",
+            format!(
+                "({delivered}) must be between the energy already reported ({}) and the job's energy_kwh ({})",
+                stored.delivered_kwh, spec.energy_kwh
+            ),
+        ));
+    }
+    if stored.status == "cancelled" {
+        return Err(ApiError::conflict(format!("job {job} is cancelled")));
+    }
+    let status = if delivered >= spec.energy_kwh - 1e-6 {
+        "done"
+    } else {
+        "open"
+    };
+    {
+        let (s, j, status) = (site.clone(), job.clone(), status.to_owned());
+        blocking(&state, move |store| {
+            store.update_job(&s, &j, delivered, &status)
+        })
+        .await??;
+    }
+    audit(
+        &state,
+        &caller,
+        Method::PATCH,
+        format!("/v1/sites/{site}/jobs/{job}"),
+        StatusCode::OK,
+    )
+    .await;
+    let updated = find_job(&state, &site, &job).await?;
+    Ok(json(
+        StatusCode::OK,
+        job_json(&updated, Utc::now()).to_string(),
+    ))
+}
+
+async fn cancel_job(
+    State(state): State<Arc<AppState>>,
+    Path((site, job)): Path<(String, String)>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let stored = find_job(&state, &site, &job).await?;
+    if stored.status == "done" {
+        return Err(ApiError::conflict(format!("job {job} is done")));
+    }
+    {
+        let (s, j, delivered) = (site.clone(), job.clone(), stored.delivered_kwh);
+        blocking(&state, move |store| {
+            store.update_job(&s, &j, delivered, "cancelled")
+        })
+        .await??;
+    }
+    audit(
+        &state,
+        &caller,
+        Method::DELETE,
+        format!("/v1/sites/{site}/jobs/{job}"),
+        StatusCode::OK,
+    )
+    .await;
+    let updated = find_job(&state, &site, &job).await?;
+    Ok(json(
+        StatusCode::OK,
+        job_json(&updated, Utc::now()).to_string(),
     ))
 }
 
