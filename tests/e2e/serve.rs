@@ -468,6 +468,39 @@ fn sites_prices_charging_telemetry_and_plans_round_trip() {
     );
     assert_eq!(csv.body.lines().count(), 1 + 2 * 144);
 
+    // Metrics: plans by status, last-plan age, requests by route (the
+    // replay was answered too, without a plan).
+    let metrics = call("GET", &s.url("/metrics"), None, None, &[]);
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .body
+            .contains("arbiter_plans_published_total{status=\"optimal\"} 2\n"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("arbiter_last_plan_age_seconds{site=\"np15-hub\"} "),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics
+            .body
+            .contains("arbiter_solve_duration_seconds_count 2\n"),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics.body.contains(
+            "arbiter_http_requests_total{method=\"POST\",route=\"/v1/sites/{site}/plan\",status=\"201\"} 3\n"
+        ),
+        "{}",
+        metrics.body
+    );
+
     // Every write was audited, with its key.
     let audit = call("GET", &s.url("/v1/audit"), Some(&demo.admin), None, &[]).json();
     let paths: Vec<String> = audit["entries"]

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod jobs;
+pub mod metrics;
 pub mod planning;
 pub mod routes;
 pub mod store;
@@ -116,8 +117,24 @@ pub struct Published {
     pub version: i64,
     /// `"<site>-<version>"`, quoted.
     pub etag: String,
+    /// When it was published.
+    pub created_at: chrono::DateTime<chrono::Utc>,
     /// The document.
     pub body: Bytes,
+}
+
+impl Published {
+    /// The served form of a stored plan.
+    pub fn from_stored(stored: store::StoredPlan) -> Published {
+        Published {
+            etag: format!("\"{}-{}\"", stored.site_id, stored.version),
+            created_at: chrono::DateTime::parse_from_rfc3339(&stored.created_at)
+                .map_or_else(|_| chrono::Utc::now(), |at| at.with_timezone(&chrono::Utc)),
+            site_id: stored.site_id,
+            version: stored.version,
+            body: stored.body.into(),
+        }
+    }
 }
 
 /// What every request handler shares.
@@ -135,6 +152,8 @@ pub struct AppState {
     pub events: broadcast::Sender<Arc<Published>>,
     /// The settings.
     pub config: ServeConfig,
+    /// Request, solve and plan metrics.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -148,6 +167,7 @@ impl AppState {
             latest: RwLock::new(HashMap::new()),
             events,
             config,
+            metrics: metrics::Metrics::default(),
         }
     }
 }
@@ -195,7 +215,18 @@ async fn serve(config: ServeConfig) -> Result<(), String> {
         "arbiter: storing in {} (SQLite, WAL); listening on http://{address}",
         config.data_dir.join("arbiter.sqlite").display()
     );
+    let latest = store
+        .latest_plans()
+        .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
     let state = Arc::new(AppState::new(store, config));
+    if let Ok(mut cache) = state.latest.write() {
+        for stored in latest {
+            cache.insert(
+                stored.site_id.clone(),
+                Arc::new(Published::from_stored(stored)),
+            );
+        }
+    }
     axum::serve(listener, routes::router(state))
         .with_graceful_shutdown(shutdown())
         .await

@@ -126,6 +126,9 @@ pub async fn plan_site(
     .map_err(|error| ApiError::internal(format!("solver failed: {error}")))?;
     drop(permit);
     let plan = plan?;
+    state
+        .metrics
+        .plan_published(plan.status.as_str(), plan.solve_seconds);
     let site_id = config.site.id.clone();
     let status = plan.status.as_str().to_owned();
     let stored = blocking(state, move |store| {
@@ -143,12 +146,7 @@ pub async fn plan_site(
         })
     })
     .await??;
-    let published = Arc::new(Published {
-        etag: format!("\"{}-{}\"", stored.site_id, stored.version),
-        site_id: stored.site_id,
-        version: stored.version,
-        body: stored.body.into(),
-    });
+    let published = Arc::new(Published::from_stored(stored));
     if let Ok(mut latest) = state.latest.write() {
         latest.insert(published.site_id.clone(), Arc::clone(&published));
     }

@@ -36,6 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(super::metrics::render))
         .route("/v1/audit", get(audit_log))
         .route("/v1/sites", get(list_sites).post(create_site))
         .route("/v1/sites/{site}", get(get_site).put(put_site))
@@ -57,6 +58,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/sites/{site}/plans/stream", get(stream_plans))
         .route("/v1/sites/{site}/plans/{version}", get(get_plan))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            super::metrics::track,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -998,12 +1003,7 @@ async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, 
     let Some(stored) = blocking(state, move |store| store.plan(&id, None)).await?? else {
         return Ok(None);
     };
-    let published = Arc::new(Published {
-        etag: format!("\"{}-{}\"", stored.site_id, stored.version),
-        site_id: stored.site_id,
-        version: stored.version,
-        body: stored.body.into(),
-    });
+    let published = Arc::new(Published::from_stored(stored));
     if let Ok(mut latest) = state.latest.write() {
         let entry = latest
             .entry(site.to_owned())
@@ -1059,12 +1059,7 @@ async fn get_plan(
     let stored = blocking(&state, move |store| store.plan(&id, Some(number)))
         .await??
         .ok_or_else(|| ApiError::not_found(format!("site {site} has no plan version {number}")))?;
-    let published = Published {
-        etag: format!("\"{}-{}\"", stored.site_id, stored.version),
-        site_id: stored.site_id,
-        version: stored.version,
-        body: stored.body.into(),
-    };
+    let published = Published::from_stored(stored);
     Ok(plan_response(StatusCode::OK, &published))
 }
 

@@ -621,6 +621,18 @@ impl Store {
         })
     }
 
+    /// Every site's latest plan.
+    pub fn latest_plans(&self) -> Result<Vec<StoredPlan>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT p.site_id, p.version, p.created_at, p.status, p.body FROM plans p
+                 WHERE p.version = (SELECT MAX(version) FROM plans q WHERE q.site_id = p.site_id)
+                 ORDER BY p.site_id",
+            )?;
+            statement.query_map([], plan_row)?.collect()
+        })
+    }
+
     /// A site's plans published from `from` to `to` (RFC 3339 UTC bounds,
     /// inclusive), oldest first.
     pub fn plans_between(
