@@ -21,12 +21,19 @@ struct Service {
 }
 
 impl Service {
-    /// Starts the service on `dir` and waits until it listens.
+    /// Starts the service on `dir`, planning only when asked, and waits
+    /// until it listens.
     fn start(dir: &Path) -> Service {
+        Service::start_with(dir, &[("ARBITER_PLANNING_LOOP", "off")])
+    }
+
+    /// Starts the service with extra environment.
+    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Service {
         let mut child = Command::new(binary())
             .arg("serve")
             .env("ARBITER_DATA_DIR", dir)
             .env("ARBITER_LISTEN", "127.0.0.1:0")
+            .envs(env.iter().copied())
             .current_dir(root())
             .stderr(Stdio::piped())
             .spawn()
@@ -648,6 +655,14 @@ fn every_role_gets_its_status_on_every_endpoint() {
             [401, 200, 403, 403, 403, 403],
         ),
         ("GET", "/v1/audit", None, [401, 403, 403, 403, 403, 200]),
+        ("GET", "/v1/clock", None, [401, 200, 200, 200, 200, 200]),
+        // The wall clock cannot be advanced: 409 once the role may try.
+        (
+            "POST",
+            "/v1/clock",
+            Some(r#"{"minutes":1}"#),
+            [401, 403, 403, 403, 403, 409],
+        ),
     ];
     let tokens = [
         None,
@@ -1120,5 +1135,104 @@ fn jobs_are_queued_planned_tracked_and_cancelled() {
     assert_eq!(
         call("POST", &url, Some(&demo.trader), Some(&train), &[]).status,
         403
+    );
+}
+
+#[test]
+fn the_planning_loop_publishes_at_each_replan_instant_of_a_simulated_clock() {
+    let dir = data_dir("loop");
+    let admin = key(&dir, "admin", &[]);
+    let trader = key(&dir, "trader", &[]);
+    let service = Service::start_with(
+        &dir,
+        &[
+            ("ARBITER_PLANNING_LOOP", "on"),
+            ("ARBITER_CLOCK_START", "2024-10-24T07:00:00Z"),
+            ("ARBITER_CLOCK_SPEED", "0"),
+        ],
+    );
+    let s = &service;
+    let created = call(
+        "POST",
+        &s.url("/v1/sites"),
+        Some(&admin),
+        Some(&site_toml()),
+        &[("Content-Type", "application/toml")],
+    );
+    assert_eq!(created.status, 201);
+    for day in ["2024-10-23", "2024-10-24", "2024-10-25"] {
+        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("date");
+        let put = call(
+            "PUT",
+            &s.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
+            Some(&trader),
+            Some(&price_day(day, 40.0)),
+            &[],
+        );
+        assert_eq!(put.status, 201);
+    }
+    let clock = call("GET", &s.url("/v1/clock"), Some(&trader), None, &[]).json();
+    assert_eq!(clock["now"], "2024-10-24T07:00:00.000Z");
+    assert_eq!(clock["simulated"], true);
+    let advance = |minutes: i64| {
+        let moved = call(
+            "POST",
+            &s.url("/v1/clock"),
+            Some(&admin),
+            Some(&format!("{{\"minutes\":{minutes}}}")),
+            &[],
+        );
+        assert_eq!(moved.status, 200, "{}", moved.body);
+        moved.json()["now"].as_str().unwrap_or_default().to_owned()
+    };
+    // Waits for plan `version` (the loop runs on its own task).
+    let wait_for = |version: i64| -> Value {
+        for _ in 0..300 {
+            let latest = call(
+                "GET",
+                &s.url("/v1/sites/np15-hub/plans/latest"),
+                Some(&trader),
+                None,
+                &[],
+            );
+            if latest.status == 200 && latest.json()["version"] == version {
+                return latest.json();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("plan {version} was not published");
+    };
+
+    assert_eq!(advance(1), "2024-10-24T07:01:00.000Z");
+    let first = wait_for(1);
+    assert_eq!(first["start"], "2024-10-24T07:00:00Z");
+    // 00:01 in Los Angeles: the 24th's prices are out (published at 13:00
+    // the day before); the 25th's come at 13:00 today.
+    assert_eq!(
+        first["basis"]["prices_published_until"],
+        "2024-10-25T07:00:00Z"
+    );
+
+    // Within the hour: no new plan.
+    assert_eq!(advance(30), "2024-10-24T07:31:00.000Z");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let same = call(
+        "GET",
+        &s.url("/v1/sites/np15-hub/plans/latest"),
+        Some(&trader),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(same["version"], 1);
+
+    // The next hour: the next plan, from 08:00, on the first as reference.
+    assert_eq!(advance(30), "2024-10-24T08:01:00.000Z");
+    let second = wait_for(2);
+    assert_eq!(second["start"], "2024-10-24T08:00:00Z");
+    assert_eq!(second["basis"]["previous_version"], 1);
+    assert_eq!(
+        second["plan"]["intervals"][0]["start"],
+        "2024-10-24T08:00:00Z"
     );
 }

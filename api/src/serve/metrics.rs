@@ -148,7 +148,7 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
 
 /// `GET /metrics`, in the Prometheus text format.
 pub async fn render(State(state): State<Arc<AppState>>) -> Response {
-    let now = chrono::Utc::now();
+    let now = state.clock.now();
     if let Ok(latest) = state.latest.read() {
         for published in latest.values() {
             let age = (now - published.created_at).num_milliseconds() as f64 / 1000.0;

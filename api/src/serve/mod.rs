@@ -6,6 +6,7 @@
 //! latest-plan cache and the event stream.
 
 pub mod auth;
+pub mod clock;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
@@ -58,6 +59,11 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// A request taking longer is answered 408.
     pub request_timeout_seconds: u64,
+    /// Whether every site is planned at each of its replan instants (else
+    /// only when a controller asks).
+    pub planning_loop: bool,
+    /// A simulated clock instead of the wall clock.
+    pub clock: Option<clock::ClockConfig>,
 }
 
 impl Default for ServeConfig {
@@ -68,6 +74,8 @@ impl Default for ServeConfig {
             max_concurrent_solves: std::thread::available_parallelism().map_or(1, usize::from),
             max_body_bytes: 8 << 20,
             request_timeout_seconds: 120,
+            planning_loop: true,
+            clock: None,
         }
     }
 }
@@ -100,6 +108,44 @@ impl ServeConfig {
                 format!("ARBITER_MAX_CONCURRENT_SOLVES ({n:?}) must be a whole number ≥ 1")
             })?;
         }
+        if let Ok(text) = std::env::var("ARBITER_PLANNING_LOOP") {
+            config.planning_loop = match text.as_str() {
+                "on" | "true" | "1" => true,
+                "off" | "false" | "0" => false,
+                _ => {
+                    return Err(format!(
+                        "ARBITER_PLANNING_LOOP ({text:?}) must be on or off"
+                    ));
+                }
+            };
+        }
+        if let Ok(start) = std::env::var("ARBITER_CLOCK_START") {
+            let start = chrono::DateTime::parse_from_rfc3339(&start).map_err(|_| {
+                format!("ARBITER_CLOCK_START ({start:?}) must be an RFC 3339 instant")
+            })?;
+            let speed = match std::env::var("ARBITER_CLOCK_SPEED") {
+                Ok(speed) => speed
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| {
+                        format!("ARBITER_CLOCK_SPEED ({speed:?}) must be a number ≥ 0")
+                    })?,
+                Err(_) => 0.0,
+            };
+            config.clock = Some(clock::ClockConfig {
+                start: start.with_timezone(&chrono::Utc),
+                speed,
+            });
+        }
+        if let Some(clock) = &config.clock
+            && !(clock.speed.is_finite() && clock.speed >= 0.0)
+        {
+            return Err(format!(
+                "clock.speed ({}) must be a number ≥ 0",
+                clock.speed
+            ));
+        }
         if config.max_concurrent_solves == 0 {
             return Err("max_concurrent_solves must be ≥ 1".to_owned());
         }
@@ -119,6 +165,8 @@ pub struct Published {
     pub etag: String,
     /// When it was published.
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Its first interval's start.
+    pub start: chrono::DateTime<chrono::Utc>,
     /// The document.
     pub body: Bytes,
 }
@@ -126,7 +174,16 @@ pub struct Published {
 impl Published {
     /// The served form of a stored plan.
     pub fn from_stored(stored: store::StoredPlan) -> Published {
+        let start = serde_json::from_str::<serde_json::Value>(&stored.body)
+            .ok()
+            .and_then(|document| {
+                chrono::DateTime::parse_from_rfc3339(document["start"].as_str()?).ok()
+            })
+            .map_or(chrono::DateTime::<chrono::Utc>::MIN_UTC, |at| {
+                at.with_timezone(&chrono::Utc)
+            });
         Published {
+            start,
             etag: format!("\"{}-{}\"", stored.site_id, stored.version),
             created_at: chrono::DateTime::parse_from_rfc3339(&stored.created_at)
                 .map_or_else(|_| chrono::Utc::now(), |at| at.with_timezone(&chrono::Utc)),
@@ -154,6 +211,8 @@ pub struct AppState {
     pub config: ServeConfig,
     /// Request, solve and plan metrics.
     pub metrics: metrics::Metrics,
+    /// The wall clock or a simulated one.
+    pub clock: clock::Clock,
 }
 
 impl AppState {
@@ -166,8 +225,9 @@ impl AppState {
             solves: Semaphore::new(config.max_concurrent_solves),
             latest: RwLock::new(HashMap::new()),
             events,
-            config,
             metrics: metrics::Metrics::default(),
+            clock: clock::Clock::new(config.clock.as_ref()),
+            config,
         }
     }
 }
@@ -215,6 +275,13 @@ async fn serve(config: ServeConfig) -> Result<(), String> {
         "arbiter: storing in {} (SQLite, WAL); listening on http://{address}",
         config.data_dir.join("arbiter.sqlite").display()
     );
+    if let Some(clock) = &config.clock {
+        eprintln!(
+            "arbiter: simulated clock from {} at {}× real time",
+            clock.start.to_rfc3339(),
+            clock.speed
+        );
+    }
     let latest = store
         .latest_plans()
         .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
@@ -226,6 +293,9 @@ async fn serve(config: ServeConfig) -> Result<(), String> {
                 Arc::new(Published::from_stored(stored)),
             );
         }
+    }
+    if state.config.planning_loop {
+        tokio::spawn(clock::planning_loop(Arc::clone(&state)));
     }
     axum::serve(listener, routes::router(state))
         .with_graceful_shutdown(shutdown())

@@ -38,6 +38,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(super::metrics::render))
         .route("/v1/audit", get(audit_log))
+        .route("/v1/clock", get(get_clock).post(advance_clock))
         .route("/v1/sites", get(list_sites).post(create_site))
         .route("/v1/sites/{site}", get(get_site).put(put_site))
         .route("/v1/markets/{market}/prices", get(get_prices))
@@ -191,6 +192,57 @@ async fn audit_log(
         StatusCode::OK,
         serde_json::json!({ "entries": entries }).to_string(),
     ))
+}
+
+async fn get_clock(State(state): State<Arc<AppState>>, _caller: Caller) -> Response {
+    clock_json(&state)
+}
+
+fn clock_json(state: &AppState) -> Response {
+    json(
+        StatusCode::OK,
+        serde_json::json!({
+            "now": state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "simulated": state.clock.is_simulated(),
+        })
+        .to_string(),
+    )
+}
+
+/// Moves a simulated clock.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    minutes: i64,
+}
+
+async fn advance_clock(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ManageSites)?;
+    let advance: Advance = parse_json(&body)?;
+    if !(1..=525_600).contains(&advance.minutes) {
+        return Err(ApiError::field(
+            "minutes",
+            format!("({}) must be 1 to 525600", advance.minutes),
+        ));
+    }
+    if !state.clock.advance(TimeDelta::minutes(advance.minutes)) {
+        return Err(ApiError::conflict(
+            "the service runs on the wall clock; only a simulated clock ([clock]) can be advanced",
+        ));
+    }
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        "/v1/clock".to_owned(),
+        StatusCode::OK,
+    )
+    .await;
+    Ok(clock_json(&state))
 }
 
 // ---- sites ---------------------------------------------------------------
@@ -677,7 +729,7 @@ async fn store_telemetry(
     {
         issues.push(FieldIssue::new("meter_kw", "must be a finite number"));
     }
-    if telemetry.at > Utc::now() + TimeDelta::minutes(5) {
+    if telemetry.at > state.clock.now() + TimeDelta::minutes(5) {
         issues.push(FieldIssue {
             field: "at".to_owned(),
             message: format!("({}) is in the future", telemetry.at.to_rfc3339()),
@@ -736,7 +788,7 @@ async fn submit_job(
     allow(&caller, Action::OperateSite(&site))?;
     let (_, config) = load_site(&state, &site).await?;
     let spec: JobSpec = parse_json(&body)?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let issues = spec.check(&config, now);
     if !issues.is_empty() {
         return Err(ApiError::invalid(issues));
@@ -785,7 +837,7 @@ async fn list_jobs(
     load_site(&state, &site).await?;
     let id = site.clone();
     let jobs = blocking(&state, move |store| store.jobs(&id, false)).await??;
-    let now = Utc::now();
+    let now = state.clock.now();
     let jobs: Vec<_> = jobs.iter().map(|job| job_json(job, now)).collect();
     Ok(json(
         StatusCode::OK,
@@ -809,7 +861,7 @@ async fn get_job(
     let stored = find_job(&state, &site, &job).await?;
     Ok(json(
         StatusCode::OK,
-        job_json(&stored, Utc::now()).to_string(),
+        job_json(&stored, state.clock.now()).to_string(),
     ))
 }
 
@@ -871,7 +923,7 @@ async fn update_job(
     let updated = find_job(&state, &site, &job).await?;
     Ok(json(
         StatusCode::OK,
-        job_json(&updated, Utc::now()).to_string(),
+        job_json(&updated, state.clock.now()).to_string(),
     ))
 }
 
@@ -903,7 +955,7 @@ async fn cancel_job(
     let updated = find_job(&state, &site, &job).await?;
     Ok(json(
         StatusCode::OK,
-        job_json(&updated, Utc::now()).to_string(),
+        job_json(&updated, state.clock.now()).to_string(),
     ))
 }
 
@@ -964,7 +1016,7 @@ async fn post_plan(
     if let Some(telemetry) = &request.telemetry {
         store_telemetry(&state, &site, &config, telemetry).await?;
     }
-    let at = interval_start(&config, Utc::now());
+    let at = interval_start(&config, state.clock.now());
     let published = plan_site(&state, config, stored.revision, at).await?;
     if let Some(key) = idempotency {
         let kept = StoredResponse {
@@ -1086,7 +1138,7 @@ async fn list_plans(
                     }),
             }
         };
-    let now = Utc::now();
+    let now = state.clock.now();
     let from = instant("from", &range.from, now - TimeDelta::days(1))?;
     let to = instant("to", &range.to, now + TimeDelta::days(1))?;
     let id = site.clone();

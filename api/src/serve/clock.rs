@@ -1,0 +1,170 @@
+//! The service's clock and planning loop.
+//!
+//! The clock is the wall clock, or a simulated one (`[clock]` in the
+//! configuration): it starts at a chosen instant and runs `speed` times as
+//! fast as real time, or, at speed 0, moves only when an admin advances it
+//! (`POST /v1/clock`). A simulated clock replays history through the live
+//! service (the demo does) and makes the planning loop testable.
+//!
+//! The loop plans every site at each of its replan instants (every
+//! `planning.replan_minutes`, on the site's interval grid) that has no plan
+//! yet, a few sites at a time (the solver slots bound it).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use arbiter_backtest::SiteConfig;
+
+use super::AppState;
+use super::planning::plan_site;
+
+/// A simulated clock's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockConfig {
+    /// The instant the clock shows at start.
+    pub start: DateTime<Utc>,
+    /// Simulated seconds per real second; 0: only `POST /v1/clock` moves it.
+    #[serde(default)]
+    pub speed: f64,
+}
+
+/// The wall clock or a simulated one.
+#[derive(Debug)]
+pub struct Clock {
+    simulated: Option<Simulated>,
+    changed: watch::Sender<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+struct Simulated {
+    start: DateTime<Utc>,
+    speed: f64,
+    since: Instant,
+    advanced: Mutex<TimeDelta>,
+}
+
+impl Clock {
+    /// The wall clock, or the simulated one `config` describes.
+    pub fn new(config: Option<&ClockConfig>) -> Clock {
+        let simulated = config.map(|c| Simulated {
+            start: c.start,
+            speed: c.speed.max(0.0),
+            since: Instant::now(),
+            advanced: Mutex::new(TimeDelta::zero()),
+        });
+        let now = simulated.as_ref().map_or_else(Utc::now, |s| s.start);
+        Clock {
+            simulated,
+            changed: watch::channel(now).0,
+        }
+    }
+
+    /// Now, on this clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        match &self.simulated {
+            None => Utc::now(),
+            Some(s) => {
+                let real = s.since.elapsed().as_secs_f64() * s.speed;
+                let advanced = s.advanced.lock().map_or_else(|_| TimeDelta::zero(), |a| *a);
+                s.start + advanced + TimeDelta::milliseconds((real * 1000.0) as i64)
+            }
+        }
+    }
+
+    /// Whether the clock is simulated.
+    pub fn is_simulated(&self) -> bool {
+        self.simulated.is_some()
+    }
+
+    /// Moves a simulated clock forward; false for the wall clock.
+    pub fn advance(&self, by: TimeDelta) -> bool {
+        let Some(s) = &self.simulated else {
+            return false;
+        };
+        if let Ok(mut advanced) = s.advanced.lock() {
+            *advanced += by;
+        }
+        self.changed.send_replace(self.now());
+        true
+    }
+
+    /// Waits until the clock may have passed `until`: a real sleep (scaled
+    /// by the speed), or the next manual advance.
+    async fn wait(&self, until: DateTime<Utc>) {
+        let mut changed = self.changed.subscribe();
+        let speed = match &self.simulated {
+            None => 1.0,
+            Some(s) => s.speed,
+        };
+        if speed <= 0.0 {
+            let _ = changed.changed().await;
+            return;
+        }
+        let simulated = (until - self.now()).num_milliseconds().max(0) as f64 / 1000.0;
+        let real = Duration::from_secs_f64((simulated / speed).clamp(0.05, 60.0));
+        tokio::select! {
+            () = tokio::time::sleep(real) => {}
+            _ = changed.changed() => {}
+        }
+    }
+}
+
+/// The replan instant at or before `now` on a site's grid.
+pub fn replan_instant(config: &SiteConfig, now: DateTime<Utc>) -> DateTime<Utc> {
+    let minutes = i64::from(
+        config
+            .site
+            .planning
+            .replan_minutes
+            .max(config.site.interval_minutes)
+            .max(1),
+    );
+    let step = minutes * 60;
+    DateTime::from_timestamp(now.timestamp() - now.timestamp().rem_euclid(step), 0).unwrap_or(now)
+}
+
+/// Plans every site that has no plan from its current replan instant, then
+/// waits for the next minute (on the clock); forever.
+pub async fn planning_loop(state: Arc<AppState>) {
+    loop {
+        let now = state.clock.now();
+        let sites = match super::blocking(&state, |store| store.sites()).await {
+            Ok(Ok(sites)) => sites,
+            _ => {
+                tracing::error!("the planning loop cannot read the sites");
+                Vec::new()
+            }
+        };
+        let mut planning = tokio::task::JoinSet::new();
+        for stored in sites {
+            let Ok(config) = SiteConfig::from_toml(&stored.id, &stored.config) else {
+                continue;
+            };
+            let due = replan_instant(&config, now);
+            let planned = state
+                .latest
+                .read()
+                .ok()
+                .and_then(|latest| latest.get(&stored.id).map(|p| p.start))
+                .is_some_and(|start| start >= due);
+            if planned {
+                continue;
+            }
+            let state = Arc::clone(&state);
+            let at = super::planning::interval_start(&config, now);
+            planning.spawn(async move {
+                if let Err(error) = plan_site(&state, config, stored.revision, at).await {
+                    tracing::error!(site = stored.id, detail = error.detail, "planning failed");
+                }
+            });
+        }
+        while planning.join_next().await.is_some() {}
+        let next_minute = now + TimeDelta::seconds(60 - now.timestamp().rem_euclid(60));
+        state.clock.wait(next_minute).await;
+    }
+}
