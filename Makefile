@@ -4,10 +4,11 @@
 setup:
 	@scripts/setup.sh
 
-# Solves the site-day fixture and prints the plan's summary.
+# Starts the service with the demo site and data from fixtures/ on a
+# simulated clock (60x real time); prints a key per role and what to open.
 run: setup
-	cargo run -p arbiter -- solve fixtures/problems/site-day.json --out target/site-day-plan.json
-	@echo "plan written to target/site-day-plan.json"
+	cargo build -p arbiter
+	target/debug/arbiter serve --demo
 
 test: setup
 	cargo test --workspace

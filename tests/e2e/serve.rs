@@ -18,19 +18,22 @@ struct Service {
     child: Child,
     base: String,
     dir: PathBuf,
+    /// What it printed before it listened.
+    said: Vec<String>,
 }
 
 impl Service {
     /// Starts the service on `dir`, planning only when asked, and waits
     /// until it listens.
     fn start(dir: &Path) -> Service {
-        Service::start_with(dir, &[("ARBITER_PLANNING_LOOP", "off")])
+        Service::start_with(dir, &[], &[("ARBITER_PLANNING_LOOP", "off")])
     }
 
-    /// Starts the service with extra environment.
-    fn start_with(dir: &Path, env: &[(&str, &str)]) -> Service {
+    /// Starts `arbiter serve ARGS` with extra environment.
+    fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Service {
         let mut child = Command::new(binary())
             .arg("serve")
+            .args(args)
             .env("ARBITER_DATA_DIR", dir)
             .env("ARBITER_LISTEN", "127.0.0.1:0")
             .envs(env.iter().copied())
@@ -39,16 +42,17 @@ impl Service {
             .spawn()
             .expect("arbiter serve starts");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut line = String::new();
-        lines
-            .read_line(&mut line)
-            .expect("the service says where it listens");
-        let base = line
-            .split("listening on ")
-            .nth(1)
-            .expect("a listening line")
-            .trim()
-            .to_owned();
+        let mut said = Vec::new();
+        let base = loop {
+            let mut line = String::new();
+            if lines.read_line(&mut line).expect("the service writes") == 0 {
+                panic!("the service stopped: {said:?}");
+            }
+            if let Some(address) = line.split("listening on ").nth(1) {
+                break address.trim().to_owned();
+            }
+            said.push(line);
+        };
         // Keep draining stderr so the service never blocks on it.
         std::thread::spawn(move || {
             let mut rest = String::new();
@@ -58,6 +62,7 @@ impl Service {
             child,
             base,
             dir: dir.to_path_buf(),
+            said,
         }
     }
 
@@ -1145,6 +1150,7 @@ fn the_planning_loop_publishes_at_each_replan_instant_of_a_simulated_clock() {
     let trader = key(&dir, "trader", &[]);
     let service = Service::start_with(
         &dir,
+        &[],
         &[
             ("ARBITER_PLANNING_LOOP", "on"),
             ("ARBITER_CLOCK_START", "2024-10-24T07:00:00Z"),
@@ -1235,4 +1241,54 @@ fn the_planning_loop_publishes_at_each_replan_instant_of_a_simulated_clock() {
         second["plan"]["intervals"][0]["start"],
         "2024-10-24T08:00:00Z"
     );
+}
+
+#[test]
+fn the_demo_plans_the_fixture_site_with_its_jobs() {
+    let dir = data_dir("demo");
+    let service = Service::start_with(&dir, &["--demo"], &[]);
+    let token = service
+        .said
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("trader"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a trader key")
+        .to_owned();
+    let mut plan = Value::Null;
+    for _ in 0..300 {
+        let latest = call(
+            "GET",
+            &service.url("/v1/sites/np15-hub/plans/latest"),
+            Some(&token),
+            None,
+            &[],
+        );
+        if latest.status == 200 {
+            plan = latest.json();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(plan["start"], "2024-10-24T07:00:00Z", "{plan}");
+    assert_eq!(plan["plan"]["status"], "optimal");
+    assert_eq!(plan["basis"]["charging_until"], "2024-10-24T06:45:00Z");
+    assert_eq!(plan["basis"]["telemetry_at"], "2024-10-24T07:00:00Z");
+    assert_eq!(
+        plan["basis"]["prices_published_until"],
+        "2024-10-25T07:00:00Z"
+    );
+    assert!(
+        plan["warnings"].as_array().is_some_and(Vec::is_empty),
+        "{}",
+        plan["warnings"]
+    );
+    let jobs = plan["basis"]["jobs"]
+        .as_object()
+        .map(|jobs| jobs.len())
+        .unwrap_or(0);
+    assert!(jobs >= 1, "{plan}");
+    // Every seeded job fits before its deadline, so none falls short.
+    for job in plan["plan"]["jobs"].as_array().into_iter().flatten() {
+        assert!(job["shortfall_kwh"].as_f64().unwrap_or(1.0) < 1e-6, "{job}");
+    }
 }

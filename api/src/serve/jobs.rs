@@ -149,6 +149,27 @@ impl JobSpec {
         issues
     }
 
+    /// A queued job (from a queue file or a synthetic queue) as submitted.
+    pub fn from_queued(job: &QueuedJob) -> JobSpec {
+        let (kind, min_kw, max_kw, power_kw) = match job.kind {
+            JobKind::Preemptible { min_kw, max_kw } => {
+                (Kind::Preemptible, Some(min_kw), Some(max_kw), None)
+            }
+            JobKind::Block { power_kw } => (Kind::Block, None, None, Some(power_kw)),
+        };
+        JobSpec {
+            id: job.id.clone(),
+            energy_kwh: job.energy_kwh,
+            deadline: job.deadline,
+            kind,
+            min_kw,
+            max_kw,
+            power_kw,
+            value_per_mwh: job.value_per_mwh,
+            shortfall_penalty_per_mwh: job.shortfall_penalty_per_mwh,
+        }
+    }
+
     /// The job in the planner's terms, submitted at `submitted`.
     pub fn queued(&self, submitted: DateTime<Utc>) -> QueuedJob {
         QueuedJob {

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod demo;
 pub mod error;
 pub mod jobs;
 pub mod metrics;
@@ -43,6 +44,11 @@ pub struct Args {
     /// The service configuration (TOML).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Seed the demo site and data from `fixtures/` (run from the
+    /// repository) and run on a simulated clock from 2024-10-24 07:00 UTC
+    /// at 60× real time; prints a key per role.
+    #[arg(long)]
+    demo: bool,
 }
 
 /// The service's settings.
@@ -235,6 +241,16 @@ impl AppState {
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
     let config = match ServeConfig::load(args.config.as_deref()) {
+        Ok(config) if args.demo => match demo::clock() {
+            Ok(clock) => ServeConfig {
+                clock: Some(clock),
+                ..config
+            },
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(crate::commands::EXIT_INTERNAL);
+            }
+        },
         Ok(config) => config,
         Err(message) => {
             eprintln!("error: {message}");
@@ -251,7 +267,7 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(crate::commands::EXIT_INTERNAL);
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, args.demo)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -262,9 +278,17 @@ pub fn run(args: &Args) -> ExitCode {
 
 /// Opens the store, binds, and serves until Ctrl-C or SIGTERM; in-flight
 /// requests (and their solves and writes) finish first.
-async fn serve(config: ServeConfig) -> Result<(), String> {
+async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
     let store = Store::open(&config.data_dir)
         .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
+    let demo_token = if demo {
+        Some(
+            demo::seed(&store, std::path::Path::new("."))
+                .map_err(|error| format!("seeding the demo: {error}"))?,
+        )
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
@@ -280,6 +304,13 @@ async fn serve(config: ServeConfig) -> Result<(), String> {
             "arbiter: simulated clock from {} at {}× real time",
             clock.start.to_rfc3339(),
             clock.speed
+        );
+    }
+    if let Some(token) = demo_token {
+        eprintln!(
+            "arbiter: the demo site's latest plan (new every simulated hour, every real minute):\n  \
+             curl -H 'Authorization: Bearer {token}' http://{address}/v1/sites/np15-hub/plans/latest\n\
+             the API guide: docs/service.md; Ctrl-C stops"
         );
     }
     let latest = store

@@ -1,0 +1,187 @@
+//! `arbiter serve --demo`: the service on a simulated clock from
+//! 2024-10-24 07:00 UTC (midnight in California) running 60× real time,
+//! seeded from `fixtures/`: the demo site, the CAISO NP15 week of prices,
+//! the Broxden charging week mapped onto it (×20), a battery report, the
+//! jobs a synthetic queue had submitted by then, and one key per role.
+
+use std::path::Path;
+
+use arbiter_backtest::SiteConfig;
+use arbiter_forecast::{
+    PriceSource, SyntheticQueue, TimeColumn, align_by_week, read_metered_load, read_prices,
+    resample,
+};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+
+use super::auth::{Role, create_key};
+use super::clock::ClockConfig;
+use super::jobs::JobSpec;
+use super::store::{Store, StoredJob, StoredPrices};
+
+/// Where the demo's clock starts.
+pub const START: &str = "2024-10-24T07:00:00Z";
+/// Simulated seconds per real second.
+pub const SPEED: f64 = 60.0;
+
+fn rfc(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The demo's clock.
+pub fn clock() -> Result<ClockConfig, String> {
+    Ok(ClockConfig {
+        start: DateTime::parse_from_rfc3339(START)
+            .map_err(|error| error.to_string())?
+            .with_timezone(&Utc),
+        speed: SPEED,
+    })
+}
+
+/// Seeds the store from `fixtures/` under `root` (once: a store that has
+/// the demo site keeps what it has) and prints a key per role; returns the
+/// trader's token.
+pub fn seed(store: &Store, root: &Path) -> Result<String, String> {
+    let fixtures = root.join("fixtures");
+    let site_path = fixtures.join("sites/demo.toml");
+    let config = SiteConfig::read(&site_path).map_err(|error| error.to_string())?;
+    let site = &config.site;
+    let start = clock()?.start;
+    let failed = |error: super::store::StoreError| error.to_string();
+    if store.site(&site.id).map_err(failed)?.is_none() {
+        let text = toml::to_string(site).map_err(|error| error.to_string())?;
+        store.put_site(&site.id, &text).map_err(failed)?;
+
+        // Prices: the fixture week, one stored day per local day.
+        let prices_path = fixtures.join("prices/caiso_np15_2024-10-21_week.csv");
+        let prices =
+            read_prices(&PriceSource::csv(&prices_path)).map_err(|error| error.to_string())?;
+        let market = site
+            .market
+            .id
+            .clone()
+            .unwrap_or_else(|| "caiso-np15".to_owned());
+        let mut days: Vec<(String, DateTime<Utc>, Vec<f64>)> = Vec::new();
+        for (i, price) in prices.series.values.iter().enumerate() {
+            let at = prices.series.time(i);
+            let day = at
+                .with_timezone(&config.market_zone)
+                .date_naive()
+                .to_string();
+            match days.last_mut() {
+                Some((last, _, values)) if *last == day => values.push(*price),
+                _ => days.push((day, at, vec![*price])),
+            }
+        }
+        for (day, first, values) in days {
+            // Only whole local days (the file's first and last may be cut).
+            let midnight = first.with_timezone(&config.market_zone);
+            if midnight.format("%H:%M").to_string() != "00:00" || values.len() < 23 {
+                continue;
+            }
+            store
+                .put_prices(&StoredPrices {
+                    market: market.clone(),
+                    day,
+                    revision: 0,
+                    currency: site.currency.clone(),
+                    start: rfc(first),
+                    step_minutes: i64::from(prices.series.step_minutes),
+                    prices: values,
+                    uploaded_at: String::new(),
+                    uploaded_by: "demo".to_owned(),
+                })
+                .map_err(failed)?;
+        }
+
+        // Charging: the Broxden week of 2018 on the same weekdays, ×20.
+        let load_path = fixtures.join("ev/broxden_load_2018-10-22_week.csv");
+        let load = read_metered_load(
+            &load_path,
+            &TimeColumn::utc("timestamp_utc"),
+            "site_power_kw",
+        )
+        .map_err(|error| error.to_string())?;
+        let (load, _) =
+            resample(&load, site.interval_minutes).map_err(|error| error.to_string())?;
+        // From Tuesday: the fixture starts at 01:00 on Monday in London.
+        let from = start - TimeDelta::days(2);
+        let intervals = (5 * 24 * 60 / site.interval_minutes) as usize;
+        let aligned = align_by_week(
+            &load,
+            chrono_tz::Europe::London,
+            2018,
+            config.zone,
+            from,
+            intervals,
+        )
+        .map_err(|error| error.to_string())?;
+        let readings: Vec<(String, f64)> = aligned
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, kw)| kw.is_finite())
+            .map(|(i, kw)| (rfc(aligned.time(i)), kw * 20.0))
+            .collect();
+        store.put_charging(&site.id, &readings).map_err(failed)?;
+
+        // The battery at its initial energy when the clock starts.
+        if let Some(battery) = &site.battery {
+            let report =
+                serde_json::json!({ "at": rfc(start), "soc_kwh": battery.initial_soc_kwh });
+            store
+                .put_telemetry(
+                    &site.id,
+                    &rfc(start),
+                    Some(battery.initial_soc_kwh),
+                    None,
+                    &report.to_string(),
+                )
+                .map_err(failed)?;
+        }
+
+        // The jobs submitted in the day before the clock starts that can
+        // still finish in time.
+        let queue = SyntheticQueue {
+            seed: 1,
+            ..SyntheticQueue::default()
+        }
+        .generate(start - TimeDelta::days(1), start);
+        let fits = |job: &arbiter_forecast::QueuedJob| {
+            job.deadline > start
+                && (job.deadline - start).num_seconds() as f64 / 3600.0 * job.max_kw()
+                    >= job.energy_kwh
+        };
+        for job in queue.iter().filter(|job| fits(job)) {
+            let spec = JobSpec::from_queued(job);
+            store
+                .insert_job(&StoredJob {
+                    site_id: site.id.clone(),
+                    id: job.id.clone(),
+                    spec: serde_json::to_string(&spec).map_err(|error| error.to_string())?,
+                    submitted_at: rfc(job.submit),
+                    delivered_kwh: 0.0,
+                    status: "open".to_owned(),
+                    updated_at: rfc(job.submit),
+                })
+                .map_err(failed)?;
+        }
+    }
+    eprintln!(
+        "arbiter: demo site {} (fixtures/sites/demo.toml); keys for this run:",
+        site.id
+    );
+    let mut trader = String::new();
+    for (role, sites) in [
+        (Role::Admin, Vec::new()),
+        (Role::Trader, Vec::new()),
+        (Role::Analyst, Vec::new()),
+        (Role::Controller, vec![site.id.clone()]),
+    ] {
+        let (key, token) = create_key(store, role, &sites).map_err(failed)?;
+        eprintln!("  {:<10} {token}  ({})", role.name(), key.id);
+        if role == Role::Trader {
+            trader = token;
+        }
+    }
+    Ok(trader)
+}
