@@ -160,6 +160,23 @@ impl Profile {
     }
 }
 
+impl Model {
+    /// The models that extend published prices to a horizon, the baseline
+    /// (same hour yesterday) first; a market's is chosen among them by
+    /// rolling-origin validation.
+    pub fn price_candidates() -> Vec<Model> {
+        vec![
+            Model::SeasonalNaive { lag_days: 1 },
+            Model::Profile(Profile::recent_days()),
+            Model::Profile(Profile {
+                lookback_days: 28,
+                half_life_days: 7.0,
+                ..Profile::recent_days()
+            }),
+        ]
+    }
+}
+
 /// Days of errors the seasonal-naive model's quantiles are drawn from.
 const NAIVE_RESIDUAL_DAYS: u32 = 28;
 

@@ -206,15 +206,7 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         .generate(from, to),
         (None, None) => Vec::new(),
     };
-    let price_candidates = [
-        Model::SeasonalNaive { lag_days: 1 },
-        Model::Profile(Profile::recent_days()),
-        Model::Profile(Profile {
-            lookback_days: 28,
-            half_life_days: 7.0,
-            ..Profile::recent_days()
-        }),
-    ];
+    let price_candidates = Model::price_candidates();
     let horizon = (site.planning.horizon_hours * 60 / minutes) as usize;
     let price_model = choose(
         &price_candidates,

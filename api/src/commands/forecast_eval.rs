@@ -95,23 +95,18 @@ fn candidates(kind: Kind) -> Vec<Model> {
                 ..Profile::blend()
             }),
         ],
-        Kind::Price => vec![
-            Model::SeasonalNaive { lag_days: 1 },
-            Model::Profile(Profile::recent_days()),
-            Model::Profile(Profile {
-                lookback_days: 28,
-                half_life_days: 7.0,
-                ..Profile::recent_days()
-            }),
+        Kind::Price => {
+            let mut models = Model::price_candidates();
             // Yesterday's shape, smoothed over a week and the hours beside it.
-            Model::Profile(Profile {
+            models.push(Model::Profile(Profile {
                 lookback_days: 7,
                 half_life_days: 1.0,
                 other_day_type_weight: 1.0,
                 slot_radius: 1,
                 ..Profile::recent_days()
-            }),
-        ],
+            }));
+            models
+        }
     }
 }
 

@@ -134,16 +134,20 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// The caller with this token, if it is a valid key.
+    /// The cached answer for a token, when fresh: `Some(None)` for a token
+    /// known to be invalid, `None` when the store must be asked. Cheap: no
+    /// IO, so the hot paths call it on the async executor.
+    pub fn cached(&self, token: &str) -> Option<Option<Caller>> {
+        let fresh = Duration::from_secs(KEY_CACHE_SECONDS);
+        let cache = self.cache.read().ok()?;
+        let (at, caller) = cache.get(&hash(token))?;
+        (at.elapsed() < fresh).then(|| caller.clone())
+    }
+
+    /// The caller with this token, if it is a valid key, from the store
+    /// (and cached).
     pub fn caller(&self, store: &Store, token: &str) -> Result<Option<Caller>, StoreError> {
         let hashed = hash(token);
-        let fresh = Duration::from_secs(KEY_CACHE_SECONDS);
-        if let Ok(cache) = self.cache.read()
-            && let Some((at, caller)) = cache.get(&hashed)
-            && at.elapsed() < fresh
-        {
-            return Ok(caller.clone());
-        }
         let caller = store.key_by_hash(&hashed)?.and_then(|key| {
             Some(Caller {
                 role: Role::parse(&key.role)?,

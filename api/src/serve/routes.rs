@@ -88,8 +88,13 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 ApiError::unauthenticated("send an API key: Authorization: Bearer <token>")
             })?
             .to_owned();
-        let keys = Arc::clone(state);
-        let caller = blocking(state, move |store| keys.keys.caller(store, &token)).await??;
+        let caller = match state.keys.cached(&token) {
+            Some(caller) => caller,
+            None => {
+                let keys = Arc::clone(state);
+                blocking(state, move |store| keys.keys.caller(store, &token)).await??
+            }
+        };
         caller.ok_or_else(|| ApiError::unauthenticated("the API key is unknown or revoked"))
     }
 }

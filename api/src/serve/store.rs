@@ -105,6 +105,9 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("database migration: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    /// The data folder cannot be created.
+    #[error("cannot create the data folder: {0}")]
+    Folder(#[from] std::io::Error),
     /// Another request holds the connection and panicked.
     #[error("database connection poisoned")]
     Poisoned,
@@ -237,9 +240,7 @@ impl Store {
     /// Opens (creating if needed) `dir/arbiter.sqlite`, in WAL mode with
     /// full sync, and applies the migrations.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|error| {
-            StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(error)))
-        })?;
+        std::fs::create_dir_all(dir)?;
         let mut connection = Connection::open(dir.join("arbiter.sqlite"))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
@@ -404,15 +405,18 @@ impl Store {
         self.with(|c| {
             let tx = c.transaction()?;
             let current = latest_prices(&tx, &new.market, &new.day)?;
-            if let Some(current) = current
-                && current.start == new.start
-                && current.step_minutes == new.step_minutes
-                && current.currency == new.currency
-                && current.prices == new.prices
-            {
-                return Ok((current, false));
-            }
-            let revision = latest_prices(&tx, &new.market, &new.day)?.map_or(1, |p| p.revision + 1);
+            let revision = match current {
+                Some(current)
+                    if current.start == new.start
+                        && current.step_minutes == new.step_minutes
+                        && current.currency == new.currency
+                        && current.prices == new.prices =>
+                {
+                    return Ok((current, false));
+                }
+                Some(current) => current.revision + 1,
+                None => 1,
+            };
             let stored = StoredPrices {
                 revision,
                 uploaded_at: now(),
