@@ -43,23 +43,55 @@ fn main() {
         ..no_cuts
     };
     // Each row adds one step to the row before:
-    // (name, formulation, warm start, tuned HiGHS switches).
+    // (name, formulation, warm start, tuned HiGHS switches, relax-and-fix).
     let steps = [
-        ("textbook", textbook, WarmStart::None, false),
-        ("+drop redundant binaries", binaries, WarmStart::None, false),
-        ("+starts only with a cost", starts, WarmStart::None, false),
-        ("+tight bounds", bounds, WarmStart::None, false),
-        ("+objective offset", no_cuts, WarmStart::None, false),
-        ("+rule-built warm start", no_cuts, WarmStart::Rules, false),
-        ("+tuned HiGHS switches", no_cuts, WarmStart::Rules, true),
-        ("+capacity pair cuts", fast, WarmStart::Rules, true),
-        ("+LP-rounding warm start", fast, WarmStart::Relaxation, true),
+        ("textbook", textbook, WarmStart::None, false, false),
+        (
+            "+drop redundant binaries",
+            binaries,
+            WarmStart::None,
+            false,
+            false,
+        ),
+        (
+            "+starts only with a cost",
+            starts,
+            WarmStart::None,
+            false,
+            false,
+        ),
+        ("+tight bounds", bounds, WarmStart::None, false, false),
+        ("+objective offset", no_cuts, WarmStart::None, false, false),
+        (
+            "+rule-built warm start",
+            no_cuts,
+            WarmStart::Rules,
+            false,
+            false,
+        ),
+        (
+            "+tuned HiGHS switches",
+            no_cuts,
+            WarmStart::Rules,
+            true,
+            false,
+        ),
+        ("+capacity pair cuts", fast, WarmStart::Rules, true, false),
+        (
+            "+LP-rounding warm start",
+            fast,
+            WarmStart::Relaxation,
+            true,
+            false,
+        ),
+        ("+relax-and-fix", fast, WarmStart::Relaxation, true, true),
     ];
-    for (name, formulation, warm_start, tuned_solver) in steps {
+    for (name, formulation, warm_start, tuned_solver, relax_and_fix) in steps {
         let options = SolveOptions {
             formulation,
             warm_start,
             tuned_solver,
+            relax_and_fix,
             time_limit: Duration::from_secs(120),
             ..SolveOptions::default()
         };

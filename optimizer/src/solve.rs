@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use good_lp::{SolverModel, highs};
+use good_lp::{Expression, SolverModel, Variable, highs};
 use highs::{HighsModelStatus, HighsSolutionStatus};
 
 use crate::model::{self, Formulation, Model, Values, battery, compute, grid, rules};
@@ -31,6 +31,10 @@ pub struct SolveOptions {
     pub formulation: Formulation,
     /// Apply [`TUNED_SWITCHES`] to HiGHS.
     pub tuned_solver: bool,
+    /// Solve the LP relaxation first, fix every binary it settles, and solve
+    /// the small MIP left over (see [`solve`]); the full search runs only when
+    /// that leaves a gap to the relaxation's bound.
+    pub relax_and_fix: bool,
 }
 
 /// HiGHS switches measured to help these models (`examples/ablation.rs`).
@@ -50,6 +54,7 @@ impl Default for SolveOptions {
             warm_start: WarmStart::Auto,
             formulation: Formulation::default(),
             tuned_solver: true,
+            relax_and_fix: true,
         }
     }
 }
@@ -99,6 +104,9 @@ pub struct SolveStats {
     pub binaries: usize,
     /// Whether a second solve with charge/discharge binaries was needed.
     pub resolved_with_binaries: bool,
+    /// Binaries relax-and-fix fixed when it proved the plan optimal (0 when
+    /// the full search ran).
+    pub fixed_binaries: usize,
 }
 
 /// Size of the model of a problem.
@@ -198,11 +206,15 @@ struct Solved {
     overlap_left: bool,
 }
 
-/// The model handed to HiGHS (quiet), from copies of its variables and rows.
-fn highs_model(model: &Model) -> Result<highs::Model, String> {
+/// The model handed to HiGHS (quiet), from copies of its variables and rows,
+/// with each variable of `fixings` fixed at its value.
+fn highs_model(model: &Model, fixings: &[(Variable, f64)]) -> Result<highs::Model, String> {
     let mut lp = highs(model.variables.clone().minimise(model.solver_objective()));
     for constraint in &model.constraints {
         lp.add_constraint(constraint.clone());
+    }
+    for &(var, value) in fixings {
+        lp.add_constraint(Expression::from(var).eq(value));
     }
     let mut highs = lp
         .try_into_inner()
@@ -211,10 +223,15 @@ fn highs_model(model: &Model) -> Result<highs::Model, String> {
     Ok(highs)
 }
 
-/// Solves the LP relaxation of the model; `None` if that fails (the MIP then
-/// starts without a warm start).
-fn relaxation(model: &Model, options: &SolveOptions, stats: &mut SolveStats) -> Option<Values> {
-    let mut highs = highs_model(model).ok()?;
+/// Solves the LP relaxation of the model within a tenth of the time limit:
+/// its solution and objective (a lower bound on every plan's), or `None` if
+/// that fails.
+fn relaxation(
+    model: &Model,
+    options: &SolveOptions,
+    stats: &mut SolveStats,
+) -> Option<(Values, f64)> {
+    let mut highs = highs_model(model, &[]).ok()?;
     highs.try_set_option("solve_relaxation", true).ok()?;
     let time_limit = options.time_limit.as_secs_f64() * 0.1;
     highs.try_set_option("time_limit", time_limit).ok()?;
@@ -225,56 +242,100 @@ fn relaxation(model: &Model, options: &SolveOptions, stats: &mut SolveStats) -> 
     if solved.status() != HighsModelStatus::Optimal {
         return None;
     }
-    let solution = solved.get_solution();
-    Some(
-        model
-            .columns
-            .iter()
-            .copied()
-            .zip(solution.columns().iter().copied())
-            .collect(),
-    )
+    Some((read_values(model, &solved), solved.objective_value()))
 }
 
-/// Runs HiGHS on the model within what is left of the time budget.
-fn run(
+/// The solver's column values by variable.
+fn read_values(model: &Model, solved: &highs::SolvedModel) -> Values {
+    let solution = solved.get_solution();
+    model
+        .columns
+        .iter()
+        .copied()
+        .zip(solution.columns().iter().copied())
+        .collect()
+}
+
+/// Share of the time limit the MIP left over by relax-and-fix may take.
+const FIXED_MIP_SHARE: f64 = 0.3;
+
+/// What relax-and-fix found.
+enum Fixed {
+    /// A plan within the MIP gap of the relaxation's bound: optimal.
+    Proven(Solved),
+    /// A plan, to start the full search from.
+    Incumbent(Values),
+    /// Nothing (the relaxation or the fixed MIP failed in time).
+    Nothing,
+}
+
+/// Relax-and-fix: solves the LP relaxation, fixes every binary whose value it
+/// settles ([`rules::settled_binaries`]), and solves the MIP over the binaries
+/// left. Every plan of that MIP is a plan of the full model, and the
+/// relaxation's objective bounds the full model's optimum from below: when
+/// the two are within the MIP gap the plan is proven optimal without a search
+/// of the full model. On site plans the relaxation is tight (the capacity
+/// cuts, few fractional on/off decisions), and this is what usually happens.
+fn relax_and_fix(
     problem: &Problem,
     model: &Model,
     options: &SolveOptions,
     started: Instant,
     stats: &mut SolveStats,
-) -> Result<Solved, String> {
-    let warm_start = match &options.warm_start {
-        WarmStart::Auto if model.binaries <= AUTO_RELAXATION_MAX_BINARIES => &WarmStart::Relaxation,
-        WarmStart::Auto => &WarmStart::Rules,
-        other => other,
+) -> Result<Fixed, String> {
+    let Some((relaxed, bound)) = relaxation(model, options, stats) else {
+        return Ok(Fixed::Nothing);
     };
-    let warm_values = match warm_start {
-        WarmStart::None | WarmStart::Auto => None,
-        WarmStart::Rules => Some(rules::fallback(problem, model)),
-        WarmStart::Plan(plan) => Some(rules::from_plan(problem, model, plan)),
-        WarmStart::Relaxation => Some(
-            relaxation(model, options, stats)
-                .map(|relaxed| rules::round_relaxation(problem, model, relaxed))
-                .unwrap_or_else(|| rules::fallback(problem, model)),
-        ),
-    };
-    let warm_start = warm_values.map(|values| {
-        model
-            .columns
-            .iter()
-            .map(|var| model::value(&values, *var))
-            .collect::<Vec<f64>>()
-    });
-    let mut highs = highs_model(model)?;
-    highs.make_quiet();
-    // HiGHS overruns its limit a little while it winds down, and reading the
-    // plan back takes time too: keep a reserve so the caller's limit holds.
+    let fixings = rules::settled_binaries(problem, model, &relaxed);
+    let mut highs = highs_model(model, &fixings)?;
     let remaining = options.time_limit.saturating_sub(started.elapsed());
-    let highs_limit = remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64();
+    let budget = (remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64())
+        .min(FIXED_MIP_SHARE * options.time_limit.as_secs_f64());
+    configure(&mut highs, options, budget)?;
+    let solving = Instant::now();
+    let solved = highs.try_solve();
+    stats.solver_seconds += solving.elapsed().as_secs_f64();
+    let Ok(solved) = solved else {
+        return Ok(Fixed::Nothing);
+    };
+    if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
+        return Ok(Fixed::Nothing);
+    }
+    let objective = solved.objective_value();
+    let mut values = read_values(model, &solved);
+    let gap = relative_gap(objective, bound);
+    if gap > options.mip_gap {
+        return Ok(Fixed::Incumbent(values));
+    }
+    stats.fixed_binaries = fixings.len();
+    let overlap_left = clean_up(problem, model, &mut values);
+    Ok(Fixed::Proven(Solved {
+        values,
+        status: Status::Optimal,
+        mip_gap: Some(gap),
+        overlap_left,
+    }))
+}
+
+/// `(objective − bound) / |objective|`, as HiGHS measures its gap: 0 when both
+/// are 0, infinite when only the objective is.
+fn relative_gap(objective: f64, bound: f64) -> f64 {
+    let difference = (objective - bound).max(0.0);
+    if difference <= NOISE {
+        0.0
+    } else if objective.abs() <= NOISE {
+        f64::INFINITY
+    } else {
+        difference / objective.abs()
+    }
+}
+
+/// The settings every MIP run shares: the gap, a time limit of `seconds`,
+/// the tuned switches and the thread count.
+fn configure(highs: &mut highs::Model, options: &SolveOptions, seconds: f64) -> Result<(), String> {
     let settings: [(&str, f64); 2] = [
         ("mip_rel_gap", options.mip_gap),
-        ("time_limit", highs_limit.max(0.0)),
+        ("time_limit", seconds.max(0.0)),
     ];
     for (name, value) in settings {
         highs
@@ -294,6 +355,56 @@ fn run(
             .try_set_option("threads", threads)
             .map_err(|error| format!("HiGHS refused option threads: {error:?}"))?;
     }
+    Ok(())
+}
+
+/// Runs HiGHS on the model within what is left of the time budget: first
+/// relax-and-fix (when the options ask for it), then, unless that proved a
+/// plan optimal, the full search from its plan or the warm start.
+fn run(
+    problem: &Problem,
+    model: &Model,
+    options: &SolveOptions,
+    started: Instant,
+    stats: &mut SolveStats,
+) -> Result<Solved, String> {
+    let mut incumbent = None;
+    if options.relax_and_fix && model.binaries > 0 {
+        match relax_and_fix(problem, model, options, started, stats)? {
+            Fixed::Proven(solved) => return Ok(solved),
+            Fixed::Incumbent(values) => incumbent = Some(values),
+            Fixed::Nothing => {}
+        }
+    }
+    let warm_start = match &options.warm_start {
+        WarmStart::Auto if model.binaries <= AUTO_RELAXATION_MAX_BINARIES => &WarmStart::Relaxation,
+        WarmStart::Auto => &WarmStart::Rules,
+        other => other,
+    };
+    let warm_values = match (incumbent, warm_start) {
+        (Some(values), _) => Some(values),
+        (None, WarmStart::None | WarmStart::Auto) => None,
+        (None, WarmStart::Rules) => Some(rules::fallback(problem, model)),
+        (None, WarmStart::Plan(plan)) => Some(rules::from_plan(problem, model, plan)),
+        (None, WarmStart::Relaxation) => Some(
+            relaxation(model, options, stats)
+                .map(|(relaxed, _)| rules::round_relaxation(problem, model, relaxed))
+                .unwrap_or_else(|| rules::fallback(problem, model)),
+        ),
+    };
+    let warm_start = warm_values.map(|values| {
+        model
+            .columns
+            .iter()
+            .map(|var| model::value(&values, *var))
+            .collect::<Vec<f64>>()
+    });
+    let mut highs = highs_model(model, &[])?;
+    // HiGHS overruns its limit a little while it winds down, and reading the
+    // plan back takes time too: keep a reserve so the caller's limit holds.
+    let remaining = options.time_limit.saturating_sub(started.elapsed());
+    let highs_limit = remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64();
+    configure(&mut highs, options, highs_limit)?;
     if let Some(columns) = &warm_start {
         highs
             .try_set_solution(Some(columns), None, None, None)
@@ -326,13 +437,7 @@ fn run(
         // Stopped before any bound was proven: the gap is unknown.
         (_, false) => None,
     };
-    let solution = solved.get_solution();
-    let mut values: Values = model
-        .columns
-        .iter()
-        .copied()
-        .zip(solution.columns().iter().copied())
-        .collect();
+    let mut values = read_values(model, &solved);
     let overlap_left = clean_up(problem, model, &mut values);
     Ok(Solved {
         values,

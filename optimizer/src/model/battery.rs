@@ -16,17 +16,20 @@
 //!
 //! - both efficiencies are 1: nothing burns, and netting `bc` and `bd` against
 //!   each other keeps every energy and lowers degradation; or
-//! - every import price is ≥ 0, the terminal value is ≥ 0 and no stability
-//!   penalty applies. Take the latest interval `t` with both flows. Replace them
-//!   by the single flow with the same stored energy; the site then absorbs
-//!   less power, and import (which is at least the net absorption, since
-//!   unserved load never exceeds the load) falls by as much, at a price ≥ 0.
-//!   Where import is too small for that, import drops to 0 and the battery
-//!   keeps more energy instead; later intervals then hold more energy, and the
-//!   first later charges are cut by that excess (each cut lowers an import at a
-//!   price ≥ 0) until no energy exceeds `soc_max`. Energies only rise, so SoC
-//!   targets and the terminal value only gain; peak import only falls. Repeat
-//!   for earlier intervals.
+//! - the terminal value is ≥ 0 and every import price is at least the
+//!   stability penalty of its interval (0 where no reference applies). Take
+//!   the latest interval `t` with both flows. Replace them by the single flow
+//!   with the same stored energy; the site then absorbs less power, and import
+//!   (which is at least the net absorption, since unserved load never exceeds
+//!   the load) falls by as much, at a price ≥ 0. Where import is too small for
+//!   that, import drops to 0 and the battery keeps more energy instead; later
+//!   intervals then hold more energy, and the first later charges are cut by
+//!   that excess (each cut lowers an import at a price ≥ 0) until no energy
+//!   exceeds `soc_max`. Every step moves the net battery power of an interval
+//!   by exactly the import it saves there, so the stability deviation grows
+//!   by at most that import, priced at most as high as the import was.
+//!   Energies only rise, so SoC targets and the terminal value only gain; peak
+//!   import only falls. Repeat for earlier intervals.
 //!
 //! A solver may still return a degenerate optimum that charges and discharges
 //! at once where that costs nothing (a zero import price); the solve then
@@ -127,16 +130,18 @@ pub(crate) fn binaries_redundant(problem: &Problem, spec: &Battery) -> bool {
     if spec.charge_efficiency == 1.0 && spec.discharge_efficiency == 1.0 {
         return true;
     }
-    let stability_applies = problem
-        .stability
-        .as_ref()
-        .is_some_and(|s| s.penalty_per_mwh > 0.0 && s.reference_kw.iter().any(Option::is_some));
+    let stability_penalty = |t: usize| match &problem.stability {
+        Some(stability) if stability.reference_kw.get(t).is_some_and(Option::is_some) => {
+            stability.penalty_per_mwh
+        }
+        _ => 0.0,
+    };
     spec.terminal_value_per_mwh >= 0.0
-        && !stability_applies
         && problem
             .import_price_per_mwh
             .iter()
-            .all(|&price| price >= 0.0)
+            .enumerate()
+            .all(|(t, &price)| price >= stability_penalty(t))
 }
 
 /// Below this, a flow that overlaps the opposite one is solver noise, kW.

@@ -191,3 +191,60 @@ pub(crate) fn round_relaxation(problem: &Problem, model: &Model, mut values: Val
     }
     values
 }
+
+/// Below this a relaxed binary counts as 0 (and above 1 minus this as 1),
+/// and a relaxed job power as 0 kW.
+const SETTLED: f64 = 1e-6;
+
+/// The binaries whose value the LP relaxation settles, with that value, for
+/// relax-and-fix ([`crate::solve`]): a preemptible job is off where it draws
+/// nothing and on where it draws at least its minimum (its relaxed indicator
+/// may be fractional either way: only the power says what the schedule
+/// needs); every other binary is settled where its relaxed value is 0 or 1.
+/// The binaries left free are the decisions the relaxation split.
+pub(crate) fn settled_binaries(
+    problem: &Problem,
+    model: &Model,
+    relaxed: &Values,
+) -> Vec<(good_lp::Variable, f64)> {
+    let integral = |var| {
+        let v = value(relaxed, var);
+        if v <= SETTLED {
+            Some((var, 0.0))
+        } else if v >= 1.0 - SETTLED {
+            Some((var, 1.0))
+        } else {
+            None
+        }
+    };
+    let mut settled = Vec::new();
+    for (vars, job) in model.compute.jobs.iter().zip(&problem.jobs) {
+        match &vars.kind {
+            KindVars::Preemptible { power_kw, on, .. } => {
+                let min_kw = match job.kind {
+                    crate::problem::JobKind::Preemptible { min_kw, .. } => min_kw,
+                    crate::problem::JobKind::Block { .. } => 0.0,
+                };
+                for (&x, &z) in power_kw.iter().zip(on) {
+                    let power = value(relaxed, x);
+                    if power <= SETTLED {
+                        settled.push((z, 0.0));
+                    } else if power >= min_kw - SETTLED {
+                        settled.push((z, 1.0));
+                    }
+                }
+            }
+            KindVars::Block { starts } => {
+                settled.extend(starts.iter().filter_map(|&(_, s)| integral(s)));
+            }
+        }
+    }
+    let exclusivity = model
+        .grid
+        .importing
+        .iter()
+        .flatten()
+        .chain(model.battery.iter().flat_map(|b| &b.charging));
+    settled.extend(exclusivity.filter_map(|&b| integral(b)));
+    settled
+}

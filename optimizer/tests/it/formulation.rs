@@ -549,3 +549,89 @@ fn capacity_pair_cuts_keep_the_optimum() {
         assert_near(plan.objective, -250.0);
     }
 }
+
+/// A full battery (100 kWh, efficiencies 0.9) whose previous plan charged
+/// 50 kW for an hour, at a stability penalty of 5/MWh.
+fn full_battery_asked_to_charge(price: f64) -> Value {
+    let mut p = site(&[price]);
+    p["battery"] = battery(0.0, 100.0, 100.0, 100.0, 0.9, 0.9);
+    p["stability"] = json!({ "penalty_per_mwh": 5.0, "reference_kw": [-50.0] });
+    p
+}
+
+#[test]
+fn a_stability_reference_cheaper_than_import_needs_no_charge_binaries() {
+    // Following the reference would mean charging while full, burning the
+    // energy in a simultaneous discharge: absorbing n kW costs 10·n/1000 in
+    // import and saves at most 5·n/1000 of deviation, so idling is optimal
+    // (deviation 50 × 5/1000 = 0.25) and the model needs no binary for it.
+    let p = full_battery_asked_to_charge(10.0);
+    let problem = arbiter_optimizer::Problem::from_json(&p.to_string()).unwrap();
+    assert_eq!(
+        arbiter_optimizer::build_model(&problem, Formulation::default()).binaries,
+        0
+    );
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 0.25);
+    assert_near(plan.intervals[0].charge_kw, 0.0);
+}
+
+#[test]
+fn a_stability_reference_dearer_than_import_keeps_the_charge_binaries() {
+    // At a price of 2 < 5 the relaxation would charge 100 kW and discharge
+    // 81 kW at once (absorbing 19 kW: 0.038 import, 0.155 deviation, 0.193);
+    // the rules forbid that, so the model keeps the binary and idles: 0.25.
+    let p = full_battery_asked_to_charge(2.0);
+    let problem = arbiter_optimizer::Problem::from_json(&p.to_string()).unwrap();
+    assert_eq!(
+        arbiter_optimizer::build_model(&problem, Formulation::default()).binaries,
+        1
+    );
+    let plan = solve_checked(&p);
+    assert_near(plan.objective, 0.25);
+    assert_near(plan.intervals[0].charge_kw, 0.0);
+}
+
+/// A job of `energy` kWh (50–100 kW, shortfall 2000/MWh) over two hours at 10/MWh,
+/// with a demand charge of 1 per kW: the plan and the solve's statistics.
+fn relax_and_fix_case(energy: f64) -> (arbiter_optimizer::Plan, arbiter_optimizer::SolveStats) {
+    let mut job = preemptible(
+        "p",
+        energy,
+        50.0,
+        100.0,
+        "2025-06-01T00:00:00Z",
+        "2025-06-01T02:00:00Z",
+        0.0,
+    );
+    job["shortfall_penalty_per_mwh"] = json!(2000.0);
+    let mut p = with_compute(site(&[10.0, 10.0]), 1000.0, vec![job]);
+    p["tariff"] = json!({ "demand_charge_per_kw": 1.0 });
+    let plan = solve_checked(&p);
+    let problem = arbiter_optimizer::Problem::from_json(&p.to_string()).unwrap();
+    let (again, stats) = arbiter_optimizer::solve_with_stats(&problem, &SolveOptions::default());
+    assert_near(again.objective, plan.objective);
+    (plan, stats)
+}
+
+#[test]
+fn relax_and_fix_proves_a_plan_the_relaxation_settles() {
+    // 150 kWh: the relaxation runs the job at 75 kW in both hours (the least
+    // peak), at least its minimum, so both on/off decisions are settled and
+    // the fixed model's optimum meets the relaxation's bound: energy
+    // 150 × 10/1000 = 1.5, demand charge 75.
+    let (plan, stats) = relax_and_fix_case(150.0);
+    assert_near(plan.objective, 76.5);
+    assert_eq!((stats.fixed_binaries, stats.binaries), (2, 2));
+}
+
+#[test]
+fn relax_and_fix_hands_a_split_decision_to_the_full_search() {
+    // 75 kWh: the relaxation spreads 37.5 kW over both hours, below the 50 kW
+    // minimum (bound 0.75 + 37.5 = 38.25), which no plan can do. The full
+    // search runs it at 75 kW for one hour: 0.75 + 75 = 75.75 (50 kW and a
+    // 25 kWh shortfall would cost 0.5 + 50 + 50; idling, 150).
+    let (plan, stats) = relax_and_fix_case(75.0);
+    assert_near(plan.objective, 75.75);
+    assert_eq!(stats.fixed_binaries, 0);
+}
