@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arbiter_forecast::{JobKind, Model, QueuedJob, Series};
 use arbiter_optimizer::{Plan, solve};
@@ -443,6 +443,11 @@ pub const PERFECT_WINDOW_HOURS: u32 = 48;
 /// Hours of each `perfect` plan that are followed before the next.
 pub const PERFECT_COMMIT_HOURS: u32 = 24;
 
+/// Least time limit of a `perfect` solve, seconds: it solves once a day, not
+/// once an hour, over a longer window and every job at once, and a plan
+/// stopped early would flatter `mpc`'s share of its savings.
+pub const PERFECT_TIME_LIMIT_SECONDS: f64 = 30.0;
+
 /// Builds and solves the problem the site would have solved at `at`.
 fn plan_at(
     config: &SiteConfig,
@@ -509,7 +514,12 @@ fn plan_at(
         previous: state.previous.as_ref(),
     };
     let problem = problem(config, &snapshot)?;
-    let options = solve_options(config, state.previous.as_ref());
+    let mut options = solve_options(config, state.previous.as_ref());
+    if foresight == Foresight::Perfect {
+        options.time_limit = options
+            .time_limit
+            .max(Duration::from_secs_f64(PERFECT_TIME_LIMIT_SECONDS));
+    }
     let started = Instant::now();
     let plan = solve(&problem, &options);
     Ok((plan, started.elapsed().as_secs_f64()))

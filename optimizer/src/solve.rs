@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use good_lp::{Expression, SolverModel, Variable, highs};
+use good_lp::{Expression, IntoAffineExpression, SolverModel, Variable, highs};
 use highs::{HighsModelStatus, HighsSolutionStatus};
 
 use crate::model::{self, Formulation, Model, Values, battery, compute, grid, rules};
@@ -287,6 +287,24 @@ fn relax_and_fix(
         return Ok(Fixed::Nothing);
     };
     let fixings = rules::settled_binaries(problem, model, &relaxed);
+    if fixings.len() == model.binaries {
+        // Every decision is settled: the relaxation, with its binaries at
+        // their settled values, is itself a plan (worth more than the bound
+        // only through start costs that the fractional indicators shared).
+        let mut values = relaxed.clone();
+        values.extend(fixings.iter().copied());
+        let overlap_left = clean_up(problem, model, &mut values);
+        let gap = relative_gap(model.solver_objective().eval_with(&values), bound);
+        if gap <= options.mip_gap {
+            stats.fixed_binaries = fixings.len();
+            return Ok(Fixed::Proven(Solved {
+                values,
+                status: Status::Optimal,
+                mip_gap: Some(gap),
+                overlap_left,
+            }));
+        }
+    }
     let mut highs = highs_model(model, &fixings)?;
     let remaining = options.time_limit.saturating_sub(started.elapsed());
     let budget = (remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64())
