@@ -30,9 +30,10 @@ pub struct Args {
     /// returned with status `feasible`.
     #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = parse_seconds, allow_negative_numbers = true)]
     time_limit: f64,
-    /// A previous plan to start the search from (matched by interval start
-    /// time); without it the search starts from the rounded LP relaxation
-    /// (small models) or the rule-built plan.
+    /// A previous plan to start the full search from (matched by interval
+    /// start time), when relax-and-fix has not already proven a plan optimal
+    /// or found one to start from; without it the search starts from the
+    /// rounded LP relaxation (small models) or the rule-built plan.
     #[arg(long, value_name = "PLAN.json")]
     warm_start: Option<PathBuf>,
 }
