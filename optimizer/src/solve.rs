@@ -265,8 +265,9 @@ enum Fixed {
     Proven(Solved),
     /// A plan, to start the full search from.
     Incumbent(Values),
-    /// Nothing (the relaxation or the fixed MIP failed in time).
-    Nothing,
+    /// No plan (the relaxation or the fixed MIP failed in time), with the
+    /// relaxation's solution if it was solved.
+    Nothing(Option<Values>),
 }
 
 /// Relax-and-fix: solves the LP relaxation, fixes every binary whose value it
@@ -284,7 +285,7 @@ fn relax_and_fix(
     stats: &mut SolveStats,
 ) -> Result<Fixed, String> {
     let Some((relaxed, bound)) = relaxation(model, options, stats) else {
-        return Ok(Fixed::Nothing);
+        return Ok(Fixed::Nothing(None));
     };
     let fixings = rules::settled_binaries(problem, model, &relaxed);
     if fixings.len() == model.binaries {
@@ -314,10 +315,10 @@ fn relax_and_fix(
     let solved = highs.try_solve();
     stats.solver_seconds += solving.elapsed().as_secs_f64();
     let Ok(solved) = solved else {
-        return Ok(Fixed::Nothing);
+        return Ok(Fixed::Nothing(Some(relaxed)));
     };
     if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
-        return Ok(Fixed::Nothing);
+        return Ok(Fixed::Nothing(Some(relaxed)));
     }
     let objective = solved.objective_value();
     let mut values = read_values(model, &solved);
@@ -386,12 +387,15 @@ fn run(
     started: Instant,
     stats: &mut SolveStats,
 ) -> Result<Solved, String> {
+    // The relaxation, once solved (or failed), is not solved again for the
+    // warm start.
+    let mut relaxed: Option<Option<Values>> = None;
     let mut incumbent = None;
     if options.relax_and_fix && model.binaries > 0 {
         match relax_and_fix(problem, model, options, started, stats)? {
             Fixed::Proven(solved) => return Ok(solved),
             Fixed::Incumbent(values) => incumbent = Some(values),
-            Fixed::Nothing => {}
+            Fixed::Nothing(values) => relaxed = Some(values),
         }
     }
     let warm_start = match &options.warm_start {
@@ -405,8 +409,9 @@ fn run(
         (None, WarmStart::Rules) => Some(rules::fallback(problem, model)),
         (None, WarmStart::Plan(plan)) => Some(rules::from_plan(problem, model, plan)),
         (None, WarmStart::Relaxation) => Some(
-            relaxation(model, options, stats)
-                .map(|(relaxed, _)| rules::round_relaxation(problem, model, relaxed))
+            relaxed
+                .unwrap_or_else(|| relaxation(model, options, stats).map(|(values, _)| values))
+                .map(|values| rules::round_relaxation(problem, model, values))
                 .unwrap_or_else(|| rules::fallback(problem, model)),
         ),
     };

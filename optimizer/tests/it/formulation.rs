@@ -550,6 +550,12 @@ fn capacity_pair_cuts_keep_the_optimum() {
     }
 }
 
+/// Binaries in the default model of a problem.
+fn binaries(problem: &Value) -> usize {
+    let problem = arbiter_optimizer::Problem::from_json(&problem.to_string()).unwrap();
+    arbiter_optimizer::build_model(&problem, Formulation::default()).binaries
+}
+
 /// A full battery (100 kWh, efficiencies 0.9) whose previous plan charged
 /// 50 kW for an hour, at a stability penalty of 5/MWh.
 fn full_battery_asked_to_charge(price: f64) -> Value {
@@ -566,11 +572,7 @@ fn a_stability_reference_cheaper_than_import_needs_no_charge_binaries() {
     // import and saves at most 5·n/1000 of deviation, so idling is optimal
     // (deviation 50 × 5/1000 = 0.25) and the model needs no binary for it.
     let p = full_battery_asked_to_charge(10.0);
-    let problem = arbiter_optimizer::Problem::from_json(&p.to_string()).unwrap();
-    assert_eq!(
-        arbiter_optimizer::build_model(&problem, Formulation::default()).binaries,
-        0
-    );
+    assert_eq!(binaries(&p), 0);
     let plan = solve_checked(&p);
     assert_near(plan.objective, 0.25);
     assert_near(plan.intervals[0].charge_kw, 0.0);
@@ -582,11 +584,7 @@ fn a_stability_reference_dearer_than_import_keeps_the_charge_binaries() {
     // 81 kW at once (absorbing 19 kW: 0.038 import, 0.155 deviation, 0.193);
     // the rules forbid that, so the model keeps the binary and idles: 0.25.
     let p = full_battery_asked_to_charge(2.0);
-    let problem = arbiter_optimizer::Problem::from_json(&p.to_string()).unwrap();
-    assert_eq!(
-        arbiter_optimizer::build_model(&problem, Formulation::default()).binaries,
-        1
-    );
+    assert_eq!(binaries(&p), 1);
     let plan = solve_checked(&p);
     assert_near(plan.objective, 0.25);
     assert_near(plan.intervals[0].charge_kw, 0.0);
