@@ -106,7 +106,8 @@ pub fn kpis(config: &SiteConfig, run: &Run) -> Kpis {
             }
         }
     }
-    let compute_kwh = run.jobs.iter().map(|job| job.delivered_kwh).sum();
+    // + 0.0: an empty sum is −0.0.
+    let compute_kwh = run.jobs.iter().map(|job| job.delivered_kwh).sum::<f64>() + 0.0;
     let demand_total: f64 = demand_charges.values().sum();
     let mut solves = run.solve_seconds.clone();
     solves.sort_by(f64::total_cmp);

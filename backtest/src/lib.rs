@@ -7,6 +7,8 @@
 //! - [`simulate`]: the rolling-horizon simulation of a strategy;
 //! - [`dispatch`]: how the site settles a plan against actual load;
 //! - [`kpi`]: the run's figures, from its ledger;
+//! - [`report`]: every strategy's figures side by side, and the share of
+//!   perfect foresight's savings captured;
 //! - [`ledger`]: writing the ledger.
 #![deny(missing_docs)]
 
@@ -14,11 +16,13 @@ pub mod dispatch;
 pub mod kpi;
 pub mod ledger;
 pub mod planner;
+pub mod report;
 pub mod simulate;
 pub mod site;
 
 pub use dispatch::{BatteryLimits, Limits, Setpoint, Settled, settle};
 pub use kpi::{Kpis, kpis};
 pub use planner::{OpenJob, Snapshot, published_until};
+pub use report::Report;
 pub use simulate::{BacktestError, Inputs, JobOutcome, Row, Run, Strategy, simulate};
 pub use site::{SiteConfig, SiteError};

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use arbiter_forecast::{ForecastError, JobKind, Model, QueuedJob, Series, extend};
+use arbiter_forecast::{ForecastError, JobKind, Model, QueuedJob, Series, choose, extend};
 use arbiter_optimizer::{
     Plan, Problem, RawAdder, RawBattery, RawBlockJob, RawCompute, RawGrid, RawJob,
     RawPreemptibleJob, RawProblem, RawSocTarget, RawStability, RawTariff, SolveOptions, WarmStart,
@@ -81,6 +81,43 @@ pub fn published_until(config: &SiteConfig, at: DateTime<Utc>) -> DateTime<Utc> 
         .map_or(at + TimeDelta::days(days), |instant| {
             instant.with_timezone(&Utc)
         })
+}
+
+/// Days of forecasts the price model is chosen on.
+pub const PRICE_MODEL_VALIDATION_DAYS: u32 = 14;
+
+/// Days of prices before `before` that [`choose_price_model`] reads: the
+/// validation days and the longest look-back among the candidates.
+pub fn price_model_history_days() -> u32 {
+    PRICE_MODEL_VALIDATION_DAYS
+        + Model::price_candidates()
+            .iter()
+            .map(Model::lookback_days)
+            .max()
+            .unwrap_or(0)
+        + 2
+}
+
+/// The price model that extends published prices: of
+/// [`Model::price_candidates`], the one whose day-ahead forecasts over the
+/// [`PRICE_MODEL_VALIDATION_DAYS`] days before `before` scored best
+/// (pinball loss at the median and the 90th percentile), from prices known
+/// then; with too little history, the one-day seasonal-naive model. The
+/// backtest chooses once at the start of its period, the service once per
+/// market and local day, on the same rule.
+pub fn choose_price_model(config: &SiteConfig, prices: &Series, before: DateTime<Utc>) -> Model {
+    let candidates = Model::price_candidates();
+    choose(
+        &candidates,
+        prices,
+        config.market_zone,
+        before,
+        PRICE_MODEL_VALIDATION_DAYS,
+        horizon_intervals(config),
+    )
+    .ok()
+    .and_then(|choice| candidates.get(choice.index).cloned())
+    .unwrap_or(Model::SeasonalNaive { lag_days: 1 })
 }
 
 /// Prices and the charging forecast over the horizon from `at`: the

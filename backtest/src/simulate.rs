@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 use arbiter_forecast::{JobKind, Model, QueuedJob, Series};
 use arbiter_optimizer::{Plan, solve};
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{BatteryLimits, Limits, Setpoint, settle};
 use crate::planner::{OpenJob, Snapshot, forecast_horizon, problem, solve_options};
 use crate::site::SiteConfig;
 
 /// How the site is run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     /// Arbiter: replanned every `replan_minutes` from what was known then.
@@ -150,7 +150,7 @@ pub struct Run {
     pub strategy: Strategy,
     /// One row per interval simulated.
     pub rows: Vec<Row>,
-    /// Every job submitted in the period.
+    /// Every job submitted in the period or queued and due at its start.
     pub jobs: Vec<JobOutcome>,
     /// Wall-clock seconds of each solve.
     pub solve_seconds: Vec<f64>,
@@ -405,7 +405,8 @@ pub fn simulate(
     run.jobs = jobs
         .iter()
         .enumerate()
-        .filter(|(_, job)| job.submit >= from && job.submit < end)
+        // Submitted in the period, or queued and still due at its start.
+        .filter(|(_, job)| job.submit < end && job.deadline > from)
         .map(|(j, job)| JobOutcome {
             id: job.id.clone(),
             submit: job.submit,

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use arbiter_backtest::{Inputs, Kpis, Run, SiteConfig, Strategy, kpis, ledger, simulate};
+use arbiter_backtest::planner::choose_price_model;
+use arbiter_backtest::{Inputs, Kpis, Report, Run, SiteConfig, Strategy, ledger, simulate};
 use arbiter_forecast::{
-    Model, PriceSource, Profile, Series, SyntheticQueue, TimeColumn, align_by_week, choose,
+    Model, PriceSource, Profile, Series, SyntheticQueue, TimeColumn, align_by_week,
     read_jobs, read_metered_load, read_prices, resample,
 };
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde::Serialize;
 
 use super::{Failure, invalid, local_time};
 use crate::plot::{StrategySeries, draw_panels, draw_xy};
@@ -117,23 +117,6 @@ impl From<StrategyArg> for Strategy {
 /// Days of charging history before the period the forecasts learn from.
 const HISTORY_DAYS: i64 = 91;
 
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    site: &'a str,
-    currency: &'a str,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    price_model: String,
-    charging_model: String,
-    jobs: usize,
-    strategies: BTreeMap<&'static str, Kpis>,
-    /// Share of perfect foresight's savings over `naive` that `mpc`
-    /// captures: (naive − mpc) / (naive − perfect), net costs.
-    savings_captured: Option<f64>,
-    /// Jobs due in the period that `mpc` finished late or not at all while
-    /// `perfect` finished them on time (with both run).
-    missed_by_mpc_only: Option<Vec<String>>,
-}
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
@@ -206,18 +189,7 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         .generate(from, to),
         (None, None) => Vec::new(),
     };
-    let price_candidates = Model::price_candidates();
-    let horizon = (site.planning.horizon_hours * 60 / minutes) as usize;
-    let price_model = choose(
-        &price_candidates,
-        &prices,
-        config.market_zone,
-        from,
-        14,
-        horizon,
-    )
-    .map(|choice| price_candidates[choice.index].clone())
-    .unwrap_or(Model::SeasonalNaive { lag_days: 1 });
+    let price_model = choose_price_model(&config, &prices, from);
     let charging_model = Model::Profile(Profile::blend());
     let inputs = Inputs {
         prices,
@@ -430,16 +402,15 @@ fn run_one(
 }
 
 /// Writes a run set's ledger, jobs, KPIs and charts into `out`.
-fn write_results<'a>(
+fn write_results(
     args: &Args,
     out: &Path,
-    config: &'a SiteConfig,
+    config: &SiteConfig,
     inputs: &Inputs,
     period: Period,
     runs: &[Run],
-) -> Result<(Report<'a>, Vec<String>), Failure> {
+) -> Result<(Report, Vec<String>), Failure> {
     let Period { from, to } = period;
-    let site = &config.site;
     let rows: Vec<_> = runs.iter().flat_map(|run| run.rows.iter()).collect();
     let ledger_path = out.join("ledger.parquet");
     ledger::write_parquet(&ledger_path, &rows).map_err(Failure::Internal)?;
@@ -455,55 +426,7 @@ fn write_results<'a>(
     ledger::write_jobs_csv(&jobs_path, &runs.iter().collect::<Vec<_>>()).map_err(|error| {
         Failure::Internal(format!("cannot write {}: {error}", jobs_path.display()))
     })?;
-    let strategies: BTreeMap<&'static str, Kpis> = runs
-        .iter()
-        .map(|run| (run.strategy.name(), kpis(config, run)))
-        .collect();
-    let savings_captured = match (
-        strategies.get("naive"),
-        strategies.get("mpc"),
-        strategies.get("perfect"),
-    ) {
-        (Some(naive), Some(mpc), Some(perfect)) if naive.net_cost > perfect.net_cost => {
-            Some((naive.net_cost - mpc.net_cost) / (naive.net_cost - perfect.net_cost))
-        }
-        _ => None,
-    };
-    let outcomes = |strategy: Strategy| {
-        runs.iter()
-            .find(|run| run.strategy == strategy)
-            .map(|run| &run.jobs)
-    };
-    let missed_by_mpc_only = match (outcomes(Strategy::Mpc), outcomes(Strategy::Perfect)) {
-        (Some(mpc), Some(perfect)) => {
-            let met: std::collections::HashSet<&str> = perfect
-                .iter()
-                .filter(|job| job.due_in_period && job.on_time())
-                .map(|job| job.id.as_str())
-                .collect();
-            Some(
-                mpc.iter()
-                    .filter(|job| {
-                        job.due_in_period && !job.on_time() && met.contains(job.id.as_str())
-                    })
-                    .map(|job| job.id.clone())
-                    .collect(),
-            )
-        }
-        _ => None,
-    };
-    let report = Report {
-        site: &site.id,
-        currency: &site.currency,
-        from,
-        to,
-        price_model: inputs.price_model.name(),
-        charging_model: inputs.charging_model.name(),
-        jobs: inputs.jobs.len(),
-        strategies,
-        savings_captured,
-        missed_by_mpc_only,
-    };
+    let report = Report::new(config, inputs, from, to, runs);
     let kpis_path = out.join("kpis.json");
     let json = serde_json::to_string_pretty(&report)
         .map_err(|error| Failure::Internal(error.to_string()))?;
@@ -630,7 +553,7 @@ fn write_sweep(
     Ok(())
 }
 
-fn print_table(report: &Report<'_>) {
+fn print_table(report: &Report) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,

@@ -77,6 +77,8 @@ pub enum Action<'a> {
     UploadPrices,
     /// Create or update sites; read the audit log.
     ManageSites,
+    /// Run backtests.
+    RunBacktests,
 }
 
 impl Caller {
@@ -89,6 +91,7 @@ impl Caller {
             (_, Action::ReadSite(_) | Action::ReadAll) => true,
             (Role::Trader, Action::UploadPrices) => true,
             (Role::Admin, Action::ManageSites) => true,
+            (Role::Analyst, Action::RunBacktests) => true,
             _ => false,
         }
     }

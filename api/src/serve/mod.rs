@@ -6,6 +6,7 @@
 //! latest-plan cache and the event stream.
 
 pub mod auth;
+pub mod backtests;
 pub mod clock;
 pub mod demo;
 pub mod error;
@@ -219,6 +220,12 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// The wall clock or a simulated one.
     pub clock: clock::Clock,
+    /// Backtests submitted over the API.
+    pub backtests: backtests::Backtests,
+    /// The price model of each market and day.
+    pub price_models: planning::PriceModels,
+    /// Idempotency keys (key id, key) whose request is being answered.
+    pub idempotency: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl AppState {
@@ -233,6 +240,9 @@ impl AppState {
             events,
             metrics: metrics::Metrics::default(),
             clock: clock::Clock::new(config.clock.as_ref()),
+            backtests: backtests::Backtests::new(),
+            price_models: Default::default(),
+            idempotency: Default::default(),
             config,
         }
     }
@@ -322,6 +332,12 @@ async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
              the API guide: docs/service.md; Ctrl-C stops"
         );
     }
+    let failed = store
+        .fail_unfinished_backtests()
+        .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
+    if failed > 0 {
+        eprintln!("arbiter: {failed} backtest(s) left unfinished by the last run marked failed");
+    }
     let latest = store
         .latest_plans()
         .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
@@ -337,10 +353,11 @@ async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
     if state.config.planning_loop {
         tokio::spawn(clock::planning_loop(Arc::clone(&state)));
     }
-    axum::serve(listener, routes::router(state))
+    axum::serve(listener, routes::router(Arc::clone(&state)))
         .with_graceful_shutdown(shutdown())
         .await
         .map_err(|error| format!("serving: {error}"))?;
+    state.backtests.stop_all().await;
     eprintln!("arbiter: stopped; every acknowledged write is stored");
     Ok(())
 }

@@ -12,9 +12,13 @@
 //! lists every such substitution in `warnings`. Its `basis` records the
 //! versions of everything it was built from.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use arbiter_backtest::planner::{Snapshot, horizon_intervals, problem, solve_options};
+use arbiter_backtest::planner::{
+    Snapshot, choose_price_model, horizon_intervals, price_model_history_days, problem,
+    solve_options,
+};
 use arbiter_backtest::{SiteConfig, published_until};
 use arbiter_forecast::{Model, Profile, Series, resample};
 use arbiter_optimizer::{Plan, solve};
@@ -25,10 +29,44 @@ use super::error::ApiError;
 use super::store::{Store, StoredPrices};
 use super::{AppState, Published, SOLVE_QUEUE_TIMEOUT, blocking};
 
-/// The model that carries published prices to the horizon (a one-day lag
-/// needs only yesterday's prices).
-fn price_model() -> Model {
-    Model::Profile(Profile::recent_days())
+/// The price model of each market, local day, interval and horizon:
+/// chosen once a day on the stored prices before that day, by the rule the
+/// backtest uses ([`choose_price_model`]).
+pub type PriceModels = Mutex<HashMap<(String, NaiveDate, u32, usize), Model>>;
+
+/// The price model for `market` on the market-local day of `at`, chosen on
+/// the first plan of the day and kept for the rest of it.
+fn price_model(
+    models: &PriceModels,
+    store: &Store,
+    config: &SiteConfig,
+    market: &str,
+    at: DateTime<Utc>,
+) -> Result<Model, ApiError> {
+    let day = at.with_timezone(&config.market_zone).date_naive();
+    let minutes = config.site.interval_minutes;
+    let key = (market.to_owned(), day, minutes, horizon_intervals(config));
+    if let Some(model) = models.lock().ok().and_then(|models| models.get(&key).cloned()) {
+        return Ok(model);
+    }
+    let before = day
+        .and_hms_opt(0, 0, 0)
+        .and_then(|midnight| config.market_zone.from_local_datetime(&midnight).earliest())
+        .map_or(at, |midnight| midnight.with_timezone(&Utc));
+    let days = store.prices_between(
+        market,
+        &(day - TimeDelta::days(i64::from(price_model_history_days()))).to_string(),
+        &(day - TimeDelta::days(1)).to_string(),
+    )?;
+    let model = match price_series(&days, minutes) {
+        Some(history) => choose_price_model(config, &history, before),
+        None => Model::SeasonalNaive { lag_days: 1 },
+    };
+    if let Ok(mut models) = models.lock() {
+        models.retain(|(_, kept, _, _), _| *kept >= day - TimeDelta::days(1));
+        models.insert(key, model.clone());
+    }
+    Ok(model)
 }
 
 /// The charging model.
@@ -43,6 +81,8 @@ pub struct Basis {
     pub site_revision: i64,
     /// The market, and the revision of each delivery day's prices used.
     pub market: Option<String>,
+    /// The model that extended the published prices to the horizon.
+    pub price_model: Option<String>,
     /// `YYYY-MM-DD` → revision.
     pub price_revisions: std::collections::BTreeMap<String, i64>,
     /// Prices published up to this instant; later ones are forecast.
@@ -112,7 +152,11 @@ pub async fn plan_site(
 ) -> Result<Arc<Published>, ApiError> {
     let gathered = {
         let config = config.clone();
-        blocking(state, move |store| gather(store, config, site_revision, at)).await??
+        let models = Arc::clone(state);
+        blocking(state, move |store| {
+            gather(store, &models.price_models, config, site_revision, at)
+        })
+        .await??
     };
     let permit = tokio::time::timeout(SOLVE_QUEUE_TIMEOUT, state.solves.acquire())
         .await
@@ -183,6 +227,7 @@ fn solve_gathered(gathered: &Gathered, at: DateTime<Utc>) -> Result<Plan, ApiErr
 /// Reads what the plan at `at` is built from.
 fn gather(
     store: &Store,
+    models: &PriceModels,
     config: SiteConfig,
     site_revision: i64,
     at: DateTime<Utc>,
@@ -197,6 +242,7 @@ fn gather(
     // Prices: the latest revision of each published day, extended.
     let published = published_until(&config, at);
     let mut price_revisions = std::collections::BTreeMap::new();
+    let mut chosen_model = None;
     let prices = match &site.market.id {
         None => {
             warnings
@@ -204,7 +250,9 @@ fn gather(
             vec![0.0; intervals]
         }
         Some(market) => {
-            let lookback = i64::from(price_model().lookback_days()) + 2;
+            let model = price_model(models, store, &config, market, at)?;
+            chosen_model = Some(model.name());
+            let lookback = i64::from(model.lookback_days()) + 2;
             let local = |t: DateTime<Utc>| t.with_timezone(&config.market_zone).date_naive();
             let days = store.prices_between(
                 market,
@@ -227,7 +275,7 @@ fn gather(
                         &known,
                         config.market_zone,
                         horizon_end,
-                        &price_model(),
+                        &model,
                     ) {
                         Ok((extended, _)) => {
                             let first = extended.index_of(at).unwrap_or(0);
@@ -352,6 +400,7 @@ fn gather(
         basis: Basis {
             site_revision,
             market: site.market.id.clone(),
+            price_model: chosen_model,
             price_revisions,
             prices_published_until: site.market.id.as_ref().map(|_| rfc(published)),
             charging_until,
@@ -375,7 +424,7 @@ fn gather(
 
 /// Stored price days as one series on the site's interval, when they are
 /// contiguous up to the last (an earlier gap drops what precedes it).
-fn price_series(days: &[StoredPrices], minutes: u32) -> Option<Series> {
+pub(super) fn price_series(days: &[StoredPrices], minutes: u32) -> Option<Series> {
     let mut series: Option<Series> = None;
     for day in days {
         let start = DateTime::parse_from_rfc3339(&day.start)
@@ -404,7 +453,7 @@ fn price_series(days: &[StoredPrices], minutes: u32) -> Option<Series> {
 
 /// Metered readings from `since` to `until` on the site's interval; missing
 /// intervals are NaN (the models skip them). `None` without any reading.
-fn load_series(
+pub(super) fn load_series(
     readings: &[(String, f64)],
     since: DateTime<Utc>,
     until: DateTime<Utc>,

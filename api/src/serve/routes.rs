@@ -58,6 +58,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/sites/{site}/plans/latest", get(latest_plan))
         .route("/v1/sites/{site}/plans/stream", get(stream_plans))
         .route("/v1/sites/{site}/plans/{version}", get(get_plan))
+        .route(
+            "/v1/backtests",
+            get(super::backtests::list).post(super::backtests::submit),
+        )
+        .route("/v1/backtests/{id}", get(super::backtests::get))
+        .route("/v1/backtests/{id}/ledger", get(super::backtests::ledger))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -100,7 +106,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 }
 
 /// Refuses what the caller's role does not allow.
-fn allow(caller: &Caller, action: Action) -> Result<(), ApiError> {
+pub(super) fn allow(caller: &Caller, action: Action) -> Result<(), ApiError> {
     if caller.may(action) {
         Ok(())
     } else {
@@ -113,13 +119,14 @@ fn allow(caller: &Caller, action: Action) -> Result<(), ApiError> {
                 Action::OperateSite(site) => format!("write data or request plans for site {site}"),
                 Action::UploadPrices => "upload prices".to_owned(),
                 Action::ManageSites => "manage sites or read the audit log".to_owned(),
+                Action::RunBacktests => "run backtests".to_owned(),
             }
         )))
     }
 }
 
 /// Records a write (after it happened, with its status).
-async fn audit(
+pub(super) async fn audit(
     state: &AppState,
     caller: &Caller,
     method: Method,
@@ -136,7 +143,7 @@ async fn audit(
     }
 }
 
-fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+pub(super) fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
     (
         status,
         [(
@@ -150,7 +157,7 @@ fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
 
 /// A JSON body: 400 when it is not JSON, 422 naming the field when a value
 /// has the wrong type, is missing or is unknown.
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -165,7 +172,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     })
 }
 
-fn wants(headers: &HeaderMap, media: &str) -> bool {
+pub(super) fn wants(headers: &HeaderMap, media: &str) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -393,7 +400,7 @@ async fn put_site(
     Ok(json(status, site_json(&stored).to_string()))
 }
 
-async fn load_site(state: &AppState, site: &str) -> Result<(StoredSite, SiteConfig), ApiError> {
+pub(super) async fn load_site(state: &AppState, site: &str) -> Result<(StoredSite, SiteConfig), ApiError> {
     let id = site.to_owned();
     let stored = blocking(state, move |store| store.site(&id))
         .await??
@@ -438,6 +445,126 @@ struct PriceDay {
     prices_per_mwh: Vec<f64>,
 }
 
+/// What a CSV upload of a day's prices adds to its rows.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceCsvQuery {
+    zone: Option<String>,
+    currency: Option<String>,
+}
+
+/// Whether the body is CSV (by its Content-Type).
+fn is_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|media| media.starts_with("text/csv"))
+}
+
+/// The rows of a CSV body with a header line; an unreadable row is named
+/// by its line.
+fn csv_rows<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let headers = reader
+        .headers()
+        .map_err(|error| ApiError::field("line 1", error.to_string()))?
+        .clone();
+    reader
+        .deserialize()
+        .map(|row| {
+            row.map_err(|error| {
+                let line = error.position().map_or(1, csv::Position::line);
+                match error.kind() {
+                    csv::ErrorKind::Deserialize { err, .. } => {
+                        let column = err
+                            .field()
+                            .and_then(|i| headers.get(i as usize))
+                            .map_or(String::new(), |name| format!(".{name}"));
+                        ApiError::field(format!("line {line}{column}"), err.kind().to_string())
+                    }
+                    _ => ApiError::field(format!("line {line}"), error.to_string()),
+                }
+            })
+        })
+        .collect()
+}
+
+/// A day's prices from CSV rows `timestamp_utc,price_per_mwh` (one per
+/// interval, from the local midnight of `day`); the zone and the currency
+/// come from the query.
+fn price_day_from_csv(
+    body: &[u8],
+    query: PriceCsvQuery,
+    day: NaiveDate,
+) -> Result<PriceDay, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        timestamp_utc: DateTime<Utc>,
+        price_per_mwh: f64,
+    }
+    let mut issues = Vec::new();
+    if query.zone.is_none() {
+        issues.push(FieldIssue::new(
+            "zone",
+            "a CSV upload names the market's IANA zone in the query: ?zone=…&currency=…",
+        ));
+    }
+    if query.currency.is_none() {
+        issues.push(FieldIssue::new(
+            "currency",
+            "a CSV upload names the currency in the query: ?zone=…&currency=…",
+        ));
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let rows: Vec<Row> = csv_rows(body)?;
+    let zone = query.zone.unwrap_or_default();
+    let interval = match rows.as_slice() {
+        [first, second, ..] => (second.timestamp_utc - first.timestamp_utc).num_minutes(),
+        _ => {
+            return Err(ApiError::field(
+                "body",
+                "a day of prices has at least 2 rows: timestamp_utc,price_per_mwh",
+            ));
+        }
+    };
+    for (i, pair) in rows.windows(2).enumerate() {
+        if (pair[1].timestamp_utc - pair[0].timestamp_utc).num_minutes() != interval {
+            return Err(ApiError::field(
+                format!("line {}", i + 3),
+                format!(
+                    "timestamp_utc ({}) must follow the line before by {interval} minutes, as the first two rows do",
+                    pair[1].timestamp_utc.to_rfc3339()
+                ),
+            ));
+        }
+    }
+    if let Ok(tz) = zone.parse::<chrono_tz::Tz>()
+        && let Some(midnight) = day
+            .and_hms_opt(0, 0, 0)
+            .and_then(|m| tz.from_local_datetime(&m).earliest())
+        && midnight.with_timezone(&Utc) != rows[0].timestamp_utc
+    {
+        return Err(ApiError::field(
+            "line 2",
+            format!(
+                "timestamp_utc ({}) must be the start of {day} in {zone} ({})",
+                rows[0].timestamp_utc.to_rfc3339(),
+                midnight.with_timezone(&Utc).to_rfc3339()
+            ),
+        ));
+    }
+    Ok(PriceDay {
+        zone,
+        currency: query.currency.unwrap_or_default(),
+        interval_minutes: u32::try_from(interval).unwrap_or(0),
+        prices_per_mwh: rows.iter().map(|row| row.price_per_mwh).collect(),
+    })
+}
+
 fn prices_json(p: &StoredPrices) -> serde_json::Value {
     serde_json::json!({
         "market": p.market, "day": p.day, "revision": p.revision, "currency": p.currency,
@@ -449,7 +576,9 @@ fn prices_json(p: &StoredPrices) -> serde_json::Value {
 async fn put_prices(
     State(state): State<Arc<AppState>>,
     Path((market, day)): Path<(String, String)>,
+    Query(query): Query<PriceCsvQuery>,
     caller: Caller,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     allow(&caller, Action::UploadPrices)?;
@@ -461,7 +590,11 @@ async fn put_prices(
     }
     let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
         .map_err(|_| ApiError::field("day", format!("({day:?}) must be a date, YYYY-MM-DD")))?;
-    let upload: PriceDay = parse_json(&body)?;
+    let upload: PriceDay = if is_csv(&headers) {
+        price_day_from_csv(&body, query, date)?
+    } else {
+        parse_json(&body)?
+    };
     let mut issues = Vec::new();
     let zone = upload.zone.parse::<chrono_tz::Tz>();
     if zone.is_err() {
@@ -641,23 +774,39 @@ async fn put_charging(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
     caller: Caller,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     allow(&caller, Action::OperateSite(&site))?;
     let (_, config) = load_site(&state, &site).await?;
-    let upload: Charging = parse_json(&body)?;
+    // CSV: rows `timestamp_utc,kw`; reading i is on line i + 2.
+    let csv = is_csv(&headers);
+    let name = |i: usize, column: &str| {
+        if csv {
+            format!("line {}.{column}", i + 2)
+        } else {
+            format!("readings[{i}].{column}")
+        }
+    };
+    let upload: Charging = if csv {
+        Charging {
+            readings: csv_rows(&body)?,
+        }
+    } else {
+        parse_json(&body)?
+    };
     let step = i64::from(config.site.interval_minutes) * 60;
     let mut issues = Vec::new();
     for (i, reading) in upload.readings.iter().enumerate() {
         if !(reading.kw.is_finite() && reading.kw >= 0.0) {
             issues.push(FieldIssue {
-                field: format!("readings[{i}].kw"),
+                field: name(i, "kw"),
                 message: format!("({}) must be a number ≥ 0", reading.kw),
             });
         }
         if reading.timestamp_utc.timestamp().rem_euclid(step) != 0 {
             issues.push(FieldIssue {
-                field: format!("readings[{i}].timestamp_utc"),
+                field: name(i, "timestamp_utc"),
                 message: format!(
                     "({}) must start one of the site's {}-minute intervals",
                     reading.timestamp_utc.to_rfc3339(),
@@ -996,6 +1145,18 @@ async fn post_plan(
         .transpose()
         .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?;
     let request_text = String::from_utf8_lossy(&body).into_owned();
+    // Held until the response is kept: a second request with the key while
+    // the first is answered is refused rather than planned twice.
+    let _reserved = match &idempotency {
+        Some(key) => Some(
+            Reservation::take(&state, &caller.key_id, key).ok_or_else(|| {
+                ApiError::conflict(format!(
+                    "a request with Idempotency-Key {key} is still being answered; retry when it is"
+                ))
+            })?,
+        ),
+        None => None,
+    };
     if let Some(key) = &idempotency {
         let (key_id, k) = (caller.key_id.clone(), key.clone());
         if let Some(previous) = blocking(&state, move |store| store.response(&key_id, &k)).await?? {
@@ -1044,6 +1205,30 @@ async fn post_plan(
     )
     .await;
     Ok(plan_response(StatusCode::CREATED, &published))
+}
+
+/// An idempotency key being answered, released when dropped (also when
+/// the request fails or its client goes away).
+struct Reservation<'a> {
+    state: &'a AppState,
+    key: (String, String),
+}
+
+impl<'a> Reservation<'a> {
+    /// The key reserved, unless a request holds it.
+    fn take(state: &'a AppState, key_id: &str, key: &str) -> Option<Reservation<'a>> {
+        let key = (key_id.to_owned(), key.to_owned());
+        let mut held = state.idempotency.lock().ok()?;
+        held.insert(key.clone()).then_some(Reservation { state, key })
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.state.idempotency.lock() {
+            held.remove(&self.key);
+        }
+    }
 }
 
 /// The site's latest plan from memory, loading it once from the store.

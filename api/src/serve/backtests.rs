@@ -1,0 +1,629 @@
+//! Backtests over the API: `POST /v1/backtests` checks the request and the
+//! stored data it needs, answers 202 with an id, and runs the backtest in
+//! the background on the data the service stores (the site's market
+//! prices, its metered charging load, its job queue or a synthetic one),
+//! exactly as `arbiter backtest` runs it on files. `GET /v1/backtests/{id}`
+//! shows its progress, then its report; `…/ledger` serves the ledger as CSV
+//! or Parquet.
+//!
+//! Backtests run one at a time, each on one thread, so live planning keeps
+//! the other cores. A service stopped gracefully ends a running backtest at
+//! its next replan and keeps what it finished (`interrupted`); one killed
+//! marks it `failed` when it starts again.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arbiter_backtest::planner::{choose_price_model, price_model_history_days};
+use arbiter_backtest::{Inputs, Report, SiteConfig, Strategy, ledger, simulate};
+use arbiter_forecast::{Model, Profile, Series, SyntheticQueue};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{Action, Caller};
+use super::error::ApiError;
+use super::jobs::JobSpec;
+use super::planning::{load_series, price_series};
+use super::routes::{allow, audit, json, load_site, parse_json, wants};
+use super::store::{Store, StoredBacktest};
+use super::{AppState, blocking};
+
+/// The longest period one backtest may cover, days.
+pub const MAX_PERIOD_DAYS: i64 = 366;
+
+/// Days of metered charging before the period that the forecasts learn
+/// from (as `arbiter backtest`).
+const HISTORY_DAYS: i64 = 91;
+
+/// A backtest to run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestRequest {
+    /// A stored site; its current configuration is used.
+    pub site: String,
+    /// First local day of the period (site zone).
+    pub from: NaiveDate,
+    /// The local day after the period.
+    pub to: NaiveDate,
+    /// The strategies to run [default: all four].
+    #[serde(default = "all_strategies")]
+    pub strategies: Vec<Strategy>,
+    /// Multiplies the stored charging load (a bigger site than the meter's).
+    #[serde(default = "one")]
+    pub charging_scale: f64,
+    /// Replaces the site's stored jobs with a synthetic queue of this seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic_jobs_seed: Option<u64>,
+}
+
+fn all_strategies() -> Vec<Strategy> {
+    vec![
+        Strategy::Mpc,
+        Strategy::Naive,
+        Strategy::Threshold,
+        Strategy::Perfect,
+    ]
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A running backtest's progress, shared with the readers.
+#[derive(Debug)]
+pub struct Progress {
+    /// Intervals simulated, over all strategies.
+    done: AtomicUsize,
+    /// Intervals to simulate, over all strategies.
+    total: usize,
+    /// The strategy running.
+    strategy: Mutex<&'static str>,
+    /// When it started running.
+    started: Mutex<Option<Instant>>,
+    /// Set to end it at the next replan.
+    stop: AtomicBool,
+}
+
+/// The running and queued backtests, with the background tasks to wait
+/// for at shutdown.
+#[derive(Debug)]
+pub struct Backtests {
+    progress: Mutex<HashMap<String, Arc<Progress>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// One backtest runs at a time.
+    slot: tokio::sync::Semaphore,
+}
+
+impl Backtests {
+    /// No backtest running; one may run at a time.
+    pub fn new() -> Backtests {
+        Backtests {
+            progress: Mutex::new(HashMap::new()),
+            tasks: Mutex::new(Vec::new()),
+            slot: tokio::sync::Semaphore::new(1),
+        }
+    }
+
+    fn progress(&self, id: &str) -> Option<Arc<Progress>> {
+        self.progress.lock().ok()?.get(id).cloned()
+    }
+
+    /// Ends every backtest at its next replan and waits until each has
+    /// stored what it finished.
+    pub async fn stop_all(&self) {
+        if let Ok(progress) = self.progress.lock() {
+            for running in progress.values() {
+                running.stop.store(true, Ordering::Relaxed);
+            }
+        }
+        let tasks = self
+            .tasks
+            .lock()
+            .map(|mut tasks| std::mem::take(&mut *tasks))
+            .unwrap_or_default();
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+fn rfc(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Where a backtest's ledger and job outcomes are written.
+fn folder(state: &AppState, id: &str) -> PathBuf {
+    state.config.data_dir.join("backtests").join(id)
+}
+
+/// `POST /v1/backtests`.
+pub async fn submit(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::RunBacktests)?;
+    let request: BacktestRequest = parse_json(&body)?;
+    let (_, config) = load_site(&state, &request.site)
+        .await
+        .map_err(|error| match error.status {
+            StatusCode::NOT_FOUND => {
+                ApiError::field("site", format!("no site {} is stored", request.site))
+            }
+            _ => error,
+        })?;
+    let (from, to) = period(&config, &request)?;
+    let inputs = {
+        let (config, request) = (config.clone(), request.clone());
+        blocking(&state, move |store| inputs(store, &config, &request, from, to)).await??
+    };
+    let mut strategies = request.strategies.clone();
+    strategies.sort();
+    strategies.dedup();
+    let hex = rand::rng()
+        .random::<[u8; 6]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    let id = format!("bt_{hex}");
+    let stored = StoredBacktest {
+        id: id.clone(),
+        created_at: super::store::now(),
+        key_id: caller.key_id.clone(),
+        request: serde_json::to_string(&request)
+            .map_err(|error| ApiError::internal(error.to_string()))?,
+        status: "queued".to_owned(),
+        started_at: None,
+        finished_at: None,
+        report: None,
+        error: None,
+    };
+    {
+        let stored = stored.clone();
+        blocking(&state, move |store| store.insert_backtest(&stored)).await??;
+    }
+    let intervals = ((to - from).num_minutes() / i64::from(config.site.interval_minutes)) as usize;
+    let progress = Arc::new(Progress {
+        done: AtomicUsize::new(0),
+        total: intervals * strategies.len(),
+        strategy: Mutex::new(""),
+        started: Mutex::new(None),
+        stop: AtomicBool::new(false),
+    });
+    if let Ok(mut running) = state.backtests.progress.lock() {
+        running.insert(id.clone(), Arc::clone(&progress));
+    }
+    let task = tokio::spawn(run(
+        Arc::clone(&state),
+        id.clone(),
+        Job {
+            config,
+            inputs,
+            from,
+            to,
+            strategies,
+        },
+        progress,
+    ));
+    if let Ok(mut tasks) = state.backtests.tasks.lock() {
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(task);
+    }
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        "/v1/backtests".to_owned(),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    let mut response = json(StatusCode::ACCEPTED, document(&state, &stored).to_string());
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/backtests/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// The period's instants: local midnights in the site's zone.
+fn period(
+    config: &SiteConfig,
+    request: &BacktestRequest,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let midnight = |field: &str, day: NaiveDate| {
+        day.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(config.zone).earliest())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| ApiError::field(field, format!("{day} has no midnight in {}", config.zone)))
+    };
+    let from = midnight("from", request.from)?;
+    let to = midnight("to", request.to)?;
+    if request.to <= request.from {
+        return Err(ApiError::field(
+            "to",
+            format!("must be after from ({})", request.from),
+        ));
+    }
+    if (request.to - request.from).num_days() > MAX_PERIOD_DAYS {
+        return Err(ApiError::field(
+            "to",
+            format!("the period may cover {MAX_PERIOD_DAYS} days at most"),
+        ));
+    }
+    if request.strategies.is_empty() {
+        return Err(ApiError::field(
+            "strategies",
+            "name at least one of mpc, naive, threshold, perfect",
+        ));
+    }
+    if !(request.charging_scale.is_finite() && request.charging_scale >= 0.0) {
+        return Err(ApiError::field("charging_scale", "must be a number ≥ 0"));
+    }
+    Ok((from, to))
+}
+
+/// The backtest's inputs from the store: the market's prices without a gap
+/// over the period (and the history the price model is chosen on), the
+/// metered charging load over the period (and up to [`HISTORY_DAYS`] before
+/// it), and the site's stored jobs or a synthetic queue.
+fn inputs(
+    store: &Store,
+    config: &SiteConfig,
+    request: &BacktestRequest,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Inputs, ApiError> {
+    let site = &config.site;
+    let minutes = site.interval_minutes;
+    let market = site.market.id.as_deref().ok_or_else(|| {
+        ApiError::field(
+            "site",
+            format!(
+                "site {} names no market (market.id); a backtest needs its prices",
+                site.id
+            ),
+        )
+    })?;
+    let market_day = |at: DateTime<Utc>| at.with_timezone(&config.market_zone).date_naive();
+    let days = store.prices_between(
+        market,
+        &(market_day(from) - TimeDelta::days(i64::from(price_model_history_days()))).to_string(),
+        &market_day(to).to_string(),
+    )?;
+    let covers = |series: &Series| series.index_of(from).is_some() && series.end() >= to;
+    // The stored days joined, keeping the last run without a gap that
+    // covers the period.
+    let prices = match price_series(&days, minutes) {
+        Some(series) if covers(&series) => series,
+        Some(series) => {
+            return Err(ApiError::field(
+                if series.end() < to { "to" } else { "from" },
+                format!(
+                    "prices of {market} are stored without a gap from {} to {} only; the period is {} to {}",
+                    rfc(series.start),
+                    rfc(series.end()),
+                    rfc(from),
+                    rfc(to)
+                ),
+            ));
+        }
+        None => {
+            return Err(ApiError::field(
+                "from",
+                format!("no prices of {market} are stored for the period"),
+            ));
+        }
+    };
+
+    let since = from - TimeDelta::days(HISTORY_DAYS);
+    let readings = store.charging_since(&site.id, &rfc(since))?;
+    let Some(mut charging) = load_series(&readings, since, to, minutes) else {
+        return Err(ApiError::field(
+            "from",
+            format!("no metered charging load of site {} is stored", site.id),
+        ));
+    };
+    if let Some(first) = charging.values.iter().position(|kw| kw.is_finite()) {
+        charging = charging.between(charging.time(first), charging.end());
+    }
+    match charging.index_of(from) {
+        None => {
+            return Err(ApiError::field(
+                "from",
+                format!(
+                    "the metered charging load of site {} starts at {}, after the period's start",
+                    site.id,
+                    rfc(charging.start)
+                ),
+            ));
+        }
+        Some(first) => {
+            if let Some(gap) = charging.values[first..].iter().position(|kw| !kw.is_finite()) {
+                return Err(ApiError::field(
+                    "to",
+                    format!(
+                        "the metered charging load of site {} is missing at {}; a backtest needs it over the whole period",
+                        site.id,
+                        rfc(charging.time(first + gap))
+                    ),
+                ));
+            }
+        }
+    }
+    for kw in &mut charging.values {
+        *kw *= request.charging_scale;
+    }
+
+    let jobs = match request.synthetic_jobs_seed {
+        Some(seed) => SyntheticQueue {
+            seed,
+            ..SyntheticQueue::default()
+        }
+        .generate(from, to),
+        None => store
+            .jobs(&site.id, false)?
+            .iter()
+            .filter_map(|job| {
+                let spec: JobSpec = serde_json::from_str(&job.spec).ok()?;
+                let submitted = DateTime::parse_from_rfc3339(&job.submitted_at)
+                    .ok()?
+                    .with_timezone(&Utc);
+                Some(spec.queued(submitted))
+            })
+            .collect(),
+    };
+    let price_model = choose_price_model(config, &prices, from);
+    Ok(Inputs {
+        prices,
+        charging,
+        jobs,
+        price_model,
+        charging_model: Model::Profile(Profile::blend()),
+    })
+}
+
+/// What a background run needs.
+struct Job {
+    config: SiteConfig,
+    inputs: Inputs,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    strategies: Vec<Strategy>,
+}
+
+/// Runs a submitted backtest when the slot is free and stores how it ended.
+async fn run(state: Arc<AppState>, id: String, job: Job, progress: Arc<Progress>) {
+    let permit = state.backtests.slot.acquire().await;
+    let outcome = if permit.is_err() || progress.stop.load(Ordering::Relaxed) {
+        Err("the service stopped before the backtest started; submit it again".to_owned())
+    } else {
+        let started = {
+            let id = id.clone();
+            blocking(&state, move |store| store.start_backtest(&id)).await
+        };
+        if !matches!(started, Ok(Ok(()))) {
+            tracing::error!(backtest = %id, "could not record the start");
+        }
+        if let Ok(mut at) = progress.started.lock() {
+            *at = Some(Instant::now());
+        }
+        let out = folder(&state, &id);
+        let running = Arc::clone(&progress);
+        tokio::task::spawn_blocking(move || execute(&job, &running, &out))
+            .await
+            .unwrap_or_else(|error| Err(format!("the backtest failed: {error}")))
+    };
+    let (status, report, error) = match outcome {
+        Ok((report, interrupted)) => (
+            if interrupted { "interrupted" } else { "done" },
+            serde_json::to_string(&report).ok(),
+            None,
+        ),
+        Err(error) => ("failed", None, Some(error)),
+    };
+    let finished = {
+        let id = id.clone();
+        blocking(&state, move |store| {
+            store.finish_backtest(&id, status, report.as_deref(), error.as_deref())
+        })
+        .await
+    };
+    if !matches!(finished, Ok(Ok(()))) {
+        tracing::error!(backtest = %id, "could not record the end");
+    }
+    if let Ok(mut running) = state.backtests.progress.lock() {
+        running.remove(&id);
+    }
+}
+
+/// Simulates each strategy in turn and writes the ledger (Parquet and CSV)
+/// and the job outcomes; returns the report and whether it was stopped.
+fn execute(job: &Job, progress: &Progress, out: &std::path::Path) -> Result<(Report, bool), String> {
+    let intervals = progress.total / job.strategies.len().max(1);
+    let mut runs = Vec::new();
+    let mut interrupted = false;
+    for (k, &strategy) in job.strategies.iter().enumerate() {
+        if progress.stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+        if let Ok(mut name) = progress.strategy.lock() {
+            *name = strategy.name();
+        }
+        let base = k * intervals;
+        let run = simulate(
+            &job.config,
+            &job.inputs,
+            job.from,
+            job.to,
+            strategy,
+            &|done| progress.done.store(base + done, Ordering::Relaxed),
+            &progress.stop,
+        )
+        .map_err(|error| format!("{}: {error}", strategy.name()))?;
+        interrupted |= run.interrupted;
+        runs.push(run);
+        if interrupted {
+            break;
+        }
+    }
+    std::fs::create_dir_all(out)
+        .map_err(|error| format!("cannot create {}: {error}", out.display()))?;
+    let rows: Vec<_> = runs.iter().flat_map(|run| run.rows.iter()).collect();
+    ledger::write_parquet(&out.join("ledger.parquet"), &rows)?;
+    ledger::write_csv(&out.join("ledger.csv"), &rows)
+        .map_err(|error| format!("cannot write the CSV ledger: {error}"))?;
+    ledger::write_jobs_csv(&out.join("jobs.csv"), &runs.iter().collect::<Vec<_>>())
+        .map_err(|error| format!("cannot write the job outcomes: {error}"))?;
+    Ok((
+        Report::new(&job.config, &job.inputs, job.from, job.to, &runs),
+        interrupted,
+    ))
+}
+
+/// A backtest as served: the request, the status, progress while it runs,
+/// the report when it ends.
+fn document(state: &AppState, stored: &StoredBacktest) -> serde_json::Value {
+    let request: serde_json::Value =
+        serde_json::from_str(&stored.request).unwrap_or(serde_json::Value::Null);
+    let progress = state.backtests.progress(&stored.id).map(|progress| {
+        let done = progress.done.load(Ordering::Relaxed);
+        let fraction = done as f64 / progress.total.max(1) as f64;
+        let elapsed = progress
+            .started
+            .lock()
+            .ok()
+            .and_then(|at| at.map(|at| at.elapsed().as_secs_f64()));
+        let eta = elapsed
+            .filter(|_| done > 0)
+            .map(|elapsed| elapsed * (progress.total - done.min(progress.total)) as f64 / done as f64);
+        serde_json::json!({
+            "intervals_done": done,
+            "intervals_total": progress.total,
+            "fraction": (fraction * 1000.0).round() / 1000.0,
+            "strategy": progress.strategy.lock().map(|s| *s).unwrap_or_default(),
+            "elapsed_seconds": elapsed.map(|s| s.round()),
+            "eta_seconds": eta.map(|s| s.round()),
+        })
+    });
+    let report: Option<serde_json::Value> = stored
+        .report
+        .as_deref()
+        .and_then(|text| serde_json::from_str(text).ok());
+    let ledger = report.is_some().then(|| format!("/v1/backtests/{}/ledger", stored.id));
+    serde_json::json!({
+        "id": stored.id,
+        "status": stored.status,
+        "request": request,
+        "created_at": stored.created_at,
+        "started_at": stored.started_at,
+        "finished_at": stored.finished_at,
+        "progress": progress,
+        "report": report,
+        "ledger": ledger,
+        "error": stored.error,
+    })
+}
+
+/// `GET /v1/backtests`: every backtest, newest first.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadAll)?;
+    let stored = blocking(&state, |store| store.backtests()).await??;
+    let documents: Vec<_> = stored.iter().map(|b| document(&state, b)).collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::Value::Array(documents).to_string(),
+    ))
+}
+
+async fn stored(state: &AppState, id: &str) -> Result<StoredBacktest, ApiError> {
+    let key = id.to_owned();
+    blocking(state, move |store| store.backtest(&key))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("no backtest {id}")))
+}
+
+/// `GET /v1/backtests/{id}`.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadAll)?;
+    let stored = stored(&state, &id).await?;
+    Ok(json(StatusCode::OK, document(&state, &stored).to_string()))
+}
+
+/// The ledger's format.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    /// `csv` or `parquet` [default: by the Accept header, else CSV].
+    format: Option<String>,
+}
+
+/// `GET /v1/backtests/{id}/ledger`: one row per interval and strategy.
+pub async fn ledger(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<LedgerQuery>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadAll)?;
+    let parquet = match query.format.as_deref() {
+        Some("parquet") => true,
+        Some("csv") => false,
+        Some(other) => {
+            return Err(ApiError::field(
+                "format",
+                format!("{other:?} is not a ledger format; use csv or parquet"),
+            ));
+        }
+        None => wants(&headers, "parquet"),
+    };
+    let stored = stored(&state, &id).await?;
+    if stored.report.is_none() {
+        return Err(ApiError::conflict(format!(
+            "backtest {id} is {}; its ledger is written when it ends",
+            stored.status
+        )));
+    }
+    let (file, media) = if parquet {
+        ("ledger.parquet", "application/vnd.apache.parquet")
+    } else {
+        ("ledger.csv", "text/csv")
+    };
+    let bytes = tokio::fs::read(folder(&state, &id).join(file))
+        .await
+        .map_err(|error| ApiError::internal(format!("the ledger cannot be read: {error}")))?;
+    let disposition = format!("attachment; filename=\"{id}-{file}\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(media)),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+impl Default for Backtests {
+    fn default() -> Backtests {
+        Backtests::new()
+    }
+}
