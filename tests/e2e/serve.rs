@@ -661,6 +661,27 @@ fn every_role_gets_its_status_on_every_endpoint() {
         ),
         ("GET", "/v1/audit", None, [401, 403, 403, 403, 403, 200]),
         ("GET", "/v1/clock", None, [401, 200, 200, 200, 200, 200]),
+        ("GET", "/v1/backtests", None, [401, 403, 403, 200, 200, 200]),
+        // An invalid backtest: 422 once the role may run one.
+        (
+            "POST",
+            "/v1/backtests",
+            Some(r#"{"site":"np15-hub","from":"2024-10-25","to":"2024-10-24"}"#),
+            [401, 403, 403, 403, 422, 403],
+        ),
+        (
+            "GET",
+            "/v1/backtests/bt_none",
+            None,
+            [401, 403, 403, 404, 404, 404],
+        ),
+        (
+            "GET",
+            "/v1/backtests/bt_none/ledger",
+            None,
+            [401, 403, 403, 404, 404, 404],
+        ),
+        ("GET", "/openapi.json", None, [200, 200, 200, 200, 200, 200]),
         // The wall clock cannot be advanced: 409 once the role may try.
         (
             "POST",
@@ -1291,4 +1312,464 @@ fn the_demo_plans_the_fixture_site_with_its_jobs() {
     for job in plan["plan"]["jobs"].as_array().into_iter().flatten() {
         assert!(job["shortfall_kwh"].as_f64().unwrap_or(1.0) < 1e-6, "{job}");
     }
+}
+
+/// The token of `role` the demo printed.
+fn demo_token(service: &Service, role: &str) -> String {
+    service
+        .said
+        .iter()
+        .find_map(|line| line.trim().strip_prefix(role))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("a {role} key in {:?}", service.said))
+        .to_owned()
+}
+
+/// Polls a backtest until it ends; returns its document.
+fn finished_backtest(service: &Service, token: &str, id: &str) -> Value {
+    for _ in 0..1200 {
+        let document = call(
+            "GET",
+            &service.url(&format!("/v1/backtests/{id}")),
+            Some(token),
+            None,
+            &[],
+        )
+        .json();
+        match document["status"].as_str() {
+            Some("queued" | "running") => {
+                if let Some(fraction) = document["progress"]["fraction"].as_f64() {
+                    assert!((0.0..=1.0).contains(&fraction), "{document}");
+                }
+            }
+            _ => return document,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    panic!("backtest {id} did not end in 300 s");
+}
+
+#[test]
+fn a_backtest_runs_over_the_api_on_stored_data_and_survives_a_restart() {
+    let dir = data_dir("backtest");
+    let service = Service::start_with(&dir, &["--demo"], &[("ARBITER_PLANNING_LOOP", "off")]);
+    let analyst = demo_token(&service, "analyst");
+    let url = service.url("/v1/backtests");
+    let request = r#"{"site":"np15-hub","from":"2024-10-24","to":"2024-10-25",
+        "strategies":["naive","mpc","perfect"]}"#;
+    let accepted = call("POST", &url, Some(&analyst), Some(request), &[]);
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let id = accepted.json()["id"].as_str().expect("an id").to_owned();
+    assert_eq!(
+        accepted.header("location"),
+        Some(format!("/v1/backtests/{id}").as_str())
+    );
+    assert_eq!(accepted.json()["status"], "queued");
+
+    let done = finished_backtest(&service, &analyst, &id);
+    assert_eq!(done["status"], "done", "{done}");
+    let report = &done["report"];
+    let strategies = report["strategies"].as_object().expect("strategies");
+    assert_eq!(
+        strategies.keys().collect::<Vec<_>>(),
+        ["mpc", "naive", "perfect"]
+    );
+    for kpis in strategies.values() {
+        assert_eq!(kpis["intervals"], 96, "{kpis}");
+        assert_eq!(kpis["unserved_kwh"], 0.0, "{kpis}");
+    }
+    let net = |name: &str| {
+        report["strategies"][name]["net_cost"]
+            .as_f64()
+            .unwrap_or(0.0)
+    };
+    let captured = report["savings_captured"].as_f64().expect("a share");
+    let expected = (net("naive") - net("mpc")) / (net("naive") - net("perfect"));
+    assert!(
+        (captured - expected).abs() < 1e-12,
+        "{captured} vs {expected}"
+    );
+    assert!(net("mpc") < net("naive"), "{report}");
+    // The queue is the site's stored jobs.
+    let jobs = call(
+        "GET",
+        &service.url("/v1/sites/np15-hub/jobs"),
+        Some(&analyst),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(
+        report["jobs"].as_u64(),
+        jobs["jobs"].as_array().map(|jobs| jobs.len() as u64)
+    );
+
+    // The ledger: every strategy's interval costs add up to its energy cost.
+    let ledger = call(
+        "GET",
+        &service.url(&format!("/v1/backtests/{id}/ledger")),
+        Some(&analyst),
+        None,
+        &[],
+    );
+    assert_eq!(ledger.status, 200);
+    assert_eq!(ledger.header("content-type"), Some("text/csv"));
+    let mut lines = ledger.body.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (strategy, cost) = (column("strategy"), column("cost"));
+    let mut sums = std::collections::BTreeMap::<String, (usize, f64)>::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let entry = sums.entry(fields[strategy].to_owned()).or_default();
+        entry.0 += 1;
+        entry.1 += fields[cost].parse::<f64>().expect("a cost");
+    }
+    for (name, (rows, total)) in &sums {
+        assert_eq!(*rows, 96, "{name}");
+        let energy = report["strategies"][name]["energy_cost"]
+            .as_f64()
+            .expect("energy cost");
+        assert!((total - energy).abs() < 1e-3, "{name}: {total} vs {energy}");
+    }
+    let parquet = call(
+        "GET",
+        &service.url(&format!("/v1/backtests/{id}/ledger?format=parquet")),
+        Some(&analyst),
+        None,
+        &[],
+    );
+    assert_eq!(
+        parquet.header("content-type"),
+        Some("application/vnd.apache.parquet")
+    );
+    let bad_format = call(
+        "GET",
+        &service.url(&format!("/v1/backtests/{id}/ledger?format=xls")),
+        Some(&analyst),
+        None,
+        &[],
+    );
+    assert_eq!(bad_format.status, 422);
+    assert_eq!(
+        bad_format.json()["detail"],
+        "format: \"xls\" is not a ledger format; use csv or parquet"
+    );
+
+    // Requests the stored data cannot serve name the field.
+    for (body, detail) in [
+        (
+            r#"{"site":"nowhere","from":"2024-10-24","to":"2024-10-25"}"#,
+            "site: no site nowhere is stored",
+        ),
+        (
+            r#"{"site":"np15-hub","from":"2024-10-24","to":"2024-10-24"}"#,
+            "to: must be after from (2024-10-24)",
+        ),
+        (
+            r#"{"site":"np15-hub","from":"2024-10-24","to":"2024-10-25","strategies":[]}"#,
+            "strategies: name at least one of mpc, naive, threshold, perfect",
+        ),
+        (
+            r#"{"site":"np15-hub","from":"2024-10-24","to":"2024-10-25","charging_scale":-1}"#,
+            "charging_scale: must be a number ≥ 0",
+        ),
+        (
+            r#"{"site":"np15-hub","from":"2024-10-10","to":"2024-10-25"}"#,
+            "from: prices of caiso-np15 are stored without a gap from 2024-10-21T07:00:00Z",
+        ),
+        (
+            r#"{"site":"np15-hub","from":"2024-10-21","to":"2024-10-25"}"#,
+            "from: the metered charging load of site np15-hub starts at 2024-10-22T07:00:00Z",
+        ),
+    ] {
+        let refused = call("POST", &url, Some(&analyst), Some(body), &[]);
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        let detail_text = refused.json()["detail"].as_str().unwrap_or("").to_owned();
+        assert!(detail_text.starts_with(detail), "{detail_text}");
+    }
+    let unknown = call(
+        "POST",
+        &url,
+        Some(&analyst),
+        Some(r#"{"site":"np15-hub","from":"2024-10-24","to":"2024-10-25","strategies":["best"]}"#),
+        &[],
+    );
+    assert_eq!(unknown.status, 422);
+    assert_eq!(unknown.json()["errors"][0]["field"], "strategies[0]");
+
+    // A backtest running when the service is killed is failed at restart;
+    // the finished one is kept.
+    let long = r#"{"site":"np15-hub","from":"2024-10-24","to":"2024-10-27"}"#;
+    let running = call("POST", &url, Some(&analyst), Some(long), &[]);
+    assert_eq!(running.status, 202, "{}", running.body);
+    let running = running.json()["id"].as_str().expect("an id").to_owned();
+    let dir = service.kill();
+    let service = Service::start(&dir);
+    let failed = call(
+        "GET",
+        &service.url(&format!("/v1/backtests/{running}")),
+        Some(&analyst),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(
+        failed["error"],
+        "the service stopped before the backtest finished; submit it again"
+    );
+    let kept = call(
+        "GET",
+        &service.url(&format!("/v1/backtests/{id}")),
+        Some(&analyst),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(kept["report"], done["report"]);
+    let listed = call(
+        "GET",
+        &service.url("/v1/backtests"),
+        Some(&analyst),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn prices_and_charging_are_accepted_as_csv() {
+    let demo = demo("csv");
+    let s = &demo.service;
+    let day = days_around_now()[4] + TimeDelta::days(1);
+    let zone = chrono_tz::America::Los_Angeles;
+    let midnight = zone
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight"))
+        .earliest()
+        .expect("midnight exists")
+        .with_timezone(&Utc);
+    let hours = (zone
+        .from_local_datetime(
+            &(day + TimeDelta::days(1))
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight"),
+        )
+        .earliest()
+        .expect("midnight exists")
+        .with_timezone(&Utc)
+        - midnight)
+        .num_hours();
+    let mut csv = String::from("timestamp_utc,price_per_mwh\n");
+    for h in 0..hours {
+        let at = midnight + TimeDelta::hours(h);
+        csv.push_str(&format!("{},{}\n", at.format("%Y-%m-%dT%H:%M:%SZ"), 20 + h));
+    }
+    let url = s.url(&format!(
+        "/v1/markets/caiso-np15/prices/{day}?zone=America/Los_Angeles&currency=USD"
+    ));
+    let csv_type = [("Content-Type", "text/csv")];
+    let put = call("PUT", &url, Some(&demo.trader), Some(&csv), &csv_type);
+    assert_eq!(put.status, 201, "{}", put.body);
+    let stored = put.json();
+    assert_eq!(stored["interval_minutes"], 60);
+    assert_eq!(
+        stored["start"],
+        midnight.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    );
+    let expected: Vec<f64> = (0..hours).map(|h| (20 + h) as f64).collect();
+    assert_eq!(stored["prices_per_mwh"], serde_json::json!(expected));
+    let again = call("PUT", &url, Some(&demo.trader), Some(&csv), &csv_type);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["changed"], false);
+
+    let broken = csv.replacen(",23\n", ",cheap\n", 1);
+    let refused = call("PUT", &url, Some(&demo.trader), Some(&broken), &csv_type);
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(refused.json()["errors"][0]["field"], "line 5.price_per_mwh");
+    let no_zone = call(
+        "PUT",
+        &s.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
+        Some(&demo.trader),
+        Some(&csv),
+        &csv_type,
+    );
+    assert_eq!(no_zone.status, 422);
+    let fields: Vec<String> = no_zone.json()["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["field"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(fields, ["zone", "currency"]);
+    // Nothing changed by the refused uploads.
+    let revisions = call(
+        "GET",
+        &s.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
+        Some(&demo.trader),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(revisions["revisions"].as_array().map(Vec::len), Some(1));
+
+    let charging = s.url("/v1/sites/np15-hub/charging");
+    let readings = "timestamp_utc,kw\n2024-10-24T08:00:00Z,120.5\n2024-10-24T08:15:00Z,96\n";
+    let put = call(
+        "PUT",
+        &charging,
+        Some(&demo.controller),
+        Some(readings),
+        &csv_type,
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.json()["stored"], 2);
+    let negative = "timestamp_utc,kw\n2024-10-24T08:00:00Z,120.5\n2024-10-24T08:15:00Z,-3\n";
+    let refused = call(
+        "PUT",
+        &charging,
+        Some(&demo.controller),
+        Some(negative),
+        &csv_type,
+    );
+    assert_eq!(refused.status, 422);
+    assert_eq!(
+        refused.json()["detail"],
+        "line 3.kw: (-3) must be a number ≥ 0"
+    );
+}
+
+#[test]
+fn concurrent_requests_with_one_idempotency_key_plan_once() {
+    let demo = demo("race");
+    let url = demo.service.url("/v1/sites/np15-hub/plan");
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let requests: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    call(
+                        "POST",
+                        &url,
+                        Some(&demo.controller),
+                        None,
+                        &[("Idempotency-Key", "hour-1")],
+                    )
+                })
+            })
+            .collect();
+        requests
+            .into_iter()
+            .map(|request| request.join().expect("a request"))
+            .collect()
+    });
+    for answer in &answers {
+        assert!(
+            [201, 409].contains(&answer.status),
+            "{}: {}",
+            answer.status,
+            answer.body
+        );
+    }
+    let planned: Vec<&Answer> = answers
+        .iter()
+        .filter(|a| a.status == 201 && a.header("idempotent-replay").is_none())
+        .collect();
+    assert_eq!(planned.len(), 1, "exactly one request plans");
+    let plans = call(
+        "GET",
+        &demo.service.url("/v1/sites/np15-hub/plans"),
+        Some(&demo.trader),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(plans["plans"].as_array().map(Vec::len), Some(1), "{plans}");
+    let replay = call(
+        "POST",
+        &url,
+        Some(&demo.controller),
+        None,
+        &[("Idempotency-Key", "hour-1")],
+    );
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replay"), Some("true"));
+    assert_eq!(replay.body, planned[0].body);
+}
+
+#[test]
+fn the_openapi_document_describes_every_route() {
+    let demo = demo("openapi");
+    let s = &demo.service;
+    let answer = call("GET", &s.url("/openapi.json"), None, None, &[]);
+    assert_eq!(answer.status, 200);
+    let document = answer.json();
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let paths = document["paths"].as_object().expect("paths");
+    let mut operations = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().expect("operations").keys() {
+            operations.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    operations.sort();
+    let expected = [
+        "DELETE /v1/sites/{site}/jobs/{job}",
+        "GET /healthz",
+        "GET /metrics",
+        "GET /readyz",
+        "GET /v1/audit",
+        "GET /v1/backtests",
+        "GET /v1/backtests/{id}",
+        "GET /v1/backtests/{id}/ledger",
+        "GET /v1/clock",
+        "GET /v1/markets/{market}/prices",
+        "GET /v1/markets/{market}/prices/{day}",
+        "GET /v1/sites",
+        "GET /v1/sites/{site}",
+        "GET /v1/sites/{site}/jobs",
+        "GET /v1/sites/{site}/jobs/{job}",
+        "GET /v1/sites/{site}/plans",
+        "GET /v1/sites/{site}/plans/latest",
+        "GET /v1/sites/{site}/plans/stream",
+        "GET /v1/sites/{site}/plans/{version}",
+        "PATCH /v1/sites/{site}/jobs/{job}",
+        "POST /v1/backtests",
+        "POST /v1/clock",
+        "POST /v1/sites",
+        "POST /v1/sites/{site}/jobs",
+        "POST /v1/sites/{site}/plan",
+        "POST /v1/sites/{site}/telemetry",
+        "PUT /v1/markets/{market}/prices/{day}",
+        "PUT /v1/sites/{site}",
+        "PUT /v1/sites/{site}/charging",
+    ];
+    assert_eq!(operations, expected);
+    // Every documented operation is routed: none falls through to the
+    // router's "no such route".
+    for operation in &operations {
+        let (method, path) = operation.split_once(' ').expect("method and path");
+        let path = path
+            .replace("{site}", "np15-hub")
+            .replace("{market}", "caiso-np15")
+            .replace("{day}", "2024-10-24")
+            .replace("{job}", "j1")
+            .replace("{version}", "1")
+            .replace("{id}", "bt_none");
+        if path.ends_with("/stream") {
+            continue;
+        }
+        let got = call(method, &s.url(&path), Some(&demo.admin), Some("{}"), &[]);
+        assert!(
+            !got.body.contains("no such route"),
+            "{operation}: {}",
+            got.body
+        );
+    }
+    let unrouted = call("GET", &s.url("/v1/nothing"), Some(&demo.admin), None, &[]);
+    assert!(unrouted.body.contains("no such route"), "{}", unrouted.body);
 }

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use arbiter_backtest::planner::choose_price_model;
 use arbiter_backtest::{Inputs, Kpis, Report, Run, SiteConfig, Strategy, ledger, simulate};
 use arbiter_forecast::{
-    Model, PriceSource, Profile, Series, SyntheticQueue, TimeColumn, align_by_week,
-    read_jobs, read_metered_load, read_prices, resample,
+    Model, PriceSource, Profile, Series, SyntheticQueue, TimeColumn, align_by_week, read_jobs,
+    read_metered_load, read_prices, resample,
 };
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -116,7 +116,6 @@ impl From<StrategyArg> for Strategy {
 
 /// Days of charging history before the period the forecasts learn from.
 const HISTORY_DAYS: i64 = 91;
-
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {

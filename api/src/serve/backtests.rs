@@ -29,7 +29,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Action, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::jobs::JobSpec;
 use super::planning::{load_series, price_series};
 use super::routes::{allow, audit, json, load_site, parse_json, wants};
@@ -44,7 +44,7 @@ pub const MAX_PERIOD_DAYS: i64 = 366;
 const HISTORY_DAYS: i64 = 91;
 
 /// A backtest to run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BacktestRequest {
     /// A stored site; its current configuration is used.
@@ -53,8 +53,10 @@ pub struct BacktestRequest {
     pub from: NaiveDate,
     /// The local day after the period.
     pub to: NaiveDate,
-    /// The strategies to run [default: all four].
+    /// The strategies to run, of `mpc`, `naive`, `threshold`, `perfect`
+    /// [default: all four].
     #[serde(default = "all_strategies")]
+    #[schema(value_type = Vec<String>, example = json!(["mpc", "naive", "perfect"]))]
     pub strategies: Vec<Strategy>,
     /// Multiplies the stored charging load (a bigger site than the meter's).
     #[serde(default = "one")]
@@ -145,6 +147,19 @@ fn folder(state: &AppState, id: &str) -> PathBuf {
 }
 
 /// `POST /v1/backtests`.
+#[utoipa::path(
+    post,
+    path = "/v1/backtests",
+    tag = "backtests",
+    request_body = BacktestRequest,
+    responses(
+        (status = 202, description = "Accepted; runs in the background (Location: the backtest)", body = serde_json::Value, headers(("Location" = String, description = "/v1/backtests/{id}"))),
+        (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn submit(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -152,18 +167,22 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     allow(&caller, Action::RunBacktests)?;
     let request: BacktestRequest = parse_json(&body)?;
-    let (_, config) = load_site(&state, &request.site)
-        .await
-        .map_err(|error| match error.status {
-            StatusCode::NOT_FOUND => {
-                ApiError::field("site", format!("no site {} is stored", request.site))
-            }
-            _ => error,
-        })?;
+    let (_, config) =
+        load_site(&state, &request.site)
+            .await
+            .map_err(|error| match error.status {
+                StatusCode::NOT_FOUND => {
+                    ApiError::field("site", format!("no site {} is stored", request.site))
+                }
+                _ => error,
+            })?;
     let (from, to) = period(&config, &request)?;
     let inputs = {
         let (config, request) = (config.clone(), request.clone());
-        blocking(&state, move |store| inputs(store, &config, &request, from, to)).await??
+        blocking(&state, move |store| {
+            inputs(store, &config, &request, from, to)
+        })
+        .await??
     };
     let mut strategies = request.strategies.clone();
     strategies.sort();
@@ -241,7 +260,9 @@ fn period(
         day.and_hms_opt(0, 0, 0)
             .and_then(|t| t.and_local_timezone(config.zone).earliest())
             .map(|t| t.with_timezone(&Utc))
-            .ok_or_else(|| ApiError::field(field, format!("{day} has no midnight in {}", config.zone)))
+            .ok_or_else(|| {
+                ApiError::field(field, format!("{day} has no midnight in {}", config.zone))
+            })
     };
     let from = midnight("from", request.from)?;
     let to = midnight("to", request.to)?;
@@ -345,7 +366,10 @@ fn inputs(
             ));
         }
         Some(first) => {
-            if let Some(gap) = charging.values[first..].iter().position(|kw| !kw.is_finite()) {
+            if let Some(gap) = charging.values[first..]
+                .iter()
+                .position(|kw| !kw.is_finite())
+            {
                 return Err(ApiError::field(
                     "to",
                     format!(
@@ -445,7 +469,11 @@ async fn run(state: Arc<AppState>, id: String, job: Job, progress: Arc<Progress>
 
 /// Simulates each strategy in turn and writes the ledger (Parquet and CSV)
 /// and the job outcomes; returns the report and whether it was stopped.
-fn execute(job: &Job, progress: &Progress, out: &std::path::Path) -> Result<(Report, bool), String> {
+fn execute(
+    job: &Job,
+    progress: &Progress,
+    out: &std::path::Path,
+) -> Result<(Report, bool), String> {
     let intervals = progress.total / job.strategies.len().max(1);
     let mut runs = Vec::new();
     let mut interrupted = false;
@@ -501,9 +529,9 @@ fn document(state: &AppState, stored: &StoredBacktest) -> serde_json::Value {
             .lock()
             .ok()
             .and_then(|at| at.map(|at| at.elapsed().as_secs_f64()));
-        let eta = elapsed
-            .filter(|_| done > 0)
-            .map(|elapsed| elapsed * (progress.total - done.min(progress.total)) as f64 / done as f64);
+        let eta = elapsed.filter(|_| done > 0).map(|elapsed| {
+            elapsed * (progress.total - done.min(progress.total)) as f64 / done as f64
+        });
         serde_json::json!({
             "intervals_done": done,
             "intervals_total": progress.total,
@@ -517,7 +545,9 @@ fn document(state: &AppState, stored: &StoredBacktest) -> serde_json::Value {
         .report
         .as_deref()
         .and_then(|text| serde_json::from_str(text).ok());
-    let ledger = report.is_some().then(|| format!("/v1/backtests/{}/ledger", stored.id));
+    let ledger = report
+        .is_some()
+        .then(|| format!("/v1/backtests/{}/ledger", stored.id));
     serde_json::json!({
         "id": stored.id,
         "status": stored.status,
@@ -533,6 +563,16 @@ fn document(state: &AppState, stored: &StoredBacktest) -> serde_json::Value {
 }
 
 /// `GET /v1/backtests`: every backtest, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/backtests",
+    tag = "backtests",
+    responses(
+        (status = 200, description = "Every backtest, newest first", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -554,6 +594,18 @@ async fn stored(state: &AppState, id: &str) -> Result<StoredBacktest, ApiError> 
 }
 
 /// `GET /v1/backtests/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/backtests/{id}",
+    tag = "backtests",
+    params(("id" = String, Path, description = "The backtest id")),
+    responses(
+        (status = 200, description = "Status; progress while it runs (intervals done, strategy, ETA); the report when it ends", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such backtest", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -565,14 +617,29 @@ pub async fn get(
 }
 
 /// The ledger's format.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LedgerQuery {
     /// `csv` or `parquet` [default: by the Accept header, else CSV].
     format: Option<String>,
 }
 
 /// `GET /v1/backtests/{id}/ledger`: one row per interval and strategy.
+#[utoipa::path(
+    get,
+    path = "/v1/backtests/{id}/ledger",
+    tag = "backtests",
+    params(("id" = String, Path, description = "The backtest id"), LedgerQuery),
+    responses(
+        (status = 200, description = "One row per interval and strategy", content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.parquet"))),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such backtest", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The backtest has not ended", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn ledger(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,

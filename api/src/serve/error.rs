@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::store::StoreError;
 
 /// One problem with a request's content.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldIssue {
     /// The field, as a JSON path or a site key (`battery.soc_max_kwh`).
     pub field: String,
@@ -18,18 +18,33 @@ pub struct FieldIssue {
 }
 
 /// A failed request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     /// HTTP status.
-    #[serde(skip)]
     pub status: StatusCode,
     /// Short, the same for every error of its kind.
     pub title: &'static str,
     /// What exactly went wrong.
     pub detail: String,
     /// For invalid input: every issue found.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldIssue>,
+}
+
+/// The body of every error response (RFC 9457 problem details).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// Always `about:blank`: the status and title say what it is.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Short, the same for every error of its kind.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What exactly went wrong.
+    pub detail: &'a str,
+    /// For invalid input (422): every field and the rule it breaks.
+    #[serde(skip_serializing_if = "<[FieldIssue]>::is_empty")]
+    pub errors: &'a [FieldIssue],
 }
 
 impl FieldIssue {
@@ -114,16 +129,15 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
-        let mut body = serde_json::json!({
-            "type": "about:blank",
-            "title": self.title,
-            "status": status.as_u16(),
-            "detail": self.detail,
-        });
-        if !self.errors.is_empty() {
-            body["errors"] = serde_json::json!(self.errors);
-        }
-        let mut response = (status, body.to_string()).into_response();
+        let body = serde_json::to_string(&Problem {
+            kind: "about:blank",
+            title: self.title,
+            status: status.as_u16(),
+            detail: &self.detail,
+            errors: &self.errors,
+        })
+        .unwrap_or_default();
+        let mut response = (status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),

@@ -13,7 +13,7 @@ use super::store::StoredJob;
 pub const DEFAULT_SHORTFALL_PENALTY_PER_MWH: f64 = 10_000.0;
 
 /// A job as submitted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// Unique within the site: 1 to 64 letters, digits, `.`, `_` or `-`.
@@ -47,7 +47,7 @@ fn default_penalty() -> f64 {
 }
 
 /// How a job draws power.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Pauses, resumes and throttles.

@@ -147,6 +147,15 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
 }
 
 /// `GET /metrics`, in the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "Prometheus text format: request and solve-duration histograms, plans by status, last-plan age per site", body = String),
+    )
+)]
 pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     let now = state.clock.now();
     if let Ok(latest) = state.latest.read() {

@@ -46,7 +46,11 @@ fn price_model(
     let day = at.with_timezone(&config.market_zone).date_naive();
     let minutes = config.site.interval_minutes;
     let key = (market.to_owned(), day, minutes, horizon_intervals(config));
-    if let Some(model) = models.lock().ok().and_then(|models| models.get(&key).cloned()) {
+    if let Some(model) = models
+        .lock()
+        .ok()
+        .and_then(|models| models.get(&key).cloned())
+    {
         return Ok(model);
     }
     let before = day
@@ -271,12 +275,8 @@ fn gather(
                             rfc(known.end())
                         ));
                     }
-                    match arbiter_forecast::extend(
-                        &known,
-                        config.market_zone,
-                        horizon_end,
-                        &model,
-                    ) {
+                    match arbiter_forecast::extend(&known, config.market_zone, horizon_end, &model)
+                    {
                         Ok((extended, _)) => {
                             let first = extended.index_of(at).unwrap_or(0);
                             let mut values: Vec<f64> = extended

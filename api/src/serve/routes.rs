@@ -24,7 +24,7 @@ use arbiter_backtest::SiteConfig;
 use arbiter_backtest::site::{Site, is_identifier};
 
 use super::auth::{Action, Caller};
-use super::error::{ApiError, FieldIssue};
+use super::error::{ApiError, FieldIssue, Problem};
 use super::planning::{interval_start, plan_site};
 use super::store::{StoredPrices, StoredResponse, StoredSite};
 use super::{AppState, Published, blocking};
@@ -34,9 +34,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.max_body_bytes;
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
         .route("/metrics", get(super::metrics::render))
+        .route("/openapi.json", get(openapi_json))
         .route("/v1/audit", get(audit_log))
         .route("/v1/clock", get(get_clock).post(advance_clock))
         .route("/v1/sites", get(list_sites).post(create_site))
@@ -179,6 +180,34 @@ pub(super) fn wants(headers: &HeaderMap, media: &str) -> bool {
         .is_some_and(|accept| accept.contains(media))
 }
 
+/// The OpenAPI document (no key needed).
+async fn openapi_json() -> Response {
+    json(StatusCode::OK, super::openapi::document())
+}
+
+/// Whether the process runs.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    security(()),
+    responses((status = 200, description = "The process runs", body = String))
+)]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Whether the database answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "The database answers", body = String),
+        (status = 503, description = "The database does not answer", body = String),
+    )
+)]
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     match blocking(&state, |store| store.ping()).await {
         Ok(Ok(())) => "ready\n".into_response(),
@@ -190,6 +219,16 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "service",
+    responses(
+        (status = 200, description = "Every write, newest first: who (key id), what (method, path, status), when", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn audit_log(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -206,6 +245,15 @@ async fn audit_log(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/clock",
+    tag = "service",
+    responses(
+        (status = 200, description = "The service's clock: now, and whether it is simulated", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn get_clock(State(state): State<Arc<AppState>>, _caller: Caller) -> Response {
     clock_json(&state)
 }
@@ -222,12 +270,25 @@ fn clock_json(state: &AppState) -> Response {
 }
 
 /// Moves a simulated clock.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Advance {
     minutes: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/clock",
+    tag = "service",
+    request_body = Advance,
+    responses(
+        (status = 200, description = "The simulated clock, moved on", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn advance_clock(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -303,6 +364,15 @@ fn parse_site(headers: &HeaderMap, body: &[u8]) -> Result<SiteConfig, ApiError> 
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sites",
+    tag = "sites",
+    responses(
+        (status = 200, description = "Every site the key may read: id, revision, configuration", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn list_sites(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -319,6 +389,23 @@ async fn list_sites(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sites",
+    tag = "sites",
+    request_body(
+        description = "The site configuration (the backtest's site TOML, as JSON or TOML); see docs/backtest.md",
+        content((serde_json::Value = "application/json"), (String = "application/toml")),
+    ),
+    responses(
+        (status = 201, description = "Stored, revision 1", body = serde_json::Value),
+        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn create_site(
     State(state): State<Arc<AppState>>,
     caller: Caller,
@@ -363,6 +450,24 @@ async fn create_site(
     Ok(response)
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/sites/{site}",
+    tag = "sites",
+    params(("site" = String, Path, description = "The site id")),
+    request_body(
+        description = "The site configuration, as JSON or TOML",
+        content((serde_json::Value = "application/json"), (String = "application/toml")),
+    ),
+    responses(
+        (status = 200, description = "Stored as a new revision", body = serde_json::Value),
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn put_site(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
@@ -400,7 +505,10 @@ async fn put_site(
     Ok(json(status, site_json(&stored).to_string()))
 }
 
-pub(super) async fn load_site(state: &AppState, site: &str) -> Result<(StoredSite, SiteConfig), ApiError> {
+pub(super) async fn load_site(
+    state: &AppState,
+    site: &str,
+) -> Result<(StoredSite, SiteConfig), ApiError> {
     let id = site.to_owned();
     let stored = blocking(state, move |store| store.site(&id))
         .await??
@@ -410,6 +518,18 @@ pub(super) async fn load_site(state: &AppState, site: &str) -> Result<(StoredSit
     Ok((stored, config))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}",
+    tag = "sites",
+    params(("site" = String, Path, description = "The site id")),
+    responses(
+        (status = 200, description = "The site (TOML with Accept: application/toml)", content((serde_json::Value = "application/json"), (String = "application/toml"))),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn get_site(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
@@ -434,7 +554,7 @@ async fn get_site(
 // ---- prices --------------------------------------------------------------
 
 /// One market day's prices as uploaded.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PriceDay {
     /// The market's IANA zone (its delivery days).
@@ -446,8 +566,9 @@ struct PriceDay {
 }
 
 /// What a CSV upload of a day's prices adds to its rows.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PriceCsvQuery {
     zone: Option<String>,
     currency: Option<String>,
@@ -573,6 +694,28 @@ fn prices_json(p: &StoredPrices) -> serde_json::Value {
     })
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/markets/{market}/prices/{day}",
+    tag = "prices",
+    params(
+        ("market" = String, Path, description = "The market id"),
+        ("day" = String, Path, description = "The market-local delivery day, YYYY-MM-DD"),
+        PriceCsvQuery,
+    ),
+    request_body(
+        description = "One delivery day's prices: JSON, or CSV rows timestamp_utc,price_per_mwh with ?zone=&currency=",
+        content((PriceDay = "application/json"), (String = "text/csv")),
+    ),
+    responses(
+        (status = 201, description = "The day's first revision", body = serde_json::Value),
+        (status = 200, description = "A new revision (a correction), or the same prices again (changed: false)", body = serde_json::Value),
+        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn put_prices(
     State(state): State<Arc<AppState>>,
     Path((market, day)): Path<(String, String)>,
@@ -678,12 +821,25 @@ async fn put_prices(
     Ok(json(status, body.to_string()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Range {
     from: Option<String>,
     to: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/markets/{market}/prices",
+    tag = "prices",
+    params(("market" = String, Path, description = "The market id"), Range),
+    responses(
+        (status = 200, description = "The latest revision of each day in the range (CSV with Accept: text/csv)", content((serde_json::Value = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn get_prices(
     State(state): State<Arc<AppState>>,
     Path(market): Path<String>,
@@ -735,6 +891,21 @@ async fn get_prices(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/markets/{market}/prices/{day}",
+    tag = "prices",
+    params(
+        ("market" = String, Path, description = "The market id"),
+        ("day" = String, Path, description = "YYYY-MM-DD"),
+    ),
+    responses(
+        (status = 200, description = "Every revision of the day, oldest first", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn get_price_revisions(
     State(state): State<Arc<AppState>>,
     Path((market, day)): Path<(String, String)>,
@@ -757,19 +928,37 @@ async fn get_price_revisions(
 
 // ---- charging and telemetry ----------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Reading {
     timestamp_utc: DateTime<Utc>,
     kw: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Charging {
     readings: Vec<Reading>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/sites/{site}/charging",
+    tag = "charging",
+    params(("site" = String, Path, description = "The site id")),
+    request_body(
+        description = "Metered charging load: JSON, or CSV rows timestamp_utc,kw",
+        content((Charging = "application/json"), (String = "text/csv")),
+    ),
+    responses(
+        (status = 200, description = "Readings stored (a reading for a stored instant replaces it)", body = serde_json::Value),
+        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn put_charging(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
@@ -846,7 +1035,7 @@ async fn put_charging(
 }
 
 /// What a controller reports.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Telemetry {
     /// When it was measured.
@@ -907,6 +1096,21 @@ async fn store_telemetry(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sites/{site}/telemetry",
+    tag = "telemetry",
+    params(("site" = String, Path, description = "The site id")),
+    request_body = Telemetry,
+    responses(
+        (status = 201, description = "Stored", body = serde_json::Value),
+        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn post_telemetry(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
@@ -933,6 +1137,22 @@ async fn post_telemetry(
 
 // ---- jobs ----------------------------------------------------------------
 
+#[utoipa::path(
+    post,
+    path = "/v1/sites/{site}/jobs",
+    tag = "jobs",
+    params(("site" = String, Path, description = "The site id")),
+    request_body = JobSpec,
+    responses(
+        (status = 201, description = "Queued", body = serde_json::Value),
+        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn submit_job(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
@@ -982,6 +1202,18 @@ async fn submit_job(
     Ok(response)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/jobs",
+    tag = "jobs",
+    params(("site" = String, Path, description = "The site id")),
+    responses(
+        (status = 200, description = "The site's jobs with their status and delivered energy", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn list_jobs(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
@@ -1006,6 +1238,21 @@ async fn find_job(state: &AppState, site: &str, job: &str) -> Result<StoredJob, 
         .ok_or_else(|| ApiError::not_found(format!("site {site} has no job {job}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/jobs/{job}",
+    tag = "jobs",
+    params(
+        ("site" = String, Path, description = "The site id"),
+        ("job" = String, Path, description = "The job id"),
+    ),
+    responses(
+        (status = 200, description = "The job", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn get_job(
     State(state): State<Arc<AppState>>,
     Path((site, job)): Path<(String, String)>,
@@ -1020,13 +1267,32 @@ async fn get_job(
 }
 
 /// A controller's progress report.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Progress {
+struct JobProgress {
     /// IT energy delivered so far, kWh.
     delivered_kwh: f64,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/sites/{site}/jobs/{job}",
+    tag = "jobs",
+    params(
+        ("site" = String, Path, description = "The site id"),
+        ("job" = String, Path, description = "The job id"),
+    ),
+    request_body = JobProgress,
+    responses(
+        (status = 200, description = "Progress recorded (done once it reaches the job's energy)", body = serde_json::Value),
+        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn update_job(
     State(state): State<Arc<AppState>>,
     Path((site, job)): Path<(String, String)>,
@@ -1035,7 +1301,7 @@ async fn update_job(
 ) -> Result<Response, ApiError> {
     allow(&caller, Action::OperateSite(&site))?;
     let stored = find_job(&state, &site, &job).await?;
-    let progress: Progress = parse_json(&body)?;
+    let progress: JobProgress = parse_json(&body)?;
     let spec: JobSpec = serde_json::from_str(&stored.spec)
         .map_err(|error| ApiError::internal(format!("the stored job is unreadable: {error}")))?;
     let delivered = progress.delivered_kwh;
@@ -1081,6 +1347,22 @@ async fn update_job(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/sites/{site}/jobs/{job}",
+    tag = "jobs",
+    params(
+        ("site" = String, Path, description = "The site id"),
+        ("job" = String, Path, description = "The job id"),
+    ),
+    responses(
+        (status = 200, description = "Cancelled", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn cancel_job(
     State(state): State<Arc<AppState>>,
     Path((site, job)): Path<(String, String)>,
@@ -1115,7 +1397,7 @@ async fn cancel_job(
 
 // ---- plans ---------------------------------------------------------------
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlanRequest {
     /// Telemetry to store before planning.
@@ -1131,6 +1413,28 @@ fn plan_response(status: StatusCode, published: &Published) -> Response {
     response
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sites/{site}/plan",
+    tag = "plans",
+    params(
+        ("site" = String, Path, description = "The site id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A replay with the same key and body returns the first response"),
+    ),
+    request_body(
+        content = PlanRequest,
+        description = "Optional telemetry to store first; an empty body plans from what is stored",
+    ),
+    responses(
+        (status = 201, description = "A fresh plan, published", body = serde_json::Value, headers(("ETag" = String, description = "The plan's entity tag"))),
+        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn post_plan(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
@@ -1218,8 +1522,10 @@ impl<'a> Reservation<'a> {
     /// The key reserved, unless a request holds it.
     fn take(state: &'a AppState, key_id: &str, key: &str) -> Option<Reservation<'a>> {
         let key = (key_id.to_owned(), key.to_owned());
-        let mut held = state.idempotency.lock().ok()?;
-        held.insert(key.clone()).then_some(Reservation { state, key })
+        // The lock is released before a reservation exists: its drop takes
+        // the lock again.
+        let fresh = state.idempotency.lock().ok()?.insert(key.clone());
+        fresh.then(|| Reservation { state, key })
     }
 }
 
@@ -1257,6 +1563,22 @@ async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, 
     Ok(Some(published))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/plans/latest",
+    tag = "plans",
+    params(
+        ("site" = String, Path, description = "The site id"),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of the plan the caller holds"),
+    ),
+    responses(
+        (status = 200, description = "The latest plan", body = serde_json::Value, headers(("ETag" = String, description = "The plan's entity tag"))),
+        (status = 304, description = "The caller's plan is the latest"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn latest_plan(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
@@ -1285,6 +1607,21 @@ async fn latest_plan(
     Ok(plan_response(StatusCode::OK, &published))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/plans/{version}",
+    tag = "plans",
+    params(
+        ("site" = String, Path, description = "The site id"),
+        ("version" = i64, Path, description = "The plan version"),
+    ),
+    responses(
+        (status = 200, description = "That plan", body = serde_json::Value),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn get_plan(
     State(state): State<Arc<AppState>>,
     Path((site, version)): Path<(String, String)>,
@@ -1305,6 +1642,19 @@ async fn get_plan(
     Ok(plan_response(StatusCode::OK, &published))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/plans",
+    tag = "plans",
+    params(("site" = String, Path, description = "The site id"), Range),
+    responses(
+        (status = 200, description = "Plans published in the range (CSV with Accept: text/csv: one row per plan interval)", content((serde_json::Value = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn list_plans(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
@@ -1379,6 +1729,18 @@ async fn list_plans(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/plans/stream",
+    tag = "plans",
+    params(("site" = String, Path, description = "The site id")),
+    responses(
+        (status = 200, description = "Server-Sent Events: each newly published plan (event `plan`)", body = String, content_type = "text/event-stream"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn stream_plans(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
