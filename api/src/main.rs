@@ -26,6 +26,8 @@ enum Command {
     Serve(serve::Args),
     #[command(subcommand)]
     Keys(commands::keys::Command),
+    #[command(subcommand)]
+    Bench(commands::bench::Command),
 }
 
 fn main() -> ExitCode {
@@ -37,5 +39,6 @@ fn main() -> ExitCode {
         Command::Backtest(args) => commands::backtest::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Keys(command) => commands::keys::run(&command),
+        Command::Bench(command) => commands::bench::run(&command),
     }
 }

@@ -2,6 +2,7 @@
 //! 0 on success, 2 on invalid input, 3 on an internal failure.
 
 pub mod backtest;
+pub mod bench;
 pub mod forecast_eval;
 pub mod keys;
 pub mod solve;

@@ -133,38 +133,53 @@ pub fn replan_instant(config: &SiteConfig, now: DateTime<Utc>) -> DateTime<Utc> 
 pub async fn planning_loop(state: Arc<AppState>) {
     loop {
         let now = state.clock.now();
-        let sites = match super::blocking(&state, |store| store.sites()).await {
-            Ok(Ok(sites)) => sites,
-            _ => {
-                tracing::error!("the planning loop cannot read the sites");
-                Vec::new()
-            }
-        };
-        let mut planning = tokio::task::JoinSet::new();
-        for stored in sites {
-            let Ok(config) = SiteConfig::from_toml(&stored.id, &stored.config) else {
-                continue;
-            };
-            let due = replan_instant(&config, now);
-            let planned = state
-                .latest
-                .read()
-                .ok()
-                .and_then(|latest| latest.get(&stored.id).map(|p| p.start))
-                .is_some_and(|start| start >= due);
-            if planned {
-                continue;
-            }
-            let state = Arc::clone(&state);
-            let at = super::planning::interval_start(&config, now);
-            planning.spawn(async move {
-                if let Err(error) = plan_site(&state, config, stored.revision, at).await {
-                    tracing::error!(site = stored.id, detail = error.detail, "planning failed");
-                }
-            });
-        }
-        while planning.join_next().await.is_some() {}
+        planning_cycle(&state, now).await;
         let next_minute = now + TimeDelta::seconds(60 - now.timestamp().rem_euclid(60));
         state.clock.wait(next_minute).await;
     }
+}
+
+/// One cycle of the loop: plans every site that has no plan from its replan
+/// instant at `now`, [`AppState::solves`] at a time; returns how many it
+/// planned.
+pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize {
+    let sites = match super::blocking(state, |store| store.sites()).await {
+        Ok(Ok(sites)) => sites,
+        _ => {
+            tracing::error!("the planning loop cannot read the sites");
+            Vec::new()
+        }
+    };
+    let mut planning = tokio::task::JoinSet::new();
+    for stored in sites {
+        let Ok(config) = SiteConfig::from_toml(&stored.id, &stored.config) else {
+            continue;
+        };
+        let due = replan_instant(&config, now);
+        let planned = state
+            .latest
+            .read()
+            .ok()
+            .and_then(|latest| latest.get(&stored.id).map(|p| p.start))
+            .is_some_and(|start| start >= due);
+        if planned {
+            continue;
+        }
+        let state = Arc::clone(state);
+        let at = super::planning::interval_start(&config, now);
+        planning.spawn(async move {
+            match plan_site(&state, config, stored.revision, at).await {
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::error!(site = stored.id, detail = error.detail, "planning failed");
+                    false
+                }
+            }
+        });
+    }
+    let mut planned = 0;
+    while let Some(done) = planning.join_next().await {
+        planned += usize::from(matches!(done, Ok(true)));
+    }
+    planned
 }

@@ -41,130 +41,11 @@ pub fn clock() -> Result<ClockConfig, String> {
 /// the demo site keeps what it has) and prints a key per role; returns the
 /// trader's token.
 pub fn seed(store: &Store, root: &Path) -> Result<String, String> {
-    let fixtures = root.join("fixtures");
-    let site_path = fixtures.join("sites/demo.toml");
-    let config = SiteConfig::read(&site_path).map_err(|error| error.to_string())?;
+    let config = demo_site(root)?;
     let site = &config.site;
-    let start = clock()?.start;
-    let failed = |error: super::store::StoreError| error.to_string();
     if store.site(&site.id).map_err(failed)?.is_none() {
-        let text = toml::to_string(site).map_err(|error| error.to_string())?;
-        store.put_site(&site.id, &text).map_err(failed)?;
-
-        // Prices: the fixture week, one stored day per local day.
-        let prices_path = fixtures.join("prices/caiso_np15_2024-10-21_week.csv");
-        let prices =
-            read_prices(&PriceSource::csv(&prices_path)).map_err(|error| error.to_string())?;
-        let market = site
-            .market
-            .id
-            .clone()
-            .unwrap_or_else(|| "caiso-np15".to_owned());
-        let mut days: Vec<(String, DateTime<Utc>, Vec<f64>)> = Vec::new();
-        for (i, price) in prices.series.values.iter().enumerate() {
-            let at = prices.series.time(i);
-            let day = at
-                .with_timezone(&config.market_zone)
-                .date_naive()
-                .to_string();
-            match days.last_mut() {
-                Some((last, _, values)) if *last == day => values.push(*price),
-                _ => days.push((day, at, vec![*price])),
-            }
-        }
-        for (day, first, values) in days {
-            // Only whole local days (the file's first and last may be cut).
-            let midnight = first.with_timezone(&config.market_zone);
-            if midnight.format("%H:%M").to_string() != "00:00" || values.len() < 23 {
-                continue;
-            }
-            store
-                .put_prices(&StoredPrices {
-                    market: market.clone(),
-                    day,
-                    revision: 0,
-                    currency: site.currency.clone(),
-                    start: rfc(first),
-                    step_minutes: i64::from(prices.series.step_minutes),
-                    prices: values,
-                    uploaded_at: String::new(),
-                    uploaded_by: "demo".to_owned(),
-                })
-                .map_err(failed)?;
-        }
-
-        // Charging: the Broxden week of 2018 on the same weekdays, ×20.
-        let load_path = fixtures.join("ev/broxden_load_2018-10-22_week.csv");
-        let load = read_metered_load(
-            &load_path,
-            &TimeColumn::utc("timestamp_utc"),
-            "site_power_kw",
-        )
-        .map_err(|error| error.to_string())?;
-        let (load, _) =
-            resample(&load, site.interval_minutes).map_err(|error| error.to_string())?;
-        // From Tuesday: the fixture starts at 01:00 on Monday in London.
-        let from = start - TimeDelta::days(2);
-        let intervals = (5 * 24 * 60 / site.interval_minutes) as usize;
-        let aligned = align_by_week(
-            &load,
-            chrono_tz::Europe::London,
-            2018,
-            config.zone,
-            from,
-            intervals,
-        )
-        .map_err(|error| error.to_string())?;
-        let readings: Vec<(String, f64)> = aligned
-            .values
-            .iter()
-            .enumerate()
-            .filter(|(_, kw)| kw.is_finite())
-            .map(|(i, kw)| (rfc(aligned.time(i)), kw * 20.0))
-            .collect();
-        store.put_charging(&site.id, &readings).map_err(failed)?;
-
-        // The battery at its initial energy when the clock starts.
-        if let Some(battery) = &site.battery {
-            let report =
-                serde_json::json!({ "at": rfc(start), "soc_kwh": battery.initial_soc_kwh });
-            store
-                .put_telemetry(
-                    &site.id,
-                    &rfc(start),
-                    Some(battery.initial_soc_kwh),
-                    None,
-                    &report.to_string(),
-                )
-                .map_err(failed)?;
-        }
-
-        // The jobs submitted in the day before the clock starts that can
-        // still finish in time.
-        let queue = SyntheticQueue {
-            seed: 1,
-            ..SyntheticQueue::default()
-        }
-        .generate(start - TimeDelta::days(1), start);
-        let fits = |job: &arbiter_forecast::QueuedJob| {
-            job.deadline > start
-                && (job.deadline - start).num_seconds() as f64 / 3600.0 * job.max_kw()
-                    >= job.energy_kwh
-        };
-        for job in queue.iter().filter(|job| fits(job)) {
-            let spec = JobSpec::from_queued(job);
-            store
-                .insert_job(&StoredJob {
-                    site_id: site.id.clone(),
-                    id: job.id.clone(),
-                    spec: serde_json::to_string(&spec).map_err(|error| error.to_string())?,
-                    submitted_at: rfc(job.submit),
-                    delivered_kwh: 0.0,
-                    status: "open".to_owned(),
-                    updated_at: rfc(job.submit),
-                })
-                .map_err(failed)?;
-        }
+        seed_prices(store, root, &config)?;
+        seed_site(store, root, &config, 20.0, 1)?;
     }
     eprintln!(
         "arbiter: demo site {} (fixtures/sites/demo.toml); keys for this run:",
@@ -184,4 +65,147 @@ pub fn seed(store: &Store, root: &Path) -> Result<String, String> {
         }
     }
     Ok(trader)
+}
+
+fn failed(error: super::store::StoreError) -> String {
+    error.to_string()
+}
+
+/// The demo site's configuration, `fixtures/sites/demo.toml`.
+pub fn demo_site(root: &Path) -> Result<SiteConfig, String> {
+    SiteConfig::read(&root.join("fixtures/sites/demo.toml")).map_err(|error| error.to_string())
+}
+
+/// Stores the fixture week of CAISO NP15 prices for `config`'s market, one
+/// day per local day.
+pub fn seed_prices(store: &Store, root: &Path, config: &SiteConfig) -> Result<(), String> {
+    let site = &config.site;
+    let prices_path = root.join("fixtures/prices/caiso_np15_2024-10-21_week.csv");
+    let prices = read_prices(&PriceSource::csv(&prices_path)).map_err(|error| error.to_string())?;
+    let market = site
+        .market
+        .id
+        .clone()
+        .unwrap_or_else(|| "caiso-np15".to_owned());
+    let mut days: Vec<(String, DateTime<Utc>, Vec<f64>)> = Vec::new();
+    for (i, price) in prices.series.values.iter().enumerate() {
+        let at = prices.series.time(i);
+        let day = at
+            .with_timezone(&config.market_zone)
+            .date_naive()
+            .to_string();
+        match days.last_mut() {
+            Some((last, _, values)) if *last == day => values.push(*price),
+            _ => days.push((day, at, vec![*price])),
+        }
+    }
+    for (day, first, values) in days {
+        // Only whole local days (the file's first and last may be cut).
+        let midnight = first.with_timezone(&config.market_zone);
+        if midnight.format("%H:%M").to_string() != "00:00" || values.len() < 23 {
+            continue;
+        }
+        store
+            .put_prices(&StoredPrices {
+                market: market.clone(),
+                day,
+                revision: 0,
+                currency: site.currency.clone(),
+                start: rfc(first),
+                step_minutes: i64::from(prices.series.step_minutes),
+                prices: values,
+                uploaded_at: String::new(),
+                uploaded_by: "demo".to_owned(),
+            })
+            .map_err(failed)?;
+    }
+
+    Ok(())
+}
+
+/// Stores `config` as a site with the Broxden charging week mapped onto the
+/// demo's days (× `charging_scale`), a battery report at the clock's start
+/// and the jobs a synthetic queue of `job_seed` had submitted in the day
+/// before it that can still finish.
+pub fn seed_site(
+    store: &Store,
+    root: &Path,
+    config: &SiteConfig,
+    charging_scale: f64,
+    job_seed: u64,
+) -> Result<(), String> {
+    let site = &config.site;
+    let start = clock()?.start;
+    let text = toml::to_string(site).map_err(|error| error.to_string())?;
+    store.put_site(&site.id, &text).map_err(failed)?;
+    // Charging: the Broxden week of 2018 on the same weekdays, ×20.
+    let load_path = root.join("fixtures/ev/broxden_load_2018-10-22_week.csv");
+    let load = read_metered_load(
+        &load_path,
+        &TimeColumn::utc("timestamp_utc"),
+        "site_power_kw",
+    )
+    .map_err(|error| error.to_string())?;
+    let (load, _) = resample(&load, site.interval_minutes).map_err(|error| error.to_string())?;
+    // From Tuesday: the fixture starts at 01:00 on Monday in London.
+    let from = start - TimeDelta::days(2);
+    let intervals = (5 * 24 * 60 / site.interval_minutes) as usize;
+    let aligned = align_by_week(
+        &load,
+        chrono_tz::Europe::London,
+        2018,
+        config.zone,
+        from,
+        intervals,
+    )
+    .map_err(|error| error.to_string())?;
+    let readings: Vec<(String, f64)> = aligned
+        .values
+        .iter()
+        .enumerate()
+        .filter(|(_, kw)| kw.is_finite())
+        .map(|(i, kw)| (rfc(aligned.time(i)), kw * charging_scale))
+        .collect();
+    store.put_charging(&site.id, &readings).map_err(failed)?;
+
+    // The battery at its initial energy when the clock starts.
+    if let Some(battery) = &site.battery {
+        let report = serde_json::json!({ "at": rfc(start), "soc_kwh": battery.initial_soc_kwh });
+        store
+            .put_telemetry(
+                &site.id,
+                &rfc(start),
+                Some(battery.initial_soc_kwh),
+                None,
+                &report.to_string(),
+            )
+            .map_err(failed)?;
+    }
+
+    // The jobs submitted in the day before the clock starts that can
+    // still finish in time.
+    let queue = SyntheticQueue {
+        seed: job_seed,
+        ..SyntheticQueue::default()
+    }
+    .generate(start - TimeDelta::days(1), start);
+    let fits = |job: &arbiter_forecast::QueuedJob| {
+        job.deadline > start
+            && (job.deadline - start).num_seconds() as f64 / 3600.0 * job.max_kw() >= job.energy_kwh
+    };
+    for job in queue.iter().filter(|job| fits(job)) {
+        let spec = JobSpec::from_queued(job);
+        store
+            .insert_job(&StoredJob {
+                site_id: site.id.clone(),
+                id: job.id.clone(),
+                spec: serde_json::to_string(&spec).map_err(|error| error.to_string())?,
+                submitted_at: rfc(job.submit),
+                delivered_kwh: 0.0,
+                status: "open".to_owned(),
+                updated_at: rfc(job.submit),
+            })
+            .map_err(failed)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,271 @@
+//! `arbiter bench`: the service's planning cycle at scale.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arbiter_backtest::SiteConfig;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::{Failure, invalid};
+use crate::serve::clock::{ClockConfig, planning_cycle};
+use crate::serve::store::Store;
+use crate::serve::{AppState, ServeConfig, demo};
+
+/// Benchmarks of the service.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// One planning cycle over many sites, as the service's planning loop
+    /// runs it: each site's data is read from the store, its problem built
+    /// and solved (as many at once as --solvers), its plan stored and
+    /// published. Prints the wall time and the per-site solve-time
+    /// distribution.
+    ///
+    /// The sites are the demo site (`fixtures/sites/demo.toml`) at sizes
+    /// from 0.5× to 2× (grid, battery, compute and charging load scaled
+    /// together), each with its own synthetic job queue, on the fixture
+    /// week's CAISO NP15 prices, planned at the demo clock's start
+    /// (2024-10-24 07:00 UTC).
+    #[command(
+        after_help = "Example:\n  arbiter bench cycle --sites 1000 --out results/bench-cycle.json"
+    )]
+    Cycle(CycleArgs),
+}
+
+/// Options of `arbiter bench cycle`.
+#[derive(Debug, clap::Args)]
+pub struct CycleArgs {
+    /// Number of sites.
+    #[arg(long, default_value_t = 1000)]
+    sites: usize,
+    /// Solves at once [default: the number of cores].
+    #[arg(long)]
+    solvers: Option<usize>,
+    /// Database folder [default: a fresh temporary folder, removed after].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Runs the command.
+pub fn run(command: &Command) -> ExitCode {
+    match command {
+        Command::Cycle(args) => super::exit(cycle(args)),
+    }
+}
+
+/// A fraction in [0, 1) for site `i`, spread evenly (golden-ratio steps).
+fn spread(i: usize) -> f64 {
+    (i as f64 * 0.618_033_988_749_895).fract()
+}
+
+/// The demo site at `scale`× its size, as site `id`.
+fn scaled(base: &SiteConfig, id: String, scale: f64) -> Result<SiteConfig, Failure> {
+    let mut site = base.site.clone();
+    site.id = id;
+    site.grid.import_limit_kw *= scale;
+    site.grid.export_limit_kw *= scale;
+    if let Some(battery) = &mut site.battery {
+        battery.soc_min_kwh *= scale;
+        battery.soc_max_kwh *= scale;
+        battery.initial_soc_kwh *= scale;
+        battery.max_charge_kw *= scale;
+        battery.max_discharge_kw *= scale;
+    }
+    if let Some(compute) = &mut site.compute {
+        compute.max_it_kw *= scale;
+    }
+    site.planning.peak_reserve_kwh *= scale;
+    let text = toml::to_string(&site).map_err(|error| Failure::Internal(error.to_string()))?;
+    SiteConfig::from_toml(&site.id, &text).map_err(|error| Failure::Internal(error.to_string()))
+}
+
+/// The figures of one cycle.
+#[derive(Debug, Serialize)]
+struct Figures {
+    sites: usize,
+    solvers: usize,
+    planned: usize,
+    wall_seconds: f64,
+    seed_seconds: f64,
+    statuses: std::collections::BTreeMap<String, usize>,
+    solve_p50_seconds: f64,
+    solve_p90_seconds: f64,
+    solve_p99_seconds: f64,
+    solve_max_seconds: f64,
+    solve_total_seconds: f64,
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn cycle(args: &CycleArgs) -> Result<(), Failure> {
+    if args.sites == 0 {
+        return Err(invalid("--sites must be at least 1"));
+    }
+    let solvers = args
+        .solvers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if solvers == 0 {
+        return Err(invalid("--solvers must be at least 1"));
+    }
+    let (dir, temporary) = match &args.data_dir {
+        Some(dir) => (dir.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("arbiter-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    let root = std::path::Path::new(".");
+    let base = demo::demo_site(root).map_err(|error| {
+        invalid(format!(
+            "{error} (run from the repository: the sites are built from fixtures/)"
+        ))
+    })?;
+    let store = Store::open(&dir)
+        .map_err(|error| Failure::Internal(format!("{}: {error}", dir.display())))?;
+
+    let seeding = Instant::now();
+    let bar = ProgressBar::new(args.sites as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>9} [{bar:30}] {pos}/{len} sites, ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("seeding");
+    demo::seed_prices(&store, root, &base).map_err(Failure::Internal)?;
+    for i in 0..args.sites {
+        let scale = 0.5 + 1.5 * spread(i);
+        let config = scaled(&base, format!("bench-{i:04}"), scale)?;
+        demo::seed_site(&store, root, &config, 20.0 * scale, i as u64 + 1)
+            .map_err(Failure::Internal)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+
+    let start = demo::clock().map_err(Failure::Internal)?.start;
+    let config = ServeConfig {
+        data_dir: dir.clone(),
+        max_concurrent_solves: solvers,
+        planning_loop: false,
+        clock: Some(ClockConfig { start, speed: 0.0 }),
+        ..ServeConfig::default()
+    };
+    let state = Arc::new(AppState::new(store, config));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
+    let bar = ProgressBar::new(args.sites as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:>9} [{bar:30}] {pos}/{len} sites, {elapsed} elapsed, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("planning");
+    let (planned, wall_seconds) = runtime.block_on(async {
+        // The bar follows the published plans.
+        let mut events = state.events.subscribe();
+        let counting = {
+            let bar = bar.clone();
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(_) => bar.inc(1),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            bar.inc(missed);
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            })
+        };
+        let started = Instant::now();
+        let planned = planning_cycle(&state, start).await;
+        let wall = started.elapsed().as_secs_f64();
+        counting.abort();
+        (planned, wall)
+    });
+    bar.finish_and_clear();
+    let documents: Vec<_> = state
+        .latest
+        .read()
+        .map(|latest| latest.values().map(|p| p.body.clone()).collect())
+        .unwrap_or_default();
+    let mut solves = Vec::new();
+    let mut statuses = std::collections::BTreeMap::new();
+    for body in &documents {
+        let document: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        if let Some(seconds) = document["plan"]["solve_seconds"].as_f64() {
+            solves.push(seconds);
+        }
+        let status = document["plan"]["status"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned();
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    solves.sort_by(f64::total_cmp);
+    let figures = Figures {
+        sites: args.sites,
+        solvers,
+        planned,
+        wall_seconds,
+        seed_seconds,
+        statuses,
+        solve_p50_seconds: quantile(&solves, 0.5),
+        solve_p90_seconds: quantile(&solves, 0.9),
+        solve_p99_seconds: quantile(&solves, 0.99),
+        solve_max_seconds: solves.last().copied().unwrap_or(0.0),
+        solve_total_seconds: solves.iter().sum(),
+    };
+    if temporary {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    println!(
+        "planning cycle: {} of {} sites planned in {:.1} s wall with {} solvers (seeding {:.1} s)",
+        figures.planned, figures.sites, figures.wall_seconds, figures.solvers, figures.seed_seconds
+    );
+    println!(
+        "solve per site: p50 {:.3} s, p90 {:.3} s, p99 {:.3} s, max {:.3} s; {:.1} s in all",
+        figures.solve_p50_seconds,
+        figures.solve_p90_seconds,
+        figures.solve_p99_seconds,
+        figures.solve_max_seconds,
+        figures.solve_total_seconds
+    );
+    println!(
+        "statuses: {}",
+        figures
+            .statuses
+            .iter()
+            .map(|(status, n)| format!("{status} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(out) = &args.out {
+        let json = serde_json::to_string_pretty(&figures)
+            .map_err(|error| Failure::Internal(error.to_string()))?;
+        std::fs::write(out, json + "\n").map_err(|error| {
+            Failure::Internal(format!("cannot write {}: {error}", out.display()))
+        })?;
+    }
+    if figures.planned < figures.sites {
+        return Err(Failure::Internal(format!(
+            "{} of {} sites could not be planned",
+            figures.sites - figures.planned,
+            figures.sites
+        )));
+    }
+    Ok(())
+}
