@@ -157,3 +157,43 @@ fn validate_says_what_it_checked() {
         "fremont-01: valid (144 intervals of 15 min from 2024-08-14T07:00:00Z)\n"
     );
 }
+
+#[test]
+fn bench_cycle_plans_every_site_and_reports_the_solve_times() {
+    let out = temp_dir("bench").join("cycle.json");
+    let out_text = out.display().to_string();
+    let output = arbiter(&[
+        "bench",
+        "cycle",
+        "--sites",
+        "3",
+        "--solvers",
+        "1",
+        "--out",
+        &out_text,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = stdout(&output);
+    assert!(
+        stdout.starts_with("planning cycle: 3 of 3 sites planned in "),
+        "{stdout}"
+    );
+    let figures: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("figures")).expect("JSON");
+    assert_eq!(figures["planned"], 3);
+    assert_eq!(figures["solvers"], 1);
+    let statuses: u64 = figures["statuses"]
+        .as_object()
+        .expect("statuses")
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(statuses, 3);
+    let p50 = figures["solve_p50_seconds"].as_f64().expect("p50");
+    let max = figures["solve_max_seconds"].as_f64().expect("max");
+    assert!(p50 > 0.0 && p50 <= max, "{figures}");
+
+    let refused = arbiter(&["bench", "cycle", "--sites", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert_eq!(stderr(&refused), "error: --sites must be at least 1\n");
+}

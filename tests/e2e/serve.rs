@@ -1685,6 +1685,12 @@ fn concurrent_requests_with_one_idempotency_key_plan_once() {
     )
     .json();
     assert_eq!(plans["plans"].as_array().map(Vec::len), Some(1), "{plans}");
+    let published = planned[0].json();
+    assert_eq!(plans["plans"][0]["start"], published["start"]);
+    assert_eq!(
+        plans["plans"][0]["solve_seconds"],
+        published["plan"]["solve_seconds"]
+    );
     let replay = call(
         "POST",
         &url,

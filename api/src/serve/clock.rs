@@ -150,20 +150,29 @@ pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize 
             Vec::new()
         }
     };
+    // At most as many sites in flight as there are solvers: a controller's
+    // own call then waits behind those solves only, not the whole cycle.
+    let limit = state.config.max_concurrent_solves.max(1);
     let mut planning = tokio::task::JoinSet::new();
+    let mut planned = 0;
     for stored in sites {
         let Ok(config) = SiteConfig::from_toml(&stored.id, &stored.config) else {
             continue;
         };
         let due = replan_instant(&config, now);
-        let planned = state
+        let fresh = state
             .latest
             .read()
             .ok()
             .and_then(|latest| latest.get(&stored.id).map(|p| p.start))
             .is_some_and(|start| start >= due);
-        if planned {
+        if fresh {
             continue;
+        }
+        while planning.len() >= limit {
+            if let Some(done) = planning.join_next().await {
+                planned += usize::from(matches!(done, Ok(true)));
+            }
         }
         let state = Arc::clone(state);
         let at = super::planning::interval_start(&config, now);
@@ -177,7 +186,6 @@ pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize 
             }
         });
     }
-    let mut planned = 0;
     while let Some(done) = planning.join_next().await {
         planned += usize::from(matches!(done, Ok(true)));
     }

@@ -1678,7 +1678,8 @@ async fn list_plans(
                     }),
             }
         };
-    let now = state.clock.now();
+    // `created_at` is real time, also under a simulated clock.
+    let now = Utc::now();
     let from = instant("from", &range.from, now - TimeDelta::days(1))?;
     let to = instant("to", &range.to, now + TimeDelta::days(1))?;
     let id = site.clone();
@@ -1721,7 +1722,16 @@ async fn list_plans(
     }
     let summaries: Vec<_> = plans
         .iter()
-        .map(|p| serde_json::json!({ "version": p.version, "created_at": p.created_at, "status": p.status }))
+        .map(|p| {
+            let document: serde_json::Value = serde_json::from_str(&p.body).unwrap_or_default();
+            serde_json::json!({
+                "version": p.version,
+                "created_at": p.created_at,
+                "status": p.status,
+                "start": document["start"],
+                "solve_seconds": document["plan"]["solve_seconds"],
+            })
+        })
         .collect();
     Ok(json(
         StatusCode::OK,
