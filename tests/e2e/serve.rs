@@ -600,6 +600,12 @@ fn every_role_gets_its_status_on_every_endpoint() {
             [401, 200, 403, 403, 403, 403],
         ),
         (
+            "PUT",
+            "/v1/sites/np15-hub/charging/forecast",
+            Some(&charging),
+            [401, 200, 403, 403, 403, 403],
+        ),
+        (
             "POST",
             "/v1/sites/np15-hub/telemetry",
             Some(&telemetry),
@@ -1753,6 +1759,7 @@ fn the_openapi_document_describes_every_route() {
         "PUT /v1/markets/{market}/prices/{day}",
         "PUT /v1/sites/{site}",
         "PUT /v1/sites/{site}/charging",
+        "PUT /v1/sites/{site}/charging/forecast",
     ];
     assert_eq!(operations, expected);
     // Every documented operation is routed: none falls through to the
@@ -1778,4 +1785,76 @@ fn the_openapi_document_describes_every_route() {
     }
     let unrouted = call("GET", &s.url("/v1/nothing"), Some(&demo.admin), None, &[]);
     assert!(unrouted.body.contains("no such route"), "{}", unrouted.body);
+}
+
+#[test]
+fn a_controllers_own_charging_forecast_replaces_the_models_where_it_covers() {
+    let demo = demo("own-forecast");
+    let s = &demo.service;
+    // The site interval containing now, as the plan will start.
+    let now = Utc::now().timestamp();
+    let start = now - now.rem_euclid(15 * 60);
+    let at = |k: i64| {
+        chrono::DateTime::from_timestamp(start + k * 15 * 60, 0)
+            .expect("an instant")
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let forecast = format!(
+        "timestamp_utc,kw\n{},300\n{},310\n{},320\n",
+        at(0),
+        at(1),
+        at(2)
+    );
+    let put = call(
+        "PUT",
+        &s.url("/v1/sites/np15-hub/charging/forecast"),
+        Some(&demo.controller),
+        Some(&forecast),
+        &[("Content-Type", "text/csv")],
+    );
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.json()["stored"], 3);
+    let plan = call(
+        "POST",
+        &s.url("/v1/sites/np15-hub/plan"),
+        Some(&demo.controller),
+        None,
+        &[],
+    );
+    assert_eq!(plan.status, 201, "{}", plan.body);
+    let document = plan.json();
+    // The plan starts in the interval of the upload, or the next one if a
+    // boundary passed in between.
+    let skipped = (0..2)
+        .find(|&k| document["start"] == at(k))
+        .unwrap_or_else(|| panic!("the plan starts at {}", document["start"]));
+    let used = &document["basis"]["charging_forecast"];
+    assert_eq!(used["controller_intervals"], 3 - skipped, "{used}");
+    assert_eq!(used["model_intervals"], 36 * 4 - 3 + skipped, "{used}");
+    // No metered history: the rest of the horizon has no charging.
+    let served: Vec<f64> = document["plan"]["intervals"]
+        .as_array()
+        .expect("intervals")
+        .iter()
+        .take(3)
+        .map(|interval| interval["ev_served_kw"].as_f64().expect("kW"))
+        .collect();
+    let expected = [300.0, 310.0, 320.0, 0.0, 0.0];
+    assert_eq!(served, expected[skipped as usize..skipped as usize + 3]);
+    let negative = call(
+        "PUT",
+        &s.url("/v1/sites/np15-hub/charging/forecast"),
+        Some(&demo.controller),
+        Some(&format!(
+            r#"{{"readings":[{{"timestamp_utc":"{}","kw":-1}}]}}"#,
+            at(4)
+        )),
+        &[],
+    );
+    assert_eq!(negative.status, 422);
+    assert_eq!(
+        negative.json()["detail"],
+        "readings[0].kw: (-1) must be a number ≥ 0"
+    );
 }

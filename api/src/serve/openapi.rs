@@ -28,6 +28,7 @@ use super::{backtests, metrics, routes};
         routes::put_prices,
         routes::get_price_revisions,
         routes::put_charging,
+        routes::put_charging_forecast,
         routes::post_telemetry,
         routes::list_jobs,
         routes::submit_job,

@@ -93,6 +93,8 @@ pub struct Basis {
     pub prices_published_until: Option<String>,
     /// The last metered charging reading used.
     pub charging_until: Option<String>,
+    /// Where the charging forecast came from.
+    pub charging_forecast: ChargingForecast,
     /// The battery report used.
     pub telemetry_at: Option<String>,
     /// The billing month's peak import so far, kW.
@@ -101,6 +103,18 @@ pub struct Basis {
     pub previous_version: Option<i64>,
     /// The open jobs planned, with the energy they had received.
     pub jobs: std::collections::BTreeMap<String, f64>,
+}
+
+/// The charging forecast a plan used: the controller's own values where it
+/// sent them (`PUT …/charging/forecast`), the model's elsewhere.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChargingForecast {
+    /// Intervals of the horizon forecast by the controller.
+    pub controller_intervals: usize,
+    /// Intervals forecast by the model at the site's quantile.
+    pub model_intervals: usize,
+    /// When the newest controller value used was sent.
+    pub issued_at: Option<String>,
 }
 
 /// The published document.
@@ -157,8 +171,9 @@ pub async fn plan_site(
     let gathered = {
         let config = config.clone();
         let models = Arc::clone(state);
+        let now = state.clock.now();
         blocking(state, move |store| {
-            gather(store, &models.price_models, config, site_revision, at)
+            gather(store, &models.price_models, config, site_revision, at, now)
         })
         .await??
     };
@@ -235,6 +250,7 @@ fn gather(
     config: SiteConfig,
     site_revision: i64,
     at: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Gathered, ApiError> {
     let site = &config.site;
     let id = site.id.as_str();
@@ -334,11 +350,43 @@ fn gather(
             }),
         None => None,
     };
-    let ev = ev.unwrap_or_else(|| {
-        warnings
-            .push("no metered charging load stored before the plan: planned with none".to_owned());
-        vec![0.0; intervals]
-    });
+    // The controller's own forecast, where it covers the horizon, replaces
+    // the model's.
+    // Sent by now (on the service's clock, so a replay sees what was sent).
+    let sent_by = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let own = store.charging_forecast(id, &rfc(at), &rfc(horizon_end), &sent_by)?;
+    let mut ev = match ev {
+        Some(ev) => ev,
+        None if own.len() < intervals => {
+            warnings.push(
+                "no metered charging load stored before the plan: planned with none".to_owned(),
+            );
+            vec![0.0; intervals]
+        }
+        None => vec![0.0; intervals],
+    };
+    let step = i64::from(minutes) * 60;
+    let mut covered = 0;
+    for (instant, kw, _) in &own {
+        let Ok(instant) = DateTime::parse_from_rfc3339(instant) else {
+            continue;
+        };
+        let offset = (instant.with_timezone(&Utc) - at).num_seconds();
+        if offset >= 0
+            && offset % step == 0
+            && let Some(slot) = usize::try_from(offset / step)
+                .ok()
+                .and_then(|k| ev.get_mut(k))
+        {
+            *slot = *kw;
+            covered += 1;
+        }
+    }
+    let charging_forecast = ChargingForecast {
+        controller_intervals: covered,
+        model_intervals: intervals - covered.min(intervals),
+        issued_at: own.iter().map(|(_, _, issued)| issued.clone()).max(),
+    };
     if let Some(last) = &charging_until
         && let Ok(last) = DateTime::parse_from_rfc3339(last)
         && at - last.with_timezone(&Utc) > TimeDelta::hours(2)
@@ -404,6 +452,7 @@ fn gather(
             price_revisions,
             prices_published_until: site.market.id.as_ref().map(|_| rfc(published)),
             charging_until,
+            charging_forecast,
             telemetry_at: soc.map(|(at, _)| at),
             month_peak_kw,
             previous_version,

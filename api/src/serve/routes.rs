@@ -48,6 +48,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             put(put_prices).get(get_price_revisions),
         )
         .route("/v1/sites/{site}/charging", put(put_charging))
+        .route(
+            "/v1/sites/{site}/charging/forecast",
+            put(put_charging_forecast),
+        )
         .route("/v1/sites/{site}/telemetry", post(post_telemetry))
         .route("/v1/sites/{site}/jobs", get(list_jobs).post(submit_job))
         .route(
@@ -941,33 +945,13 @@ struct Charging {
     readings: Vec<Reading>,
 }
 
-#[utoipa::path(
-    put,
-    path = "/v1/sites/{site}/charging",
-    tag = "charging",
-    params(("site" = String, Path, description = "The site id")),
-    request_body(
-        description = "Metered charging load: JSON, or CSV rows timestamp_utc,kw",
-        content((Charging = "application/json"), (String = "text/csv")),
-    ),
-    responses(
-        (status = 200, description = "Readings stored (a reading for a stored instant replaces it)", body = serde_json::Value),
-        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-async fn put_charging(
-    State(state): State<Arc<AppState>>,
-    Path(site): Path<String>,
-    caller: Caller,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    allow(&caller, Action::OperateSite(&site))?;
-    let (_, config) = load_site(&state, &site).await?;
+/// Charging readings (or forecast values) from a JSON or CSV body, each on
+/// one of the site's interval starts and ≥ 0 kW.
+fn charging_rows(
+    config: &SiteConfig,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, f64)>, ApiError> {
     // CSV: rows `timestamp_utc,kw`; reading i is on line i + 2.
     let csv = is_csv(&headers);
     let name = |i: usize, column: &str| {
@@ -979,10 +963,10 @@ async fn put_charging(
     };
     let upload: Charging = if csv {
         Charging {
-            readings: csv_rows(&body)?,
+            readings: csv_rows(body)?,
         }
     } else {
-        parse_json(&body)?
+        parse_json(body)?
     };
     let step = i64::from(config.site.interval_minutes) * 60;
     let mut issues = Vec::new();
@@ -1018,6 +1002,37 @@ async fn put_charging(
             )
         })
         .collect();
+    Ok(rows)
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/sites/{site}/charging",
+    tag = "charging",
+    params(("site" = String, Path, description = "The site id")),
+    request_body(
+        description = "Metered charging load: JSON, or CSV rows timestamp_utc,kw",
+        content((Charging = "application/json"), (String = "text/csv")),
+    ),
+    responses(
+        (status = 200, description = "Readings stored (a reading for a stored instant replaces it)", body = serde_json::Value),
+        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn put_charging(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let (_, config) = load_site(&state, &site).await?;
+    let rows = charging_rows(&config, &headers, &body)?;
     let id = site.clone();
     let written = blocking(&state, move |store| store.put_charging(&id, &rows)).await??;
     audit(
@@ -1025,6 +1040,60 @@ async fn put_charging(
         &caller,
         Method::PUT,
         format!("/v1/sites/{site}/charging"),
+        StatusCode::OK,
+    )
+    .await;
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "stored": written }).to_string(),
+    ))
+}
+
+/// A controller's own charging forecast: values for coming intervals (JSON
+/// `{"readings": […]}` or CSV `timestamp_utc,kw`). Plans use them where
+/// they cover the horizon, the model's forecast elsewhere.
+#[utoipa::path(
+    put,
+    path = "/v1/sites/{site}/charging/forecast",
+    tag = "charging",
+    params(("site" = String, Path, description = "The site id")),
+    request_body(
+        description = "Forecast charging load per interval: JSON, or CSV rows timestamp_utc,kw",
+        content((Charging = "application/json"), (String = "text/csv"))
+    ),
+    responses(
+        (status = 200, description = "Values stored (a value for an instant already forecast replaces it)", body = serde_json::Value),
+        (status = 400, description = "Not JSON or CSV", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn put_charging_forecast(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let (_, config) = load_site(&state, &site).await?;
+    let rows = charging_rows(&config, &headers, &body)?;
+    let issued_at = state
+        .clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let id = site.clone();
+    let written = blocking(&state, move |store| {
+        store.put_charging_forecast(&id, &rows, &issued_at)
+    })
+    .await??;
+    audit(
+        &state,
+        &caller,
+        Method::PUT,
+        format!("/v1/sites/{site}/charging/forecast"),
         StatusCode::OK,
     )
     .await;

@@ -94,6 +94,15 @@ fn migrations() -> Migrations<'static> {
         );",
         ),
         M::up(
+            "CREATE TABLE charging_forecast (
+            site_id TEXT NOT NULL,
+            timestamp_utc TEXT NOT NULL,
+            kw REAL NOT NULL,
+            issued_at TEXT NOT NULL,
+            PRIMARY KEY (site_id, timestamp_utc)
+        );",
+        ),
+        M::up(
             "CREATE TABLE backtests (
             id TEXT PRIMARY KEY,
             created_at TEXT NOT NULL,
@@ -538,6 +547,55 @@ impl Store {
             }
             tx.commit()?;
             Ok(readings.len())
+        })
+    }
+
+    /// Stores a controller's charging forecast, issued at `issued_at`; a
+    /// value for an instant already forecast replaces it.
+    pub fn put_charging_forecast(
+        &self,
+        site_id: &str,
+        values: &[(String, f64)],
+        issued_at: &str,
+    ) -> Result<usize, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            {
+                let mut statement = tx.prepare(
+                    "INSERT INTO charging_forecast (site_id, timestamp_utc, kw, issued_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (site_id, timestamp_utc) DO UPDATE SET kw = ?3, issued_at = ?4",
+                )?;
+                for (at, kw) in values {
+                    statement.execute(params![site_id, at, kw, issued_at])?;
+                }
+            }
+            tx.commit()?;
+            Ok(values.len())
+        })
+    }
+
+    /// A controller's charging forecast for `from` ≤ t < `to`, issued at or
+    /// before `issued_by`: (instant, kW, issued at), oldest instant first.
+    pub fn charging_forecast(
+        &self,
+        site_id: &str,
+        from: &str,
+        to: &str,
+        issued_by: &str,
+    ) -> Result<Vec<(String, f64, String)>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT timestamp_utc, kw, issued_at FROM charging_forecast
+                 WHERE site_id = ?1 AND timestamp_utc >= ?2 AND timestamp_utc < ?3
+                   AND issued_at <= ?4
+                 ORDER BY timestamp_utc",
+            )?;
+            statement
+                .query_map([site_id, from, to, issued_by], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect()
         })
     }
 
