@@ -953,7 +953,7 @@ fn charging_rows(
     body: &[u8],
 ) -> Result<Vec<(String, f64)>, ApiError> {
     // CSV: rows `timestamp_utc,kw`; reading i is on line i + 2.
-    let csv = is_csv(&headers);
+    let csv = is_csv(headers);
     let name = |i: usize, column: &str| {
         if csv {
             format!("line {}.{column}", i + 2)
