@@ -71,7 +71,29 @@ pub fn align_by_week(
     target_start: DateTime<Utc>,
     intervals: usize,
 ) -> Result<Series, AlignError> {
-    let shift = TimeDelta::days(week_shift_days(target_start, target_zone, source_year));
+    let shift = week_shift_days(target_start, target_zone, source_year);
+    align_with_shift(
+        source,
+        source_zone,
+        target_zone,
+        shift,
+        target_start,
+        intervals,
+    )
+}
+
+/// As [`align_by_week`], with the whole-week shift given (in days): to
+/// align a target's history with the shift of the period that follows it,
+/// so that the history maps onto the source just before the period's.
+pub fn align_with_shift(
+    source: &Series,
+    source_zone: Tz,
+    target_zone: Tz,
+    shift_days: i64,
+    target_start: DateTime<Utc>,
+    intervals: usize,
+) -> Result<Series, AlignError> {
+    let shift = TimeDelta::days(shift_days);
     let step_seconds = i64::from(source.step_minutes) * 60;
     let target = Series {
         start: target_start,

@@ -27,7 +27,7 @@ mod series;
 mod table;
 mod timestamps;
 
-pub use align::{AlignError, align_by_week, week_shift_days};
+pub use align::{AlignError, align_by_week, align_with_shift, week_shift_days};
 pub use calendar::DayType;
 pub use charging::{
     ChargerRatings, Session, SessionLog, SessionSource, read_metered_load, read_sessions,

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use arbiter_backtest::planner::choose_price_model;
 use arbiter_backtest::{Inputs, Kpis, Report, Run, SiteConfig, Strategy, ledger, simulate};
 use arbiter_forecast::{
-    Model, PriceSource, Profile, Series, SyntheticQueue, TimeColumn, align_by_week, read_jobs,
-    read_metered_load, read_prices, resample,
+    Model, PriceSource, Profile, Series, SyntheticQueue, TimeColumn, align_with_shift, read_jobs,
+    read_metered_load, read_prices, resample, week_shift_days,
 };
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -159,15 +159,18 @@ fn backtest(args: &Args) -> Result<(), Failure> {
     let load = to_interval(load, minutes, &args.charging)?;
     let charging_zone = args.charging_zone.unwrap_or(config.zone);
     let mut charging = match args.charging_year {
-        // Aligned from the start of the history, or from as late a day as
-        // the data allows (down to the period's first day).
+        // The period's first day maps onto `year`; its history, with the
+        // same shift, onto the weeks just before (from the start of the
+        // history, or as late a day as the data allows).
         Some(year) => {
+            let shift = week_shift_days(from, config.zone, year);
             let mut result = Err(String::new());
             for days in (0..=HISTORY_DAYS).rev() {
                 let start = from - TimeDelta::days(days);
                 let intervals = ((to - start).num_minutes() / i64::from(minutes)) as usize;
-                result = align_by_week(&load, charging_zone, year, config.zone, start, intervals)
-                    .map_err(|error| error.to_string());
+                result =
+                    align_with_shift(&load, charging_zone, config.zone, shift, start, intervals)
+                        .map_err(|error| error.to_string());
                 if result.is_ok() {
                     break;
                 }

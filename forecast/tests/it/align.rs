@@ -2,7 +2,7 @@
 
 use crate::common::utc;
 
-use arbiter_forecast::{AlignError, Series, align_by_week, week_shift_days};
+use arbiter_forecast::{AlignError, Series, align_by_week, align_with_shift, week_shift_days};
 use chrono::{Datelike, TimeDelta, Timelike};
 use chrono_tz::Europe::London;
 
@@ -110,4 +110,35 @@ fn each_series_keeps_its_own_zones_wall_clock() {
             "t={t}: Monday (0) at the local hour"
         );
     }
+}
+
+#[test]
+fn a_history_aligned_with_its_periods_shift_lands_just_before_the_periods_source() {
+    // A period from Monday 2024-01-01 mapped onto 2018 starts at Monday
+    // 2018-01-01 (2,191 days earlier). Its history from 2023-12-18, with the
+    // same shift, is 2017-12-18 to 31: before the period's source, not at
+    // the end of 2018 where aligning it on its own would put it.
+    let start = utc("2017-12-01T00:00:00Z");
+    let values: Vec<f64> = (0..60 * 24).map(f64::from).collect();
+    let source = Series {
+        start,
+        step_minutes: 60,
+        values,
+    };
+    let from = utc("2024-01-01T00:00:00Z");
+    let shift = week_shift_days(from, London, 2018);
+    assert_eq!(shift, 2191);
+    let history_start = utc("2023-12-18T00:00:00Z");
+    let aligned =
+        align_with_shift(&source, London, London, shift, history_start, 14 * 24 + 24).unwrap();
+    // 2017-12-18 00:00 is hour 17 × 24 of the source; the series runs on
+    // without a seam into the period.
+    for (t, &value) in aligned.values.iter().enumerate() {
+        assert_eq!(value, (17 * 24 + t) as f64, "t={t}");
+    }
+    assert_eq!(
+        week_shift_days(history_start, London, 2018) - shift,
+        -364,
+        "on its own the history would map 52 weeks later"
+    );
 }
