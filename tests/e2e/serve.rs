@@ -1762,6 +1762,28 @@ fn the_openapi_document_describes_every_route() {
         "PUT /v1/sites/{site}/charging/forecast",
     ];
     assert_eq!(operations, expected);
+    // Every reference resolves within the document.
+    fn references(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    match (key.as_str(), inner) {
+                        ("$ref", Value::String(target)) => found.push(target.clone()),
+                        _ => references(inner, found),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| references(item, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    references(&document, &mut found);
+    assert!(found.contains(&"#/components/responses/Unauthorized".to_owned()));
+    for target in &found {
+        let pointer = target.strip_prefix('#').expect("a local reference");
+        assert!(document.pointer(pointer).is_some(), "{target} resolves");
+    }
     // Every documented operation is routed: none falls through to the
     // router's "no such route".
     for operation in &operations {

@@ -29,7 +29,8 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Action, Caller};
-use super::error::{ApiError, Problem};
+use super::error::ApiError;
+use super::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use super::jobs::JobSpec;
 use super::planning::{load_series, price_series};
 use super::routes::{allow, audit, json, load_site, parse_json, wants};
@@ -154,10 +155,10 @@ fn folder(state: &AppState, id: &str) -> PathBuf {
     request_body = BacktestRequest,
     responses(
         (status = 202, description = "Accepted; runs in the background (Location: the backtest)", body = serde_json::Value, headers(("Location" = String, description = "/v1/backtests/{id}"))),
-        (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Invalid),
     )
 )]
 pub async fn submit(
@@ -569,8 +570,8 @@ fn document(state: &AppState, stored: &StoredBacktest) -> serde_json::Value {
     tag = "backtests",
     responses(
         (status = 200, description = "Every backtest, newest first", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
     )
 )]
 pub async fn list(
@@ -601,9 +602,9 @@ async fn stored(state: &AppState, id: &str) -> Result<StoredBacktest, ApiError> 
     params(("id" = String, Path, description = "The backtest id")),
     responses(
         (status = 200, description = "Status; progress while it runs (intervals done, strategy, ETA); the report when it ends", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such backtest", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     )
 )]
 pub async fn get(
@@ -633,11 +634,11 @@ pub struct LedgerQuery {
     params(("id" = String, Path, description = "The backtest id"), LedgerQuery),
     responses(
         (status = 200, description = "One row per interval and strategy", content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.parquet"))),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such backtest", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The backtest has not ended", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
     )
 )]
 pub async fn ledger(

@@ -4,6 +4,8 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
+use super::error::{FieldIssue, Problem};
 use super::{backtests, metrics, routes};
 
 /// The document.
@@ -44,6 +46,10 @@ use super::{backtests, metrics, routes};
         backtests::submit,
         backtests::get,
         backtests::ledger,
+    ),
+    components(
+        responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Invalid),
+        schemas(Problem, FieldIssue)
     ),
     modifiers(&Bearer),
     security(("bearer" = [])),

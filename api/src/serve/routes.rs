@@ -24,7 +24,8 @@ use arbiter_backtest::SiteConfig;
 use arbiter_backtest::site::{Site, is_identifier};
 
 use super::auth::{Action, Caller};
-use super::error::{ApiError, FieldIssue, Problem};
+use super::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
+use super::error::{ApiError, FieldIssue};
 use super::planning::{interval_start, plan_site};
 use super::store::{StoredPrices, StoredResponse, StoredSite};
 use super::{AppState, Published, blocking};
@@ -229,8 +230,8 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     tag = "service",
     responses(
         (status = 200, description = "Every write, newest first: who (key id), what (method, path, status), when", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
     )
 )]
 async fn audit_log(
@@ -255,7 +256,7 @@ async fn audit_log(
     tag = "service",
     responses(
         (status = 200, description = "The service's clock: now, and whether it is simulated", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
     )
 )]
 async fn get_clock(State(state): State<Arc<AppState>>, _caller: Caller) -> Response {
@@ -287,10 +288,10 @@ struct Advance {
     request_body = Advance,
     responses(
         (status = 200, description = "The simulated clock, moved on", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
     )
 )]
 async fn advance_clock(
@@ -374,7 +375,7 @@ fn parse_site(headers: &HeaderMap, body: &[u8]) -> Result<SiteConfig, ApiError> 
     tag = "sites",
     responses(
         (status = 200, description = "Every site the key may read: id, revision, configuration", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
     )
 )]
 async fn list_sites(
@@ -403,11 +404,11 @@ async fn list_sites(
     ),
     responses(
         (status = 201, description = "Stored, revision 1", body = serde_json::Value),
-        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
     )
 )]
 async fn create_site(
@@ -466,10 +467,10 @@ async fn create_site(
     responses(
         (status = 200, description = "Stored as a new revision", body = serde_json::Value),
         (status = 201, description = "Created", body = serde_json::Value),
-        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Invalid),
     )
 )]
 async fn put_site(
@@ -529,9 +530,9 @@ pub(super) async fn load_site(
     params(("site" = String, Path, description = "The site id")),
     responses(
         (status = 200, description = "The site (TOML with Accept: application/toml)", content((serde_json::Value = "application/json"), (String = "application/toml"))),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     )
 )]
 async fn get_site(
@@ -714,10 +715,10 @@ fn prices_json(p: &StoredPrices) -> serde_json::Value {
     responses(
         (status = 201, description = "The day's first revision", body = serde_json::Value),
         (status = 200, description = "A new revision (a correction), or the same prices again (changed: false)", body = serde_json::Value),
-        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Invalid),
     )
 )]
 async fn put_prices(
@@ -839,9 +840,9 @@ struct Range {
     params(("market" = String, Path, description = "The market id"), Range),
     responses(
         (status = 200, description = "The latest revision of each day in the range (CSV with Accept: text/csv)", content((serde_json::Value = "application/json"), (String = "text/csv"))),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Invalid),
     )
 )]
 async fn get_prices(
@@ -905,9 +906,9 @@ async fn get_prices(
     ),
     responses(
         (status = 200, description = "Every revision of the day, oldest first", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     )
 )]
 async fn get_price_revisions(
@@ -1016,11 +1017,11 @@ fn charging_rows(
     ),
     responses(
         (status = 200, description = "Readings stored (a reading for a stored instant replaces it)", body = serde_json::Value),
-        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
     )
 )]
 async fn put_charging(
@@ -1063,11 +1064,11 @@ async fn put_charging(
     ),
     responses(
         (status = 200, description = "Values stored (a value for an instant already forecast replaces it)", body = serde_json::Value),
-        (status = 400, description = "Not JSON or CSV", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such site", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
     )
 )]
 async fn put_charging_forecast(
@@ -1173,11 +1174,11 @@ async fn store_telemetry(
     request_body = Telemetry,
     responses(
         (status = 201, description = "Stored", body = serde_json::Value),
-        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
     )
 )]
 async fn post_telemetry(
@@ -1214,12 +1215,12 @@ async fn post_telemetry(
     request_body = JobSpec,
     responses(
         (status = 201, description = "Queued", body = serde_json::Value),
-        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
     )
 )]
 async fn submit_job(
@@ -1278,9 +1279,9 @@ async fn submit_job(
     params(("site" = String, Path, description = "The site id")),
     responses(
         (status = 200, description = "The site's jobs with their status and delivered energy", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     )
 )]
 async fn list_jobs(
@@ -1317,9 +1318,9 @@ async fn find_job(state: &AppState, site: &str, job: &str) -> Result<StoredJob, 
     ),
     responses(
         (status = 200, description = "The job", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     )
 )]
 async fn get_job(
@@ -1354,12 +1355,12 @@ struct JobProgress {
     request_body = JobProgress,
     responses(
         (status = 200, description = "Progress recorded (done once it reaches the job's energy)", body = serde_json::Value),
-        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
     )
 )]
 async fn update_job(
@@ -1426,10 +1427,10 @@ async fn update_job(
     ),
     responses(
         (status = 200, description = "Cancelled", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
     )
 )]
 async fn cancel_job(
@@ -1496,12 +1497,12 @@ fn plan_response(status: StatusCode, published: &Published) -> Response {
     ),
     responses(
         (status = 201, description = "A fresh plan, published", body = serde_json::Value, headers(("ETag" = String, description = "The plan's entity tag"))),
-        (status = 400, description = "Not JSON (or CSV, TOML)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Contradicts what is stored", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
     )
 )]
 async fn post_plan(
@@ -1643,9 +1644,9 @@ async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, 
     responses(
         (status = 200, description = "The latest plan", body = serde_json::Value, headers(("ETag" = String, description = "The plan's entity tag"))),
         (status = 304, description = "The caller's plan is the latest"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     )
 )]
 async fn latest_plan(
@@ -1686,9 +1687,9 @@ async fn latest_plan(
     ),
     responses(
         (status = 200, description = "That plan", body = serde_json::Value),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     )
 )]
 async fn get_plan(
@@ -1718,10 +1719,10 @@ async fn get_plan(
     params(("site" = String, Path, description = "The site id"), Range),
     responses(
         (status = 200, description = "Plans published in the range (CSV with Accept: text/csv: one row per plan interval)", content((serde_json::Value = "application/json"), (String = "text/csv"))),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid input; every field named", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
     )
 )]
 async fn list_plans(
@@ -1815,9 +1816,9 @@ async fn list_plans(
     params(("site" = String, Path, description = "The site id")),
     responses(
         (status = 200, description = "Server-Sent Events: each newly published plan (event `plan`)", body = String, content_type = "text/event-stream"),
-        (status = 401, description = "No valid key", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The key's role may not do this", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such resource", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     )
 )]
 async fn stream_plans(
