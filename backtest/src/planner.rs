@@ -83,6 +83,15 @@ pub fn published_until(config: &SiteConfig, at: DateTime<Utc>) -> DateTime<Utc> 
         })
 }
 
+/// Days of metered charging before a backtest's period that its forecasts
+/// learn from (the CLI and the service's backtests).
+pub const CHARGING_HISTORY_DAYS: i64 = 91;
+
+/// The model that forecasts the charging load, in backtests and live.
+pub fn charging_model() -> Model {
+    Model::Profile(arbiter_forecast::Profile::blend())
+}
+
 /// Days of forecasts the price model is chosen on.
 pub const PRICE_MODEL_VALIDATION_DAYS: u32 = 14;
 

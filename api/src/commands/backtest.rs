@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use arbiter_backtest::planner::choose_price_model;
+use arbiter_backtest::planner::{CHARGING_HISTORY_DAYS, charging_model, choose_price_model};
 use arbiter_backtest::{Inputs, Kpis, Report, Run, SiteConfig, Strategy, ledger, simulate};
 use arbiter_forecast::{
-    Model, PriceSource, Profile, Series, SyntheticQueue, TimeColumn, align_with_shift, read_jobs,
+    PriceSource, Series, SyntheticQueue, TimeColumn, align_with_shift, read_jobs,
     read_metered_load, read_prices, resample, week_shift_days,
 };
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
@@ -114,9 +114,6 @@ impl From<StrategyArg> for Strategy {
     }
 }
 
-/// Days of charging history before the period the forecasts learn from.
-const HISTORY_DAYS: i64 = 91;
-
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
     super::exit(backtest(args))
@@ -165,7 +162,7 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         Some(year) => {
             let shift = week_shift_days(from, config.zone, year);
             let mut result = Err(String::new());
-            for days in (0..=HISTORY_DAYS).rev() {
+            for days in (0..=CHARGING_HISTORY_DAYS).rev() {
                 let start = from - TimeDelta::days(days);
                 let intervals = ((to - start).num_minutes() / i64::from(minutes)) as usize;
                 result =
@@ -192,7 +189,7 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         (None, None) => Vec::new(),
     };
     let price_model = choose_price_model(&config, &prices, from);
-    let charging_model = Model::Profile(Profile::blend());
+    let charging_model = charging_model();
     let inputs = Inputs {
         prices,
         charging,

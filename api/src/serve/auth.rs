@@ -105,6 +105,15 @@ pub fn hash(token: &str) -> String {
         .collect()
 }
 
+/// `N` random bytes, hex (tokens and ids).
+pub fn random_hex<const N: usize>() -> String {
+    rand::rng()
+        .random::<[u8; N]>()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// Creates a key: stores its hash and returns it with its token (the only
 /// time the token exists outside the caller's hands).
 pub fn create_key(
@@ -112,11 +121,9 @@ pub fn create_key(
     role: Role,
     sites: &[String],
 ) -> Result<(StoredKey, String), StoreError> {
-    let mut rng = rand::rng();
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    let token = format!("arb_{}", hex(&rng.random::<[u8; 32]>()));
+    let token = format!("arb_{}", random_hex::<32>());
     let key = StoredKey {
-        id: format!("key_{}", hex(&rng.random::<[u8; 6]>())),
+        id: format!("key_{}", random_hex::<6>()),
         role: role.name().to_owned(),
         sites: sites.to_vec(),
         created_at: now(),

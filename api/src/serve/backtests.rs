@@ -17,18 +17,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arbiter_backtest::planner::{choose_price_model, price_model_history_days};
+use arbiter_backtest::planner::{
+    CHARGING_HISTORY_DAYS, charging_model, choose_price_model, price_model_history_days,
+};
 use arbiter_backtest::{Inputs, Report, SiteConfig, Strategy, ledger, simulate};
-use arbiter_forecast::{Model, Profile, Series, SyntheticQueue};
+use arbiter_forecast::{Series, SyntheticQueue};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
-use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{Action, Caller};
+use super::auth::{Action, Caller, random_hex};
 use super::error::ApiError;
 use super::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use super::jobs::JobSpec;
@@ -39,10 +40,6 @@ use super::{AppState, blocking};
 
 /// The longest period one backtest may cover, days.
 pub const MAX_PERIOD_DAYS: i64 = 366;
-
-/// Days of metered charging before the period that the forecasts learn
-/// from (as `arbiter backtest`).
-const HISTORY_DAYS: i64 = 91;
 
 /// A backtest to run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -177,7 +174,7 @@ pub async fn submit(
                 }
                 _ => error,
             })?;
-    let (from, to) = period(&config, &request)?;
+    let (from, to) = check(&config, &request)?;
     let inputs = {
         let (config, request) = (config.clone(), request.clone());
         blocking(&state, move |store| {
@@ -188,12 +185,7 @@ pub async fn submit(
     let mut strategies = request.strategies.clone();
     strategies.sort();
     strategies.dedup();
-    let hex = rand::rng()
-        .random::<[u8; 6]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
-    let id = format!("bt_{hex}");
+    let id = format!("bt_{}", random_hex::<6>());
     let stored = StoredBacktest {
         id: id.clone(),
         created_at: super::store::now(),
@@ -252,8 +244,9 @@ pub async fn submit(
     Ok(response)
 }
 
-/// The period's instants: local midnights in the site's zone.
-fn period(
+/// The request's rules that need no stored data; returns the period's
+/// instants (local midnights in the site's zone).
+fn check(
     config: &SiteConfig,
     request: &BacktestRequest,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
@@ -293,7 +286,7 @@ fn period(
 
 /// The backtest's inputs from the store: the market's prices without a gap
 /// over the period (and the history the price model is chosen on), the
-/// metered charging load over the period (and up to [`HISTORY_DAYS`] before
+/// metered charging load over the period (and up to [`CHARGING_HISTORY_DAYS`] before
 /// it), and the site's stored jobs or a synthetic queue.
 fn inputs(
     store: &Store,
@@ -344,7 +337,7 @@ fn inputs(
         }
     };
 
-    let since = from - TimeDelta::days(HISTORY_DAYS);
+    let since = from - TimeDelta::days(CHARGING_HISTORY_DAYS);
     let readings = store.charging_since(&site.id, &rfc(since))?;
     let Some(mut charging) = load_series(&readings, since, to, minutes) else {
         return Err(ApiError::field(
@@ -410,7 +403,7 @@ fn inputs(
         charging,
         jobs,
         price_model,
-        charging_model: Model::Profile(Profile::blend()),
+        charging_model: charging_model(),
     })
 }
 

@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arbiter_backtest::planner::{
-    Snapshot, choose_price_model, horizon_intervals, price_model_history_days, problem,
-    solve_options,
+    Snapshot, charging_model, choose_price_model, horizon_intervals, price_model_history_days,
+    problem, solve_options,
 };
 use arbiter_backtest::{SiteConfig, published_until};
-use arbiter_forecast::{Model, Profile, Series, resample};
+use arbiter_forecast::{Model, Series, resample};
 use arbiter_optimizer::{Plan, solve};
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
@@ -71,11 +71,6 @@ fn price_model(
         models.insert(key, model.clone());
     }
     Ok(model)
-}
-
-/// The charging model.
-fn charging_model() -> Model {
-    Model::Profile(Profile::blend())
 }
 
 /// What a plan was built from.
