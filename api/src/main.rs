@@ -32,6 +32,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Diagnostics go to stderr, filtered by RUST_LOG (default: warn): the
+    // service's failed audit writes and unplanned sites, and with
+    // `RUST_LOG=arbiter_backtest=debug` every plan a backtest solves.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     match cli.command {
         Command::Solve(args) => commands::solve::run(&args),
         Command::Validate(args) => commands::validate::run(&args),

@@ -9,8 +9,9 @@
 //! - the open jobs with the energy still owed: a job due after the horizon
 //!   is offered at its value plus the horizon's median import price × PUE
 //!   (it runs where energy is cheaper than that and waits otherwise), a job
-//!   due within it carries its shortfall penalty, and a block job already
-//!   running must run its remaining duration at once;
+//!   due within it must meet its deadline wherever the site can
+//!   ([`deadline_penalty`]), and a block job already running must run its
+//!   remaining duration at once;
 //! - the battery energy, the billing month's peak import so far, the peak
 //!   reserve as soft SoC minimums, and the previous plan (stability
 //!   reference and warm start).
@@ -181,6 +182,7 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
     let pue = site.compute.as_ref().map_or(1.0, |c| c.pue);
     let deferral_value = (median_price + site.tariff.import_adder_per_mwh) * pue;
     let hours = f64::from(site.interval_minutes) / 60.0;
+    let keep_deadline = deadline_penalty(config, prices);
     let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
 
     let mut jobs = Vec::new();
@@ -193,7 +195,10 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
         let release = rfc(job.submit.max(at));
         let due_in_horizon = job.deadline <= horizon_end;
         let (value, penalty) = if due_in_horizon {
-            (job.value_per_mwh, job.shortfall_penalty_per_mwh)
+            (
+                job.value_per_mwh,
+                job.shortfall_penalty_per_mwh.max(keep_deadline),
+            )
         } else {
             (job.value_per_mwh + deferral_value.max(0.0), 0.0)
         };
@@ -223,7 +228,9 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
                         release: rfc(at),
                         deadline: rfc(at + TimeDelta::minutes(whole)),
                         value_per_mwh: Some(value),
-                        shortfall_penalty_per_mwh: Some(job.shortfall_penalty_per_mwh.max(1000.0)),
+                        shortfall_penalty_per_mwh: Some(
+                            job.shortfall_penalty_per_mwh.max(keep_deadline),
+                        ),
                     })
                 } else {
                     RawJob::Block(RawBlockJob {
@@ -310,6 +317,25 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
         at: at.to_rfc3339(),
         message: errors.to_string(),
     })
+}
+
+/// The shortfall penalty, per MWh of IT energy, the planner gives a job due
+/// within its horizon (or the job's own, if higher): twice the dearest way of
+/// delivering that energy, which is in one interval at the horizon's highest
+/// import price, raising the month's peak import by all of it. A plan then
+/// misses a deadline only where the connection and the battery cannot meet
+/// it, never to save energy cost or a demand charge; a job's own penalty,
+/// often below a demand charge spread over one interval (12 per kW-month is
+/// 48,000 per MWh in 15 minutes), would let it. The KPIs still count each
+/// missed MWh at the job's own penalty.
+pub fn deadline_penalty(config: &SiteConfig, prices_per_mwh: &[f64]) -> f64 {
+    let site = &config.site;
+    let pue = site.compute.as_ref().map_or(1.0, |c| c.pue);
+    let hours = f64::from(site.interval_minutes) / 60.0;
+    let dearest_price = prices_per_mwh.iter().copied().fold(0.0, f64::max)
+        + site.tariff.import_adder_per_mwh.max(0.0);
+    let peak_per_mwh = site.tariff.demand_charge_per_kw_month.max(0.0) * 1000.0 / hours;
+    2.0 * pue * (dearest_price + peak_per_mwh)
 }
 
 /// The site's solver settings: its MIP gap and time limit, one HiGHS thread,

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arbiter_forecast::{JobKind, Model, QueuedJob, Series};
-use arbiter_optimizer::{Plan, solve};
+use arbiter_optimizer::{Plan, solve_with_stats};
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -522,8 +522,20 @@ fn plan_at(
             .max(Duration::from_secs_f64(PERFECT_TIME_LIMIT_SECONDS));
     }
     let started = Instant::now();
-    let plan = solve(&problem, &options);
-    Ok((plan, started.elapsed().as_secs_f64()))
+    let (plan, stats) = solve_with_stats(&problem, &options);
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::debug!(
+        at = %at.to_rfc3339(),
+        ?foresight,
+        status = ?plan.status,
+        seconds,
+        solver_seconds = stats.solver_seconds,
+        binaries = stats.binaries,
+        fixed_by_relaxation = stats.fixed_binaries,
+        jobs = plan.jobs.len(),
+        "plan"
+    );
+    Ok((plan, seconds))
 }
 
 /// The naive rule for one interval: battery idle, jobs earliest deadline

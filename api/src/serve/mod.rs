@@ -251,15 +251,6 @@ impl AppState {
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
-    // Errors the service logs (a failed audit write, a site the loop could
-    // not plan) go to stderr; RUST_LOG filters them (default: warn).
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
     let config = match ServeConfig::load(args.config.as_deref()) {
         Ok(config) if args.demo => match demo::clock() {
             Ok(clock) => ServeConfig {

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
+use arbiter_backtest::planner::deadline_penalty;
 use arbiter_backtest::{Inputs, Run, SiteConfig, Strategy, kpis, published_until, simulate};
 use arbiter_forecast::{
     JobKind, Model, PriceSource, Profile, QueuedJob, TimeColumn, align_by_week, read_metered_load,
@@ -422,7 +423,11 @@ fn dst_days_have_23_and_25_hours_of_rows_that_balance() {
 
 #[test]
 fn the_peak_reserve_keeps_energy_back_for_the_guard() {
-    let with_reserve = config();
+    // Planning for the 90th percentile of charging, the plans of these two
+    // days would run the battery low.
+    let with_reserve = config()
+        .variant("planning.charging_quantile", 0.9)
+        .unwrap();
     assert_eq!(with_reserve.site.planning.peak_reserve_kwh, 1000.0);
     let without = with_reserve
         .variant("planning.peak_reserve_kwh", 0.0)
@@ -441,4 +446,34 @@ fn the_peak_reserve_keeps_energy_back_for_the_guard() {
     // needed it: the guard would have discharged into it).
     assert!(lowest(&spent) < 390.0 + 1000.0, "{}", lowest(&spent));
     assert!(lowest(&kept) >= 390.0 + 1000.0 - 1e-6, "{}", lowest(&kept));
+}
+
+#[test]
+fn a_deadline_within_the_horizon_is_kept_even_where_missing_it_costs_less() {
+    let config = config();
+    let mut inputs = inputs(&config);
+    // 1 MWh owed within 6 hours, worth nothing and with a shortfall penalty
+    // of 1 per MWh: dropping it would save its energy cost, but a deadline
+    // the site can meet is met.
+    inputs.jobs = vec![QueuedJob {
+        id: "cheap".to_owned(),
+        submit: utc("2024-10-24T08:00:00Z"),
+        deadline: utc("2024-10-24T14:00:00Z"),
+        energy_kwh: 1000.0,
+        kind: JobKind::Preemptible {
+            min_kw: 50.0,
+            max_kw: 500.0,
+        },
+        value_per_mwh: 0.0,
+        shortfall_penalty_per_mwh: 1.0,
+    }];
+    let kpis = kpis(&config, &run(&config, &inputs, Strategy::Mpc, 12));
+    assert_eq!((kpis.jobs_due, kpis.jobs_on_time), (1, 1));
+    assert!((kpis.compute_kwh - 1000.0).abs() < 1e-6, "{kpis:#?}");
+    // Twice the dearest delivery: PUE × (highest price + import adder +
+    // a 12/kW-month peak spread over a quarter hour).
+    assert_eq!(
+        deadline_penalty(&config, &[50.0, 100.0, -20.0]),
+        2.0 * 1.15 * (100.0 + 25.0 + 12.0 * 1000.0 / 0.25)
+    );
 }

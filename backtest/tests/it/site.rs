@@ -69,7 +69,7 @@ fn every_broken_rule_is_listed_with_its_key() {
             "publish_local_time = \"13:00\"",
             "publish_local_time = \"1pm\"",
         )
-        .replace("charging_quantile = 0.9", "charging_quantile = 1.5");
+        .replace("charging_quantile = 0.5", "charging_quantile = 1.5");
     let error = SiteConfig::from_toml("demo.toml", &text)
         .unwrap_err()
         .to_string();
