@@ -100,7 +100,7 @@ fn sweep_variants_set_a_numeric_key_and_scale_the_battery_with_its_size() {
         (780.0, 7800.0, 15600.0)
     );
     assert_eq!(battery.max_charge_kw, 3800.0);
-    assert_eq!(doubled.site.planning.peak_reserve_kwh, 2000.0);
+    assert_eq!(doubled.site.planning.peak_reserve_kwh, 4000.0);
     let none = config.variant("battery.soc_max_kwh", 0.0).unwrap();
     assert!(none.site.battery.is_none());
     let bigger = config.variant("grid.import_limit_kw", 6000.0).unwrap();
