@@ -34,7 +34,7 @@ use super::error::ApiError;
 use super::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use super::jobs::JobSpec;
 use super::planning::{load_series, price_series};
-use super::routes::{allow, audit, json, load_site, parse_json, wants};
+use super::routes::{allow, audit, json, json_at, load_site, parse_json, wants};
 use super::store::{Store, StoredBacktest};
 use super::{AppState, blocking};
 
@@ -237,11 +237,11 @@ pub async fn submit(
         StatusCode::ACCEPTED,
     )
     .await;
-    let mut response = json(StatusCode::ACCEPTED, document(&state, &stored).to_string());
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/backtests/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(json_at(
+        StatusCode::ACCEPTED,
+        document(&state, &stored).to_string(),
+        &format!("/v1/backtests/{id}"),
+    ))
 }
 
 /// The request's rules that need no stored data; returns the period's

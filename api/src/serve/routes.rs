@@ -161,6 +161,16 @@ pub(super) fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Res
         .into_response()
 }
 
+/// [`json`] with a `Location` header: where the created or accepted resource
+/// is (left out if `location` is not a valid header value).
+pub(super) fn json_at(status: StatusCode, body: String, location: &str) -> Response {
+    let mut response = json(status, body);
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
 /// A JSON body: 400 when it is not JSON, 422 naming the field when a value
 /// has the wrong type, is missing or is unknown.
 pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -448,11 +458,11 @@ async fn create_site(
         StatusCode::CREATED,
     )
     .await;
-    let mut response = json(StatusCode::CREATED, site_json(&stored).to_string());
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/sites/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(json_at(
+        StatusCode::CREATED,
+        site_json(&stored).to_string(),
+        &format!("/v1/sites/{id}"),
+    ))
 }
 
 #[utoipa::path(
@@ -1265,11 +1275,11 @@ async fn submit_job(
         StatusCode::CREATED,
     )
     .await;
-    let mut response = json(StatusCode::CREATED, job_json(&job, now).to_string());
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/sites/{site}/jobs/{}", spec.id)) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(json_at(
+        StatusCode::CREATED,
+        job_json(&job, now).to_string(),
+        &format!("/v1/sites/{site}/jobs/{}", spec.id),
+    ))
 }
 
 #[utoipa::path(
