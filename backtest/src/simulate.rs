@@ -11,12 +11,12 @@
 //! boundary after a job is submitted (as a controller would report it), so
 //! a job with a window shorter than the cadence is still planned.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arbiter_forecast::{JobKind, Model, QueuedJob, Series};
-use arbiter_optimizer::{Plan, solve_with_stats};
+use arbiter_optimizer::{Plan, SolveOptions, Status, solve_with_stats};
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -282,6 +282,13 @@ pub fn simulate(
     let mut at = from;
     let mut done = 0usize;
     while at < to {
+        // A new billing month starts with no peak, before any plan is made
+        // in it.
+        let month = local_month(at);
+        if month != state.month {
+            state.month = month;
+            state.month_peak_kw = 0.0;
+        }
         // Replan on the cadence, and whenever a job has been submitted
         // since the last plan (a controller reports it at once).
         let new_job = done > 0
@@ -345,11 +352,6 @@ pub fn simulate(
                 instruction
             }
         };
-        let month = local_month(at);
-        if month != state.month {
-            state.month = month;
-            state.month_peak_kw = 0.0;
-        }
         // Hold import at the month's peak so far (or the plan's import, if
         // higher) with the battery (it never binds for `perfect`, whose
         // plans saw the actual load); the rules do not guard.
@@ -453,6 +455,10 @@ pub const PERFECT_COMMIT_HOURS: u32 = 24;
 /// stopped early would flatter `mpc`'s share of its savings.
 pub const PERFECT_TIME_LIMIT_SECONDS: f64 = 30.0;
 
+/// How many times the site's time limit a plan gets when the first search,
+/// stopped by the limit, left a job due within the horizon short.
+pub const RESCUE_TIME_FACTOR: u32 = 10;
+
 /// Builds and solves the problem the site would have solved at `at`.
 fn plan_at(
     config: &SiteConfig,
@@ -521,7 +527,14 @@ fn plan_at(
         month_peak_kw: state.month_peak_kw,
         previous: state.previous.as_ref(),
     };
-    let problem = problem(config, &snapshot)?;
+    let problem = if foresight == Foresight::Perfect {
+        // Nothing comes unforeseen: no energy is kept back for the peak guard.
+        let mut config = config.clone();
+        config.site.planning.peak_reserve_kwh = 0.0;
+        problem(&config, &snapshot)?
+    } else {
+        problem(config, &snapshot)?
+    };
     let mut options = solve_options(config, state.previous.as_ref());
     if foresight == Foresight::Perfect {
         options.time_limit = options
@@ -529,7 +542,33 @@ fn plan_at(
             .max(Duration::from_secs_f64(PERFECT_TIME_LIMIT_SECONDS));
     }
     let started = Instant::now();
-    let (plan, stats) = solve_with_stats(&problem, &options);
+    let (mut plan, stats) = solve_with_stats(&problem, &options);
+    // A search stopped by the time limit can leave a job due within the
+    // horizon short (a poor incumbent, not a choice): search again, longer.
+    let due: HashSet<&str> = snapshot
+        .jobs
+        .iter()
+        .filter(|open| open.job.deadline <= horizon_end)
+        .map(|open| open.job.id.as_str())
+        .collect();
+    let short_of_a_deadline = |plan: &Plan| {
+        plan.jobs.iter().any(|job| {
+            due.contains(job.id.as_str())
+                && job.shortfall_kwh
+                    > (job.delivered_kwh + job.shortfall_kwh) * site.planning.mip_gap + 1e-6
+        })
+    };
+    if plan.status != Status::Optimal && short_of_a_deadline(&plan) {
+        let longer = SolveOptions {
+            time_limit: options.time_limit * RESCUE_TIME_FACTOR,
+            ..options.clone()
+        };
+        let (again, _) = solve_with_stats(&problem, &longer);
+        tracing::debug!(at = %at.to_rfc3339(), status = ?again.status, objective = again.objective, before = plan.objective, "plan searched again for a deadline");
+        if again.objective < plan.objective {
+            plan = again;
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     tracing::debug!(
         at = %at.to_rfc3339(),

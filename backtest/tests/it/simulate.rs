@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 use arbiter_backtest::planner::deadline_penalty;
 use arbiter_backtest::{Inputs, Run, SiteConfig, Strategy, kpis, published_until, simulate};
 use arbiter_forecast::{
-    JobKind, Model, PriceSource, Profile, QueuedJob, TimeColumn, align_by_week, read_metered_load,
-    read_prices, resample,
+    JobKind, Model, PriceSource, Profile, QueuedJob, Series, TimeColumn, align_by_week,
+    read_metered_load, read_prices, resample,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Europe::London;
@@ -448,6 +448,9 @@ fn the_peak_reserve_keeps_energy_back_for_the_guard() {
     // needed it: the guard would have discharged into it).
     assert!(lowest(&spent) < 390.0 + 1000.0, "{}", lowest(&spent));
     assert!(lowest(&kept) >= 390.0 + 1000.0 - 1e-6, "{}", lowest(&kept));
+    // Perfect foresight keeps nothing back: nothing comes unforeseen.
+    let perfect = run(&with_reserve, &inputs, Strategy::Perfect, 48);
+    assert!(lowest(&perfect) < 390.0 + 1000.0, "{}", lowest(&perfect));
 }
 
 #[test]
@@ -478,4 +481,96 @@ fn a_deadline_within_the_horizon_is_kept_even_where_missing_it_costs_less() {
         deadline_penalty(&config, &[50.0, 100.0, -20.0]),
         2.0 * 1.15 * (100.0 + 25.0 + 12.0 * 1000.0 / 0.25)
     );
+}
+
+#[test]
+fn a_new_billing_month_is_planned_from_no_peak() {
+    // No battery, no charging: imports are compute alone. October's peak is
+    // a 1 MW block job at noon on Oct 31 (1,150 kW with the PUE); a second
+    // job of 4.6 MWh arrives at 23:00 on Oct 31, due 24 hours later, local
+    // time. Prices are 50 but for that first hour (40) and four hours below
+    // zero on Nov 1, 01:00 to 05:00 (-50).
+    let config = config().variant("battery.soc_max_kwh", 0.0).unwrap();
+    let start = utc("2024-10-24T07:00:00Z");
+    let october_hour = utc("2024-11-01T06:00:00Z")..utc("2024-11-01T07:00:00Z");
+    let negative = utc("2024-11-01T08:00:00Z")..utc("2024-11-01T12:00:00Z");
+    let step = TimeDelta::minutes(15);
+    let prices = (0..10 * 96)
+        .map(|i| match start + step * i {
+            t if october_hour.contains(&t) => 40.0,
+            t if negative.contains(&t) => -50.0,
+            _ => 50.0,
+        })
+        .collect();
+    let job = |id: &str, submit: &str, deadline: &str, energy_kwh, kind| QueuedJob {
+        id: id.to_owned(),
+        submit: utc(submit),
+        deadline: utc(deadline),
+        energy_kwh,
+        kind,
+        value_per_mwh: 50.0,
+        shortfall_penalty_per_mwh: 1000.0,
+    };
+    let inputs = Inputs {
+        prices: Series {
+            start,
+            step_minutes: 15,
+            values: prices,
+        },
+        charging: Series {
+            start,
+            step_minutes: 15,
+            values: vec![0.0; 10 * 96],
+        },
+        jobs: vec![
+            job(
+                "october-peak",
+                "2024-10-31T19:00:00Z",
+                "2024-10-31T20:00:00Z",
+                1000.0,
+                JobKind::Block { power_kw: 1000.0 },
+            ),
+            job(
+                "spread",
+                "2024-11-01T06:00:00Z",
+                "2024-11-02T06:00:00Z",
+                4600.0,
+                JobKind::Preemptible {
+                    min_kw: 10.0,
+                    max_kw: 1000.0,
+                },
+            ),
+        ],
+        price_model: Model::SeasonalNaive { lag_days: 1 },
+        charging_model: Model::Profile(Profile::blend()),
+    };
+    let november = utc("2024-11-01T07:00:00Z"); // Nov 1, 00:00 in Los Angeles
+    let run = simulate(
+        &config,
+        &inputs,
+        utc("2024-10-31T07:00:00Z"),
+        utc("2024-11-02T07:00:00Z"),
+        Strategy::Mpc,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(run.jobs.iter().filter(|job| job.on_time()).count(), 2);
+    let peak = |in_month: &dyn Fn(DateTime<Utc>) -> bool| {
+        run.rows
+            .iter()
+            .filter(|row| in_month(row.timestamp_utc))
+            .map(|row| row.import_kw)
+            .fold(0.0, f64::max)
+    };
+    // The job's first plan, made in October, sees every hour up to 1,150 kW
+    // paid for: it puts 4 MWh below zero and the other 0.6 MWh in the hour
+    // at 40, which runs. From no peak, November then runs the 4 MWh left
+    // evenly over 23 hours: 174 kW of IT, 200 kW imported. Planned from
+    // October's peak, it would run at 1 MW below zero and pay for 1,150 kW
+    // again.
+    let october = peak(&|t| t < november);
+    let november_peak = peak(&|t| t >= november);
+    assert!((october - 1150.0).abs() < 1e-6, "{october}");
+    assert!((november_peak - 200.0).abs() < 2.0, "{november_peak}");
 }
