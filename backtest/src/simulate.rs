@@ -564,7 +564,13 @@ fn plan_at(
             ..options.clone()
         };
         let (again, _) = solve_with_stats(&problem, &longer);
-        tracing::debug!(at = %at.to_rfc3339(), status = ?again.status, objective = again.objective, before = plan.objective, "plan searched again for a deadline");
+        tracing::debug!(
+            at = %at.to_rfc3339(),
+            status = ?again.status,
+            objective = again.objective,
+            before = plan.objective,
+            "plan searched again for a deadline"
+        );
         if again.objective < plan.objective {
             plan = again;
         }

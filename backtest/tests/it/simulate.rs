@@ -56,14 +56,14 @@ fn inputs(config: &SiteConfig) -> Inputs {
     )
     .unwrap();
     charging.values.iter_mut().for_each(|kw| *kw *= 20.0);
-    let job = |id: &str, submit: &str, hours: i64, energy_kwh: f64, kind: JobKind| QueuedJob {
-        id: id.to_owned(),
-        submit: utc(submit),
-        deadline: utc(submit) + TimeDelta::hours(hours),
-        energy_kwh,
-        kind,
-        value_per_mwh: 50.0,
-        shortfall_penalty_per_mwh: 1000.0,
+    let job = |id: &str, submit: &str, hours: i64, energy_kwh: f64, kind: JobKind| {
+        queued(
+            id,
+            submit,
+            utc(submit) + TimeDelta::hours(hours),
+            energy_kwh,
+            kind,
+        )
     };
     Inputs {
         prices,
@@ -113,6 +113,25 @@ fn inputs(config: &SiteConfig) -> Inputs {
         ],
         price_model: Model::SeasonalNaive { lag_days: 1 },
         charging_model: Model::Profile(Profile::blend()),
+    }
+}
+
+/// A job worth 50 per MWh, with a shortfall penalty of 1,000 per MWh.
+fn queued(
+    id: &str,
+    submit: &str,
+    deadline: DateTime<Utc>,
+    energy_kwh: f64,
+    kind: JobKind,
+) -> QueuedJob {
+    QueuedJob {
+        id: id.to_owned(),
+        submit: utc(submit),
+        deadline,
+        energy_kwh,
+        kind,
+        value_per_mwh: 50.0,
+        shortfall_penalty_per_mwh: 1000.0,
     }
 }
 
@@ -502,14 +521,8 @@ fn a_new_billing_month_is_planned_from_no_peak() {
             _ => 50.0,
         })
         .collect();
-    let job = |id: &str, submit: &str, deadline: &str, energy_kwh, kind| QueuedJob {
-        id: id.to_owned(),
-        submit: utc(submit),
-        deadline: utc(deadline),
-        energy_kwh,
-        kind,
-        value_per_mwh: 50.0,
-        shortfall_penalty_per_mwh: 1000.0,
+    let job = |id: &str, submit: &str, deadline: &str, energy_kwh, kind| {
+        queued(id, submit, utc(deadline), energy_kwh, kind)
     };
     let inputs = Inputs {
         prices: Series {
