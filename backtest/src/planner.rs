@@ -13,7 +13,7 @@
 //!   ([`deadline_penalty`]), and a block job already running must run its
 //!   remaining duration at once;
 //! - the battery energy, the billing month's peak import so far, the peak
-//!   reserve as soft SoC minimums, and the previous plan (stability
+//!   reserve as soft SoC minimums (at the site's penalty per MWh short), and the previous plan (stability
 //!   reference and warm start).
 
 use std::collections::HashMap;
@@ -285,6 +285,7 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
         }
         _ => None,
     };
+    let reserve = reserve_targets(config, at, intervals);
     let raw = RawProblem {
         site_id: site.id.clone(),
         start: rfc(at),
@@ -304,8 +305,10 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
         ev_demand_kw: snapshot.ev_kw.clone(),
         base_load_kw: None,
         unserved_penalty_per_mwh: None,
-        soc_targets: reserve_targets(config, at, intervals),
-        soc_target_penalty_per_mwh: None,
+        soc_target_penalty_per_mwh: reserve
+            .as_ref()
+            .map(|_| site.planning.peak_reserve_penalty_per_mwh),
+        soc_targets: reserve,
         stability,
         compute: site.compute.as_ref().map(|c| RawCompute {
             max_it_kw: c.max_it_kw,

@@ -455,9 +455,13 @@ pub const PERFECT_COMMIT_HOURS: u32 = 24;
 /// stopped early would flatter `mpc`'s share of its savings.
 pub const PERFECT_TIME_LIMIT_SECONDS: f64 = 30.0;
 
-/// How many times the site's time limit a plan gets when the first search,
-/// stopped by the limit, left a job due within the horizon short.
+/// How many times the site's time limit a plan gets when the first search
+/// left a job due within the horizon short.
 pub const RESCUE_TIME_FACTOR: u32 = 10;
+
+/// The MIP gap of that second search, as a share of the site's: a gap of
+/// 0.1% of a plan's objective can exceed a small job's shortfall penalty.
+pub const RESCUE_GAP_SHARE: f64 = 0.01;
 
 /// Builds and solves the problem the site would have solved at `at`.
 fn plan_at(
@@ -543,8 +547,9 @@ fn plan_at(
     }
     let started = Instant::now();
     let (mut plan, stats) = solve_with_stats(&problem, &options);
-    // A search stopped by the time limit can leave a job due within the
-    // horizon short (a poor incumbent, not a choice): search again, longer.
+    // A search stopped by the time limit, or by a gap wider than a small
+    // job's shortfall penalty, can leave a job due within the horizon short
+    // (a poor incumbent, not a choice): search again, longer and closer.
     let due: HashSet<&str> = snapshot
         .jobs
         .iter()
@@ -558,9 +563,14 @@ fn plan_at(
                     > (job.delivered_kwh + job.shortfall_kwh) * site.planning.mip_gap + 1e-6
         })
     };
-    if plan.status != Status::Optimal && short_of_a_deadline(&plan) {
+    // (A shortfall whose penalty is more than the gap allows was chosen: the
+    // site cannot deliver it, and searching again would not change it.)
+    let within_gap =
+        |plan: &Plan| plan.costs.shortfall_penalty <= options.mip_gap * plan.objective.abs() + 1e-6;
+    if short_of_a_deadline(&plan) && (plan.status != Status::Optimal || within_gap(&plan)) {
         let longer = SolveOptions {
             time_limit: options.time_limit * RESCUE_TIME_FACTOR,
+            mip_gap: options.mip_gap * RESCUE_GAP_SHARE,
             ..options.clone()
         };
         let (again, _) = solve_with_stats(&problem, &longer);

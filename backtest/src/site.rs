@@ -45,6 +45,7 @@
 //! stability_penalty_per_mwh = 0.5
 //! terminal_value = "median-price"  # or "none", or a price per MWh
 //! peak_reserve_kwh = 0             # kept back for unforecast charging spikes
+//! peak_reserve_penalty_per_mwh = 1000  # per MWh below the reserve, per boundary
 //! ```
 
 use chrono::NaiveTime;
@@ -178,6 +179,11 @@ pub struct Planning {
     /// every boundary) for the dispatch rule's peak guard to discharge into
     /// unforecast charging spikes; used only with a demand charge.
     pub peak_reserve_kwh: f64,
+    /// Cost per MWh a plan falls short of the peak reserve, at each interval
+    /// boundary: high, the reserve is kept whatever prices pay and refilled
+    /// at once; lower, a plan sells it into prices that pay more than the
+    /// hours it stays short cost.
+    pub peak_reserve_penalty_per_mwh: f64,
 }
 
 impl Default for Planning {
@@ -191,6 +197,7 @@ impl Default for Planning {
             stability_penalty_per_mwh: 0.5,
             terminal_value: TerminalValue::default(),
             peak_reserve_kwh: 0.0,
+            peak_reserve_penalty_per_mwh: 1000.0,
         }
     }
 }
@@ -412,6 +419,13 @@ impl Site {
             format!(
                 "planning.peak_reserve_kwh ({}) must be ≥ 0",
                 p.peak_reserve_kwh
+            ),
+        );
+        rule(
+            p.peak_reserve_penalty_per_mwh > 0.0,
+            format!(
+                "planning.peak_reserve_penalty_per_mwh ({}) must be > 0",
+                p.peak_reserve_penalty_per_mwh
             ),
         );
         let zone = self.zone.parse::<Tz>();

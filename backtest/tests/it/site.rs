@@ -100,7 +100,7 @@ fn sweep_variants_set_a_numeric_key_and_scale_the_battery_with_its_size() {
         (780.0, 7800.0, 15600.0)
     );
     assert_eq!(battery.max_charge_kw, 3800.0);
-    assert_eq!(doubled.site.planning.peak_reserve_kwh, 4000.0);
+    assert_eq!(doubled.site.planning.peak_reserve_kwh, 8000.0);
     let none = config.variant("battery.soc_max_kwh", 0.0).unwrap();
     assert!(none.site.battery.is_none());
     let bigger = config.variant("grid.import_limit_kw", 6000.0).unwrap();
@@ -119,4 +119,14 @@ fn sweep_variants_set_a_numeric_key_and_scale_the_battery_with_its_size() {
         config.variant("compute.pue", 0.5).unwrap_err(),
         "compute.pue (0.5) must be ≥ 1"
     );
+    assert_eq!(
+        config
+            .variant("planning.peak_reserve_penalty_per_mwh", 0.0)
+            .unwrap_err(),
+        "planning.peak_reserve_penalty_per_mwh (0) must be > 0"
+    );
+    let cheaper = config
+        .variant("planning.peak_reserve_penalty_per_mwh", 100.0)
+        .unwrap();
+    assert_eq!(cheaper.site.planning.peak_reserve_penalty_per_mwh, 100.0);
 }
