@@ -13,8 +13,8 @@
 //!   ([`deadline_penalty`]), and a block job already running must run its
 //!   remaining duration at once;
 //! - the battery energy, the billing month's peak import so far, the peak
-//!   reserve as soft SoC minimums (at the site's penalty per MWh short), and the previous plan (stability
-//!   reference and warm start).
+//!   reserve as soft SoC minimums (at the site's penalty per MWh short), and
+//!   the previous plan (stability reference and warm start).
 
 use std::collections::HashMap;
 use std::time::Duration;
