@@ -11,17 +11,19 @@
 //! boundary after a job is submitted (as a controller would report it), so
 //! a job with a window shorter than the cadence is still planned.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arbiter_forecast::{JobKind, Model, QueuedJob, Series};
-use arbiter_optimizer::{Plan, SolveOptions, Status, solve_with_stats};
+use arbiter_optimizer::{Plan, Problem, SolveOptions, Status, WarmStart, solve_with_stats};
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{BatteryLimits, Limits, Setpoint, settle};
-use crate::planner::{OpenJob, Snapshot, forecast_horizon, problem, solve_options};
+use crate::planner::{
+    OpenJob, Snapshot, deadline_penalty, forecast_horizon, problem, solve_options,
+};
 use crate::site::SiteConfig;
 
 /// How the site is run.
@@ -549,31 +551,22 @@ fn plan_at(
     let (mut plan, stats) = solve_with_stats(&problem, &options);
     // A search stopped by the time limit, or by a gap wider than a small
     // job's shortfall penalty, can leave a job due within the horizon short
-    // (a poor incumbent, not a choice): search again, longer and closer.
-    let due: HashSet<&str> = snapshot
+    // (a poor incumbent, not a choice): search again, longer and closer,
+    // from the plan found.
+    let keep_deadline = deadline_penalty(config, &snapshot.prices_per_mwh);
+    let penalty_per_mwh: HashMap<&str, f64> = snapshot
         .jobs
         .iter()
         .filter(|open| open.job.deadline <= horizon_end)
-        .map(|open| open.job.id.as_str())
-        .collect();
-    let short_of_a_deadline = |plan: &Plan| {
-        plan.jobs.iter().any(|job| {
-            due.contains(job.id.as_str())
-                && job.shortfall_kwh
-                    > (job.delivered_kwh + job.shortfall_kwh) * site.planning.mip_gap + 1e-6
+        .map(|open| {
+            let job = open.job;
+            (
+                job.id.as_str(),
+                job.shortfall_penalty_per_mwh.max(keep_deadline),
+            )
         })
-    };
-    // (A shortfall whose penalty is more than the gap allows was chosen: the
-    // site cannot deliver it, and searching again would not change it.)
-    let within_gap =
-        |plan: &Plan| plan.costs.shortfall_penalty <= options.mip_gap * plan.objective.abs() + 1e-6;
-    if short_of_a_deadline(&plan) && (plan.status != Status::Optimal || within_gap(&plan)) {
-        let longer = SolveOptions {
-            time_limit: options.time_limit * RESCUE_TIME_FACTOR,
-            mip_gap: options.mip_gap * RESCUE_GAP_SHARE,
-            ..options.clone()
-        };
-        let (again, _) = solve_with_stats(&problem, &longer);
+        .collect();
+    if let Some(again) = search_again_for_deadlines(&problem, &plan, &options, &penalty_per_mwh) {
         tracing::debug!(
             at = %at.to_rfc3339(),
             status = ?again.status,
@@ -598,6 +591,63 @@ fn plan_at(
         "plan"
     );
     Ok((plan, seconds))
+}
+
+/// The plan found by searching `problem` again (ten times the time limit,
+/// a hundredth of the gap, from `plan`), when `plan` leaves a job due within
+/// its horizon short and that may be the search's doing rather than the
+/// site's limits: the search was stopped by its time limit, or the
+/// shortfall's penalty is within what the gap lets it leave
+/// ([`could_be_the_gap`]). `penalty_per_mwh` holds the penalty per MWh of
+/// each job due within the horizon; `None` when there is nothing to search.
+fn search_again_for_deadlines(
+    problem: &Problem,
+    plan: &Plan,
+    options: &SolveOptions,
+    penalty_per_mwh: &HashMap<&str, f64>,
+) -> Option<Plan> {
+    let cheapest = cheapest_due_shortfall(plan, penalty_per_mwh, options.mip_gap)?;
+    if plan.status == Status::Optimal && !could_be_the_gap(plan, options.mip_gap, cheapest) {
+        return None;
+    }
+    let longer = SolveOptions {
+        time_limit: options.time_limit * RESCUE_TIME_FACTOR,
+        mip_gap: options.mip_gap * RESCUE_GAP_SHARE,
+        warm_start: WarmStart::Plan(Box::new(plan.clone())),
+        ..options.clone()
+    };
+    Some(solve_with_stats(problem, &longer).0)
+}
+
+/// The least penalty (money) among the shortfalls `plan` leaves on jobs due
+/// within its horizon, counting only those larger than the gap's share of
+/// the job; `None` when it leaves none.
+fn cheapest_due_shortfall(
+    plan: &Plan,
+    penalty_per_mwh: &HashMap<&str, f64>,
+    mip_gap: f64,
+) -> Option<f64> {
+    plan.jobs
+        .iter()
+        .filter(|job| job.shortfall_kwh > (job.delivered_kwh + job.shortfall_kwh) * mip_gap + 1e-6)
+        .filter_map(|job| {
+            penalty_per_mwh
+                .get(job.id.as_str())
+                .map(|per_mwh| job.shortfall_kwh * per_mwh / 1000.0)
+        })
+        .min_by(f64::total_cmp)
+}
+
+/// Whether a shortfall costing `penalty` in an optimal `plan` may be the
+/// search's tolerance rather than the site's limits. Delivering a due job's
+/// energy costs at most half its penalty ([`deadline_penalty`] is twice the
+/// dearest way to deliver it), so a shortfall the site could avoid would
+/// improve the objective by at least half its penalty; the search stops
+/// only within `gap` of its bound, so it may leave one whose penalty is up
+/// to twice that distance.
+fn could_be_the_gap(plan: &Plan, mip_gap: f64, penalty: f64) -> bool {
+    let gap = plan.mip_gap.unwrap_or(mip_gap).max(mip_gap);
+    penalty <= 2.0 * gap * plan.objective.abs() + 1e-6
 }
 
 /// The naive rule for one interval: battery idle, jobs earliest deadline
@@ -684,4 +734,70 @@ fn threshold(
         setpoint.discharge_kw = battery.max_discharge_kw;
     }
     setpoint
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ERCOT demo site's problem at 2023-08-27 05:00 UTC in the 2023
+    /// backtest: job-1382 needs 50.1 kWh by 05:33:22 at up to 200 kW, and a
+    /// search stopped at the site's 0.1% gap leaves it 0.1 kWh short.
+    fn short_job_problem() -> Problem {
+        Problem::from_json(include_str!("../../fixtures/problems/ercot-short-job.json")).unwrap()
+    }
+
+    fn site_options() -> SolveOptions {
+        SolveOptions {
+            mip_gap: 0.001,
+            time_limit: Duration::from_secs(30),
+            threads: Some(1),
+            ..SolveOptions::default()
+        }
+    }
+
+    fn shortfall(plan: &Plan, id: &str) -> f64 {
+        plan.jobs
+            .iter()
+            .find(|job| job.id == id)
+            .unwrap()
+            .shortfall_kwh
+    }
+
+    #[test]
+    fn a_shortfall_within_the_gap_is_searched_again_and_met() {
+        let problem = short_job_problem();
+        let options = site_options();
+        let (plan, _) = solve_with_stats(&problem, &options);
+        assert_eq!(plan.status, Status::Optimal);
+        assert!((shortfall(&plan, "job-1382") - 0.100_014).abs() < 1e-5);
+        // Its penalty, 0.1 kWh at 116,500 per MWh, is 11.65: more than the
+        // 0.1% of the objective (11.24) the search may leave, less than
+        // twice the distance to its bound.
+        let penalties = HashMap::from([("job-1382", 116_500.267)]);
+        let cheapest = cheapest_due_shortfall(&plan, &penalties, options.mip_gap).unwrap();
+        assert!((cheapest - 11.6517).abs() < 1e-3, "{cheapest}");
+        assert!(cheapest > options.mip_gap * plan.objective.abs());
+
+        let again = search_again_for_deadlines(&problem, &plan, &options, &penalties).unwrap();
+        assert!(shortfall(&again, "job-1382") < 1e-6);
+        assert!(
+            (again.objective - -11_245.991).abs() < 1e-2,
+            "{}",
+            again.objective
+        );
+    }
+
+    #[test]
+    fn a_shortfall_dearer_than_the_gap_allows_is_not_searched_again() {
+        let problem = short_job_problem();
+        let options = site_options();
+        let (plan, _) = solve_with_stats(&problem, &options);
+        // At 1,000 times the penalty the optimal plan would have met the
+        // deadline were it possible: the shortfall is the site's limit.
+        let penalties = HashMap::from([("job-1382", 116_500_267.0)]);
+        assert!(search_again_for_deadlines(&problem, &plan, &options, &penalties).is_none());
+        // Nor is a job that is not due within the horizon.
+        assert!(search_again_for_deadlines(&problem, &plan, &options, &HashMap::new()).is_none());
+    }
 }
