@@ -353,9 +353,16 @@ pub fn solve_options(config: &SiteConfig, previous: Option<&Plan>) -> SolveOptio
             Some(previous) => WarmStart::Plan(Box::new(previous.clone())),
             None => WarmStart::Auto,
         },
+        search_limit_from_incumbent: Some(Duration::from_secs_f64(
+            planning.time_limit_seconds * INCUMBENT_SEARCH_SHARE,
+        )),
         ..SolveOptions::default()
     }
 }
+
+/// Share of a plan's time limit that the search may spend improving on the
+/// plan relax-and-fix found ([`SolveOptions::search_limit_from_incumbent`]).
+pub const INCUMBENT_SEARCH_SHARE: f64 = 0.3;
 
 /// The peak reserve as soft SoC minimums at every boundary of the horizon:
 /// energy kept back for the dispatch rule's peak guard, to discharge into

@@ -614,6 +614,7 @@ fn search_again_for_deadlines(
         time_limit: options.time_limit * RESCUE_TIME_FACTOR,
         mip_gap: options.mip_gap * RESCUE_GAP_SHARE,
         warm_start: WarmStart::Plan(Box::new(plan.clone())),
+        search_limit_from_incumbent: None,
         ..options.clone()
     };
     Some(solve_with_stats(problem, &longer).0)

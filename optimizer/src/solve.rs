@@ -35,6 +35,13 @@ pub struct SolveOptions {
     /// the small MIP left over (see [`solve`]); the full search runs only when
     /// that leaves a gap to the relaxation's bound.
     pub relax_and_fix: bool,
+    /// Once relax-and-fix has a plan, the full search that tries to improve
+    /// on it stops after this long (or at the time limit, if sooner); `None`:
+    /// the time limit alone. Most of a plan's time goes to that search and
+    /// little of its gain: on a month of hourly CAISO replans (April 2024,
+    /// 860 plans) 0.3 s cut solving from 81.2 s to 61.0 s for a net cost
+    /// 0.06% lower (noise).
+    pub search_limit_from_incumbent: Option<Duration>,
 }
 
 /// HiGHS switches measured to help these models (`examples/ablation.rs`).
@@ -62,6 +69,7 @@ impl Default for SolveOptions {
             formulation: Formulation::default(),
             tuned_solver: true,
             relax_and_fix: true,
+            search_limit_from_incumbent: None,
         }
     }
 }
@@ -410,6 +418,7 @@ fn run(
         WarmStart::Auto => &WarmStart::Rules,
         other => other,
     };
+    let from_incumbent = incumbent.is_some();
     let warm_values = match (incumbent, warm_start) {
         (Some(values), _) => Some(values),
         (None, WarmStart::None | WarmStart::Auto) => None,
@@ -433,7 +442,10 @@ fn run(
     // HiGHS overruns its limit a little while it winds down, and reading the
     // plan back takes time too: keep a reserve so the caller's limit holds.
     let remaining = options.time_limit.saturating_sub(started.elapsed());
-    let highs_limit = remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64();
+    let mut highs_limit = remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64();
+    if from_incumbent && let Some(limit) = options.search_limit_from_incumbent {
+        highs_limit = highs_limit.min(limit.as_secs_f64());
+    }
     configure(&mut highs, options, highs_limit)?;
     if let Some(columns) = &warm_start {
         highs
