@@ -342,7 +342,12 @@ pub fn deadline_penalty(config: &SiteConfig, prices_per_mwh: &[f64]) -> f64 {
 }
 
 /// The site's solver settings: its MIP gap and time limit, one HiGHS thread,
-/// warm-started from the plan in force (or as the optimizer chooses).
+/// warm-started from the plan in force (or as the optimizer chooses). A plan
+/// relax-and-fix finds without proving it is kept as found, with its gap to
+/// the relaxation's bound: a full search after it improved such plans little
+/// and took a quarter of the solving (CAISO April 2024, 860 plans replayed:
+/// 59.4 s without it, 74.8 s with 0.3 s of it, the objectives' sum 0.01%
+/// apart); the next hour's plan is made afresh anyway.
 pub fn solve_options(config: &SiteConfig, previous: Option<&Plan>) -> SolveOptions {
     let planning = &config.site.planning;
     SolveOptions {
@@ -353,16 +358,10 @@ pub fn solve_options(config: &SiteConfig, previous: Option<&Plan>) -> SolveOptio
             Some(previous) => WarmStart::Plan(Box::new(previous.clone())),
             None => WarmStart::Auto,
         },
-        search_limit_from_incumbent: Some(Duration::from_secs_f64(
-            planning.time_limit_seconds * INCUMBENT_SEARCH_SHARE,
-        )),
+        search_limit_from_incumbent: Some(Duration::ZERO),
         ..SolveOptions::default()
     }
 }
-
-/// Share of a plan's time limit that the search may spend improving on the
-/// plan relax-and-fix found ([`SolveOptions::search_limit_from_incumbent`]).
-pub const INCUMBENT_SEARCH_SHARE: f64 = 0.3;
 
 /// The peak reserve as soft SoC minimums at every boundary of the horizon:
 /// energy kept back for the dispatch rule's peak guard, to discharge into

@@ -37,10 +37,13 @@ pub struct SolveOptions {
     pub relax_and_fix: bool,
     /// Once relax-and-fix has a plan, the full search that tries to improve
     /// on it stops after this long (or at the time limit, if sooner); `None`:
-    /// the time limit alone. Most of a plan's time goes to that search and
-    /// little of its gain: on a month of hourly CAISO replans (April 2024,
-    /// 860 plans, 1 s limit) 0.3 s cut solving from 81.2 s to 58.9 s for a
-    /// net cost 0.07% lower (noise).
+    /// the time limit alone. Zero keeps relax-and-fix's plan as it is
+    /// (`feasible`, with its gap to the relaxation's bound) without building
+    /// the full model. Most of a plan's time goes to that search and little
+    /// of its gain: on a month of hourly CAISO replans (April 2024, 860
+    /// plans, 1 s limit) 0.3 s cut solving from 81.2 s to 58.9 s for a net
+    /// cost 0.07% lower (noise), and zero cut the same 860 problems from
+    /// 74.8 s to 59.4 s with the objectives' sum 0.01% higher.
     pub search_limit_from_incumbent: Option<Duration>,
 }
 
@@ -418,6 +421,21 @@ fn run(
         WarmStart::Auto => &WarmStart::Rules,
         other => other,
     };
+    if let Some((values, bound)) = incumbent.take_if(|_| {
+        options.search_limit_from_incumbent == Some(Duration::ZERO)
+    }) {
+        // No time to improve on relax-and-fix's plan: it is the plan, with
+        // its gap to the relaxation's bound, and no full model is built.
+        let mut values = values;
+        let overlap_left = clean_up(problem, model, &mut values);
+        let gap = relative_gap(model.solver_objective().eval_with(&values), bound);
+        return Ok(Solved {
+            values,
+            status: Status::Feasible,
+            mip_gap: Some(gap),
+            overlap_left,
+        });
+    }
     let relaxation_bound = incumbent.as_ref().map(|&(_, bound)| bound);
     let warm_values = match (incumbent, warm_start) {
         (Some((values, _)), _) => Some(values),
