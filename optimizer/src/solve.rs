@@ -421,9 +421,9 @@ fn run(
         WarmStart::Auto => &WarmStart::Rules,
         other => other,
     };
-    if let Some((values, bound)) = incumbent.take_if(|_| {
-        options.search_limit_from_incumbent == Some(Duration::ZERO)
-    }) {
+    if let Some((values, bound)) =
+        incumbent.take_if(|_| options.search_limit_from_incumbent == Some(Duration::ZERO))
+    {
         // No time to improve on relax-and-fix's plan: it is the plan, with
         // its gap to the relaxation's bound, and no full model is built.
         let mut values = values;
