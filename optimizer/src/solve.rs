@@ -421,12 +421,11 @@ fn run(
         WarmStart::Auto => &WarmStart::Rules,
         other => other,
     };
-    if let Some((values, bound)) =
+    if let Some((mut values, bound)) =
         incumbent.take_if(|_| options.search_limit_from_incumbent == Some(Duration::ZERO))
     {
         // No time to improve on relax-and-fix's plan: it is the plan, with
         // its gap to the relaxation's bound, and no full model is built.
-        let mut values = values;
         let overlap_left = clean_up(problem, model, &mut values);
         let gap = relative_gap(model.solver_objective().eval_with(&values), bound);
         return Ok(Solved {
