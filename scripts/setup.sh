@@ -1,19 +1,109 @@
 #!/usr/bin/env bash
-# Installs what building Arbiter needs beyond the Rust toolchain: cmake and
-# libclang (HiGHS is C++ built by cmake; its Rust bindings are made by
-# bindgen, which loads libclang). Safe to run again: it only installs what is
-# missing.
+# Installs what building Arbiter needs beyond the Rust toolchain:
+#   cmake         HiGHS is C++ built by cmake;
+#   a C++ compiler (g++);
+#   libclang-dev  HiGHS's Rust bindings are made by bindgen, which loads libclang
+#                 at build time.
+# Safe to run again: it only installs what is missing. As root it uses
+# apt-get; otherwise it prints the exact command to run and exits 1.
+#
+#   scripts/setup.sh           check, then install what is missing
+#   scripts/setup.sh --check   only report; exit 1 when something is missing
+#
+# libclang is looked for exactly where bindgen's loader (clang-sys 1.9, with
+# its `runtime` feature) looks, under the same file names: a look-alike such
+# as libclang-cpp.so.14 (the C++ API, which Debian installs with other
+# packages) is not libclang, and counting it hid a missing libclang-dev.
+# ARBITER_SETUP_ROOT (for the tests of this script) roots every searched
+# directory in another tree.
 set -euo pipefail
 
+root="${ARBITER_SETUP_ROOT:-}"
+check_only=false
+case "${1:-}" in
+  --check) check_only=true ;;
+  "") ;;
+  *) echo "setup: unknown option '$1' (usage: scripts/setup.sh [--check])" >&2; exit 2 ;;
+esac
+
+# True when FILE starts with the ELF magic and the class of this machine's
+# word size (clang-sys rejects a library of the other class).
+elf_of_this_machine() {
+  local want=2
+  [ "$(getconf LONG_BIT 2>/dev/null || echo 64)" = 32 ] && want=1
+  local head
+  head=$(od -An -tx1 -N5 "$1" 2>/dev/null | tr -d ' \n') || return 1
+  [ "$head" = "7f454c460$want" ]
+}
+
+# Prints the first libclang in directory $1 under the names clang-sys loads.
+libclang_in() {
+  local dir="$1" f
+  [ -d "$dir" ] || return 1
+  for f in "$dir"/libclang.so "$dir"/libclang-*.so "$dir"/libclang.so.* "$dir"/libclang-*.so.*; do
+    [ -e "$f" ] || continue
+    case "${f##*/}" in *-cpp.*) continue ;; esac
+    elf_of_this_machine "$f" || continue
+    echo "$f"
+    return 0
+  done
+  return 1
+}
+
+# Prints the libclang bindgen will load, searching in clang-sys's order.
+find_libclang() {
+  local dir
+  if [ -n "${LIBCLANG_PATH:-}" ]; then
+    # clang-sys searches only LIBCLANG_PATH when it is set: a file or a folder.
+    if [ -f "$LIBCLANG_PATH" ]; then
+      libclang_in "$(dirname "$LIBCLANG_PATH")" >/dev/null && { echo "$LIBCLANG_PATH"; return 0; }
+      return 1
+    fi
+    libclang_in "$LIBCLANG_PATH"
+    return
+  fi
+  if command -v llvm-config >/dev/null 2>&1; then
+    local prefix
+    prefix=$(llvm-config --prefix 2>/dev/null | head -n1) || prefix=""
+    if [ -n "$prefix" ]; then
+      for dir in "$root$prefix/bin" "$root$prefix/lib" "$root$prefix/lib64"; do
+        libclang_in "$dir" && return 0
+      done
+    fi
+  fi
+  local IFS=:
+  for dir in ${LD_LIBRARY_PATH:-} ${LIBRARY_PATH:-}; do
+    [ -n "$dir" ] && libclang_in "$root$dir" && return 0
+  done
+  unset IFS
+  local pattern
+  for pattern in /usr/local/llvm*/lib* /usr/local/lib*/*/* /usr/local/lib*/* /usr/local/lib* \
+                 /usr/lib*/*/* /usr/lib*/* /usr/lib*; do
+    for dir in $root$pattern; do
+      libclang_in "$dir" && return 0
+    done
+  done
+  return 1
+}
+
 missing=()
+command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is not installed; install Rust with rustup first" >&2; exit 1; }
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 \
-    && [ -z "${LIBCLANG_PATH:-}" ]; then
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+if libclang=$(find_libclang); then
+  $check_only && echo "setup: libclang: $libclang" >&2
+else
   missing+=(libclang-dev)
 fi
-command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is not installed; install Rust from rustup first" >&2; exit 1; }
-[ ${#missing[@]} -eq 0 ] && exit 0
 
+if [ ${#missing[@]} -eq 0 ]; then
+  $check_only && echo "setup: nothing missing" >&2
+  exit 0
+fi
+if $check_only; then
+  echo "setup: missing: ${missing[*]}" >&2
+  exit 1
+fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup: missing ${missing[*]} (needed to build HiGHS)." >&2
   echo "setup: run as root, or install them yourself: sudo apt-get install -y ${missing[*]}" >&2
@@ -27,4 +117,9 @@ echo "setup: installing ${missing[*]} with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq "${missing[@]}" >/dev/null
+if [[ " ${missing[*]} " == *" libclang-dev "* ]] && ! find_libclang >/dev/null; then
+  echo "setup: libclang-dev is installed but no libclang.so bindgen can load was found;" >&2
+  echo "setup: set LIBCLANG_PATH to the folder that holds libclang.so (see README, Troubleshooting the build)" >&2
+  exit 1
+fi
 echo "setup: done" >&2

@@ -6,6 +6,7 @@ mod backtest;
 mod cli;
 mod forecast_eval;
 mod serve;
+mod setup;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
