@@ -3,13 +3,15 @@
 
 use std::collections::BTreeMap;
 
+use arbiter_optimizer::rounded;
 use chrono::Datelike;
 use serde::Serialize;
 
 use crate::simulate::Run;
 use crate::site::SiteConfig;
 
-/// A run's figures, in the site's currency.
+/// A run's figures, in the site's currency; serialized rounded (money to
+/// 0.0001, energy to 0.001 kWh, seconds to 1 µs), exact in memory.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Kpis {
     /// The strategy.
@@ -18,42 +20,57 @@ pub struct Kpis {
     pub intervals: usize,
     /// Net cost: energy + demand charges + degradation + deadline penalties
     /// − compute value.
+    #[serde(serialize_with = "rounded::money")]
     pub net_cost: f64,
     /// Σ ledger `cost`: imports at the import price minus exports at the
     /// export price.
+    #[serde(serialize_with = "rounded::money")]
     pub energy_cost: f64,
     /// Demand charges, by site-local billing month (`YYYY-MM`): the month's
     /// peak import × the charge per kW.
+    #[serde(serialize_with = "rounded::money_by_key")]
     pub demand_charges: BTreeMap<String, f64>,
     /// Battery wear: MWh discharged × the degradation cost.
+    #[serde(serialize_with = "rounded::money")]
     pub degradation_cost: f64,
     /// Value of the compute energy delivered.
+    #[serde(serialize_with = "rounded::money")]
     pub compute_value: f64,
     /// Penalties on the energy jobs due in the period still lacked at their deadline.
+    #[serde(serialize_with = "rounded::money")]
     pub deadline_penalties: f64,
     /// IT energy delivered to jobs, kWh.
+    #[serde(serialize_with = "rounded::energy")]
     pub compute_kwh: f64,
     /// Jobs due in the period.
     pub jobs_due: usize,
     /// Of those, finished by their deadline.
     pub jobs_on_time: usize,
     /// EV energy not served, kWh.
+    #[serde(serialize_with = "rounded::energy")]
     pub unserved_kwh: f64,
     /// Energy imported, kWh.
+    #[serde(serialize_with = "rounded::energy")]
     pub import_kwh: f64,
     /// Energy exported, kWh.
+    #[serde(serialize_with = "rounded::energy")]
     pub export_kwh: f64,
     /// Battery equivalent full cycles: energy discharged / usable capacity.
+    #[serde(serialize_with = "rounded::energy")]
     pub battery_cycles: f64,
     /// Median solve time, seconds (0 when nothing was solved).
+    #[serde(serialize_with = "rounded::seconds")]
     pub solve_p50_seconds: f64,
     /// 95th percentile solve time, seconds.
+    #[serde(serialize_with = "rounded::seconds")]
     pub solve_p95_seconds: f64,
     /// Longest solve, seconds.
+    #[serde(serialize_with = "rounded::seconds")]
     pub solve_max_seconds: f64,
     /// Plans by status.
     pub plans: BTreeMap<String, usize>,
     /// Wall-clock seconds of the run.
+    #[serde(serialize_with = "rounded::seconds")]
     pub wall_seconds: f64,
     /// Whether the run was stopped before the end of the period.
     pub interrupted: bool,

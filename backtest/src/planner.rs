@@ -207,7 +207,12 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
             JobKind::Preemptible { min_kw, max_kw } => RawJob::Preemptible(RawPreemptibleJob {
                 id: job.id.clone(),
                 energy_kwh: remaining,
-                min_kw: min_kw.min(remaining / hours).max(1e-3).min(max_kw),
+                // A job near its end may run below its minimum to finish;
+                // that minimum on the published watt grid, rounded down.
+                min_kw: min_kw
+                    .min((remaining / hours * 1000.0).floor() / 1000.0)
+                    .max(1e-3)
+                    .min(max_kw),
                 max_kw,
                 release: release.clone(),
                 deadline: rfc(deadline),

@@ -28,12 +28,15 @@
 #![deny(missing_docs)]
 
 mod costs;
+mod echo;
 mod model;
 mod plan;
 mod problem;
+mod publish;
 mod solve;
 
 pub use costs::Costs;
+pub use echo::{ECHO_LIMIT, brief, quote};
 pub use model::Formulation;
 pub use plan::{IntervalPlan, JobSummary, Plan, Status};
 pub use problem::{
@@ -41,6 +44,7 @@ pub use problem::{
     MAX_INTERVALS, Problem, RawAdder, RawBattery, RawBlockJob, RawCompute, RawGrid, RawJob,
     RawPreemptibleJob, RawProblem, RawSocTarget, RawStability, RawTariff, ValidationErrors,
 };
+pub use publish::{MONEY_DECIMALS, POWER_DECIMALS, PUBLISHED_SLACK_KWH, round_to, rounded};
 pub use solve::{
     AUTO_RELAXATION_MAX_BINARIES, DEFAULT_MIP_GAP, DEFAULT_TIME_LIMIT, ModelSize, SolveOptions,
     SolveStats, TUNED_SWITCHES, WarmStart, build_model, solve, solve_with_stats,

@@ -11,8 +11,7 @@ struct Tree(std::path::PathBuf);
 
 impl Tree {
     fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("arbiter-setup-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("arbiter-setup-{name}-{}", std::process::id()));
         std::fs::remove_dir_all(&dir).ok();
         std::fs::create_dir_all(&dir).expect("temp dir");
         Tree(dir)

@@ -36,6 +36,11 @@ pub struct Args {
     /// rounded LP relaxation (small models) or the rule-built plan.
     #[arg(long, value_name = "PLAN.json")]
     warm_start: Option<PathBuf>,
+    /// Write the solver's numbers unrounded (by default power and energy
+    /// are rounded to 0.001 kW / kWh and money to 0.0001, every rule kept:
+    /// docs/problem-format.md, "Precision").
+    #[arg(long)]
+    full_precision: bool,
 }
 
 fn parse_gap(text: &str) -> Result<f64, String> {
@@ -79,6 +84,11 @@ pub fn run(args: &Args) -> ExitCode {
         ..SolveOptions::default()
     };
     let plan = solve(&problem, &options);
+    let plan = if args.full_precision {
+        plan
+    } else {
+        plan.published(&problem)
+    };
     eprintln!("{}", summary(&plan));
     let json = match serde_json::to_string_pretty(&plan) {
         Ok(json) => json,

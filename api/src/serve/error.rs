@@ -2,6 +2,7 @@
 //! status, a title, a detail, and for invalid input every issue with the
 //! field it names.
 
+use arbiter_optimizer::brief;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -129,12 +130,23 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status;
+        // Whatever a message quotes of the request (an id, a parser's view of
+        // a value, a path parameter) is cut short here, where every error
+        // leaves the service.
+        let errors: Vec<FieldIssue> = self
+            .errors
+            .iter()
+            .map(|issue| FieldIssue {
+                field: brief(&issue.field),
+                message: brief(&issue.message),
+            })
+            .collect();
         let body = serde_json::to_string(&Problem {
             kind: "about:blank",
             title: self.title,
             status: status.as_u16(),
-            detail: &self.detail,
-            errors: &self.errors,
+            detail: &brief(&self.detail),
+            errors: &errors,
         })
         .unwrap_or_default();
         let mut response = (status, body).into_response();

@@ -73,8 +73,8 @@ impl JobSpec {
                     .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
             "id",
             format!(
-                "({:?}) must be 1 to 64 letters, digits, '.', '_' or '-'",
-                self.id
+                "({}) must be 1 to 64 letters, digits, '.', '_' or '-'",
+                arbiter_optimizer::quote(&self.id)
             ),
         );
         rule(

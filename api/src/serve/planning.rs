@@ -21,7 +21,7 @@ use arbiter_backtest::planner::{
 };
 use arbiter_backtest::{SiteConfig, published_until};
 use arbiter_forecast::{Model, Series, resample};
-use arbiter_optimizer::{Plan, solve};
+use arbiter_optimizer::{POWER_DECIMALS, Plan, round_to, solve};
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
 
@@ -232,10 +232,13 @@ fn solve_gathered(gathered: &Gathered, at: DateTime<Utc>) -> Result<Plan, ApiErr
     };
     let problem = problem(&gathered.config, &snapshot)
         .map_err(|error| ApiError::internal(format!("the site's problem is invalid: {error}")))?;
+    // Published (rounded, every rule kept): what controllers execute and the
+    // next plan's stability reference and warm start.
     Ok(solve(
         &problem,
         &solve_options(&gathered.config, gathered.previous.as_ref()),
-    ))
+    )
+    .published(&problem))
 }
 
 /// Reads what the plan at `at` is built from.
@@ -449,11 +452,11 @@ fn gather(
             charging_until,
             charging_forecast,
             telemetry_at: soc.map(|(at, _)| at),
-            month_peak_kw,
+            month_peak_kw: round_to(month_peak_kw, POWER_DECIMALS),
             previous_version,
             jobs: jobs
                 .iter()
-                .map(|(job, delivered, _)| (job.id.clone(), *delivered))
+                .map(|(job, delivered, _)| (job.id.clone(), round_to(*delivered, POWER_DECIMALS)))
                 .collect(),
         },
         config,

@@ -359,16 +359,41 @@ fn the_parquet_ledger_holds_every_row_with_typed_columns() {
         .map(|name| name.as_str())
         .collect();
     assert_eq!(names, arbiter_backtest::ledger::COLUMNS);
-    let cost: f64 = frame
+    // Each row's cost as published: to 0.0001, the residue of its exact value.
+    let cost: Vec<f64> = frame
         .column("cost")
         .unwrap()
         .f64()
         .unwrap()
         .iter()
         .flatten()
-        .sum();
-    let expected: f64 = naive.rows.iter().map(|row| row.cost).sum();
-    assert!((cost - expected).abs() < 1e-9);
+        .collect();
+    let expected: Vec<f64> = naive
+        .rows
+        .iter()
+        .map(|row| arbiter_optimizer::round_to(row.cost, 4))
+        .collect();
+    assert_eq!(cost, expected);
+    for (written, row) in cost.iter().zip(&naive.rows) {
+        assert!(
+            (written - row.cost).abs() <= 0.00005 + 1e-12,
+            "{written} vs {}",
+            row.cost
+        );
+    }
+    let soc: Vec<f64> = frame
+        .column("soc_kwh")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert!(
+        soc.iter()
+            .all(|x| ((x * 1000.0).round() - x * 1000.0).abs() < 1e-6),
+        "{soc:?}"
+    );
     let first = frame
         .column("timestamp_utc")
         .unwrap()

@@ -58,7 +58,8 @@ impl ValidationErrors {
     pub(crate) fn from_parse(error: &serde_path_to_error::Error<serde_json::Error>) -> Self {
         let path = error.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        let inner = error.inner().to_string();
+        // The parser quotes the offending value whole.
+        let inner = crate::brief(&error.inner().to_string());
         let message = if path.is_empty() {
             format!("not a valid problem document: {inner}")
         } else {
@@ -132,7 +133,8 @@ impl Issues {
                 self.push(
                     path,
                     format!(
-                        "{path} ({text:?}) is not an RFC 3339 time such as 2025-06-01T00:00:00Z"
+                        "{path} ({}) is not an RFC 3339 time such as 2025-06-01T00:00:00Z",
+                        crate::quote(text)
                     ),
                 );
                 None
@@ -464,7 +466,7 @@ impl RawProblem {
             } else if !seen.insert(id) {
                 issues.push(
                     format!("{path}.id"),
-                    format!("{path}.id ({id:?}) is not unique"),
+                    format!("{path}.id ({}) is not unique", crate::quote(id)),
                 );
             }
             if let Some(job) = check_job(issues, &path, raw, horizon) {

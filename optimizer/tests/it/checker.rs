@@ -4,7 +4,7 @@
 //! It works from the raw problem (the JSON as written) and re-derives windows,
 //! prices and energies itself, sharing no code with the model.
 
-use arbiter_optimizer::{Plan, RawAdder, RawJob, RawProblem};
+use arbiter_optimizer::{PUBLISHED_SLACK_KWH, Plan, RawAdder, RawJob, RawProblem};
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// Relative tolerance of every comparison (plus the same, absolute).
@@ -12,6 +12,33 @@ const TOL: f64 = 1e-6;
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= TOL * (1.0 + a.abs().max(b.abs()))
+}
+
+/// How far the plan's equalities may be off beyond [`TOL`]: nothing for the
+/// optimizer's own numbers, a rounding unit or two for a published plan.
+#[derive(Debug, Clone, Copy)]
+pub struct Slack {
+    /// kW or kWh: balance, SoC continuity, EV served, job summaries.
+    pub kwh: f64,
+    /// Money: each cost term and the objective.
+    pub money: f64,
+}
+
+/// The solver's numbers: every equality to [`TOL`].
+pub const EXACT: Slack = Slack {
+    kwh: 0.0,
+    money: 0.0,
+};
+
+/// A published plan (`Plan::published`): equalities to the documented slack,
+/// costs to a rounding unit per term. Limits hold exactly either way.
+pub const PUBLISHED: Slack = Slack {
+    kwh: PUBLISHED_SLACK_KWH,
+    money: 0.001,
+};
+
+fn near(a: f64, b: f64, slack: f64) -> bool {
+    close(a, b) || (a - b).abs() <= slack
 }
 
 fn at_most(a: f64, b: f64) -> bool {
@@ -44,6 +71,11 @@ pub struct Report {
 
 /// Checks `plan` against every rule of `problem` and recomputes its objective.
 pub fn check(problem: &RawProblem, plan: &Plan) -> Report {
+    check_with(problem, plan, EXACT)
+}
+
+/// [`check`] with the equalities allowed `slack`.
+pub fn check_with(problem: &RawProblem, plan: &Plan, slack: Slack) -> Report {
     let mut bad = Vec::new();
     let t_len = problem.prices_per_mwh.len();
     let h = f64::from(problem.interval_minutes) / 60.0;
@@ -120,7 +152,7 @@ pub fn check(problem: &RawProblem, plan: &Plan) -> Report {
             bad.push(at("charges and discharges at once"));
         }
         let ev = problem.ev_demand_kw[t];
-        if !close(iv.ev_served_kw, ev - iv.unserved_kw.min(ev)) {
+        if !near(iv.ev_served_kw, ev - iv.unserved_kw.min(ev), slack.kwh) {
             bad.push(at("ev_served_kw"));
         }
 
@@ -171,7 +203,7 @@ pub fn check(problem: &RawProblem, plan: &Plan) -> Report {
         // Balance.
         let supply = iv.import_kw + iv.discharge_kw + iv.unserved_kw;
         let demand = iv.export_kw + iv.charge_kw + load + pue * it_kw;
-        if !close(supply, demand) {
+        if !near(supply, demand, slack.kwh) {
             bad.push(at(&format!("balance: supply {supply} vs demand {demand}")));
         }
 
@@ -186,7 +218,7 @@ pub fn check(problem: &RawProblem, plan: &Plan) -> Report {
                 soc += h
                     * (b.charge_efficiency * iv.charge_kw
                         - iv.discharge_kw / b.discharge_efficiency);
-                if !close(soc, iv.soc_kwh) {
+                if !near(soc, iv.soc_kwh, slack.kwh) {
                     bad.push(at(&format!(
                         "soc {} but the energy balance gives {soc}",
                         iv.soc_kwh
@@ -282,8 +314,8 @@ pub fn check(problem: &RawProblem, plan: &Plan) -> Report {
         shortfall += pen.unwrap_or(0.0) * (energy - delivered) / 1000.0;
         match plan.jobs.get(j) {
             Some(summary) if summary.id == id => {
-                if !close(summary.delivered_kwh, delivered)
-                    || !close(summary.shortfall_kwh, energy - delivered)
+                if !near(summary.delivered_kwh, delivered, slack.kwh)
+                    || !near(summary.shortfall_kwh, energy - delivered, slack.kwh)
                 {
                     bad.push(format!(
                         "job {id}: summary energies disagree with the schedule"
@@ -335,7 +367,7 @@ pub fn check(problem: &RawProblem, plan: &Plan) -> Report {
         ("terminal_value", terminal_value, plan.costs.terminal_value),
     ];
     for (name, recomputed, reported) in terms {
-        if !close(recomputed, reported) {
+        if !near(recomputed, reported, slack.money) {
             bad.push(format!(
                 "costs.{name}: plan says {reported}, schedule gives {recomputed}"
             ));
@@ -347,7 +379,7 @@ pub fn check(problem: &RawProblem, plan: &Plan) -> Report {
         + soc_target_penalty
         + stability_penalty
         - terminal_value;
-    if !close(objective, plan.objective) {
+    if !near(objective, plan.objective, slack.money) {
         bad.push(format!(
             "objective: plan says {}, schedule gives {objective}",
             plan.objective

@@ -33,6 +33,14 @@ pub fn solve_checked_with(problem: &serde_json::Value, options: &SolveOptions) -
         "plan breaks rules: {:#?}",
         report.violations
     );
+    // The plan as it leaves the process keeps every rule too.
+    let published = plan.published(&validated);
+    let report = checker::check_with(&raw, &published, checker::PUBLISHED);
+    assert!(
+        report.violations.is_empty(),
+        "published plan breaks rules: {:#?}",
+        report.violations
+    );
     plan
 }
 

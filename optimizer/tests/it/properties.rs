@@ -177,3 +177,262 @@ proptest! {
         }
     }
 }
+
+/// True when `x` has at most `decimals` decimal places.
+fn on_grid(x: f64, decimals: i32) -> bool {
+    let scaled = x * 10f64.powi(decimals);
+    (scaled - scaled.round()).abs() < 1e-6
+}
+
+/// Every number of `plan` that is a rounded power or energy has at most three
+/// decimals unless it sits on a limit of the problem (data as given), and every
+/// money amount at most four; no residue is left.
+fn assert_published_precision(p: &Value, plan: &arbiter_optimizer::Plan) {
+    let number = |path: &str| p.pointer(path).and_then(Value::as_f64);
+    let limits: Vec<f64> = [
+        "/grid/import_limit_kw",
+        "/grid/export_limit_kw",
+        "/battery/max_charge_kw",
+        "/battery/max_discharge_kw",
+        "/battery/soc_min_kwh",
+        "/battery/soc_max_kwh",
+        "/tariff/peak_so_far_kw",
+        "/battery/initial_soc_kwh",
+    ]
+    .iter()
+    .filter_map(|path| number(path))
+    .collect();
+    let kw_ok = |x: f64, extra: &[f64]| on_grid(x, 3) || limits.contains(&x) || extra.contains(&x);
+    for (t, iv) in plan.intervals.iter().enumerate() {
+        let load = number(&format!("/ev_demand_kw/{t}")).unwrap_or(0.0);
+        for x in [
+            iv.import_kw,
+            iv.export_kw,
+            iv.charge_kw,
+            iv.discharge_kw,
+            iv.soc_kwh,
+        ] {
+            assert!(kw_ok(x, &[]), "interval {t}: {x} has more than 3 decimals");
+        }
+        assert!(
+            kw_ok(iv.unserved_kw, &[load]),
+            "interval {t}: unserved {}",
+            iv.unserved_kw
+        );
+        for (id, &x) in &iv.jobs {
+            let job = p["jobs"]
+                .as_array()
+                .and_then(|jobs| jobs.iter().find(|j| j["id"] == id.as_str()))
+                .expect("the job");
+            let bounds: Vec<f64> = ["min_kw", "max_kw", "power_kw"]
+                .iter()
+                .filter_map(|k| job[*k].as_f64())
+                .collect();
+            assert!(kw_ok(x, &bounds), "interval {t}: job {id} at {x}");
+        }
+    }
+    let costs = serde_json::to_value(&plan.costs).expect("costs");
+    for (name, value) in costs.as_object().expect("an object") {
+        let x = value.as_f64().expect("a number");
+        assert!(on_grid(x, 4), "costs.{name} = {x}");
+    }
+    assert!(on_grid(plan.objective, 4), "objective {}", plan.objective);
+    for job in &plan.jobs {
+        assert!(
+            on_grid(job.delivered_kwh, 3) && on_grid(job.shortfall_kwh, 3),
+            "{job:?}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn published_plans_keep_every_rule_at_their_stated_precision(p in problem()) {
+        // solve_checked_with runs the checker on the exact and the published plan.
+        let plan = solve_checked_with(&p, &SolveOptions::default());
+        let raw: arbiter_optimizer::RawProblem = serde_json::from_value(p.clone()).expect("raw");
+        let problem = raw.validate().expect("valid");
+        let published = plan.published(&problem);
+        assert_published_precision(&p, &published);
+        // Publishing moves the objective by rounding units only: at most a few
+        // watts at these problems' prices and penalties (≤ 3,000 per MWh) over
+        // at most 12 hours.
+        prop_assert!(
+            (published.objective - plan.objective).abs() <= 0.05 + 1e-6 * plan.objective.abs(),
+            "{} published as {}", plan.objective, published.objective
+        );
+    }
+}
+
+/// Found by the property above: discharging while importing at the limit
+/// (interval 7), the discharge taken from the rounded energy step fell 3 W
+/// short, and the grid could not take it; the battery now does.
+#[test]
+fn a_published_discharge_at_the_import_limit_keeps_the_balance() {
+    let p = json!({
+        "site_id": "random", "start": START, "interval_minutes": 15,
+        "prices_per_mwh": [0.0, 0.0, 0.0, 192.14823251461775, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "ev_demand_kw": [0.0, 0.0, 0.0, 0.0, 768.4101461604721, 771.201943955033,
+                         755.6681493205512, 758.3779001001578, 609.2122328631572, 562.7435875459894],
+        "tariff": { "import_adder_per_mwh": 5.0, "export_adder_per_mwh": 0.0,
+                    "demand_charge_per_kw": 0.0, "peak_so_far_kw": 0.0 },
+        "grid": { "import_limit_kw": 827.8026318862977, "export_limit_kw": 0.0 },
+        "unserved_penalty_per_mwh": 3000.0,
+        "battery": { "soc_min_kwh": 0.0, "soc_max_kwh": 429.9275041469597, "initial_soc_kwh": 0.0,
+                     "max_charge_kw": 788.1720178113707, "max_discharge_kw": 1076.2912221556342,
+                     "charge_efficiency": 1.0, "discharge_efficiency": 0.8422396996866331,
+                     "degradation_cost_per_mwh": 0.0, "terminal_value_per_mwh": 54.61790182925155 },
+        "soc_targets": [],
+        "compute": { "max_it_kw": 248.8854289070542, "pue": 1.356430613212269 },
+        "jobs": [
+            { "id": "b0", "kind": "block", "power_kw": 10.0, "duration_minutes": 10,
+              "release": "2025-03-30T00:00:00Z", "deadline": "2025-03-30T00:07:00Z",
+              "value_per_mwh": 0.0, "shortfall_penalty_per_mwh": 0.0 },
+            { "id": "b1", "kind": "block", "power_kw": 186.72893760007233, "duration_minutes": 25,
+              "release": "2025-03-30T00:46:00Z", "deadline": "2025-03-30T02:00:00Z",
+              "value_per_mwh": 0.0, "shortfall_penalty_per_mwh": 462.6047535243148 },
+            { "id": "b2", "kind": "block", "power_kw": 168.40196055176628, "duration_minutes": 55,
+              "release": "2025-03-30T00:00:00Z", "deadline": "2025-03-30T01:00:00Z",
+              "value_per_mwh": 0.0, "shortfall_penalty_per_mwh": 98.00181029462959 }
+        ]
+    });
+    // solve_checked_with checks the published plan too.
+    let plan = solve_checked_with(&p, &SolveOptions::default());
+    let raw: arbiter_optimizer::RawProblem = serde_json::from_value(p.clone()).expect("raw");
+    let published = plan.published(&raw.validate().expect("valid"));
+    assert_published_precision(&p, &published);
+    let interval = &published.intervals[7];
+    assert_eq!(interval.import_kw, 827.8026318862977);
+    assert!(interval.discharge_kw > 0.0, "{interval:?}");
+}
+
+/// Found by the property above at 30,000 cases: discharging at exactly
+/// `max_discharge_kw` (270.9316…), the balance asked for 0.1 W less, and
+/// rounding the smaller discharge to the watt gave 270.932, above the limit.
+#[test]
+fn a_published_discharge_on_its_limit_stays_on_it() {
+    let p = json!({
+        "site_id": "random", "start": START, "interval_minutes": 30,
+        "prices_per_mwh": [0.0, 0.0, 176.97169018878117, 0.0],
+        "ev_demand_kw": [0.0, 0.0, 133.58665299437624, 0.0],
+        "tariff": { "import_adder_per_mwh": 5.0, "export_adder_per_mwh": 0.0,
+                    "demand_charge_per_kw": 0.0, "peak_so_far_kw": 0.0 },
+        "grid": { "import_limit_kw": 50.0, "export_limit_kw": 0.0 },
+        "unserved_penalty_per_mwh": 3000.0,
+        "battery": { "soc_min_kwh": 0.0, "soc_max_kwh": 2891.4037670260036,
+                     "initial_soc_kwh": 599.6545249193748,
+                     "max_charge_kw": 349.80721457888075, "max_discharge_kw": 270.93162466009807,
+                     "charge_efficiency": 1.0, "discharge_efficiency": 1.0,
+                     "degradation_cost_per_mwh": 0.0, "terminal_value_per_mwh": 0.0 },
+        "soc_targets": [{ "at": "2025-03-30T01:00:00Z", "min_kwh": 1785.146923414835 }],
+        "stability": { "penalty_per_mwh": 41.42093528669216,
+                       "reference_kw": [637.3870027605509, -962.5631585825327,
+                                        438.70438501212277, 164.22849121258804] },
+        "compute": { "max_it_kw": 1839.903094375705, "pue": 1.1226124773384014 },
+        "jobs": [
+            { "id": "p0", "kind": "preemptible", "energy_kwh": 1953.9764901677188,
+              "min_kw": 296.60696770617477, "max_kw": 397.9207427787773,
+              "release": "2025-03-29T23:49:00Z", "deadline": "2025-03-30T01:00:00Z",
+              "value_per_mwh": 112.02922157375873, "shortfall_penalty_per_mwh": 168.90772442655725,
+              "start_cost": 10.94661979748926, "running": true },
+            { "id": "p1", "kind": "preemptible", "energy_kwh": 67.99153026859071,
+              "min_kw": 271.409329341436, "max_kw": 565.2261059188979,
+              "release": "2025-03-30T00:19:00Z", "deadline": "2025-03-30T01:58:00Z",
+              "value_per_mwh": 195.02330606703498, "shortfall_penalty_per_mwh": 0.0,
+              "start_cost": 13.087843807893625, "running": true },
+            { "id": "p2", "kind": "preemptible", "energy_kwh": 2729.9100204375814,
+              "min_kw": 112.85558057410977, "max_kw": 229.02869224796018,
+              "release": "2025-03-30T00:14:00Z", "deadline": "2025-03-30T02:23:00Z",
+              "value_per_mwh": 172.84758897205356, "shortfall_penalty_per_mwh": 0.0,
+              "start_cost": 4.541400815414272, "running": true }
+        ]
+    });
+    let plan = solve_checked_with(&p, &SolveOptions::default());
+    let raw: arbiter_optimizer::RawProblem = serde_json::from_value(p.clone()).expect("raw");
+    let published = plan.published(&raw.validate().expect("valid"));
+    assert_eq!(published.intervals[2].discharge_kw, 270.93162466009807);
+}
+
+/// Found by the property above at 30,000 cases: the plan holds import at the
+/// billing month's peak so far (210.6757…), and the battery power taken from
+/// rounded energies pushed one published import to 210.68, raising the
+/// demand charge by 0.06. No published import may pass the exact plan's peak.
+#[test]
+fn publishing_never_raises_the_peak_the_plan_holds() {
+    let p = json!({
+        "site_id": "random", "start": START, "interval_minutes": 15,
+        "prices_per_mwh": [0.0, 0.0, 0.0],
+        "ev_demand_kw": [694.0169080801548, 554.470534752986, 0.0],
+        "tariff": { "import_adder_per_mwh": 5.0, "export_adder_per_mwh": 0.0,
+                    "demand_charge_per_kw": 13.923404557872479, "peak_so_far_kw": 210.6757936709419 },
+        "grid": { "import_limit_kw": 523.5967042775908, "export_limit_kw": 0.0 },
+        "unserved_penalty_per_mwh": 3000.0,
+        "battery": { "soc_min_kwh": 0.0, "soc_max_kwh": 2623.513892839422,
+                     "initial_soc_kwh": 987.9273866433563,
+                     "max_charge_kw": 565.5163206043959, "max_discharge_kw": 1281.5067467086624,
+                     "charge_efficiency": 1.0, "discharge_efficiency": 0.985413617978596,
+                     "degradation_cost_per_mwh": 0.0, "terminal_value_per_mwh": 0.0 },
+        "soc_targets": [{ "at": "2025-03-30T00:45:00Z", "min_kwh": 1835.302831185977 }]
+    });
+    let plan = solve_checked_with(&p, &SolveOptions::default());
+    let raw: arbiter_optimizer::RawProblem = serde_json::from_value(p.clone()).expect("raw");
+    let published = plan.published(&raw.validate().expect("valid"));
+    for interval in &published.intervals {
+        assert!(interval.import_kw <= 210.6757936709419, "{interval:?}");
+    }
+    assert_eq!(published.costs.demand_charge, 0.0);
+    assert!((published.objective - plan.objective).abs() < 1e-3);
+}
+
+/// Found by the property above at 30,000 cases: exporting at the export limit
+/// while discharging to empty, the job's power rounded toward zero left 2 W
+/// the grid could not take; the discharge took them, and the stored energy is
+/// computed again from the adjusted discharge, so continuity holds.
+#[test]
+fn a_remainder_the_battery_takes_moves_its_stored_energy_too() {
+    let p = json!({
+        "site_id": "random", "start": START, "interval_minutes": 60,
+        "prices_per_mwh": [0.0, 0.0, 0.0, 245.68332980644928],
+        "ev_demand_kw": [590.5854475848479, 0.0, 0.0, 284.7731542548257],
+        "tariff": { "import_adder_per_mwh": 5.0, "export_adder_per_mwh": 0.0,
+                    "demand_charge_per_kw": 0.0, "peak_so_far_kw": 0.0 },
+        "grid": { "import_limit_kw": 2061.5855078889927, "export_limit_kw": 1.8738883069431844 },
+        "unserved_penalty_per_mwh": 3000.0,
+        "battery": { "soc_min_kwh": 0.0, "soc_max_kwh": 2693.9301751752173, "initial_soc_kwh": 0.0,
+                     "max_charge_kw": 1475.1302630710238, "max_discharge_kw": 1328.1239763793628,
+                     "charge_efficiency": 1.0, "discharge_efficiency": 1.0,
+                     "degradation_cost_per_mwh": 0.0, "terminal_value_per_mwh": 0.0 },
+        "compute": { "max_it_kw": 1218.6737494518975, "pue": 1.2854267867329852 },
+        "jobs": [{ "id": "p0", "kind": "preemptible", "energy_kwh": 1622.4139149157504,
+                   "min_kw": 354.907710247522, "max_kw": 586.996850738335,
+                   "release": "2025-03-30T01:13:00Z", "deadline": "2025-03-30T04:00:00Z",
+                   "value_per_mwh": 186.25803313633762, "shortfall_penalty_per_mwh": 0.0,
+                   "start_cost": 0.0, "running": false }]
+    });
+    let plan = solve_checked_with(&p, &SolveOptions::default());
+    let raw: arbiter_optimizer::RawProblem = serde_json::from_value(p.clone()).expect("raw");
+    let published = plan.published(&raw.validate().expect("valid"));
+    let (before, last) = (&published.intervals[2], &published.intervals[3]);
+    assert!((before.soc_kwh - last.discharge_kw - last.soc_kwh).abs() <= 0.0005 + 1e-9);
+    assert!(last.export_kw <= 1.8738883069431844);
+    let pue = 1.2854267867329852;
+    let balance = last.export_kw + 284.7731542548257 + pue * last.compute_it_kw - last.discharge_kw;
+    assert!(balance.abs() <= 0.0005 + 1e-9, "{balance}");
+}
+
+/// Found by the property above at 30,000 cases: the plan holds import flat at
+/// a new peak (215.5695 kW) for five hours. A cap rounded down to 215.569 made
+/// the battery cover 0.5 W more every hour, until it ran 3 Wh short at empty;
+/// the cap is rounded up.
+#[test]
+fn a_flat_import_at_a_new_peak_does_not_drain_the_battery() {
+    let p: Value = serde_json::from_str(r#"{"battery": {"charge_efficiency": 0.9514997377126979, "degradation_cost_per_mwh": 0.0, "discharge_efficiency": 1.0, "initial_soc_kwh": 1282.7241262158489, "max_charge_kw": 627.0594064640959, "max_discharge_kw": 1175.4347078017022, "soc_max_kwh": 2770.8531173808738, "soc_min_kwh": 0.0, "terminal_value_per_mwh": 0.0}, "compute": {"max_it_kw": 1504.2289840865105, "pue": 1.1840660418571518}, "ev_demand_kw": [539.7623887652982, 712.5438817136459, 0.0, 616.3266148055048, 481.4835318632138], "grid": {"export_limit_kw": 0.0, "import_limit_kw": 1028.0655011067067}, "interval_minutes": 60, "jobs": [{"deadline": "2025-03-30T05:40:00Z", "energy_kwh": 2300.010789338501, "id": "p0", "kind": "preemptible", "max_kw": 596.1999719082621, "min_kw": 206.56730518106272, "release": "2025-03-30T01:29:00Z", "running": false, "shortfall_penalty_per_mwh": 587.6911251645101, "start_cost": 23.12100174230366, "value_per_mwh": 269.1429232758545}], "prices_per_mwh": [0.0, 0.0, 0.0, 0.0, 0.0], "site_id": "random", "soc_targets": [{"at": "2025-03-30T01:00:00Z", "min_kwh": 792.1949217565436}, {"at": "2025-03-30T04:00:00Z", "min_kwh": 555.347110878457}], "start": "2025-03-30T00:00:00Z", "tariff": {"demand_charge_per_kw": 13.113461570040895, "export_adder_per_mwh": 0.0, "import_adder_per_mwh": 5.0, "peak_so_far_kw": 0.0}, "unserved_penalty_per_mwh": 3000.0}"#).expect("json");
+    let plan = solve_checked_with(&p, &SolveOptions::default());
+    let raw: arbiter_optimizer::RawProblem = serde_json::from_value(p.clone()).expect("raw");
+    let published = plan.published(&raw.validate().expect("valid"));
+    let last = published.intervals.last().expect("intervals");
+    assert_eq!(last.soc_kwh, 0.0);
+    assert!(published.intervals.iter().all(|i| i.import_kw <= 215.57));
+}
