@@ -8,14 +8,16 @@
 //! rounded as a whole:
 //!
 //! - solver residues (|x| < 1e-9) are exact zeros, and no value is `-0`;
-//! - a job's power is rounded down, but never below its `min_kw`
-//!   (a block keeps its `power_kw` exactly): on/off stays as planned, and a
-//!   job's energy and the compute capacity can only be undershot;
+//! - a job's power is rounded to the nearest watt inside `[min_kw, max_kw]`
+//!   (a block keeps its `power_kw` exactly), on/off as planned; where that
+//!   would give a job more than its energy or the container more than its
+//!   capacity, watts are taken back where rounding added the most;
 //! - the stored energy is rounded, and the battery's power is taken from the
 //!   rounded energy step, so SoC continuity holds to half a unit;
 //! - grid import or export closes the balance; where it sits on its limit,
-//!   the battery takes the remainder; no import passes the exact plan's peak,
-//!   so rounding never raises a demand charge;
+//!   or the exact plan has no grid flow, the battery takes the remainder; no
+//!   import passes the exact plan's peak, so rounding never raises a demand
+//!   charge;
 //! - every value is clamped into its limits, which are data as given;
 //! - the costs and the job summaries are computed again from the rounded
 //!   schedule, so the plan's numbers agree with each other.
@@ -154,7 +156,21 @@ impl Plan {
                 let idle = interval.charge_kw == 0.0 && interval.discharge_kw == 0.0;
                 interval.soc_kwh = if idle { soc } else { next };
             }
-            close_balance(problem, t, import_cap, soc, &mut interval);
+            // A grid flow the exact plan does not have is not started by
+            // rounding: its cap is 0 and the battery takes the remainder.
+            let caps = (
+                if exact.import_kw > 0.0 {
+                    import_cap
+                } else {
+                    0.0
+                },
+                if exact.export_kw > 0.0 {
+                    problem.export_limit_kw
+                } else {
+                    0.0
+                },
+            );
+            close_balance(problem, t, caps, soc, &mut interval);
             soc = interval.soc_kwh;
             let ev = problem.ev_demand_kw[t];
             interval.ev_served_kw = kw(ev - interval.unserved_kw.min(ev)).clamp(0.0, ev);
@@ -175,35 +191,96 @@ impl Plan {
         }
     }
 
-    /// Every job's published power per interval, in the problem's order.
+    /// Every job's published power per interval, in the problem's order:
+    /// the nearest watt inside `[min_kw, max_kw]` (a block's `power_kw` as
+    /// given), then, where that gives a job more than its energy or the
+    /// container more than its capacity, a watt taken back where rounding
+    /// added the most, until both hold.
     fn job_powers(&self, problem: &Problem) -> Vec<Vec<f64>> {
-        problem
+        let h = problem.hours_per_interval();
+        let exact: Vec<Vec<f64>> = problem
             .jobs
             .iter()
             .map(|job| {
                 self.intervals
                     .iter()
-                    .map(|interval| {
-                        let x = interval.jobs.get(&job.id).copied().unwrap_or(0.0);
-                        if x < RESIDUE {
-                            return 0.0;
-                        }
-                        match job.kind {
-                            JobKind::Preemptible { min_kw, max_kw, .. } => {
-                                kw_down(x).max(min_kw).min(max_kw)
-                            }
-                            JobKind::Block { power_kw, .. } => power_kw,
-                        }
+                    .map(|interval| interval.jobs.get(&job.id).copied().unwrap_or(0.0))
+                    .collect()
+            })
+            .collect();
+        let mut powers: Vec<Vec<f64>> = problem
+            .jobs
+            .iter()
+            .zip(&exact)
+            .map(|(job, exact)| {
+                exact
+                    .iter()
+                    .map(|&x| match job.kind {
+                        _ if x < RESIDUE => 0.0,
+                        JobKind::Preemptible { min_kw, max_kw, .. } => kw(x).clamp(min_kw, max_kw),
+                        JobKind::Block { power_kw, .. } => power_kw,
                     })
                     .collect()
             })
-            .collect()
+            .collect();
+        // A watt may come off a preemptible job's interval that runs and
+        // stays at or above its minimum.
+        let reducible = |job: &crate::problem::Job, x: f64| match job.kind {
+            JobKind::Preemptible { min_kw, .. } => x > 0.0 && x - 0.001 >= min_kw,
+            JobKind::Block { .. } => false,
+        };
+        for (j, job) in problem.jobs.iter().enumerate() {
+            let energy = job.target_energy_kwh(h);
+            while powers[j].iter().sum::<f64>() * h > energy + 1e-9 {
+                let most_added = (0..powers[j].len())
+                    .filter(|&t| reducible(job, powers[j][t]))
+                    .max_by(|&a, &b| {
+                        (powers[j][a] - exact[j][a]).total_cmp(&(powers[j][b] - exact[j][b]))
+                    });
+                match most_added {
+                    Some(t) => powers[j][t] = kw(powers[j][t] - 0.001),
+                    None => break,
+                }
+            }
+        }
+        if let Some(compute) = &problem.compute {
+            for t in 0..self.intervals.len() {
+                while powers.iter().map(|p| p[t]).sum::<f64>() > compute.max_it_kw + 1e-9 {
+                    let most_added = (0..powers.len())
+                        .filter(|&j| reducible(&problem.jobs[j], powers[j][t]))
+                        .max_by(|&a, &b| {
+                            (powers[a][t] - exact[a][t]).total_cmp(&(powers[b][t] - exact[b][t]))
+                        });
+                    match most_added {
+                        Some(j) => powers[j][t] = kw(powers[j][t] - 0.001),
+                        None => break,
+                    }
+                }
+            }
+        }
+        // Whatever could not be repaired a watt at a time is rounded down.
+        for (j, job) in problem.jobs.iter().enumerate() {
+            if let JobKind::Preemptible { min_kw, max_kw, .. } = job.kind {
+                let over_energy =
+                    powers[j].iter().sum::<f64>() * h > job.target_energy_kwh(h) + 1e-9;
+                for t in 0..powers[j].len() {
+                    let over_capacity = problem.compute.as_ref().is_some_and(|c| {
+                        powers.iter().map(|p| p[t]).sum::<f64>() > c.max_it_kw + 1e-9
+                    });
+                    if (over_energy || over_capacity) && powers[j][t] > 0.0 {
+                        powers[j][t] = kw_down(exact[j][t]).max(min_kw).min(max_kw);
+                    }
+                }
+            }
+        }
+        powers
     }
 }
 
 /// Sets grid import or export so that the interval's balance closes on the
-/// rounded values. Where the grid would pass its limit (for import: the exact
-/// plan's peak, `import_cap`), the remainder goes to load already unserved,
+/// rounded values. Where the grid would pass its cap (for import the exact
+/// plan's peak, for export the limit; 0 for a direction the exact plan does
+/// not use in this interval), the remainder goes to load already unserved,
 /// else to the battery (less charging or more discharging, within its power),
 /// whose stored energy is then computed again from `soc_before` and clamped to
 /// its bounds, so that SoC continuity holds to the energy's rounding. Each adjusted value is
@@ -211,7 +288,7 @@ impl Plan {
 fn close_balance(
     problem: &Problem,
     t: usize,
-    import_cap: f64,
+    (import_cap, export_cap): (f64, f64),
     soc_before: f64,
     interval: &mut IntervalPlan,
 ) {
@@ -224,8 +301,8 @@ fn close_balance(
     // Supply the grid cannot give (> 0) or demand it cannot take (< 0).
     let mut excess = if needed > import_cap {
         needed - import_cap
-    } else if -needed > problem.export_limit_kw {
-        needed + problem.export_limit_kw
+    } else if -needed > export_cap {
+        needed + export_cap
     } else {
         0.0
     };
@@ -262,7 +339,12 @@ fn close_balance(
         };
         interval.import_kw = kw(needed).clamp(0.0, cap);
     } else {
-        interval.export_kw = kw(-needed).clamp(0.0, problem.export_limit_kw);
+        let cap = if -needed > export_cap + 0.0005 {
+            problem.export_limit_kw
+        } else {
+            export_cap
+        };
+        interval.export_kw = kw(-needed).clamp(0.0, cap);
     }
 }
 

@@ -1521,7 +1521,10 @@ fn a_backtest_runs_over_the_api_on_stored_data_and_survives_a_restart() {
             .expect("energy cost");
         // Each row's cost and the KPI are published to 0.0001.
         let bound = f64::from(96u8) * 0.00005 + 0.00005;
-        assert!((total - energy).abs() <= bound, "{name}: {total} vs {energy}");
+        assert!(
+            (total - energy).abs() <= bound,
+            "{name}: {total} vs {energy}"
+        );
     }
     let parquet = call(
         "GET",

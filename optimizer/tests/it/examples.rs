@@ -174,3 +174,22 @@ fn a_search_limit_from_the_incumbent_returns_relax_and_fix_s_plan() {
         capped.objective
     );
 }
+
+#[test]
+fn site_day_published_keeps_every_job_delivered_in_full() {
+    let problem =
+        arbiter_optimizer::Problem::from_json(&crate::fixture("site-day.json")).expect("valid");
+    let plan = arbiter_optimizer::solve(&problem, &arbiter_optimizer::SolveOptions::default());
+    let published = plan.published(&problem);
+    for (exact, job) in plan.jobs.iter().zip(&published.jobs) {
+        assert!(exact.shortfall_kwh < 1e-6, "{exact:?}");
+        assert_eq!(job.shortfall_kwh, 0.0, "{job:?}");
+        assert_eq!(
+            job.delivered_kwh,
+            (exact.delivered_kwh * 1000.0).round() / 1000.0
+        );
+    }
+    assert_eq!(published.costs.shortfall_penalty, 0.0);
+    assert_eq!(published.costs.export_revenue, 0.0);
+    assert!((published.objective - plan.objective).abs() < 1e-3);
+}
