@@ -2,7 +2,6 @@
 
 mod commands;
 mod plot;
-mod serve;
 
 use std::process::ExitCode;
 
@@ -23,7 +22,7 @@ enum Command {
     Validate(commands::validate::Args),
     ForecastEval(commands::forecast_eval::Args),
     Backtest(commands::backtest::Args),
-    Serve(serve::Args),
+    Serve(commands::serve::Args),
     #[command(subcommand)]
     Keys(commands::keys::Command),
     #[command(subcommand)]
@@ -47,7 +46,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&args),
         Command::ForecastEval(args) => commands::forecast_eval::run(&args),
         Command::Backtest(args) => commands::backtest::run(&args),
-        Command::Serve(args) => serve::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
         Command::Keys(command) => commands::keys::run(&command),
         Command::Bench(command) => commands::bench::run(&command),
     }

@@ -10,9 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::{Failure, invalid};
-use crate::serve::clock::{ClockConfig, planning_cycle};
-use crate::serve::store::Store;
-use crate::serve::{AppState, ServeConfig, demo};
+use arbiter_server::clock::{ClockConfig, planning_cycle};
+use arbiter_server::store::Store;
+use arbiter_server::{AppState, ServeConfig, demo};
 
 /// Benchmarks of the service.
 #[derive(Debug, clap::Subcommand)]

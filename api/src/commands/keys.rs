@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::serve::auth::{Role, create_key};
-use crate::serve::store::Store;
+use arbiter_server::auth::{Role, create_key};
+use arbiter_server::store::Store;
 
 use super::{Failure, exit, invalid};
 
@@ -18,8 +18,8 @@ pub enum Command {
   arbiter keys create --role admin
   arbiter keys create --role controller --site np15-hub")]
     Create {
-        /// What the key may do.
-        #[arg(long, value_enum)]
+        /// What the key may do: controller, trader, analyst or admin.
+        #[arg(long, value_parser = parse_role)]
         role: Role,
         /// A site a controller key acts for (repeat for several).
         #[arg(long = "site")]
@@ -49,6 +49,10 @@ pub struct DataDir {
     data_dir: PathBuf,
 }
 
+fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse()
+}
+
 /// Runs the command.
 pub fn run(command: &Command) -> ExitCode {
     exit(keys(command))
@@ -60,7 +64,7 @@ fn open(data: &DataDir) -> Result<Store, Failure> {
 }
 
 fn keys(command: &Command) -> Result<(), Failure> {
-    let internal = |error: crate::serve::store::StoreError| Failure::Internal(error.to_string());
+    let internal = |error: arbiter_server::store::StoreError| Failure::Internal(error.to_string());
     match command {
         Command::Create { role, sites, data } => {
             match (role, sites.is_empty()) {

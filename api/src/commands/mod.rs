@@ -5,6 +5,7 @@ pub mod backtest;
 pub mod bench;
 pub mod forecast_eval;
 pub mod keys;
+pub mod serve;
 pub mod solve;
 pub mod validate;
 

@@ -1,4 +1,10 @@
-//! `arbiter serve`: the service site controllers, traders and analysts call.
+//! Arbiter's service as a library: the HTTP API that site controllers,
+//! traders and analysts call, over one SQLite file.
+//!
+//! [`serve`] opens the store, starts the planning loop and answers requests
+//! on a listener until a shutdown signal; [`app`] is the router alone, for
+//! tests and embedding. The `arbiter` binary's `serve` and `keys` commands
+//! are a thin CLI over this crate.
 //!
 //! One SQLite file holds everything ([`store`]); bearer keys with roles
 //! guard every `/v1` route ([`auth`]); plans are built from stored data
@@ -18,39 +24,43 @@ pub mod routes;
 pub mod store;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use serde::Deserialize;
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, broadcast};
 
 use self::auth::Keys;
 use self::store::Store;
 
-/// Run the Arbiter service: the HTTP API under `/v1`, backed by a SQLite
-/// file.
-///
-/// With no --config it stores in `./arbiter-data` and listens on
-/// 127.0.0.1:8080. Settings come from the file, then from the environment
-/// (`ARBITER_LISTEN`, `ARBITER_DATA_DIR`, `ARBITER_MAX_CONCURRENT_SOLVES`).
-#[derive(Debug, clap::Args)]
-#[command(after_help = "Example:
-  arbiter keys create --role admin        # prints a token once
-  arbiter serve
-  curl -H 'Authorization: Bearer arb_…' http://127.0.0.1:8080/v1/sites")]
-pub struct Args {
-    /// The service configuration (TOML).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Seed the demo site and data from `fixtures/` (run from the
-    /// repository) and run on a simulated clock from 2024-10-24 07:00 UTC
-    /// at 60× real time; prints a key per role.
-    #[arg(long)]
-    demo: bool,
+/// Why the service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting is invalid: the message names it and the rule.
+    #[error("{0}")]
+    Config(String),
+    /// The store could not be opened or read.
+    #[error("{path}: {source}")]
+    Store {
+        /// The data folder.
+        path: PathBuf,
+        /// What failed.
+        source: store::StoreError,
+    },
+    /// Serving failed (the listener, the runtime).
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The service's router over `state`: every route, with metrics, the body
+/// limit and the request timeout.
+pub fn app(state: Arc<AppState>) -> axum::Router {
+    routes::router(state)
 }
 
 /// The service's settings.
@@ -90,7 +100,11 @@ impl Default for ServeConfig {
 
 impl ServeConfig {
     /// The file's settings (or the defaults), then the environment's.
-    pub fn load(path: Option<&std::path::Path>) -> Result<ServeConfig, String> {
+    pub fn load(path: Option<&std::path::Path>) -> Result<ServeConfig, ServeError> {
+        Self::read(path).map_err(ServeError::Config)
+    }
+
+    fn read(path: Option<&std::path::Path>) -> Result<ServeConfig, String> {
         let mut config = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -249,90 +263,29 @@ impl AppState {
     }
 }
 
-/// Runs the command.
-pub fn run(args: &Args) -> ExitCode {
-    let config = match ServeConfig::load(args.config.as_deref()) {
-        Ok(config) if args.demo => match demo::clock() {
-            Ok(clock) => ServeConfig {
-                clock: Some(clock),
-                ..config
-            },
-            Err(message) => {
-                eprintln!("error: {message}");
-                return ExitCode::from(crate::commands::EXIT_INTERNAL);
-            }
-        },
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(crate::commands::EXIT_INVALID);
-        }
+/// Serves on `listener` until `shutdown` resolves: opens the store in
+/// `config.data_dir`, marks backtests a previous run left unfinished as
+/// failed, loads each site's latest plan, starts the planning loop (when
+/// `config.planning_loop`), and answers requests. In-flight requests (and
+/// their solves and writes) finish before it returns.
+pub async fn serve(
+    config: ServeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let store_error = |source| ServeError::Store {
+        path: config.data_dir.clone(),
+        source,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the runtime: {error}");
-            return ExitCode::from(crate::commands::EXIT_INTERNAL);
-        }
-    };
-    match runtime.block_on(serve(config, args.demo)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(crate::commands::EXIT_INTERNAL)
-        }
-    }
-}
-
-/// Opens the store, binds, and serves until Ctrl-C or SIGTERM; in-flight
-/// requests (and their solves and writes) finish first.
-async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
-    let store = Store::open(&config.data_dir)
-        .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
-    let demo_token = if demo {
-        Some(
-            demo::seed(&store, std::path::Path::new("."))
-                .map_err(|error| format!("seeding the demo: {error}"))?,
-        )
-    } else {
-        None
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
-    let address = listener
-        .local_addr()
-        .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
-    eprintln!(
-        "arbiter: storing in {} (SQLite, WAL); listening on http://{address}",
-        config.data_dir.join("arbiter.sqlite").display()
-    );
-    if let Some(clock) = &config.clock {
-        eprintln!(
-            "arbiter: simulated clock from {} at {}× real time",
-            clock.start.to_rfc3339(),
-            clock.speed
-        );
-    }
-    if let Some(token) = demo_token {
-        eprintln!(
-            "arbiter: the demo site's latest plan (new every simulated hour, every real minute):\n  \
-             curl -H 'Authorization: Bearer {token}' http://{address}/v1/sites/np15-hub/plans/latest\n\
-             the API guide: docs/service.md; Ctrl-C stops"
-        );
-    }
-    let failed = store
-        .fail_unfinished_backtests()
-        .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
+    let store = Store::open(&config.data_dir).map_err(store_error)?;
+    let failed = store.fail_unfinished_backtests().map_err(store_error)?;
     if failed > 0 {
-        eprintln!("arbiter: {failed} backtest(s) left unfinished by the last run marked failed");
+        tracing::warn!(
+            failed,
+            "backtests left unfinished by the last run marked failed"
+        );
     }
-    let latest = store
-        .latest_plans()
-        .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
+    let latest = store.latest_plans().map_err(store_error)?;
     let state = Arc::new(AppState::new(store, config));
     if let Ok(mut cache) = state.latest.write() {
         for stored in latest {
@@ -345,36 +298,11 @@ async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
     if state.config.planning_loop {
         tokio::spawn(clock::planning_loop(Arc::clone(&state)));
     }
-    axum::serve(listener, routes::router(Arc::clone(&state)))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|error| format!("serving: {error}"))?;
+    axum::serve(listener, app(Arc::clone(&state)))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     state.backtests.stop_all().await;
-    eprintln!("arbiter: stopped; every acknowledged write is stored");
     Ok(())
-}
-
-/// Resolves at Ctrl-C or SIGTERM.
-async fn shutdown() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
-    eprintln!("arbiter: shutting down; finishing requests in flight");
 }
 
 /// Runs `f` on the store off the async executor.

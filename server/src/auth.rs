@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use super::store::{Store, StoreError, StoredKey, now};
 
 /// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A site controller, for its named sites.
@@ -46,10 +46,24 @@ impl Role {
         }
     }
 
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Controller, Role::Trader, Role::Analyst, Role::Admin];
+
     fn parse(text: &str) -> Option<Role> {
-        [Role::Controller, Role::Trader, Role::Analyst, Role::Admin]
-            .into_iter()
-            .find(|role| role.name() == text)
+        Role::ALL.into_iter().find(|role| role.name() == text)
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Role, String> {
+        Role::parse(text).ok_or_else(|| {
+            format!(
+                "{} is not a role: controller, trader, analyst or admin",
+                arbiter_optimizer::quote(text)
+            )
+        })
     }
 }
 

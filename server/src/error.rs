@@ -174,32 +174,32 @@ pub mod responses {
     use super::Problem;
 
     /// The body is not JSON (or CSV, TOML).
-    #[derive(utoipa::ToResponse)]
+    #[derive(Debug, utoipa::ToResponse)]
     #[response(content_type = "application/problem+json")]
     pub struct BadRequest(Problem<'static>);
 
     /// No valid key: missing, unknown or revoked.
-    #[derive(utoipa::ToResponse)]
+    #[derive(Debug, utoipa::ToResponse)]
     #[response(content_type = "application/problem+json")]
     pub struct Unauthorized(Problem<'static>);
 
     /// The key's role may not do this.
-    #[derive(utoipa::ToResponse)]
+    #[derive(Debug, utoipa::ToResponse)]
     #[response(content_type = "application/problem+json")]
     pub struct Forbidden(Problem<'static>);
 
     /// No such site, job, plan, backtest or day.
-    #[derive(utoipa::ToResponse)]
+    #[derive(Debug, utoipa::ToResponse)]
     #[response(content_type = "application/problem+json")]
     pub struct NotFound(Problem<'static>);
 
     /// The request contradicts what is stored (or is still being answered).
-    #[derive(utoipa::ToResponse)]
+    #[derive(Debug, utoipa::ToResponse)]
     #[response(content_type = "application/problem+json")]
     pub struct Conflict(Problem<'static>);
 
     /// Invalid input: every field named with the rule it breaks.
-    #[derive(utoipa::ToResponse)]
+    #[derive(Debug, utoipa::ToResponse)]
     #[response(content_type = "application/problem+json")]
     pub struct Invalid(Problem<'static>);
 }

@@ -37,21 +37,36 @@ pub fn clock() -> Result<ClockConfig, String> {
     })
 }
 
+/// What [`seed`] made: the demo site and a new key per role.
+#[derive(Debug)]
+pub struct Seeded {
+    /// The demo site's id.
+    pub site_id: String,
+    /// Each role with its new key's id and token (admin, trader, analyst,
+    /// controller).
+    pub keys: Vec<(Role, String, String)>,
+}
+
+impl Seeded {
+    /// The token of `role`'s key.
+    pub fn token(&self, role: Role) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(r, _, _)| *r == role)
+            .map(|(_, _, token)| token.as_str())
+    }
+}
+
 /// Seeds the store from `fixtures/` under `root` (once: a store that has
-/// the demo site keeps what it has) and prints a key per role; returns the
-/// trader's token.
-pub fn seed(store: &Store, root: &Path) -> Result<String, String> {
+/// the demo site keeps what it has) and creates a key per role.
+pub fn seed(store: &Store, root: &Path) -> Result<Seeded, String> {
     let config = demo_site(root)?;
     let site = &config.site;
     if store.site(&site.id).map_err(failed)?.is_none() {
         seed_prices(store, root, &config)?;
         seed_site(store, root, &config, 20.0, 1)?;
     }
-    eprintln!(
-        "arbiter: demo site {} (fixtures/sites/demo.toml); keys for this run:",
-        site.id
-    );
-    let mut trader = String::new();
+    let mut keys = Vec::new();
     for (role, sites) in [
         (Role::Admin, Vec::new()),
         (Role::Trader, Vec::new()),
@@ -59,12 +74,12 @@ pub fn seed(store: &Store, root: &Path) -> Result<String, String> {
         (Role::Controller, vec![site.id.clone()]),
     ] {
         let (key, token) = create_key(store, role, &sites).map_err(failed)?;
-        eprintln!("  {:<10} {token}  ({})", role.name(), key.id);
-        if role == Role::Trader {
-            trader = token;
-        }
+        keys.push((role, key.id, token));
     }
-    Ok(trader)
+    Ok(Seeded {
+        site_id: site.id.clone(),
+        keys,
+    })
 }
 
 fn failed(error: super::store::StoreError) -> String {

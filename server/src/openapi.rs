@@ -9,7 +9,7 @@ use super::error::{FieldIssue, Problem};
 use super::{backtests, metrics, routes};
 
 /// The document.
-#[derive(OpenApi)]
+#[derive(Debug, OpenApi)]
 #[openapi(
     info(
         title = "Arbiter",
