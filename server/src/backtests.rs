@@ -34,9 +34,23 @@ use super::error::ApiError;
 use super::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use super::jobs::JobSpec;
 use super::planning::{load_series, price_series};
-use super::routes::{allow, audit, json, json_at, load_site, parse_json, wants};
 use super::store::{Store, StoredBacktest};
 use super::{AppState, blocking};
+use crate::http::common::{allow, audit, json, json_at, load_site, parse_json, wants};
+
+/// The routes of backtests.
+pub(crate) fn router() -> axum::Router<Arc<AppState>> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/backtests", routing::get(list).post(submit))
+        .route("/v1/backtests/{id}", routing::get(get))
+        .route("/v1/backtests/{id}/ledger", routing::get(ledger))
+}
+
+/// Backtests' part of the OpenAPI document.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(list, submit, get, ledger))]
+pub(crate) struct Doc;
 
 /// The longest period one backtest may cover, days.
 pub const MAX_PERIOD_DAYS: i64 = 366;

@@ -16,11 +16,11 @@ pub mod backtests;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod planning;
-pub mod routes;
 pub mod store;
 
 use std::collections::HashMap;
@@ -60,7 +60,7 @@ pub enum ServeError {
 /// The service's router over `state`: every route, with metrics, the body
 /// limit and the request timeout.
 pub fn app(state: Arc<AppState>) -> axum::Router {
-    routes::router(state)
+    http::router(state)
 }
 
 /// The service's settings.

@@ -6,7 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use super::error::{FieldIssue, Problem};
-use super::{backtests, metrics, routes};
+use crate::backtests;
+use crate::http::{charging, jobs, plans, prices, service, sites, telemetry};
 
 /// The document.
 #[derive(Debug, OpenApi)]
@@ -14,38 +15,6 @@ use super::{backtests, metrics, routes};
     info(
         title = "Arbiter",
         description = "Plans a power-constrained site (EV charging, a grid battery, AI compute jobs) every interval against day-ahead prices, and publishes the plans to its controller. Every /v1 route takes a bearer API key; its role (controller, trader, analyst, admin) decides what it may do: see docs/service.md."
-    ),
-    paths(
-        routes::healthz,
-        routes::ready,
-        metrics::render,
-        routes::audit_log,
-        routes::get_clock,
-        routes::advance_clock,
-        routes::list_sites,
-        routes::create_site,
-        routes::get_site,
-        routes::put_site,
-        routes::get_prices,
-        routes::put_prices,
-        routes::get_price_revisions,
-        routes::put_charging,
-        routes::put_charging_forecast,
-        routes::post_telemetry,
-        routes::list_jobs,
-        routes::submit_job,
-        routes::get_job,
-        routes::update_job,
-        routes::cancel_job,
-        routes::post_plan,
-        routes::list_plans,
-        routes::latest_plan,
-        routes::stream_plans,
-        routes::get_plan,
-        backtests::list,
-        backtests::submit,
-        backtests::get,
-        backtests::ledger,
     ),
     components(
         responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, Invalid),
@@ -79,7 +48,25 @@ impl Modify for Bearer {
     }
 }
 
+/// The whole document: the common parts, then each resource's paths.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    for part in [
+        service::Doc::openapi(),
+        sites::Doc::openapi(),
+        prices::Doc::openapi(),
+        charging::Doc::openapi(),
+        telemetry::Doc::openapi(),
+        jobs::Doc::openapi(),
+        plans::Doc::openapi(),
+        backtests::Doc::openapi(),
+    ] {
+        document.merge(part);
+    }
+    document
+}
+
 /// The document as JSON.
 pub fn document() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+    openapi().to_pretty_json().unwrap_or_default()
 }

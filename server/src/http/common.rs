@@ -1,0 +1,189 @@
+//! Pieces every resource module shares: the caller extractor and the
+//! role check, the audit record, JSON responses and request bodies, and the
+//! site lookup every site-scoped route starts with.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use serde::Deserialize;
+
+use arbiter_backtest::SiteConfig;
+
+use crate::auth::{Action, Caller};
+use crate::error::ApiError;
+use crate::store::StoredSite;
+use crate::{AppState, blocking};
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Caller, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthenticated("send an API key: Authorization: Bearer <token>")
+            })?
+            .to_owned();
+        let caller = match state.keys.cached(&token) {
+            Some(caller) => caller,
+            None => {
+                let keys = Arc::clone(state);
+                blocking(state, move |store| keys.keys.caller(store, &token)).await??
+            }
+        };
+        caller.ok_or_else(|| ApiError::unauthenticated("the API key is unknown or revoked"))
+    }
+}
+
+/// Refuses what the caller's role does not allow.
+pub(crate) fn allow(caller: &Caller, action: Action) -> Result<(), ApiError> {
+    if caller.may(action) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!(
+            "a {} key may not {}",
+            caller.role.name(),
+            match action {
+                Action::ReadSite(site) => format!("read site {site}"),
+                Action::ReadAll => "read this".to_owned(),
+                Action::OperateSite(site) => format!("write data or request plans for site {site}"),
+                Action::UploadPrices => "upload prices".to_owned(),
+                Action::ManageSites => "manage sites or read the audit log".to_owned(),
+                Action::RunBacktests => "run backtests".to_owned(),
+            }
+        )))
+    }
+}
+
+/// Records a write (after it happened, with its status).
+pub(crate) async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    method: Method,
+    path: String,
+    status: StatusCode,
+) {
+    let key = caller.key_id.clone();
+    let result = blocking(state, move |store| {
+        store.audit(&key, method.as_str(), &path, status.as_u16())
+    })
+    .await;
+    if !matches!(result, Ok(Ok(()))) {
+        tracing::error!("the audit record could not be written");
+    }
+}
+
+pub(crate) fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.into(),
+    )
+        .into_response()
+}
+
+/// [`json`] with a `Location` header: where the created or accepted resource
+/// is (left out if `location` is not a valid header value).
+pub(crate) fn json_at(status: StatusCode, body: String, location: &str) -> Response {
+    let mut response = json(status, body);
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// A JSON body: 400 when it is not JSON, 422 naming the field when a value
+/// has the wrong type, is missing or is unknown.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data if path != "." => {
+                ApiError::field(path, inner.to_string())
+            }
+            serde_json::error::Category::Data => ApiError::field("body", inner.to_string()),
+            _ => ApiError::malformed(format!("the body is not JSON: {inner}")),
+        }
+    })
+}
+
+pub(crate) fn wants(headers: &HeaderMap, media: &str) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(media))
+}
+
+pub(crate) async fn load_site(
+    state: &AppState,
+    site: &str,
+) -> Result<(StoredSite, SiteConfig), ApiError> {
+    let id = site.to_owned();
+    let stored = blocking(state, move |store| store.site(&id))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("no site {site}")))?;
+    let config = SiteConfig::from_toml(&format!("site {site}"), &stored.config)
+        .map_err(|error| ApiError::internal(format!("the stored site is unreadable: {error}")))?;
+    Ok((stored, config))
+}
+
+/// Whether the body is CSV (by its Content-Type).
+pub(crate) fn is_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|media| media.starts_with("text/csv"))
+}
+
+/// The rows of a CSV body with a header line; an unreadable row is named
+/// by its line.
+pub(crate) fn csv_rows<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let headers = reader
+        .headers()
+        .map_err(|error| ApiError::field("line 1", error.to_string()))?
+        .clone();
+    reader
+        .deserialize()
+        .map(|row| {
+            row.map_err(|error| {
+                let line = error.position().map_or(1, csv::Position::line);
+                match error.kind() {
+                    csv::ErrorKind::Deserialize { err, .. } => {
+                        let column = err
+                            .field()
+                            .and_then(|i| headers.get(i as usize))
+                            .map_or(String::new(), |name| format!(".{name}"));
+                        ApiError::field(format!("line {line}{column}"), err.kind().to_string())
+                    }
+                    _ => ApiError::field(format!("line {line}"), error.to_string()),
+                }
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Range {
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+}

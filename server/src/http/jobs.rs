@@ -1,0 +1,293 @@
+//! The compute job queue of each site (controllers write).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+
+use crate::jobs::{JobSpec, job_json};
+use crate::store::StoredJob;
+use serde::Deserialize;
+
+use super::common::{allow, audit, json, json_at, load_site, parse_json};
+use crate::auth::{Action, Caller};
+use crate::error::ApiError;
+use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
+use crate::{AppState, blocking};
+
+/// The routes of this resource.
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/sites/{site}/jobs", get(list_jobs).post(submit_job))
+        .route(
+            "/v1/sites/{site}/jobs/{job}",
+            get(get_job).patch(update_job).delete(cancel_job),
+        )
+}
+
+/// This resource's part of the OpenAPI document.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(list_jobs, submit_job, get_job, update_job, cancel_job))]
+pub(crate) struct Doc;
+
+#[utoipa::path(
+    post,
+    path = "/v1/sites/{site}/jobs",
+    tag = "jobs",
+    params(("site" = String, Path, description = "The site id")),
+    request_body = JobSpec,
+    responses(
+        (status = 201, description = "Queued", body = serde_json::Value),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+    )
+)]
+async fn submit_job(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let (_, config) = load_site(&state, &site).await?;
+    let spec: JobSpec = parse_json(&body)?;
+    let now = state.clock.now();
+    let issues = spec.check(&config, now);
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let at = crate::store::now();
+    let job = StoredJob {
+        site_id: site.clone(),
+        id: spec.id.clone(),
+        spec: serde_json::to_string(&spec).unwrap_or_default(),
+        submitted_at: at.clone(),
+        delivered_kwh: 0.0,
+        status: "open".to_owned(),
+        updated_at: at,
+    };
+    let inserted = {
+        let job = job.clone();
+        blocking(&state, move |store| store.insert_job(&job)).await??
+    };
+    if !inserted {
+        return Err(ApiError::conflict(format!(
+            "site {site} already has a job {}",
+            spec.id
+        )));
+    }
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        format!("/v1/sites/{site}/jobs"),
+        StatusCode::CREATED,
+    )
+    .await;
+    Ok(json_at(
+        StatusCode::CREATED,
+        job_json(&job, now).to_string(),
+        &format!("/v1/sites/{site}/jobs/{}", spec.id),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/jobs",
+    tag = "jobs",
+    params(("site" = String, Path, description = "The site id")),
+    responses(
+        (status = 200, description = "The site's jobs with their status and delivered energy", body = serde_json::Value),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+async fn list_jobs(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    load_site(&state, &site).await?;
+    let id = site.clone();
+    let jobs = blocking(&state, move |store| store.jobs(&id, false)).await??;
+    let now = state.clock.now();
+    let jobs: Vec<_> = jobs.iter().map(|job| job_json(job, now)).collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "jobs": jobs }).to_string(),
+    ))
+}
+
+async fn find_job(state: &AppState, site: &str, job: &str) -> Result<StoredJob, ApiError> {
+    let (s, j) = (site.to_owned(), job.to_owned());
+    blocking(state, move |store| store.job(&s, &j))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("site {site} has no job {job}")))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/jobs/{job}",
+    tag = "jobs",
+    params(
+        ("site" = String, Path, description = "The site id"),
+        ("job" = String, Path, description = "The job id"),
+    ),
+    responses(
+        (status = 200, description = "The job", body = serde_json::Value),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+async fn get_job(
+    State(state): State<Arc<AppState>>,
+    Path((site, job)): Path<(String, String)>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    let stored = find_job(&state, &site, &job).await?;
+    Ok(json(
+        StatusCode::OK,
+        job_json(&stored, state.clock.now()).to_string(),
+    ))
+}
+
+/// A controller's progress report.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct JobProgress {
+    /// IT energy delivered so far, kWh.
+    delivered_kwh: f64,
+}
+
+#[utoipa::path(
+    patch,
+    path = "/v1/sites/{site}/jobs/{job}",
+    tag = "jobs",
+    params(
+        ("site" = String, Path, description = "The site id"),
+        ("job" = String, Path, description = "The job id"),
+    ),
+    request_body = JobProgress,
+    responses(
+        (status = 200, description = "Progress recorded (done once it reaches the job's energy)", body = serde_json::Value),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+    )
+)]
+async fn update_job(
+    State(state): State<Arc<AppState>>,
+    Path((site, job)): Path<(String, String)>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let stored = find_job(&state, &site, &job).await?;
+    let progress: JobProgress = parse_json(&body)?;
+    let spec: JobSpec = serde_json::from_str(&stored.spec)
+        .map_err(|error| ApiError::internal(format!("the stored job is unreadable: {error}")))?;
+    let delivered = progress.delivered_kwh;
+    if !(delivered.is_finite()
+        && delivered >= stored.delivered_kwh
+        && delivered <= spec.energy_kwh + 1e-6)
+    {
+        return Err(ApiError::field(
+            "delivered_kwh",
+            format!(
+                "({delivered}) must be between the energy already reported ({}) and the job's energy_kwh ({})",
+                stored.delivered_kwh, spec.energy_kwh
+            ),
+        ));
+    }
+    if stored.status == "cancelled" {
+        return Err(ApiError::conflict(format!("job {job} is cancelled")));
+    }
+    let status = if delivered >= spec.energy_kwh - 1e-6 {
+        "done"
+    } else {
+        "open"
+    };
+    {
+        let (s, j, status) = (site.clone(), job.clone(), status.to_owned());
+        blocking(&state, move |store| {
+            store.update_job(&s, &j, delivered, &status)
+        })
+        .await??;
+    }
+    audit(
+        &state,
+        &caller,
+        Method::PATCH,
+        format!("/v1/sites/{site}/jobs/{job}"),
+        StatusCode::OK,
+    )
+    .await;
+    let updated = find_job(&state, &site, &job).await?;
+    Ok(json(
+        StatusCode::OK,
+        job_json(&updated, state.clock.now()).to_string(),
+    ))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/sites/{site}/jobs/{job}",
+    tag = "jobs",
+    params(
+        ("site" = String, Path, description = "The site id"),
+        ("job" = String, Path, description = "The job id"),
+    ),
+    responses(
+        (status = 200, description = "Cancelled", body = serde_json::Value),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
+async fn cancel_job(
+    State(state): State<Arc<AppState>>,
+    Path((site, job)): Path<(String, String)>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let stored = find_job(&state, &site, &job).await?;
+    if stored.status == "done" {
+        return Err(ApiError::conflict(format!("job {job} is done")));
+    }
+    {
+        let (s, j, delivered) = (site.clone(), job.clone(), stored.delivered_kwh);
+        blocking(&state, move |store| {
+            store.update_job(&s, &j, delivered, "cancelled")
+        })
+        .await??;
+    }
+    audit(
+        &state,
+        &caller,
+        Method::DELETE,
+        format!("/v1/sites/{site}/jobs/{job}"),
+        StatusCode::OK,
+    )
+    .await;
+    let updated = find_job(&state, &site, &job).await?;
+    Ok(json(
+        StatusCode::OK,
+        job_json(&updated, state.clock.now()).to_string(),
+    ))
+}

@@ -1,0 +1,181 @@
+//! Service endpoints: health, readiness, the OpenAPI document, the clock
+//! and the audit log.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use chrono::TimeDelta;
+use serde::Deserialize;
+
+use super::common::{allow, audit, json, parse_json};
+use crate::auth::{Action, Caller};
+use crate::error::ApiError;
+use crate::error::responses::{Conflict, Forbidden, Invalid, Unauthorized};
+use crate::{AppState, blocking};
+
+/// The routes of this resource.
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(crate::metrics::render))
+        .route("/openapi.json", get(openapi_json))
+        .route("/v1/audit", get(audit_log))
+        .route("/v1/clock", get(get_clock).post(advance_clock))
+}
+
+/// This resource's part of the OpenAPI document.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(
+    healthz,
+    ready,
+    crate::metrics::render,
+    audit_log,
+    get_clock,
+    advance_clock
+))]
+pub(crate) struct Doc;
+
+/// The OpenAPI document (no key needed).
+async fn openapi_json() -> Response {
+    json(StatusCode::OK, crate::openapi::document())
+}
+
+/// Whether the process runs.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "service",
+    security(()),
+    responses((status = 200, description = "The process runs", body = String))
+)]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Whether the database answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "service",
+    security(()),
+    responses(
+        (status = 200, description = "The database answers", body = String),
+        (status = 503, description = "The database does not answer", body = String),
+    )
+)]
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    match blocking(&state, |store| store.ping()).await {
+        Ok(Ok(())) => "ready\n".into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database does not answer\n",
+        )
+            .into_response(),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "service",
+    responses(
+        (status = 200, description = "Every write, newest first: who (key id), what (method, path, status), when", body = serde_json::Value),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+async fn audit_log(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ManageSites)?;
+    let entries = blocking(&state, |store| store.audit_log()).await??;
+    let entries: Vec<_> = entries
+        .into_iter()
+        .map(|entry| serde_json::to_value(entry).unwrap_or_default())
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "entries": entries }).to_string(),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/clock",
+    tag = "service",
+    responses(
+        (status = 200, description = "The service's clock: now, and whether it is simulated", body = serde_json::Value),
+        (status = 401, response = Unauthorized),
+    )
+)]
+async fn get_clock(State(state): State<Arc<AppState>>, _caller: Caller) -> Response {
+    clock_json(&state)
+}
+
+fn clock_json(state: &AppState) -> Response {
+    json(
+        StatusCode::OK,
+        serde_json::json!({
+            "now": state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "simulated": state.clock.is_simulated(),
+        })
+        .to_string(),
+    )
+}
+
+/// Moves a simulated clock.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    minutes: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/clock",
+    tag = "service",
+    request_body = Advance,
+    responses(
+        (status = 200, description = "The simulated clock, moved on", body = serde_json::Value),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+    )
+)]
+async fn advance_clock(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ManageSites)?;
+    let advance: Advance = parse_json(&body)?;
+    if !(1..=525_600).contains(&advance.minutes) {
+        return Err(ApiError::field(
+            "minutes",
+            format!("({}) must be 1 to 525600", advance.minutes),
+        ));
+    }
+    if !state.clock.advance(TimeDelta::minutes(advance.minutes)) {
+        return Err(ApiError::conflict(
+            "the service runs on the wall clock; only a simulated clock ([clock]) can be advanced",
+        ));
+    }
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        "/v1/clock".to_owned(),
+        StatusCode::OK,
+    )
+    .await;
+    Ok(clock_json(&state))
+}

@@ -1,0 +1,250 @@
+//! Site configurations: list, create, read, replace (admins write).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use arbiter_backtest::SiteConfig;
+use arbiter_backtest::site::Site;
+
+use super::common::{allow, audit, json, json_at, load_site, parse_json, wants};
+use crate::auth::{Action, Caller};
+use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
+use crate::error::{ApiError, FieldIssue};
+use crate::store::StoredSite;
+use crate::{AppState, blocking};
+
+/// The routes of this resource.
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/sites", get(list_sites).post(create_site))
+        .route("/v1/sites/{site}", get(get_site).put(put_site))
+}
+
+/// This resource's part of the OpenAPI document.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(list_sites, create_site, get_site, put_site))]
+pub(crate) struct Doc;
+
+fn site_json(stored: &StoredSite) -> serde_json::Value {
+    let config = toml::from_str::<Site>(&stored.config)
+        .ok()
+        .and_then(|site| serde_json::to_value(site).ok())
+        .unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "id": stored.id,
+        "revision": stored.revision,
+        "updated_at": stored.updated_at,
+        "config": config,
+    })
+}
+
+/// Reads a site from JSON or TOML (by Content-Type) and checks every rule.
+fn parse_site(headers: &HeaderMap, body: &[u8]) -> Result<SiteConfig, ApiError> {
+    let text =
+        std::str::from_utf8(body).map_err(|_| ApiError::malformed("the body is not UTF-8"))?;
+    let toml_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("toml"));
+    let site: Site = if toml_body {
+        toml::from_str(text)
+            .map_err(|error| ApiError::malformed(error.to_string().trim_end().to_owned()))?
+    } else {
+        parse_json(text.as_bytes())?
+    };
+    site.check().map_err(|issues| {
+        ApiError::invalid(
+            issues
+                .into_iter()
+                .map(|issue| FieldIssue {
+                    field: issue
+                        .split([' ', ':'])
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    message: issue,
+                })
+                .collect(),
+        )
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/sites",
+    tag = "sites",
+    responses(
+        (status = 200, description = "Every site the key may read: id, revision, configuration", body = serde_json::Value),
+        (status = 401, response = Unauthorized),
+    )
+)]
+async fn list_sites(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let sites = blocking(&state, |store| store.sites()).await??;
+    let visible: Vec<_> = sites
+        .iter()
+        .filter(|site| caller.may(Action::ReadSite(&site.id)))
+        .map(site_json)
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({ "sites": visible }).to_string(),
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/sites",
+    tag = "sites",
+    request_body(
+        description = "The site configuration (the backtest's site TOML, as JSON or TOML); see docs/backtest.md",
+        content((serde_json::Value = "application/json"), (String = "application/toml")),
+    ),
+    responses(
+        (status = 201, description = "Stored, revision 1", body = serde_json::Value),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+    )
+)]
+async fn create_site(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ManageSites)?;
+    let config = parse_site(&headers, &body)?;
+    let id = config.site.id.clone();
+    let text =
+        toml::to_string(&config.site).map_err(|error| ApiError::internal(error.to_string()))?;
+    let stored = {
+        let id = id.clone();
+        blocking(
+            &state,
+            move |store| -> Result<Option<StoredSite>, ApiError> {
+                if store.site(&id)?.is_some() {
+                    return Ok(None);
+                }
+                Ok(Some(store.put_site(&id, &text)?))
+            },
+        )
+        .await??
+    };
+    let Some(stored) = stored else {
+        return Err(ApiError::conflict(format!(
+            "site {id} exists; PUT /v1/sites/{id} updates it"
+        )));
+    };
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        "/v1/sites".to_owned(),
+        StatusCode::CREATED,
+    )
+    .await;
+    Ok(json_at(
+        StatusCode::CREATED,
+        site_json(&stored).to_string(),
+        &format!("/v1/sites/{id}"),
+    ))
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/sites/{site}",
+    tag = "sites",
+    params(("site" = String, Path, description = "The site id")),
+    request_body(
+        description = "The site configuration, as JSON or TOML",
+        content((serde_json::Value = "application/json"), (String = "application/toml")),
+    ),
+    responses(
+        (status = 200, description = "Stored as a new revision", body = serde_json::Value),
+        (status = 201, description = "Created", body = serde_json::Value),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Invalid),
+    )
+)]
+async fn put_site(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ManageSites)?;
+    let config = parse_site(&headers, &body)?;
+    if config.site.id != site {
+        return Err(ApiError::field(
+            "id",
+            format!(
+                "({:?}) must be the site in the path ({site})",
+                config.site.id
+            ),
+        ));
+    }
+    let text =
+        toml::to_string(&config.site).map_err(|error| ApiError::internal(error.to_string()))?;
+    let stored = blocking(&state, move |store| store.put_site(&site, &text)).await??;
+    let status = if stored.revision == 1 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    audit(
+        &state,
+        &caller,
+        Method::PUT,
+        format!("/v1/sites/{}", stored.id),
+        status,
+    )
+    .await;
+    Ok(json(status, site_json(&stored).to_string()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}",
+    tag = "sites",
+    params(("site" = String, Path, description = "The site id")),
+    responses(
+        (status = 200, description = "The site (TOML with Accept: application/toml)", content((serde_json::Value = "application/json"), (String = "application/toml"))),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+async fn get_site(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    let (stored, _) = load_site(&state, &site).await?;
+    if wants(&headers, "toml") {
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/toml"),
+            )],
+            stored.config,
+        )
+            .into_response());
+    }
+    Ok(json(StatusCode::OK, site_json(&stored).to_string()))
+}

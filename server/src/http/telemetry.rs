@@ -1,0 +1,133 @@
+//! Battery energy, the meter and running jobs, as a controller reports
+//! them.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+
+use arbiter_backtest::SiteConfig;
+
+use super::common::{allow, audit, json, load_site, parse_json};
+use crate::auth::{Action, Caller};
+use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
+use crate::error::{ApiError, FieldIssue};
+use crate::{AppState, blocking};
+
+/// The routes of this resource.
+pub(crate) fn router() -> Router<Arc<AppState>> {
+    Router::new().route("/v1/sites/{site}/telemetry", post(post_telemetry))
+}
+
+/// This resource's part of the OpenAPI document.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(post_telemetry))]
+pub(crate) struct Doc;
+
+/// What a controller reports.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    /// When it was measured.
+    pub at: DateTime<Utc>,
+    /// Stored battery energy, kWh.
+    #[serde(default)]
+    pub soc_kwh: Option<f64>,
+    /// Grid import (negative: export) averaged over the interval before, kW.
+    #[serde(default)]
+    pub meter_kw: Option<f64>,
+    /// Ids of the jobs running.
+    #[serde(default)]
+    pub running_jobs: Vec<String>,
+}
+
+pub(crate) async fn store_telemetry(
+    state: &AppState,
+    site: &str,
+    config: &SiteConfig,
+    telemetry: &Telemetry,
+) -> Result<(), ApiError> {
+    let mut issues = Vec::new();
+    if let Some(soc) = telemetry.soc_kwh {
+        let max = config.site.battery.as_ref().map_or(0.0, |b| b.soc_max_kwh);
+        if !(soc.is_finite() && (0.0..=max + 1e-6).contains(&soc)) {
+            issues.push(FieldIssue {
+                field: "soc_kwh".to_owned(),
+                message: format!("({soc}) must be between 0 and the battery's soc_max_kwh ({max})"),
+            });
+        }
+    }
+    if let Some(kw) = telemetry.meter_kw
+        && !kw.is_finite()
+    {
+        issues.push(FieldIssue::new("meter_kw", "must be a finite number"));
+    }
+    if telemetry.at > state.clock.now() + TimeDelta::minutes(5) {
+        issues.push(FieldIssue {
+            field: "at".to_owned(),
+            message: format!("({}) is in the future", telemetry.at.to_rfc3339()),
+        });
+    }
+    if !issues.is_empty() {
+        return Err(ApiError::invalid(issues));
+    }
+    let (id, at) = (
+        site.to_owned(),
+        telemetry
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    let body = serde_json::to_string(telemetry).unwrap_or_default();
+    let (soc, meter) = (telemetry.soc_kwh, telemetry.meter_kw);
+    blocking(state, move |store| {
+        store.put_telemetry(&id, &at, soc, meter, &body)
+    })
+    .await??;
+    Ok(())
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/sites/{site}/telemetry",
+    tag = "telemetry",
+    params(("site" = String, Path, description = "The site id")),
+    request_body = Telemetry,
+    responses(
+        (status = 201, description = "Stored", body = serde_json::Value),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+    )
+)]
+async fn post_telemetry(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::OperateSite(&site))?;
+    let (_, config) = load_site(&state, &site).await?;
+    let telemetry: Telemetry = parse_json(&body)?;
+    store_telemetry(&state, &site, &config, &telemetry).await?;
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        format!("/v1/sites/{site}/telemetry"),
+        StatusCode::CREATED,
+    )
+    .await;
+    Ok(json(
+        StatusCode::CREATED,
+        serde_json::json!({ "stored": telemetry }).to_string(),
+    ))
+}
