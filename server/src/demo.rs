@@ -179,7 +179,12 @@ pub fn seed_site(
         .iter()
         .enumerate()
         .filter(|(_, kw)| kw.is_finite())
-        .map(|(i, kw)| (rfc(aligned.time(i)), kw * charging_scale))
+        // A meter reads to the watt.
+        .map(|(i, kw)| {
+            let kw =
+                arbiter_optimizer::round_to(kw * charging_scale, arbiter_optimizer::POWER_DECIMALS);
+            (rfc(aligned.time(i)), kw)
+        })
         .collect();
     store.put_charging(&site.id, &readings).map_err(failed)?;
 

@@ -617,6 +617,44 @@ impl Store {
         })
     }
 
+    /// A site's metered charging load for `from` ≤ t < `to`, oldest first.
+    pub fn charging_between(
+        &self,
+        site_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<(String, f64)>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT timestamp_utc, kw FROM charging
+                 WHERE site_id = ?1 AND timestamp_utc >= ?2 AND timestamp_utc < ?3
+                 ORDER BY timestamp_utc",
+            )?;
+            statement
+                .query_map([site_id, from, to], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+    }
+
+    /// A site's telemetry reports for `from` ≤ at < `to`, oldest first: each
+    /// report as stored (JSON).
+    pub fn telemetry_between(
+        &self,
+        site_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT body FROM telemetry WHERE site_id = ?1 AND at >= ?2 AND at < ?3
+                 ORDER BY at",
+            )?;
+            statement
+                .query_map([site_id, from, to], |row| row.get(0))?
+                .collect()
+        })
+    }
+
     /// Stores a telemetry report at its instant (`body` is the report as
     /// JSON); a report for an instant already stored replaces it.
     pub fn put_telemetry(

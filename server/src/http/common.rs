@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use arbiter_backtest::SiteConfig;
@@ -186,4 +187,51 @@ pub(crate) fn csv_rows<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Ve
 pub(crate) struct Range {
     pub(crate) from: Option<String>,
     pub(crate) to: Option<String>,
+}
+
+/// The most a read-back of stored readings may span, days.
+pub(crate) const MAX_READ_BACK_DAYS: i64 = 31;
+
+/// The instants of `range`, each `default` when absent: 422 naming the field
+/// when one is not an RFC 3339 instant, when `to` is not after `from`, or when
+/// they are more than `max_days` apart.
+pub(crate) fn instant_range(
+    range: &Range,
+    default: (DateTime<Utc>, DateTime<Utc>),
+    max_days: i64,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let instant = |field: &str, value: &Option<String>, default| match value {
+        None => Ok(default),
+        Some(text) => DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::field(
+                    field,
+                    format!(
+                        "({}) must be an RFC 3339 instant, e.g. 2024-10-24T07:00:00Z",
+                        arbiter_optimizer::quote(text)
+                    ),
+                )
+            }),
+    };
+    let from = instant("from", &range.from, default.0)?;
+    let to = instant("to", &range.to, default.1)?;
+    if to <= from {
+        return Err(ApiError::field(
+            "to",
+            format!("({}) must be after from ({})", rfc(to), rfc(from)),
+        ));
+    }
+    if to - from > chrono::TimeDelta::days(max_days) {
+        return Err(ApiError::field(
+            "to",
+            format!("must be at most {max_days} days after from"),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// An instant as the store writes readings: RFC 3339, whole seconds, `Z`.
+pub(crate) fn rfc(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -5,17 +5,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use arbiter_backtest::SiteConfig;
 
-use super::common::{allow, audit, json, load_site, parse_json};
+use super::common::{
+    MAX_READ_BACK_DAYS, Range, allow, audit, instant_range, json, load_site, parse_json, rfc,
+};
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
@@ -23,12 +25,15 @@ use crate::{AppState, blocking};
 
 /// The routes of this resource.
 pub(crate) fn router() -> Router<Arc<AppState>> {
-    Router::new().route("/v1/sites/{site}/telemetry", post(post_telemetry))
+    Router::new().route(
+        "/v1/sites/{site}/telemetry",
+        post(post_telemetry).get(get_telemetry),
+    )
 }
 
 /// This resource's part of the OpenAPI document.
 #[derive(Debug, utoipa::OpenApi)]
-#[openapi(paths(post_telemetry))]
+#[openapi(paths(post_telemetry, get_telemetry))]
 pub(crate) struct Doc;
 
 /// What a controller reports.
@@ -130,4 +135,71 @@ async fn post_telemetry(
         StatusCode::CREATED,
         serde_json::json!({ "stored": telemetry }).to_string(),
     ))
+}
+
+/// A site's telemetry reports over a range.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct TelemetryHistory {
+    /// The site.
+    site_id: String,
+    /// The range's start (inclusive).
+    from: String,
+    /// The range's end (exclusive).
+    to: String,
+    /// The reports, oldest first, as the controller sent them.
+    reports: Vec<Telemetry>,
+}
+
+/// The telemetry reports stored for a site (battery energy, meter, running
+/// jobs), over `from` ≤ at < `to` (default: the day before the service's
+/// clock; at most 31 days).
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{site}/telemetry",
+    tag = "telemetry",
+    params(("site" = String, Path, description = "The site id"), Range),
+    responses(
+        (status = 200, description = "The reports, oldest first", body = TelemetryHistory),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = Invalid),
+    )
+)]
+async fn get_telemetry(
+    State(state): State<Arc<AppState>>,
+    Path(site): Path<String>,
+    Query(range): Query<Range>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadSite(&site))?;
+    load_site(&state, &site).await?;
+    let now = state.clock.now();
+    let (from, to) = instant_range(
+        &range,
+        (now - TimeDelta::days(1), now + TimeDelta::seconds(1)),
+        MAX_READ_BACK_DAYS,
+    )?;
+    let (id, start, end) = (site.clone(), rfc(from), rfc(to));
+    let stored = blocking(&state, move |store| {
+        store.telemetry_between(&id, &start, &end)
+    })
+    .await??;
+    let reports = stored
+        .iter()
+        .map(|body| serde_json::from_str::<Telemetry>(body))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| {
+            tracing::error!(%error, site = %site, "a stored telemetry report is unreadable");
+            ApiError::internal("a stored telemetry report is unreadable")
+        })?;
+    let history = TelemetryHistory {
+        site_id: site,
+        from: rfc(from),
+        to: rfc(to),
+        reports,
+    };
+    let body =
+        serde_json::to_string(&history).map_err(|error| ApiError::internal(error.to_string()))?;
+    Ok(json(StatusCode::OK, body))
 }

@@ -1,0 +1,200 @@
+//! The service tested in-process: requests go through `app(state)` over a
+//! store in a temporary folder, with no process, socket or port, so the
+//! whole role × endpoint matrix runs in about a second.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod readback;
+mod roles;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arbiter_server::auth::{Role, create_key};
+use arbiter_server::store::Store;
+use arbiter_server::{AppState, ServeConfig, app};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request};
+use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// The repository root (for `fixtures/`).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The service over a fresh store, planning only when asked, with a key of
+/// every role: a controller of `np15-hub` and one of another site.
+#[derive(Debug)]
+pub struct App {
+    pub router: Router,
+    pub dir: PathBuf,
+    pub admin: String,
+    pub trader: String,
+    pub analyst: String,
+    pub controller: String,
+    pub other_controller: String,
+}
+
+/// A response's status, headers and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl App {
+    /// A service with no sites.
+    pub fn empty(name: &str) -> App {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "arbiter-server-{name}-{}-{}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).expect("store");
+        let key = |role, sites: &[&str]| {
+            let sites: Vec<String> = sites.iter().map(|s| (*s).to_owned()).collect();
+            create_key(&store, role, &sites).expect("key").1
+        };
+        let (admin, trader, analyst) = (
+            key(Role::Admin, &[]),
+            key(Role::Trader, &[]),
+            key(Role::Analyst, &[]),
+        );
+        let controller = key(Role::Controller, &["np15-hub"]);
+        let other_controller = key(Role::Controller, &["elsewhere"]);
+        let config = ServeConfig {
+            data_dir: dir.clone(),
+            planning_loop: false,
+            ..ServeConfig::default()
+        };
+        App {
+            router: app(Arc::new(AppState::new(store, config))),
+            dir,
+            admin,
+            trader,
+            analyst,
+            controller,
+            other_controller,
+        }
+    }
+
+    /// A service with the demo site and prices for the days around now.
+    pub async fn with_demo_site(name: &str) -> App {
+        let app = App::empty(name);
+        let created = app
+            .call(
+                "POST",
+                "/v1/sites",
+                Some(&app.admin),
+                Some(&site_toml()),
+                &[("Content-Type", "application/toml")],
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        for day in days_around_now() {
+            let put = app
+                .call(
+                    "PUT",
+                    &format!("/v1/markets/caiso-np15/prices/{day}"),
+                    Some(&app.trader),
+                    Some(&price_day(day, 40.0)),
+                    &[],
+                )
+                .await;
+            assert_eq!(put.status, 201, "{}", put.body);
+        }
+        app
+    }
+
+    /// Sends a request; `token` and `body` are optional, `extra` adds headers.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Body::from(body.unwrap_or_default().to_owned()))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("an answer");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn site_toml() -> String {
+    std::fs::read_to_string(root().join("fixtures/sites/demo.toml")).expect("demo site")
+}
+
+/// A day of hourly prices for `day` in Los Angeles: 23, 24 or 25 values.
+pub fn price_day(day: NaiveDate, level: f64) -> String {
+    let zone = chrono_tz::America::Los_Angeles;
+    let midnight = |d: NaiveDate| {
+        zone.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
+            .earliest()
+            .expect("midnight exists")
+    };
+    let hours = (midnight(day + TimeDelta::days(1)) - midnight(day)).num_hours();
+    let prices: Vec<f64> = (0..hours)
+        .map(|h| level + if (10..16).contains(&h) { -30.0 } else { 10.0 })
+        .collect();
+    serde_json::json!({
+        "zone": "America/Los_Angeles",
+        "currency": "USD",
+        "interval_minutes": 60,
+        "prices_per_mwh": prices,
+    })
+    .to_string()
+}
+
+/// Local dates in Los Angeles around now.
+pub fn days_around_now() -> Vec<NaiveDate> {
+    let today = Utc::now()
+        .with_timezone(&chrono_tz::America::Los_Angeles)
+        .date_naive();
+    (-3..=1).map(|d| today + TimeDelta::days(d)).collect()
+}

@@ -1,0 +1,208 @@
+//! Every endpoint answered for every role: the status each gets.
+
+use chrono::{TimeDelta, Utc};
+
+use crate::{App, days_around_now, price_day, site_toml};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_gets_its_status_on_every_endpoint() {
+    let app = App::with_demo_site("roles").await;
+    let plan = app
+        .call(
+            "POST",
+            "/v1/sites/np15-hub/plan",
+            Some(&app.controller),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(plan.status, 201, "{}", plan.body);
+    let day = days_around_now()[1];
+    let site = site_toml();
+    let prices = price_day(day, 40.0);
+    let telemetry =
+        serde_json::json!({ "at": Utc::now().to_rfc3339(), "soc_kwh": 4000.0 }).to_string();
+    let charging = r#"{"readings":[]}"#.to_owned();
+    let job = serde_json::json!({
+        "id": "j1", "energy_kwh": 10.0, "deadline": (Utc::now() + TimeDelta::hours(3)).to_rfc3339(),
+        "kind": "preemptible", "max_kw": 100.0
+    })
+    .to_string();
+    let prices_url = format!("/v1/markets/caiso-np15/prices/{day}");
+    let range_url = format!("/v1/markets/caiso-np15/prices?from={day}&to={day}");
+    // (method, path, body, [none, controller, other controller, trader, analyst, admin])
+    let cases: Vec<(&str, &str, Option<&str>, [u16; 6])> = vec![
+        ("GET", "/v1/sites", None, [401, 200, 200, 200, 200, 200]),
+        (
+            "GET",
+            "/v1/sites/np15-hub",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "PUT",
+            "/v1/sites/np15-hub",
+            Some(&site),
+            [401, 403, 403, 403, 403, 200],
+        ),
+        ("GET", &range_url, None, [401, 403, 403, 200, 200, 200]),
+        (
+            "PUT",
+            &prices_url,
+            Some(&prices),
+            [401, 403, 403, 200, 403, 403],
+        ),
+        (
+            "PUT",
+            "/v1/sites/np15-hub/charging",
+            Some(&charging),
+            [401, 200, 403, 403, 403, 403],
+        ),
+        (
+            "PUT",
+            "/v1/sites/np15-hub/charging/forecast",
+            Some(&charging),
+            [401, 200, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/charging",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/telemetry",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/v1/sites/np15-hub/telemetry",
+            Some(&telemetry),
+            [401, 201, 403, 403, 403, 403],
+        ),
+        (
+            "POST",
+            "/v1/sites/np15-hub/plan",
+            None,
+            [401, 201, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/plans/latest",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/plans/1",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/plans",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/jobs",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "POST",
+            "/v1/sites/np15-hub/jobs",
+            Some(&job),
+            [401, 201, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/jobs/j1",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
+            "PATCH",
+            "/v1/sites/np15-hub/jobs/j1",
+            Some(r#"{"delivered_kwh":1}"#),
+            [401, 200, 403, 403, 403, 403],
+        ),
+        (
+            "DELETE",
+            "/v1/sites/np15-hub/jobs/j1",
+            None,
+            [401, 200, 403, 403, 403, 403],
+        ),
+        ("GET", "/v1/audit", None, [401, 403, 403, 403, 403, 200]),
+        ("GET", "/v1/clock", None, [401, 200, 200, 200, 200, 200]),
+        ("GET", "/v1/backtests", None, [401, 403, 403, 200, 200, 200]),
+        // An invalid backtest: 422 once the role may run one.
+        (
+            "POST",
+            "/v1/backtests",
+            Some(r#"{"site":"np15-hub","from":"2024-10-25","to":"2024-10-24"}"#),
+            [401, 403, 403, 403, 422, 403],
+        ),
+        (
+            "GET",
+            "/v1/backtests/bt_none",
+            None,
+            [401, 403, 403, 404, 404, 404],
+        ),
+        (
+            "GET",
+            "/v1/backtests/bt_none/ledger",
+            None,
+            [401, 403, 403, 404, 404, 404],
+        ),
+        ("GET", "/openapi.json", None, [200, 200, 200, 200, 200, 200]),
+        // The wall clock cannot be advanced: 409 once the role may try.
+        (
+            "POST",
+            "/v1/clock",
+            Some(r#"{"minutes":1}"#),
+            [401, 403, 403, 403, 403, 409],
+        ),
+    ];
+    let tokens = [
+        None,
+        Some(app.controller.as_str()),
+        Some(app.other_controller.as_str()),
+        Some(app.trader.as_str()),
+        Some(app.analyst.as_str()),
+        Some(app.admin.as_str()),
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, body, expected) in &cases {
+        for (token, want) in tokens.iter().zip(expected) {
+            let extra: &[(&str, &str)] = if path.ends_with("np15-hub") && *method == "PUT" {
+                &[("Content-Type", "application/toml")]
+            } else {
+                &[]
+            };
+            let got = app.call(method, path, *token, *body, extra).await;
+            if got.status != *want {
+                wrong.push(format!(
+                    "{method} {path} as {token:?}: {} (want {want}): {}",
+                    got.status, got.body
+                ));
+            }
+            if got.status == 401 {
+                assert_eq!(got.header("www-authenticate"), Some("Bearer"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // An unknown token is 401 too, and a site that does not exist is 404.
+    let unknown = app
+        .call("GET", "/v1/sites", Some("arb_nope"), None, &[])
+        .await;
+    assert_eq!(unknown.status, 401);
+    let nowhere = app
+        .call("GET", "/v1/sites/nowhere", Some(&app.admin), None, &[])
+        .await;
+    assert_eq!(nowhere.status, 404);
+}
