@@ -130,16 +130,7 @@ async fn create_site(
         toml::to_string(&config.site).map_err(|error| ApiError::internal(error.to_string()))?;
     let stored = {
         let id = id.clone();
-        blocking(
-            &state,
-            move |store| -> Result<Option<StoredSite>, ApiError> {
-                if store.site(&id)?.is_some() {
-                    return Ok(None);
-                }
-                Ok(Some(store.put_site(&id, &text)?))
-            },
-        )
-        .await??
+        blocking(&state, move |store| store.insert_site(&id, &text)).await??
     };
     let Some(stored) = stored else {
         return Err(ApiError::conflict(format!(

@@ -5,6 +5,7 @@
 
 mod readback;
 mod roles;
+mod sites;
 
 use std::path::PathBuf;
 use std::sync::Arc;

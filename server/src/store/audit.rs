@@ -1,0 +1,59 @@
+//! The `audit` table: every write, who made it and its status.
+
+use rusqlite::params;
+
+use super::{Store, StoreError, now};
+
+/// One write, as audited.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditEntry {
+    /// When it was answered.
+    pub at: String,
+    /// The key that made it.
+    pub key_id: String,
+    /// HTTP method.
+    pub method: String,
+    /// The resource.
+    pub path: String,
+    /// The answer's status.
+    pub status: u16,
+}
+
+impl Store {
+    /// Records a write in the audit table.
+    pub fn audit(
+        &self,
+        key_id: &str,
+        method: &str,
+        path: &str,
+        status: u16,
+    ) -> Result<(), StoreError> {
+        let at = now();
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO audit (at, key_id, method, path, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![at, key_id, method, path, status],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The audit table, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        self.with(|c| {
+            let mut statement =
+                c.prepare("SELECT at, key_id, method, path, status FROM audit ORDER BY seq")?;
+            statement
+                .query_map([], |row| {
+                    Ok(AuditEntry {
+                        at: row.get(0)?,
+                        key_id: row.get(1)?,
+                        method: row.get(2)?,
+                        path: row.get(3)?,
+                        status: row.get(4)?,
+                    })
+                })?
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! The `backtests` table: backtests submitted over the API and their reports.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, now};
+
+/// A backtest submitted over the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBacktest {
+    /// Its id.
+    pub id: String,
+    /// When it was submitted.
+    pub created_at: String,
+    /// The key that submitted it.
+    pub key_id: String,
+    /// The request (JSON).
+    pub request: String,
+    /// `queued`, `running`, `done`, `interrupted` or `failed`.
+    pub status: String,
+    /// When it started running.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub finished_at: Option<String>,
+    /// Its report (JSON), once done or interrupted.
+    pub report: Option<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl Store {
+    /// Records a submitted backtest (status `queued`).
+    pub fn insert_backtest(&self, backtest: &StoredBacktest) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO backtests (id, created_at, key_id, request, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    backtest.id,
+                    backtest.created_at,
+                    backtest.key_id,
+                    backtest.request,
+                    backtest.status
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Marks a backtest running.
+    pub fn start_backtest(&self, id: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE backtests SET status = 'running', started_at = ?2 WHERE id = ?1",
+                params![id, now()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records how a backtest ended: `done` or `interrupted` with its
+    /// report, or `failed` with the reason.
+    pub fn finish_backtest(
+        &self,
+        id: &str,
+        status: &str,
+        report: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE backtests SET status = ?2, finished_at = ?3, report = ?4, error = ?5
+                 WHERE id = ?1",
+                params![id, status, now(), report, error],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Backtests left queued or running by a service that stopped without
+    /// finishing them are failed, saying so (called at start).
+    pub fn fail_unfinished_backtests(&self) -> Result<usize, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE backtests SET status = 'failed', finished_at = ?1,
+                 error = 'the service stopped before the backtest finished; submit it again'
+                 WHERE status IN ('queued', 'running')",
+                [now()],
+            )
+        })
+    }
+
+    /// One backtest.
+    pub fn backtest(&self, id: &str) -> Result<Option<StoredBacktest>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, created_at, key_id, request, status, started_at, finished_at,
+                    report, error FROM backtests WHERE id = ?1",
+                [id],
+                backtest_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Every backtest, newest first.
+    pub fn backtests(&self) -> Result<Vec<StoredBacktest>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, created_at, key_id, request, status, started_at, finished_at,
+                    report, error FROM backtests ORDER BY created_at DESC, id",
+            )?;
+            statement
+                .query_map([], backtest_row)?
+                .collect::<Result<Vec<_>, _>>()
+        })
+    }
+}
+
+fn backtest_row(row: &rusqlite::Row) -> Result<StoredBacktest, rusqlite::Error> {
+    Ok(StoredBacktest {
+        id: row.get(0)?,
+        created_at: row.get(1)?,
+        key_id: row.get(2)?,
+        request: row.get(3)?,
+        status: row.get(4)?,
+        started_at: row.get(5)?,
+        finished_at: row.get(6)?,
+        report: row.get(7)?,
+        error: row.get(8)?,
+    })
+}

@@ -1,0 +1,119 @@
+//! The `jobs` table: each site's compute job queue.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, now};
+
+/// A job in a site's queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredJob {
+    /// The site.
+    pub site_id: String,
+    /// The job's id, unique within the site.
+    pub id: String,
+    /// The job as submitted (JSON).
+    pub spec: String,
+    /// When it was submitted.
+    pub submitted_at: String,
+    /// IT energy delivered so far, kWh, as the controller reported.
+    pub delivered_kwh: f64,
+    /// `open`, `done` or `cancelled`.
+    pub status: String,
+    /// When it last changed.
+    pub updated_at: String,
+}
+
+impl Store {
+    /// Adds a job; false when the site already has a job with its id.
+    pub fn insert_job(&self, job: &StoredJob) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO jobs (site_id, id, spec, submitted_at, delivered_kwh, status,
+                    updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    job.site_id,
+                    job.id,
+                    job.spec,
+                    job.submitted_at,
+                    job.delivered_kwh,
+                    job.status,
+                    job.updated_at
+                ],
+            )
+            .map(|inserted| inserted == 1)
+        })
+    }
+
+    /// One job.
+    pub fn job(&self, site_id: &str, id: &str) -> Result<Option<StoredJob>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT site_id, id, spec, submitted_at, delivered_kwh, status, updated_at FROM jobs
+                 WHERE site_id = ?1 AND id = ?2",
+                [site_id, id],
+                job_row,
+            )
+            .optional()
+        })
+    }
+
+    /// A site's jobs, oldest first (`open_only`: those still open).
+    pub fn jobs(&self, site_id: &str, open_only: bool) -> Result<Vec<StoredJob>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT site_id, id, spec, submitted_at, delivered_kwh, status, updated_at FROM jobs
+                 WHERE site_id = ?1 AND (?2 = 0 OR status = 'open') ORDER BY submitted_at, id",
+            )?;
+            statement
+                .query_map(params![site_id, open_only], job_row)?
+                .collect()
+        })
+    }
+
+    /// Sets a job's delivered energy and status.
+    pub fn update_job(
+        &self,
+        site_id: &str,
+        id: &str,
+        delivered_kwh: f64,
+        status: &str,
+    ) -> Result<(), StoreError> {
+        let at = now();
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET delivered_kwh = ?3, status = ?4, updated_at = ?5
+                 WHERE site_id = ?1 AND id = ?2",
+                params![site_id, id, delivered_kwh, status, at],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The jobs the latest telemetry report said were running.
+    pub fn running_jobs(&self, site_id: &str) -> Result<Vec<String>, StoreError> {
+        let body: Option<String> = self.with(|c| {
+            c.query_row(
+                "SELECT body FROM telemetry WHERE site_id = ?1 ORDER BY at DESC LIMIT 1",
+                [site_id],
+                |row| row.get(0),
+            )
+            .optional()
+        })?;
+        Ok(body
+            .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|mut report| serde_json::from_value(report["running_jobs"].take()).ok())
+            .unwrap_or_default())
+    }
+}
+
+fn job_row(row: &rusqlite::Row) -> Result<StoredJob, rusqlite::Error> {
+    Ok(StoredJob {
+        site_id: row.get(0)?,
+        id: row.get(1)?,
+        spec: row.get(2)?,
+        submitted_at: row.get(3)?,
+        delivered_kwh: row.get(4)?,
+        status: row.get(5)?,
+        updated_at: row.get(6)?,
+    })
+}

@@ -1,0 +1,80 @@
+//! The `api_keys` table: key ids, their SHA-256, role, sites, revocation.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, now};
+
+/// A stored API key (never the token, only its hash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredKey {
+    /// Public identifier, shown in lists and the audit table.
+    pub id: String,
+    /// `controller`, `trader`, `analyst` or `admin`.
+    pub role: String,
+    /// Sites a controller key may act for.
+    pub sites: Vec<String>,
+    /// When it was created.
+    pub created_at: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}
+
+impl Store {
+    /// Stores a new key's hash.
+    pub fn insert_key(&self, key: &StoredKey, hash: &str) -> Result<(), StoreError> {
+        let sites = serde_json::to_string(&key.sites).unwrap_or_else(|_| "[]".to_owned());
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO api_keys (id, hash, role, sites, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![key.id, hash, key.role, sites, key.created_at],
+            )
+            .map(drop)
+        })
+    }
+
+    /// The unrevoked key with this hash.
+    pub fn key_by_hash(&self, hash: &str) -> Result<Option<StoredKey>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT id, role, sites, created_at, revoked_at FROM api_keys
+                 WHERE hash = ?1 AND revoked_at IS NULL",
+                [hash],
+                key_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Every key, newest last.
+    pub fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT id, role, sites, created_at, revoked_at FROM api_keys ORDER BY created_at, id",
+            )?;
+            statement.query_map([], key_row)?.collect()
+        })
+    }
+
+    /// Revokes a key; false when there is no such unrevoked key.
+    pub fn revoke_key(&self, id: &str) -> Result<bool, StoreError> {
+        let at = now();
+        self.with(|c| {
+            c.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, at],
+            )
+            .map(|changed| changed == 1)
+        })
+    }
+}
+
+fn key_row(row: &rusqlite::Row) -> Result<StoredKey, rusqlite::Error> {
+    let sites: String = row.get(2)?;
+    Ok(StoredKey {
+        id: row.get(0)?,
+        role: row.get(1)?,
+        sites: serde_json::from_str(&sites).unwrap_or_default(),
+        created_at: row.get(3)?,
+        revoked_at: row.get(4)?,
+    })
+}

@@ -1,0 +1,77 @@
+//! The `telemetry` table: battery energy, meter and running jobs as reported.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// A site's telemetry reports for `from` ≤ at < `to`, oldest first: each
+    /// report as stored (JSON).
+    pub fn telemetry_between(
+        &self,
+        site_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT body FROM telemetry WHERE site_id = ?1 AND at >= ?2 AND at < ?3
+                 ORDER BY at",
+            )?;
+            statement
+                .query_map([site_id, from, to], |row| row.get(0))?
+                .collect()
+        })
+    }
+
+    /// Stores a telemetry report at its instant (`body` is the report as
+    /// JSON); a report for an instant already stored replaces it.
+    pub fn put_telemetry(
+        &self,
+        site_id: &str,
+        at: &str,
+        soc_kwh: Option<f64>,
+        meter_kw: Option<f64>,
+        body: &str,
+    ) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO telemetry (site_id, at, soc_kwh, meter_kw, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (site_id, at) DO UPDATE SET soc_kwh = ?3, meter_kw = ?4, body = ?5",
+                params![site_id, at, soc_kwh, meter_kw, body],
+            )
+            .map(drop)
+        })
+    }
+
+    /// A site's latest reported battery energy: (instant, kWh).
+    pub fn latest_soc(&self, site_id: &str) -> Result<Option<(String, f64)>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT at, soc_kwh FROM telemetry WHERE site_id = ?1 AND soc_kwh IS NOT NULL
+                 ORDER BY at DESC LIMIT 1",
+                [site_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+        })
+    }
+
+    /// The highest meter reading (grid import, kW) a site reported from
+    /// `from` (inclusive) to `to` (exclusive).
+    pub fn peak_between(
+        &self,
+        site_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Option<f64>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT MAX(meter_kw) FROM telemetry WHERE site_id = ?1 AND at >= ?2 AND at < ?3",
+                [site_id, from, to],
+                |row| row.get(0),
+            )
+        })
+    }
+}
