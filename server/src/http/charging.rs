@@ -122,8 +122,8 @@ fn charging_rows(
     tag = "charging",
     params(("site" = String, Path, description = "The site id")),
     request_body(
-        description = "Metered charging load: JSON, or CSV rows timestamp_utc,kw",
-        content((Charging = "application/json"), (String = "text/csv")),
+        description = "Metered charging load as JSON; or, with Content-Type: text/csv, CSV rows timestamp_utc,kw under that header",
+        content((Charging = "application/json")),
     ),
     responses(
         (status = 200, description = "Readings stored (a reading for a stored instant replaces it)", body = serde_json::Value),
@@ -169,8 +169,8 @@ async fn put_charging(
     tag = "charging",
     params(("site" = String, Path, description = "The site id")),
     request_body(
-        description = "Forecast charging load per interval: JSON, or CSV rows timestamp_utc,kw",
-        content((Charging = "application/json"), (String = "text/csv"))
+        description = "Forecast charging load per interval as JSON; or, with Content-Type: text/csv, CSV rows timestamp_utc,kw under that header",
+        content((Charging = "application/json"))
     ),
     responses(
         (status = 200, description = "Values stored (a value for an instant already forecast replaces it)", body = serde_json::Value),

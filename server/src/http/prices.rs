@@ -150,8 +150,8 @@ fn prices_json(p: &StoredPrices) -> serde_json::Value {
         PriceCsvQuery,
     ),
     request_body(
-        description = "One delivery day's prices: JSON, or CSV rows timestamp_utc,price_per_mwh with ?zone=&currency=",
-        content((PriceDay = "application/json"), (String = "text/csv")),
+        description = "One delivery day's prices as JSON; or, with Content-Type: text/csv, CSV rows timestamp_utc,price_per_mwh with ?zone=&currency=",
+        content((PriceDay = "application/json")),
     ),
     responses(
         (status = 201, description = "The day's first revision", body = serde_json::Value),

@@ -105,8 +105,8 @@ async fn list_sites(
     path = "/v1/sites",
     tag = "sites",
     request_body(
-        description = "The site configuration (the backtest's site TOML, as JSON or TOML); see docs/backtest.md",
-        content((serde_json::Value = "application/json"), (String = "application/toml")),
+        description = "The site configuration (the backtest's site file) as JSON; or, with Content-Type: application/toml, as TOML; see docs/backtest.md",
+        content((serde_json::Value = "application/json")),
     ),
     responses(
         (status = 201, description = "Stored, revision 1", body = serde_json::Value),
@@ -158,8 +158,8 @@ async fn create_site(
     tag = "sites",
     params(("site" = String, Path, description = "The site id")),
     request_body(
-        description = "The site configuration, as JSON or TOML",
-        content((serde_json::Value = "application/json"), (String = "application/toml")),
+        description = "The site configuration as JSON; or, with Content-Type: application/toml, as TOML",
+        content((serde_json::Value = "application/json")),
     ),
     responses(
         (status = 200, description = "Stored as a new revision", body = serde_json::Value),
