@@ -97,6 +97,16 @@ pub(crate) fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Res
         .into_response()
 }
 
+/// A typed body as JSON with `status`.
+pub(crate) fn reply<T: serde::Serialize>(
+    status: StatusCode,
+    body: &T,
+) -> Result<Response, ApiError> {
+    let text =
+        serde_json::to_string(body).map_err(|error| ApiError::internal(error.to_string()))?;
+    Ok(json(status, text))
+}
+
 /// [`json`] with a `Location` header: where the created or accepted resource
 /// is (left out if `location` is not a valid header value).
 pub(crate) fn json_at(status: StatusCode, body: String, location: &str) -> Response {

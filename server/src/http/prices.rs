@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use arbiter_backtest::site::is_identifier;
 
-use super::common::{Range, allow, audit, csv_rows, is_csv, json, parse_json, wants};
+use super::common::{Range, allow, audit, csv_rows, is_csv, parse_json, reply, wants};
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
@@ -132,12 +132,69 @@ fn price_day_from_csv(
     })
 }
 
-fn prices_json(p: &StoredPrices) -> serde_json::Value {
-    serde_json::json!({
-        "market": p.market, "day": p.day, "revision": p.revision, "currency": p.currency,
-        "start": p.start, "interval_minutes": p.step_minutes, "prices_per_mwh": p.prices,
-        "uploaded_at": p.uploaded_at, "uploaded_by": p.uploaded_by,
-    })
+/// One revision of a market day's prices (fields in alphabetical order, as
+/// the answers have always listed them).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PriceRevision {
+    /// Currency of the prices.
+    currency: String,
+    /// The delivery day, local to the market (`YYYY-MM-DD`).
+    day: String,
+    /// Interval, minutes.
+    interval_minutes: i64,
+    /// The market.
+    market: String,
+    /// Prices per MWh, one per interval.
+    prices_per_mwh: Vec<f64>,
+    /// 1 for the first upload, +1 for each correction.
+    revision: i64,
+    /// UTC start of the first interval.
+    start: String,
+    /// When this revision was stored.
+    uploaded_at: String,
+    /// The key that uploaded it.
+    uploaded_by: String,
+}
+
+impl From<&StoredPrices> for PriceRevision {
+    fn from(p: &StoredPrices) -> PriceRevision {
+        PriceRevision {
+            currency: p.currency.clone(),
+            day: p.day.clone(),
+            interval_minutes: p.step_minutes,
+            market: p.market.clone(),
+            prices_per_mwh: p.prices.clone(),
+            revision: p.revision,
+            start: p.start.clone(),
+            uploaded_at: p.uploaded_at.clone(),
+            uploaded_by: p.uploaded_by.clone(),
+        }
+    }
+}
+
+/// The answer to an upload: the day's latest revision, and whether the
+/// upload made it (the same prices again change nothing).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Uploaded {
+    /// Whether this upload stored a new revision.
+    changed: bool,
+    /// The day's latest revision.
+    #[serde(flatten)]
+    revision: PriceRevision,
+}
+
+/// The latest revision of each day in a range.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PriceDays {
+    /// Oldest day first.
+    days: Vec<PriceRevision>,
+}
+
+/// Every revision of one day.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PriceRevisions {
+    /// Oldest first.
+    revisions: Vec<PriceRevision>,
 }
 
 #[utoipa::path(
@@ -154,8 +211,8 @@ fn prices_json(p: &StoredPrices) -> serde_json::Value {
         content((PriceDay = "application/json")),
     ),
     responses(
-        (status = 201, description = "The day's first revision", body = serde_json::Value),
-        (status = 200, description = "A new revision (a correction), or the same prices again (changed: false)", body = serde_json::Value),
+        (status = 201, description = "The day's first revision", body = Uploaded),
+        (status = 200, description = "A new revision (a correction), or the same prices again (changed: false)", body = Uploaded),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -262,9 +319,13 @@ async fn put_prices(
         status,
     )
     .await;
-    let mut body = prices_json(&stored);
-    body["changed"] = serde_json::json!(changed);
-    Ok(json(status, body.to_string()))
+    reply(
+        status,
+        &Uploaded {
+            changed,
+            revision: PriceRevision::from(&stored),
+        },
+    )
 }
 
 #[utoipa::path(
@@ -273,7 +334,7 @@ async fn put_prices(
     tag = "prices",
     params(("market" = String, Path, description = "The market id"), Range),
     responses(
-        (status = 200, description = "The latest revision of each day in the range (CSV with Accept: text/csv)", content((serde_json::Value = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "The latest revision of each day in the range (CSV with Accept: text/csv)", content((PriceDays = "application/json"), (String = "text/csv"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 422, response = Invalid),
@@ -323,11 +384,8 @@ async fn get_prices(
         )
             .into_response());
     }
-    let days: Vec<_> = days.iter().map(prices_json).collect();
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({ "days": days }).to_string(),
-    ))
+    let days = days.iter().map(PriceRevision::from).collect();
+    reply(StatusCode::OK, &PriceDays { days })
 }
 
 #[utoipa::path(
@@ -339,7 +397,7 @@ async fn get_prices(
         ("day" = String, Path, description = "YYYY-MM-DD"),
     ),
     responses(
-        (status = 200, description = "Every revision of the day, oldest first", body = serde_json::Value),
+        (status = 200, description = "Every revision of the day, oldest first", body = PriceRevisions),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -358,9 +416,6 @@ async fn get_price_revisions(
             "no prices of {market} for {day}"
         )));
     }
-    let revisions: Vec<_> = revisions.iter().map(prices_json).collect();
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({ "revisions": revisions }).to_string(),
-    ))
+    let revisions = revisions.iter().map(PriceRevision::from).collect();
+    reply(StatusCode::OK, &PriceRevisions { revisions })
 }

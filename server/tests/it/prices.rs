@@ -1,0 +1,72 @@
+//! Prices over HTTP: typed answers, unchanged for clients.
+
+use crate::{App, days_around_now, price_day};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_answers_the_revision_with_its_keys_in_their_order() {
+    let app = App::empty("prices-typed");
+    let day = days_around_now()[0];
+    let path = format!("/v1/markets/caiso-np15/prices/{day}");
+    let put = app
+        .call(
+            "PUT",
+            &path,
+            Some(&app.trader),
+            Some(&price_day(day, 40.0)),
+            &[],
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.body);
+    let keys: Vec<String> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&put.body)
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+    assert_eq!(
+        keys,
+        [
+            "changed",
+            "currency",
+            "day",
+            "interval_minutes",
+            "market",
+            "prices_per_mwh",
+            "revision",
+            "start",
+            "uploaded_at",
+            "uploaded_by",
+        ]
+    );
+    assert!(put.body.starts_with(&format!(r#"{{"changed":true,"currency":"USD","day":"{day}","interval_minutes":60,"market":"caiso-np15","prices_per_mwh":[50.0,"#)), "{}", put.body);
+    let again = app
+        .call(
+            "PUT",
+            &path,
+            Some(&app.trader),
+            Some(&price_day(day, 40.0)),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.json()["changed"].clone()),
+        (200, serde_json::json!(false))
+    );
+    let revisions = app.call("GET", &path, Some(&app.analyst), None, &[]).await;
+    assert_eq!(revisions.json()["revisions"][0]["revision"], 1);
+
+    // The document names the answers' types.
+    let document = app
+        .call("GET", "/openapi.json", None, None, &[])
+        .await
+        .json();
+    let put_ok = &document["paths"]["/v1/markets/{market}/prices/{day}"]["put"]["responses"]["201"];
+    assert_eq!(
+        put_ok["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Uploaded"
+    );
+    assert!(
+        document["components"]["schemas"]["PriceRevision"]["properties"]["prices_per_mwh"]
+            .is_object()
+    );
+}
