@@ -196,27 +196,6 @@ fn show(value: Option<f64>) -> String {
     value.map_or_else(|| "missing".to_owned(), |v| v.to_string())
 }
 
-/// A stored job as the API shows it.
-pub fn job_json(job: &StoredJob, now: DateTime<Utc>) -> serde_json::Value {
-    let spec: serde_json::Value = serde_json::from_str(&job.spec).unwrap_or_default();
-    let overdue = spec["deadline"]
-        .as_str()
-        .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-        .is_some_and(|d| d.with_timezone(&Utc) <= now);
-    let status = match job.status.as_str() {
-        "open" if overdue => "expired",
-        other => other,
-    };
-    serde_json::json!({
-        "id": job.id,
-        "status": status,
-        "submitted_at": job.submitted_at,
-        "delivered_kwh": job.delivered_kwh,
-        "updated_at": job.updated_at,
-        "spec": spec,
-    })
-}
-
 /// The open jobs of a site as the planner sees them: (job, delivered kWh).
 pub fn open_jobs(stored: &[StoredJob]) -> Vec<(QueuedJob, f64)> {
     stored

@@ -9,11 +9,12 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 
-use crate::jobs::{JobSpec, job_json};
+use crate::jobs::JobSpec;
 use crate::store::StoredJob;
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::common::{allow, audit, json, json_at, load_site, parse_json};
+use super::common::{allow, audit, json_at, load_site, parse_json, reply};
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
@@ -34,6 +35,56 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
 #[openapi(paths(list_jobs, submit_job, get_job, update_job, cancel_job))]
 pub(crate) struct Doc;
 
+/// A job as answered (fields in alphabetical order, as always).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct JobView {
+    /// IT energy delivered so far, kWh, as the controller reported.
+    delivered_kwh: f64,
+    /// The job's id, unique within its site.
+    id: String,
+    /// The job as submitted.
+    #[schema(value_type = JobSpec)]
+    spec: serde_json::Value,
+    /// `open`, `done`, `cancelled`, or `expired` (open past its deadline).
+    status: String,
+    /// When it was submitted.
+    submitted_at: String,
+    /// When it last changed.
+    updated_at: String,
+}
+
+/// A site's jobs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct JobList {
+    /// Every job of the site, as stored.
+    jobs: Vec<JobView>,
+}
+
+/// A stored job as answered at `now`; an unreadable stored job is an error
+/// (logged), never shown with a made-up spec.
+fn job_view(job: &StoredJob, now: DateTime<Utc>) -> Result<JobView, ApiError> {
+    let spec: serde_json::Value = serde_json::from_str(&job.spec).map_err(|error| {
+        tracing::error!(%error, site = %job.site_id, job = %job.id, "a stored job is unreadable");
+        ApiError::internal("a stored job is unreadable")
+    })?;
+    let overdue = spec["deadline"]
+        .as_str()
+        .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+        .is_some_and(|d| d.with_timezone(&Utc) <= now);
+    let status = match job.status.as_str() {
+        "open" if overdue => "expired",
+        other => other,
+    };
+    Ok(JobView {
+        delivered_kwh: job.delivered_kwh,
+        id: job.id.clone(),
+        spec,
+        status: status.to_owned(),
+        submitted_at: job.submitted_at.clone(),
+        updated_at: job.updated_at.clone(),
+    })
+}
+
 #[utoipa::path(
     post,
     path = "/v1/sites/{site}/jobs",
@@ -41,7 +92,7 @@ pub(crate) struct Doc;
     params(("site" = String, Path, description = "The site id")),
     request_body = JobSpec,
     responses(
-        (status = 201, description = "Queued", body = serde_json::Value),
+        (status = 201, description = "Queued", body = JobView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -92,9 +143,11 @@ async fn submit_job(
         StatusCode::CREATED,
     )
     .await;
+    let body = serde_json::to_string(&job_view(&job, now)?)
+        .map_err(|error| ApiError::internal(error.to_string()))?;
     Ok(json_at(
         StatusCode::CREATED,
-        job_json(&job, now).to_string(),
+        body,
         &format!("/v1/sites/{site}/jobs/{}", spec.id),
     ))
 }
@@ -105,7 +158,7 @@ async fn submit_job(
     tag = "jobs",
     params(("site" = String, Path, description = "The site id")),
     responses(
-        (status = 200, description = "The site's jobs with their status and delivered energy", body = serde_json::Value),
+        (status = 200, description = "The site's jobs with their status and delivered energy", body = JobList),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -121,11 +174,11 @@ async fn list_jobs(
     let id = site.clone();
     let jobs = blocking(&state, move |store| store.jobs(&id, false)).await??;
     let now = state.clock.now();
-    let jobs: Vec<_> = jobs.iter().map(|job| job_json(job, now)).collect();
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({ "jobs": jobs }).to_string(),
-    ))
+    let jobs = jobs
+        .iter()
+        .map(|job| job_view(job, now))
+        .collect::<Result<_, _>>()?;
+    reply(StatusCode::OK, &JobList { jobs })
 }
 
 async fn find_job(state: &AppState, site: &str, job: &str) -> Result<StoredJob, ApiError> {
@@ -144,7 +197,7 @@ async fn find_job(state: &AppState, site: &str, job: &str) -> Result<StoredJob, 
         ("job" = String, Path, description = "The job id"),
     ),
     responses(
-        (status = 200, description = "The job", body = serde_json::Value),
+        (status = 200, description = "The job", body = JobView),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -157,10 +210,7 @@ async fn get_job(
 ) -> Result<Response, ApiError> {
     allow(&caller, Action::ReadSite(&site))?;
     let stored = find_job(&state, &site, &job).await?;
-    Ok(json(
-        StatusCode::OK,
-        job_json(&stored, state.clock.now()).to_string(),
-    ))
+    reply(StatusCode::OK, &job_view(&stored, state.clock.now())?)
 }
 
 /// A controller's progress report.
@@ -181,7 +231,7 @@ struct JobProgress {
     ),
     request_body = JobProgress,
     responses(
-        (status = 200, description = "Progress recorded (done once it reaches the job's energy)", body = serde_json::Value),
+        (status = 200, description = "Progress recorded (done once it reaches the job's energy)", body = JobView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -238,10 +288,7 @@ async fn update_job(
     )
     .await;
     let updated = find_job(&state, &site, &job).await?;
-    Ok(json(
-        StatusCode::OK,
-        job_json(&updated, state.clock.now()).to_string(),
-    ))
+    reply(StatusCode::OK, &job_view(&updated, state.clock.now())?)
 }
 
 #[utoipa::path(
@@ -253,7 +300,7 @@ async fn update_job(
         ("job" = String, Path, description = "The job id"),
     ),
     responses(
-        (status = 200, description = "Cancelled", body = serde_json::Value),
+        (status = 200, description = "Cancelled", body = JobView),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -286,8 +333,5 @@ async fn cancel_job(
     )
     .await;
     let updated = find_job(&state, &site, &job).await?;
-    Ok(json(
-        StatusCode::OK,
-        job_json(&updated, state.clock.now()).to_string(),
-    ))
+    reply(StatusCode::OK, &job_view(&updated, state.clock.now())?)
 }
