@@ -17,8 +17,8 @@ use arbiter_backtest::SiteConfig;
 use arbiter_optimizer::{POWER_DECIMALS, round_to, rounded};
 
 use super::common::{
-    MAX_READ_BACK_DAYS, Range, allow, audit, csv_rows, instant_range, is_csv, json, load_site,
-    parse_json, rfc, wants,
+    MAX_READ_BACK_DAYS, Range, Stored, allow, audit, csv_rows, instant_range, is_csv, json,
+    load_site, parse_json, reply, rfc, wants,
 };
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
@@ -126,7 +126,7 @@ fn charging_rows(
         content((Charging = "application/json")),
     ),
     responses(
-        (status = 200, description = "Readings stored (a reading for a stored instant replaces it)", body = serde_json::Value),
+        (status = 200, description = "Readings stored (a reading for a stored instant replaces it)", body = Stored),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -154,10 +154,7 @@ async fn put_charging(
         StatusCode::OK,
     )
     .await;
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({ "stored": written }).to_string(),
-    ))
+    reply(StatusCode::OK, &Stored { stored: written })
 }
 
 /// A controller's own charging forecast: values for coming intervals (JSON
@@ -173,7 +170,7 @@ async fn put_charging(
         content((Charging = "application/json"))
     ),
     responses(
-        (status = 200, description = "Values stored (a value for an instant already forecast replaces it)", body = serde_json::Value),
+        (status = 200, description = "Values stored (a value for an instant already forecast replaces it)", body = Stored),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -208,10 +205,7 @@ async fn put_charging_forecast(
         StatusCode::OK,
     )
     .await;
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({ "stored": written }).to_string(),
-    ))
+    reply(StatusCode::OK, &Stored { stored: written })
 }
 
 /// A metered charging reading.

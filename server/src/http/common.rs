@@ -245,3 +245,10 @@ pub(crate) fn instant_range(
 pub(crate) fn rfc(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
+
+/// The answer to a write of readings or values: how many were stored.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Stored {
+    /// Rows written (one replacing a stored one counts too).
+    pub(crate) stored: usize,
+}

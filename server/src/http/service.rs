@@ -11,12 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use chrono::TimeDelta;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::common::{allow, audit, json, parse_json};
+use super::common::{allow, audit, json, parse_json, reply};
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::error::responses::{Conflict, Forbidden, Invalid, Unauthorized};
+use crate::store::AuditEntry;
 use crate::{AppState, blocking};
 
 /// The routes of this resource.
@@ -86,7 +87,7 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     path = "/v1/audit",
     tag = "service",
     responses(
-        (status = 200, description = "Every write, newest first: who (key id), what (method, path, status), when", body = serde_json::Value),
+        (status = 200, description = "Every write, newest first: who (key id), what (method, path, status), when", body = AuditLog),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
     )
@@ -97,14 +98,7 @@ async fn audit_log(
 ) -> Result<Response, ApiError> {
     allow(&caller, Action::ManageSites)?;
     let entries = blocking(&state, |store| store.audit_log()).await??;
-    let entries: Vec<_> = entries
-        .into_iter()
-        .map(|entry| serde_json::to_value(entry).unwrap_or_default())
-        .collect();
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({ "entries": entries }).to_string(),
-    ))
+    reply(StatusCode::OK, &AuditLog { entries })
 }
 
 #[utoipa::path(
@@ -112,23 +106,44 @@ async fn audit_log(
     path = "/v1/clock",
     tag = "service",
     responses(
-        (status = 200, description = "The service's clock: now, and whether it is simulated", body = serde_json::Value),
+        (status = 200, description = "The service's clock: now, and whether it is simulated", body = ClockNow),
         (status = 401, response = Unauthorized),
     )
 )]
-async fn get_clock(State(state): State<Arc<AppState>>, _caller: Caller) -> Response {
+async fn get_clock(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller,
+) -> Result<Response, ApiError> {
     clock_json(&state)
 }
 
-fn clock_json(state: &AppState) -> Response {
-    json(
+fn clock_json(state: &AppState) -> Result<Response, ApiError> {
+    reply(
         StatusCode::OK,
-        serde_json::json!({
-            "now": state.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "simulated": state.clock.is_simulated(),
-        })
-        .to_string(),
+        &ClockNow {
+            now: state
+                .clock
+                .now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            simulated: state.clock.is_simulated(),
+        },
     )
+}
+
+/// The service's clock.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ClockNow {
+    /// Now on the service's clock (RFC 3339, milliseconds).
+    now: String,
+    /// Whether the clock is simulated (`[clock]`) rather than the wall clock.
+    simulated: bool,
+}
+
+/// The audit log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct AuditLog {
+    /// Every write, newest first.
+    entries: Vec<AuditEntry>,
 }
 
 /// Moves a simulated clock.
@@ -144,7 +159,7 @@ struct Advance {
     tag = "service",
     request_body = Advance,
     responses(
-        (status = 200, description = "The simulated clock, moved on", body = serde_json::Value),
+        (status = 200, description = "The simulated clock, moved on", body = ClockNow),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
@@ -177,5 +192,5 @@ async fn advance_clock(
         StatusCode::OK,
     )
     .await;
-    Ok(clock_json(&state))
+    clock_json(&state)
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use arbiter_backtest::SiteConfig;
 
 use super::common::{
-    MAX_READ_BACK_DAYS, Range, allow, audit, instant_range, json, load_site, parse_json, rfc,
+    MAX_READ_BACK_DAYS, Range, allow, audit, instant_range, json, load_site, parse_json, reply, rfc,
 };
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
@@ -105,7 +105,7 @@ pub(crate) async fn store_telemetry(
     params(("site" = String, Path, description = "The site id")),
     request_body = Telemetry,
     responses(
-        (status = 201, description = "Stored", body = serde_json::Value),
+        (status = 201, description = "Stored", body = StoredReport),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -131,10 +131,14 @@ async fn post_telemetry(
         StatusCode::CREATED,
     )
     .await;
-    Ok(json(
-        StatusCode::CREATED,
-        serde_json::json!({ "stored": telemetry }).to_string(),
-    ))
+    reply(StatusCode::CREATED, &StoredReport { stored: telemetry })
+}
+
+/// The answer to a report: the report as stored.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct StoredReport {
+    /// The report.
+    stored: Telemetry,
 }
 
 /// A site's telemetry reports over a range.

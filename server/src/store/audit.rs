@@ -5,7 +5,7 @@ use rusqlite::params;
 use super::{Store, StoreError, now};
 
 /// One write, as audited.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When it was answered.
     pub at: String,
