@@ -13,29 +13,41 @@ use serde::{Deserialize, Serialize};
 /// demand_charge − compute_value + shortfall_penalty + start_costs +
 /// soc_target_penalty + stability_penalty − terminal_value`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Costs<T = f64> {
     /// Energy bought: `Σ_t h/1000 · ci_t · import_kw_t` (negative when prices are).
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub import: T,
     /// Energy sold: `Σ_t h/1000 · ce_t · export_kw_t` (negative when prices are).
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub export_revenue: T,
     /// Battery wear: `Σ_t h/1000 · degradation · discharge_kw_t`.
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub degradation: T,
     /// Load not served: `Σ_t h/1000 · unserved_penalty · unserved_kw_t`.
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub unserved_penalty: T,
     /// `demand_charge_per_kw · (peak − peak_so_far)`.
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub demand_charge: T,
     /// Value of compute delivered: `Σ_j Σ_t h/1000 · value_j · x_jt`.
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub compute_value: T,
     /// `Σ_j shortfall_penalty_j · (E_j − delivered_j) / 1000`.
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub shortfall_penalty: T,
     /// `Σ_j start_cost_j · starts_j`.
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub start_costs: T,
     /// `soc_target_penalty · Σ_k shortfall_k / 1000`.
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub soc_target_penalty: T,
     /// `stability.penalty · Σ_t h · |net_t − reference_t| / 1000`.
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub stability_penalty: T,
     /// `terminal_value · e_T / 1000`.
+    #[cfg_attr(feature = "schema", schema(value_type = f64))]
     pub terminal_value: T,
 }
 

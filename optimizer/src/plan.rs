@@ -13,6 +13,7 @@ use crate::problem::Problem;
 
 /// How the plan was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The search closed the gap to the requested tolerance.
@@ -38,6 +39,7 @@ impl Status {
 
 /// The answer to a problem.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Plan {
     /// The problem's `site_id`.
     pub site_id: String,
@@ -63,6 +65,7 @@ pub struct Plan {
 
 /// The schedule of one interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct IntervalPlan {
     /// Start of the interval.
     pub start: DateTime<Utc>,
@@ -90,6 +93,7 @@ pub struct IntervalPlan {
 
 /// What one job gets over the horizon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct JobSummary {
     /// The job's id.
     pub id: String,

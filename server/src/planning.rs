@@ -74,7 +74,7 @@ fn price_model(
 }
 
 /// What a plan was built from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Basis {
     /// The site configuration's revision.
     pub site_revision: i64,
@@ -102,7 +102,7 @@ pub struct Basis {
 
 /// The charging forecast a plan used: the controller's own values where it
 /// sent them (`PUT …/charging/forecast`), the model's elsewhere.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChargingForecast {
     /// Intervals of the horizon forecast by the controller.
     pub controller_intervals: usize,
@@ -113,7 +113,8 @@ pub struct ChargingForecast {
 }
 
 /// The published document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PlanDocument)]
 pub struct Document<'a> {
     /// The site.
     pub site_id: &'a str,

@@ -12,16 +12,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::common::{Range, allow, audit, json, load_site, parse_json, wants};
+use super::common::{Range, allow, audit, json, load_site, parse_json, reply, wants};
 use super::telemetry::{Telemetry, store_telemetry};
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
-use crate::planning::{interval_start, plan_site};
+use crate::planning::{Document, interval_start, plan_site};
 use crate::store::StoredResponse;
 use crate::{AppState, Published, blocking};
 
@@ -69,7 +69,7 @@ fn plan_response(status: StatusCode, published: &Published) -> Response {
         description = "Optional telemetry to store first; an empty body plans from what is stored",
     ),
     responses(
-        (status = 201, description = "A fresh plan, published", body = serde_json::Value, headers(("ETag" = String, description = "The plan's entity tag"))),
+        (status = 201, description = "A fresh plan, published", body = Document, headers(("ETag" = String, description = "The plan's entity tag"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -215,7 +215,7 @@ async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, 
         ("If-None-Match" = Option<String>, Header, description = "The ETag of the plan the caller holds"),
     ),
     responses(
-        (status = 200, description = "The latest plan", body = serde_json::Value, headers(("ETag" = String, description = "The plan's entity tag"))),
+        (status = 200, description = "The latest plan", body = Document, headers(("ETag" = String, description = "The plan's entity tag"))),
         (status = 304, description = "The caller's plan is the latest"),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -259,7 +259,7 @@ async fn latest_plan(
         ("version" = i64, Path, description = "The plan version"),
     ),
     responses(
-        (status = 200, description = "That plan", body = serde_json::Value),
+        (status = 200, description = "That plan", body = Document),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -291,7 +291,7 @@ async fn get_plan(
     tag = "plans",
     params(("site" = String, Path, description = "The site id"), Range),
     responses(
-        (status = 200, description = "Plans published in the range (CSV with Accept: text/csv: one row per plan interval)", content((serde_json::Value = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "Plans published in the range (CSV with Accept: text/csv: one row per plan interval)", content((PlanList = "application/json"), (String = "text/csv"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -363,23 +363,54 @@ async fn list_plans(
         )
             .into_response());
     }
-    let summaries: Vec<_> = plans
+    let plans = plans
         .iter()
         .map(|p| {
-            let document: serde_json::Value = serde_json::from_str(&p.body).unwrap_or_default();
-            serde_json::json!({
-                "version": p.version,
-                "created_at": p.created_at,
-                "status": p.status,
-                "start": document["start"],
-                "solve_seconds": document["plan"]["solve_seconds"],
+            #[derive(serde::Deserialize)]
+            struct Stored {
+                start: String,
+                plan: Solved,
+            }
+            #[derive(serde::Deserialize)]
+            struct Solved {
+                solve_seconds: f64,
+            }
+            let stored: Stored = serde_json::from_str(&p.body).map_err(|error| {
+                tracing::error!(%error, site = %p.site_id, version = p.version, "a stored plan is unreadable");
+                ApiError::internal("a stored plan is unreadable")
+            })?;
+            Ok(PlanSummary {
+                created_at: p.created_at.clone(),
+                solve_seconds: stored.plan.solve_seconds,
+                start: stored.start,
+                status: p.status.clone(),
+                version: p.version,
             })
         })
-        .collect();
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({ "plans": summaries }).to_string(),
-    ))
+        .collect::<Result<_, ApiError>>()?;
+    reply(StatusCode::OK, &PlanList { plans })
+}
+
+/// A published plan in a listing (fields in alphabetical order, as always).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PlanSummary {
+    /// When it was published.
+    created_at: String,
+    /// Build and solve time, seconds.
+    solve_seconds: f64,
+    /// Its first interval's start.
+    start: String,
+    /// `optimal`, `feasible` or `fallback`.
+    status: String,
+    /// Its version.
+    version: i64,
+}
+
+/// Plans published in a range.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PlanList {
+    /// Oldest first.
+    plans: Vec<PlanSummary>,
 }
 
 #[utoipa::path(

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod jobs;
+mod plans;
 mod prices;
 mod readback;
 mod roles;

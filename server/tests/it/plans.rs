@@ -1,0 +1,67 @@
+//! Plans over HTTP: the published document and its schema.
+
+use crate::App;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_is_published_listed_and_described_by_its_schema() {
+    let app = App::with_demo_site("plans").await;
+    let planned = app
+        .call(
+            "POST",
+            "/v1/sites/np15-hub/plan",
+            Some(&app.controller),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(planned.status, 201, "{}", planned.body);
+    assert_eq!(planned.header("etag"), Some("\"np15-hub-1\""));
+    let document = planned.json();
+    assert_eq!(document["version"], 1);
+    assert!(
+        document["plan"]["intervals"]
+            .as_array()
+            .is_some_and(|i| !i.is_empty())
+    );
+
+    let listed = app
+        .call(
+            "GET",
+            "/v1/sites/np15-hub/plans",
+            Some(&app.trader),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let plans: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_value(listed.json()["plans"].clone()).expect("plans");
+    assert_eq!(plans.len(), 1);
+    assert_eq!(
+        plans[0].keys().collect::<Vec<_>>(),
+        ["created_at", "solve_seconds", "start", "status", "version"]
+    );
+    assert_eq!(plans[0]["start"], document["start"]);
+
+    let openapi = app
+        .call("GET", "/openapi.json", None, None, &[])
+        .await
+        .json();
+    let latest = &openapi["paths"]["/v1/sites/{site}/plans/latest"]["get"]["responses"]["200"];
+    assert_eq!(
+        latest["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/PlanDocument"
+    );
+    let schemas = &openapi["components"]["schemas"];
+    for (schema, field) in [
+        ("PlanDocument", "basis"),
+        ("Plan", "intervals"),
+        ("IntervalPlan", "soc_kwh"),
+        ("Costs", "demand_charge"),
+    ] {
+        assert!(
+            schemas[schema]["properties"][field].is_object(),
+            "{schema}.{field}"
+        );
+    }
+}
