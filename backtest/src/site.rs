@@ -54,6 +54,7 @@ use serde::{Deserialize, Serialize};
 
 /// A site, as configured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Site {
     /// Identifier, echoed in plans and results.
@@ -84,6 +85,7 @@ pub struct Site {
 
 /// Grid connection limits, kW.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Grid {
     /// Maximum import (> 0).
@@ -94,6 +96,7 @@ pub struct Grid {
 
 /// A stationary battery (the problem format's fields, without the state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Battery {
     /// Lowest allowed stored energy, kWh.
@@ -117,6 +120,7 @@ pub struct Battery {
 
 /// The compute container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Compute {
     /// Maximum IT power of all jobs together, kW.
@@ -127,6 +131,7 @@ pub struct Compute {
 
 /// Tariff terms on top of the day-ahead price.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Tariff {
     /// Added to the price for imports, per MWh.
@@ -143,6 +148,7 @@ pub struct Tariff {
 
 /// The day-ahead market.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Market {
     /// The name under which the service stores this market's prices (e.g.
@@ -159,6 +165,7 @@ pub struct Market {
 
 /// How the site is planned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Planning {
     /// Hours each plan looks ahead.
@@ -204,6 +211,7 @@ impl Default for Planning {
 
 /// Value of the energy a plan leaves in the battery, per MWh stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum TerminalValue {
     /// A policy by name: `"median-price"` (the median price of the plan's
@@ -222,6 +230,7 @@ impl Default for TerminalValue {
 
 /// A named terminal value policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum TerminalPolicy {
     /// Median horizon price × discharge efficiency.

@@ -9,10 +9,12 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use serde::Serialize;
+
 use arbiter_backtest::SiteConfig;
 use arbiter_backtest::site::Site;
 
-use super::common::{allow, audit, json, json_at, load_site, parse_json, wants};
+use super::common::{allow, audit, json_at, load_site, parse_json, reply, wants};
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
@@ -31,16 +33,42 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
 #[openapi(paths(list_sites, create_site, get_site, put_site))]
 pub(crate) struct Doc;
 
-fn site_json(stored: &StoredSite) -> serde_json::Value {
+/// A stored site as answered (fields in alphabetical order, as always).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct SiteView {
+    /// The configuration (the site file's keys; docs/backtest.md).
+    #[schema(value_type = Site)]
+    config: serde_json::Value,
+    /// The site's id.
+    id: String,
+    /// Incremented by every update, from 1.
+    revision: i64,
+    /// When it was last written.
+    updated_at: String,
+}
+
+/// The sites a key may read.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct SiteList {
+    /// By id.
+    sites: Vec<SiteView>,
+}
+
+/// A stored site as answered; a configuration that cannot be read is an
+/// error (logged), never answered as `null`.
+fn site_view(stored: &StoredSite) -> Result<SiteView, ApiError> {
     let config = toml::from_str::<Site>(&stored.config)
-        .ok()
-        .and_then(|site| serde_json::to_value(site).ok())
-        .unwrap_or(serde_json::Value::Null);
-    serde_json::json!({
-        "id": stored.id,
-        "revision": stored.revision,
-        "updated_at": stored.updated_at,
-        "config": config,
+        .map_err(|error| error.to_string())
+        .and_then(|site| serde_json::to_value(site).map_err(|error| error.to_string()))
+        .map_err(|error| {
+            tracing::error!(%error, site = %stored.id, "a stored site is unreadable");
+            ApiError::internal("a stored site is unreadable")
+        })?;
+    Ok(SiteView {
+        config,
+        id: stored.id.clone(),
+        revision: stored.revision,
+        updated_at: stored.updated_at.clone(),
     })
 }
 
@@ -80,7 +108,7 @@ fn parse_site(headers: &HeaderMap, body: &[u8]) -> Result<SiteConfig, ApiError> 
     path = "/v1/sites",
     tag = "sites",
     responses(
-        (status = 200, description = "Every site the key may read: id, revision, configuration", body = serde_json::Value),
+        (status = 200, description = "Every site the key may read: id, revision, configuration", body = SiteList),
         (status = 401, response = Unauthorized),
     )
 )]
@@ -89,15 +117,12 @@ async fn list_sites(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     let sites = blocking(&state, |store| store.sites()).await??;
-    let visible: Vec<_> = sites
+    let sites = sites
         .iter()
         .filter(|site| caller.may(Action::ReadSite(&site.id)))
-        .map(site_json)
-        .collect();
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({ "sites": visible }).to_string(),
-    ))
+        .map(site_view)
+        .collect::<Result<_, _>>()?;
+    reply(StatusCode::OK, &SiteList { sites })
 }
 
 #[utoipa::path(
@@ -106,10 +131,10 @@ async fn list_sites(
     tag = "sites",
     request_body(
         description = "The site configuration (the backtest's site file) as JSON; or, with Content-Type: application/toml, as TOML; see docs/backtest.md",
-        content((serde_json::Value = "application/json")),
+        content((Site = "application/json")),
     ),
     responses(
-        (status = 201, description = "Stored, revision 1", body = serde_json::Value),
+        (status = 201, description = "Stored, revision 1", body = SiteView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -147,7 +172,8 @@ async fn create_site(
     .await;
     Ok(json_at(
         StatusCode::CREATED,
-        site_json(&stored).to_string(),
+        serde_json::to_string(&site_view(&stored)?)
+            .map_err(|error| ApiError::internal(error.to_string()))?,
         &format!("/v1/sites/{id}"),
     ))
 }
@@ -159,11 +185,11 @@ async fn create_site(
     params(("site" = String, Path, description = "The site id")),
     request_body(
         description = "The site configuration as JSON; or, with Content-Type: application/toml, as TOML",
-        content((serde_json::Value = "application/json")),
+        content((Site = "application/json")),
     ),
     responses(
-        (status = 200, description = "Stored as a new revision", body = serde_json::Value),
-        (status = 201, description = "Created", body = serde_json::Value),
+        (status = 200, description = "Stored as a new revision", body = SiteView),
+        (status = 201, description = "Created", body = SiteView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
@@ -204,7 +230,7 @@ async fn put_site(
         status,
     )
     .await;
-    Ok(json(status, site_json(&stored).to_string()))
+    reply(status, &site_view(&stored)?)
 }
 
 #[utoipa::path(
@@ -213,7 +239,7 @@ async fn put_site(
     tag = "sites",
     params(("site" = String, Path, description = "The site id")),
     responses(
-        (status = 200, description = "The site (TOML with Accept: application/toml)", content((serde_json::Value = "application/json"), (String = "application/toml"))),
+        (status = 200, description = "The site (TOML with Accept: application/toml)", content((SiteView = "application/json"), (String = "application/toml"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
@@ -237,5 +263,5 @@ async fn get_site(
         )
             .into_response());
     }
-    Ok(json(StatusCode::OK, site_json(&stored).to_string()))
+    reply(StatusCode::OK, &site_view(&stored)?)
 }

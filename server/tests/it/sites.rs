@@ -38,3 +38,38 @@ async fn concurrent_creates_of_one_site_answer_one_201_and_409s() {
         .await;
     assert_eq!(site.json()["revision"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_answers_typed_and_its_request_body_has_a_schema() {
+    let app = App::empty("sites-typed");
+    let created = app
+        .call(
+            "POST",
+            "/v1/sites",
+            Some(&app.admin),
+            Some(&site_toml()),
+            &[("Content-Type", "application/toml")],
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let keys: Vec<String> =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&created.body)
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+    assert_eq!(keys, ["config", "id", "revision", "updated_at"]);
+    assert_eq!(created.json()["config"]["grid"]["import_limit_kw"], 4000.0);
+
+    let document = app
+        .call("GET", "/openapi.json", None, None, &[])
+        .await
+        .json();
+    let request =
+        &document["paths"]["/v1/sites"]["post"]["requestBody"]["content"]["application/json"];
+    assert_eq!(request["schema"]["$ref"], "#/components/schemas/Site");
+    let site = &document["components"]["schemas"]["Site"];
+    for field in ["id", "zone", "grid", "battery", "market", "planning"] {
+        assert!(site["properties"][field].is_object(), "Site.{field}");
+    }
+}
