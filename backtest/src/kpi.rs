@@ -13,6 +13,7 @@ use crate::site::SiteConfig;
 /// A run's figures, in the site's currency; serialized rounded (money to
 /// 0.0001, energy to 0.001 kWh, seconds to 1 µs), exact in memory.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Kpis {
     /// The strategy.
     pub strategy: String,

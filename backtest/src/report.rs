@@ -13,6 +13,7 @@ use crate::site::SiteConfig;
 
 /// The runs of one backtest, summed up.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Report {
     /// The site.
     pub site: String,

@@ -22,35 +22,14 @@ use arbiter_backtest::planner::{
 };
 use arbiter_backtest::{Inputs, Report, SiteConfig, Strategy, ledger, simulate};
 use arbiter_forecast::{Series, SyntheticQueue};
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{Action, Caller, random_hex};
 use super::error::ApiError;
-use super::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use super::jobs::JobSpec;
 use super::planning::{load_series, price_series};
-use super::store::{Store, StoredBacktest};
+use super::store::Store;
 use super::{AppState, blocking};
-use crate::http::common::{allow, audit, json, json_at, load_site, parse_json, wants};
-
-/// The routes of backtests.
-pub(crate) fn router() -> axum::Router<Arc<AppState>> {
-    use axum::routing;
-    axum::Router::new()
-        .route("/v1/backtests", routing::get(list).post(submit))
-        .route("/v1/backtests/{id}", routing::get(get))
-        .route("/v1/backtests/{id}/ledger", routing::get(ledger))
-}
-
-/// Backtests' part of the OpenAPI document.
-#[derive(Debug, utoipa::OpenApi)]
-#[openapi(paths(list, submit, get, ledger))]
-pub(crate) struct Doc;
 
 /// The longest period one backtest may cover, days.
 pub const MAX_PERIOD_DAYS: i64 = 366;
@@ -95,15 +74,15 @@ fn one() -> f64 {
 #[derive(Debug)]
 pub struct Progress {
     /// Intervals simulated, over all strategies.
-    done: AtomicUsize,
+    pub(crate) done: AtomicUsize,
     /// Intervals to simulate, over all strategies.
-    total: usize,
+    pub(crate) total: usize,
     /// The strategy running.
-    strategy: Mutex<&'static str>,
+    pub(crate) strategy: Mutex<&'static str>,
     /// When it started running.
-    started: Mutex<Option<Instant>>,
+    pub(crate) started: Mutex<Option<Instant>>,
     /// Set to end it at the next replan.
-    stop: AtomicBool,
+    pub(crate) stop: AtomicBool,
 }
 
 /// The running and queued backtests, with the background tasks to wait
@@ -126,8 +105,29 @@ impl Backtests {
         }
     }
 
-    fn progress(&self, id: &str) -> Option<Arc<Progress>> {
+    /// The progress of a running or queued backtest.
+    pub(crate) fn progress(&self, id: &str) -> Option<Arc<Progress>> {
         self.progress.lock().ok()?.get(id).cloned()
+    }
+
+    /// Runs a stored backtest in the background (after any running one) over
+    /// `intervals` intervals per strategy.
+    pub(crate) fn start(&self, state: &Arc<AppState>, id: String, job: Job, intervals: usize) {
+        let progress = Arc::new(Progress {
+            done: AtomicUsize::new(0),
+            total: intervals * job.strategies.len(),
+            strategy: Mutex::new(""),
+            started: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        });
+        if let Ok(mut running) = self.progress.lock() {
+            running.insert(id.clone(), Arc::clone(&progress));
+        }
+        let task = tokio::spawn(run(Arc::clone(state), id, job, progress));
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|task| !task.is_finished());
+            tasks.push(task);
+        }
     }
 
     /// Ends every backtest at its next replan and waits until each has
@@ -149,118 +149,18 @@ impl Backtests {
     }
 }
 
-fn rfc(at: DateTime<Utc>) -> String {
+pub(crate) fn rfc(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Where a backtest's ledger and job outcomes are written.
-fn folder(state: &AppState, id: &str) -> PathBuf {
+pub(crate) fn folder(state: &AppState, id: &str) -> PathBuf {
     state.config.data_dir.join("backtests").join(id)
-}
-
-/// `POST /v1/backtests`.
-#[utoipa::path(
-    post,
-    path = "/v1/backtests",
-    tag = "backtests",
-    request_body = BacktestRequest,
-    responses(
-        (status = 202, description = "Accepted; runs in the background (Location: the backtest)", body = serde_json::Value, headers(("Location" = String, description = "/v1/backtests/{id}"))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, response = Invalid),
-    )
-)]
-pub async fn submit(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    allow(&caller, Action::RunBacktests)?;
-    let request: BacktestRequest = parse_json(&body)?;
-    let (_, config) =
-        load_site(&state, &request.site)
-            .await
-            .map_err(|error| match error.status {
-                StatusCode::NOT_FOUND => {
-                    ApiError::field("site", format!("no site {} is stored", request.site))
-                }
-                _ => error,
-            })?;
-    let (from, to) = check(&config, &request)?;
-    let inputs = {
-        let (config, request) = (config.clone(), request.clone());
-        blocking(&state, move |store| {
-            inputs(store, &config, &request, from, to)
-        })
-        .await??
-    };
-    let mut strategies = request.strategies.clone();
-    strategies.sort();
-    strategies.dedup();
-    let id = format!("bt_{}", random_hex::<6>());
-    let stored = StoredBacktest {
-        id: id.clone(),
-        created_at: super::store::now(),
-        key_id: caller.key_id.clone(),
-        request: serde_json::to_string(&request)
-            .map_err(|error| ApiError::internal(error.to_string()))?,
-        status: "queued".to_owned(),
-        started_at: None,
-        finished_at: None,
-        report: None,
-        error: None,
-    };
-    {
-        let stored = stored.clone();
-        blocking(&state, move |store| store.insert_backtest(&stored)).await??;
-    }
-    let intervals = ((to - from).num_minutes() / i64::from(config.site.interval_minutes)) as usize;
-    let progress = Arc::new(Progress {
-        done: AtomicUsize::new(0),
-        total: intervals * strategies.len(),
-        strategy: Mutex::new(""),
-        started: Mutex::new(None),
-        stop: AtomicBool::new(false),
-    });
-    if let Ok(mut running) = state.backtests.progress.lock() {
-        running.insert(id.clone(), Arc::clone(&progress));
-    }
-    let task = tokio::spawn(run(
-        Arc::clone(&state),
-        id.clone(),
-        Job {
-            config,
-            inputs,
-            from,
-            to,
-            strategies,
-        },
-        progress,
-    ));
-    if let Ok(mut tasks) = state.backtests.tasks.lock() {
-        tasks.retain(|task| !task.is_finished());
-        tasks.push(task);
-    }
-    audit(
-        &state,
-        &caller,
-        Method::POST,
-        "/v1/backtests".to_owned(),
-        StatusCode::ACCEPTED,
-    )
-    .await;
-    Ok(json_at(
-        StatusCode::ACCEPTED,
-        document(&state, &stored).to_string(),
-        &format!("/v1/backtests/{id}"),
-    ))
 }
 
 /// The request's rules that need no stored data; returns the period's
 /// instants (local midnights in the site's zone).
-fn check(
+pub(crate) fn check(
     config: &SiteConfig,
     request: &BacktestRequest,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
@@ -302,7 +202,7 @@ fn check(
 /// over the period (and the history the price model is chosen on), the
 /// metered charging load over the period (and up to [`CHARGING_HISTORY_DAYS`] before
 /// it), and the site's stored jobs or a synthetic queue.
-fn inputs(
+pub(crate) fn inputs(
     store: &Store,
     config: &SiteConfig,
     request: &BacktestRequest,
@@ -422,12 +322,12 @@ fn inputs(
 }
 
 /// What a background run needs.
-struct Job {
-    config: SiteConfig,
-    inputs: Inputs,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    strategies: Vec<Strategy>,
+pub(crate) struct Job {
+    pub(crate) config: SiteConfig,
+    pub(crate) inputs: Inputs,
+    pub(crate) from: DateTime<Utc>,
+    pub(crate) to: DateTime<Utc>,
+    pub(crate) strategies: Vec<Strategy>,
 }
 
 /// Runs a submitted backtest when the slot is free and stores how it ended.
@@ -522,179 +422,6 @@ fn execute(
         Report::new(&job.config, &job.inputs, job.from, job.to, &runs),
         interrupted,
     ))
-}
-
-/// A backtest as served: the request, the status, progress while it runs,
-/// the report when it ends.
-fn document(state: &AppState, stored: &StoredBacktest) -> serde_json::Value {
-    let request: serde_json::Value =
-        serde_json::from_str(&stored.request).unwrap_or(serde_json::Value::Null);
-    let progress = state.backtests.progress(&stored.id).map(|progress| {
-        let done = progress.done.load(Ordering::Relaxed);
-        let fraction = done as f64 / progress.total.max(1) as f64;
-        let elapsed = progress
-            .started
-            .lock()
-            .ok()
-            .and_then(|at| at.map(|at| at.elapsed().as_secs_f64()));
-        let eta = elapsed.filter(|_| done > 0).map(|elapsed| {
-            elapsed * (progress.total - done.min(progress.total)) as f64 / done as f64
-        });
-        serde_json::json!({
-            "intervals_done": done,
-            "intervals_total": progress.total,
-            "fraction": (fraction * 1000.0).round() / 1000.0,
-            "strategy": progress.strategy.lock().map(|s| *s).unwrap_or_default(),
-            "elapsed_seconds": elapsed.map(|s| s.round()),
-            "eta_seconds": eta.map(|s| s.round()),
-        })
-    });
-    let report: Option<serde_json::Value> = stored
-        .report
-        .as_deref()
-        .and_then(|text| serde_json::from_str(text).ok());
-    let ledger = report
-        .is_some()
-        .then(|| format!("/v1/backtests/{}/ledger", stored.id));
-    serde_json::json!({
-        "id": stored.id,
-        "status": stored.status,
-        "request": request,
-        "created_at": stored.created_at,
-        "started_at": stored.started_at,
-        "finished_at": stored.finished_at,
-        "progress": progress,
-        "report": report,
-        "ledger": ledger,
-        "error": stored.error,
-    })
-}
-
-/// `GET /v1/backtests`: every backtest, newest first.
-#[utoipa::path(
-    get,
-    path = "/v1/backtests",
-    tag = "backtests",
-    responses(
-        (status = 200, description = "Every backtest, newest first", body = serde_json::Value),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-    )
-)]
-pub async fn list(
-    State(state): State<Arc<AppState>>,
-    caller: Caller,
-) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadAll)?;
-    let stored = blocking(&state, |store| store.backtests()).await??;
-    let documents: Vec<_> = stored.iter().map(|b| document(&state, b)).collect();
-    Ok(json(
-        StatusCode::OK,
-        serde_json::Value::Array(documents).to_string(),
-    ))
-}
-
-async fn stored(state: &AppState, id: &str) -> Result<StoredBacktest, ApiError> {
-    let key = id.to_owned();
-    blocking(state, move |store| store.backtest(&key))
-        .await??
-        .ok_or_else(|| ApiError::not_found(format!("no backtest {id}")))
-}
-
-/// `GET /v1/backtests/{id}`.
-#[utoipa::path(
-    get,
-    path = "/v1/backtests/{id}",
-    tag = "backtests",
-    params(("id" = String, Path, description = "The backtest id")),
-    responses(
-        (status = 200, description = "Status; progress while it runs (intervals done, strategy, ETA); the report when it ends", body = serde_json::Value),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-    )
-)]
-pub async fn get(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    caller: Caller,
-) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadAll)?;
-    let stored = stored(&state, &id).await?;
-    Ok(json(StatusCode::OK, document(&state, &stored).to_string()))
-}
-
-/// The ledger's format.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct LedgerQuery {
-    /// `csv` or `parquet` [default: by the Accept header, else CSV].
-    format: Option<String>,
-}
-
-/// `GET /v1/backtests/{id}/ledger`: one row per interval and strategy.
-#[utoipa::path(
-    get,
-    path = "/v1/backtests/{id}/ledger",
-    tag = "backtests",
-    params(("id" = String, Path, description = "The backtest id"), LedgerQuery),
-    responses(
-        (status = 200, description = "One row per interval and strategy", content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.parquet"))),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 422, response = Invalid),
-    )
-)]
-pub async fn ledger(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-    Query(query): Query<LedgerQuery>,
-    caller: Caller,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadAll)?;
-    let parquet = match query.format.as_deref() {
-        Some("parquet") => true,
-        Some("csv") => false,
-        Some(other) => {
-            return Err(ApiError::field(
-                "format",
-                format!("{other:?} is not a ledger format; use csv or parquet"),
-            ));
-        }
-        None => wants(&headers, "parquet"),
-    };
-    let stored = stored(&state, &id).await?;
-    if stored.report.is_none() {
-        return Err(ApiError::conflict(format!(
-            "backtest {id} is {}; its ledger is written when it ends",
-            stored.status
-        )));
-    }
-    let (file, media) = if parquet {
-        ("ledger.parquet", "application/vnd.apache.parquet")
-    } else {
-        ("ledger.csv", "text/csv")
-    };
-    let bytes = tokio::fs::read(folder(&state, &id).join(file))
-        .await
-        .map_err(|error| ApiError::internal(format!("the ledger cannot be read: {error}")))?;
-    let disposition = format!("attachment; filename=\"{id}-{file}\"");
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(media)),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition)
-                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
 }
 
 impl Default for Backtests {

@@ -6,8 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use super::error::{FieldIssue, Problem};
-use crate::backtests;
-use crate::http::{charging, jobs, plans, prices, service, sites, telemetry};
+use crate::http::{backtests, charging, jobs, plans, prices, service, sites, telemetry};
 
 /// The document.
 #[derive(Debug, OpenApi)]

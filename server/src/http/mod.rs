@@ -3,6 +3,7 @@
 //! they share in [`common`]. Every `/v1` route needs a bearer key; writes
 //! are recorded in the audit table.
 
+pub(crate) mod backtests;
 pub(crate) mod charging;
 pub(crate) mod common;
 pub(crate) mod jobs;
@@ -34,7 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(telemetry::router())
         .merge(jobs::router())
         .merge(plans::router())
-        .merge(crate::backtests::router())
+        .merge(backtests::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),

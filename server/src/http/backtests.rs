@@ -1,0 +1,342 @@
+//! Backtests over the API: submit one, follow its progress, read its
+//! report and ledger. The runner is [`crate::backtests`].
+
+use crate::auth::{Action, Caller, random_hex};
+use crate::backtests::{BacktestRequest, Job, check, folder, inputs};
+use crate::error::ApiError;
+use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
+use crate::http::common::{allow, audit, json_at, load_site, parse_json, reply, wants};
+use crate::store::StoredBacktest;
+use crate::{AppState, blocking};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// The routes of backtests.
+pub(crate) fn router() -> axum::Router<Arc<AppState>> {
+    use axum::routing;
+    axum::Router::new()
+        .route("/v1/backtests", routing::get(list).post(submit))
+        .route("/v1/backtests/{id}", routing::get(get))
+        .route("/v1/backtests/{id}/ledger", routing::get(ledger))
+}
+
+/// Backtests' part of the OpenAPI document.
+#[derive(Debug, utoipa::OpenApi)]
+#[openapi(paths(list, submit, get, ledger))]
+pub(crate) struct Doc;
+
+/// `POST /v1/backtests`.
+#[utoipa::path(
+    post,
+    path = "/v1/backtests",
+    tag = "backtests",
+    request_body = BacktestRequest,
+    responses(
+        (status = 202, description = "Accepted; runs in the background (Location: the backtest)", body = BacktestView, headers(("Location" = String, description = "/v1/backtests/{id}"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = Invalid),
+    )
+)]
+pub async fn submit(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::RunBacktests)?;
+    let request: BacktestRequest = parse_json(&body)?;
+    let (_, config) =
+        load_site(&state, &request.site)
+            .await
+            .map_err(|error| match error.status {
+                StatusCode::NOT_FOUND => {
+                    ApiError::field("site", format!("no site {} is stored", request.site))
+                }
+                _ => error,
+            })?;
+    let (from, to) = check(&config, &request)?;
+    let inputs = {
+        let (config, request) = (config.clone(), request.clone());
+        blocking(&state, move |store| {
+            inputs(store, &config, &request, from, to)
+        })
+        .await??
+    };
+    let mut strategies = request.strategies.clone();
+    strategies.sort();
+    strategies.dedup();
+    let id = format!("bt_{}", random_hex::<6>());
+    let stored = StoredBacktest {
+        id: id.clone(),
+        created_at: crate::store::now(),
+        key_id: caller.key_id.clone(),
+        request: serde_json::to_string(&request)
+            .map_err(|error| ApiError::internal(error.to_string()))?,
+        status: "queued".to_owned(),
+        started_at: None,
+        finished_at: None,
+        report: None,
+        error: None,
+    };
+    {
+        let stored = stored.clone();
+        blocking(&state, move |store| store.insert_backtest(&stored)).await??;
+    }
+    let intervals = ((to - from).num_minutes() / i64::from(config.site.interval_minutes)) as usize;
+    state.backtests.start(
+        &state,
+        id.clone(),
+        Job {
+            config,
+            inputs,
+            from,
+            to,
+            strategies,
+        },
+        intervals,
+    );
+    audit(
+        &state,
+        &caller,
+        Method::POST,
+        "/v1/backtests".to_owned(),
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    Ok(json_at(
+        StatusCode::ACCEPTED,
+        serde_json::to_string(&document(&state, &stored)?)
+            .map_err(|error| ApiError::internal(error.to_string()))?,
+        &format!("/v1/backtests/{id}"),
+    ))
+}
+
+/// A running backtest's progress (fields in alphabetical order, as always).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ProgressView {
+    /// Seconds since it started, whole.
+    elapsed_seconds: Option<f64>,
+    /// Seconds it is expected to need still, whole.
+    eta_seconds: Option<f64>,
+    /// Share of the intervals done, to 0.001.
+    fraction: f64,
+    /// Intervals simulated, over every strategy.
+    intervals_done: usize,
+    /// Intervals to simulate, over every strategy.
+    intervals_total: usize,
+    /// The strategy running now.
+    strategy: &'static str,
+}
+
+/// A backtest as served: the request, the status, progress while it runs,
+/// the report when it ends (fields in alphabetical order, as always).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct BacktestView {
+    /// When it was submitted.
+    created_at: String,
+    /// Why it failed, when it did.
+    error: Option<String>,
+    /// When it ended.
+    finished_at: Option<String>,
+    /// Its id.
+    id: String,
+    /// Where its ledger is, once it has a report.
+    ledger: Option<String>,
+    /// Progress while it is queued or runs.
+    progress: Option<ProgressView>,
+    /// The report, when it ends.
+    #[schema(value_type = Option<arbiter_backtest::Report>)]
+    report: Option<serde_json::Value>,
+    /// The request as submitted.
+    #[schema(value_type = BacktestRequest)]
+    request: serde_json::Value,
+    /// When it started running.
+    started_at: Option<String>,
+    /// `queued`, `running`, `done`, `interrupted` or `failed`.
+    status: String,
+}
+
+/// A stored backtest as served; a stored request or report that cannot be
+/// read is an error (logged), never shown as `null`.
+fn document(state: &AppState, stored: &StoredBacktest) -> Result<BacktestView, ApiError> {
+    let unreadable = |what: &'static str| {
+        move |error: serde_json::Error| {
+            tracing::error!(%error, backtest = %stored.id, what, "a stored backtest is unreadable");
+            ApiError::internal("a stored backtest is unreadable")
+        }
+    };
+    let request = serde_json::from_str(&stored.request).map_err(unreadable("request"))?;
+    let report: Option<serde_json::Value> = stored
+        .report
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(unreadable("report"))?;
+    let progress = state.backtests.progress(&stored.id).map(|progress| {
+        let done = progress.done.load(Ordering::Relaxed);
+        let fraction = done as f64 / progress.total.max(1) as f64;
+        let elapsed = progress
+            .started
+            .lock()
+            .ok()
+            .and_then(|at| at.map(|at| at.elapsed().as_secs_f64()));
+        let eta = elapsed.filter(|_| done > 0).map(|elapsed| {
+            elapsed * (progress.total - done.min(progress.total)) as f64 / done as f64
+        });
+        ProgressView {
+            elapsed_seconds: elapsed.map(f64::round),
+            eta_seconds: eta.map(f64::round),
+            fraction: (fraction * 1000.0).round() / 1000.0,
+            intervals_done: done,
+            intervals_total: progress.total,
+            strategy: progress.strategy.lock().map(|s| *s).unwrap_or_default(),
+        }
+    });
+    Ok(BacktestView {
+        created_at: stored.created_at.clone(),
+        error: stored.error.clone(),
+        finished_at: stored.finished_at.clone(),
+        id: stored.id.clone(),
+        ledger: report
+            .is_some()
+            .then(|| format!("/v1/backtests/{}/ledger", stored.id)),
+        progress,
+        report,
+        request,
+        started_at: stored.started_at.clone(),
+        status: stored.status.clone(),
+    })
+}
+
+/// `GET /v1/backtests`: every backtest, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/backtests",
+    tag = "backtests",
+    responses(
+        (status = 200, description = "Every backtest, newest first", body = Vec<BacktestView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    )
+)]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadAll)?;
+    let stored = blocking(&state, |store| store.backtests()).await??;
+    let documents = stored
+        .iter()
+        .map(|b| document(&state, b))
+        .collect::<Result<Vec<_>, _>>()?;
+    reply(StatusCode::OK, &documents)
+}
+
+async fn stored(state: &AppState, id: &str) -> Result<StoredBacktest, ApiError> {
+    let key = id.to_owned();
+    blocking(state, move |store| store.backtest(&key))
+        .await??
+        .ok_or_else(|| ApiError::not_found(format!("no backtest {id}")))
+}
+
+/// `GET /v1/backtests/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/backtests/{id}",
+    tag = "backtests",
+    params(("id" = String, Path, description = "The backtest id")),
+    responses(
+        (status = 200, description = "Status; progress while it runs (intervals done, strategy, ETA); the report when it ends", body = BacktestView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    )
+)]
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadAll)?;
+    let stored = stored(&state, &id).await?;
+    reply(StatusCode::OK, &document(&state, &stored)?)
+}
+
+/// The ledger's format.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LedgerQuery {
+    /// `csv` or `parquet` [default: by the Accept header, else CSV].
+    format: Option<String>,
+}
+
+/// `GET /v1/backtests/{id}/ledger`: one row per interval and strategy.
+#[utoipa::path(
+    get,
+    path = "/v1/backtests/{id}/ledger",
+    tag = "backtests",
+    params(("id" = String, Path, description = "The backtest id"), LedgerQuery),
+    responses(
+        (status = 200, description = "One row per interval and strategy", content((String = "text/csv"), (Vec<u8> = "application/vnd.apache.parquet"))),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = Invalid),
+    )
+)]
+pub async fn ledger(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(query): Query<LedgerQuery>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    allow(&caller, Action::ReadAll)?;
+    let parquet = match query.format.as_deref() {
+        Some("parquet") => true,
+        Some("csv") => false,
+        Some(other) => {
+            return Err(ApiError::field(
+                "format",
+                format!("{other:?} is not a ledger format; use csv or parquet"),
+            ));
+        }
+        None => wants(&headers, "parquet"),
+    };
+    let stored = stored(&state, &id).await?;
+    if stored.report.is_none() {
+        return Err(ApiError::conflict(format!(
+            "backtest {id} is {}; its ledger is written when it ends",
+            stored.status
+        )));
+    }
+    let (file, media) = if parquet {
+        ("ledger.parquet", "application/vnd.apache.parquet")
+    } else {
+        ("ledger.csv", "text/csv")
+    };
+    let bytes = tokio::fs::read(folder(&state, &id).join(file))
+        .await
+        .map_err(|error| ApiError::internal(format!("the ledger cannot be read: {error}")))?;
+    let disposition = format!("attachment; filename=\"{id}-{file}\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(media)),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or_else(|_| HeaderValue::from_static("attachment")),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
