@@ -17,12 +17,7 @@ async fn a_job_answers_typed_and_an_unreadable_stored_job_fails_loudly() {
         .call("POST", "/v1/sites/np15-hub/jobs", token, Some(&job), &[])
         .await;
     assert_eq!(queued.status, 201, "{}", queued.body);
-    let keys: Vec<String> =
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&queued.body)
-            .expect("an object")
-            .keys()
-            .cloned()
-            .collect();
+    let keys = queued.keys();
     assert_eq!(
         keys,
         [

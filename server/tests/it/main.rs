@@ -55,6 +55,15 @@ impl Answer {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 
+    /// The keys of a JSON object body, in the order they were sent.
+    pub fn keys(&self) -> Vec<String> {
+        serde_json::from_str::<serde_json::Map<String, Value>>(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", self.body))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
