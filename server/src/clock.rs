@@ -180,7 +180,7 @@ pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize 
             match plan_site(&state, config, stored.revision, at).await {
                 Ok(_) => true,
                 Err(error) => {
-                    tracing::error!(site = stored.id, detail = error.detail, "planning failed");
+                    tracing::error!(site = stored.id, %error, "planning failed");
                     false
                 }
             }

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::planning::PlanningError;
 use super::store::StoreError;
 
 /// One problem with a request's content.
@@ -25,6 +26,12 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Short, the same for every error of its kind.
     pub title: &'static str,
+    /// Stable and machine-readable: `malformed`, `invalid`,
+    /// `unauthenticated`, `forbidden`, `not_found`, `conflict`, `internal`,
+    /// `store`, `unreadable`, `solvers_busy`, `shutting_down`.
+    pub code: &'static str,
+    /// Seconds after which a retry may succeed (`Retry-After`).
+    pub retry_after: Option<u32>,
     /// What exactly went wrong.
     pub detail: String,
     /// For invalid input: every issue found.
@@ -41,6 +48,9 @@ pub struct Problem<'a> {
     pub title: &'static str,
     /// The HTTP status.
     pub status: u16,
+    /// Stable and machine-readable, one per kind of error (see
+    /// docs/service.md, "Errors").
+    pub code: &'static str,
     /// What exactly went wrong.
     pub detail: &'a str,
     /// For invalid input (422): every field and the rule it breaks.
@@ -59,10 +69,17 @@ impl FieldIssue {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> ApiError {
+    fn new(
+        status: StatusCode,
+        title: &'static str,
+        code: &'static str,
+        detail: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             title,
+            code,
+            retry_after: None,
             detail: detail.into(),
             errors: Vec::new(),
         }
@@ -70,7 +87,12 @@ impl ApiError {
 
     /// 400: the body cannot be read (not JSON/TOML/CSV, wrong types).
     pub fn malformed(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed request", detail)
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed request",
+            "malformed",
+            detail,
+        )
     }
 
     /// 422: readable, but breaking rules; every issue listed.
@@ -82,7 +104,12 @@ impl ApiError {
             .join("; ");
         ApiError {
             errors,
-            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid input", detail)
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid input",
+                "invalid",
+                detail,
+            )
         }
     }
 
@@ -96,34 +123,84 @@ impl ApiError {
 
     /// 401: no valid key.
     pub fn unauthenticated(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "unauthenticated",
+            detail,
+        )
     }
 
     /// 403: a valid key without the right.
     pub fn forbidden(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", "forbidden", detail)
     }
 
     /// 404.
     pub fn not_found(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not found", detail)
+        ApiError::new(StatusCode::NOT_FOUND, "not found", "not_found", detail)
     }
 
     /// 409: the request contradicts what is stored.
     pub fn conflict(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, "conflict", detail)
+        ApiError::new(StatusCode::CONFLICT, "conflict", "conflict", detail)
     }
 
-    /// 500: the service failed; nothing was changed.
-    pub fn internal(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", detail)
+    /// 500: the service failed; nothing was changed. `detail` is logged,
+    /// never answered: the client gets a generic message and the code.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%detail, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            "internal",
+            "the service failed; nothing was changed",
+        )
+    }
+
+    /// 500: a stored `what` (a job, a plan…) cannot be read; `error` is
+    /// logged with it.
+    pub fn unreadable(what: &str, error: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%error, what, "stored data is unreadable");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            "unreadable",
+            format!("a stored {what} is unreadable"),
+        )
+    }
+
+    /// 503 with `Retry-After`: try again in `seconds`.
+    fn unavailable(code: &'static str, detail: &str, seconds: u32) -> ApiError {
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", code, detail)
+        }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         tracing::error!(%error, "store");
-        ApiError::internal(format!("{error}; nothing was changed"))
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+            "store",
+            "the database failed; nothing was changed",
+        )
+    }
+}
+
+impl From<PlanningError> for ApiError {
+    fn from(error: PlanningError) -> ApiError {
+        match error {
+            PlanningError::Store(error) => error.into(),
+            PlanningError::Busy => ApiError::unavailable("solvers_busy", &error.to_string(), 5),
+            PlanningError::ShuttingDown => {
+                ApiError::unavailable("shutting_down", &error.to_string(), 5)
+            }
+            PlanningError::Worker(_) | PlanningError::Problem(_) => ApiError::internal(error),
+        }
     }
 }
 
@@ -145,6 +222,7 @@ impl IntoResponse for ApiError {
             kind: "about:blank",
             title: self.title,
             status: status.as_u16(),
+            code: self.code,
             detail: &brief(&self.detail),
             errors: &errors,
         })
@@ -154,6 +232,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

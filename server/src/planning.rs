@@ -25,9 +25,8 @@ use arbiter_optimizer::{POWER_DECIMALS, Plan, round_to, solve};
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
 
-use super::error::ApiError;
-use super::store::{Store, StoredPrices};
-use super::{AppState, Published, SOLVE_QUEUE_TIMEOUT, blocking};
+use super::store::{Store, StoreError, StoredPrices};
+use super::{AppState, Published, SOLVE_QUEUE_TIMEOUT};
 
 /// The price model of each market, local day, interval and horizon:
 /// chosen once a day on the stored prices before that day, by the rule the
@@ -42,7 +41,7 @@ fn price_model(
     config: &SiteConfig,
     market: &str,
     at: DateTime<Utc>,
-) -> Result<Model, ApiError> {
+) -> Result<Model, PlanningError> {
     let day = at.with_timezone(&config.market_zone).date_naive();
     let minutes = config.site.interval_minutes;
     let key = (market.to_owned(), day, minutes, horizon_intervals(config));
@@ -156,6 +155,37 @@ fn rfc(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Why a plan could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanningError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Every solver stayed busy for [`SOLVE_QUEUE_TIMEOUT`].
+    #[error("every solver was busy for 60 s; try again")]
+    Busy,
+    /// The service is shutting down.
+    #[error("the service is shutting down")]
+    ShuttingDown,
+    /// A worker thread failed (it panicked or was cancelled).
+    #[error("a planning worker failed: {0}")]
+    Worker(String),
+    /// The stored site and data make a problem the optimizer refuses.
+    #[error("the site's problem is invalid: {0}")]
+    Problem(String),
+}
+
+/// Runs `f` on the store off the async executor.
+async fn on_store<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Store) -> T + Send + 'static,
+) -> Result<T, PlanningError> {
+    let store = Arc::clone(&state.store);
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|error| PlanningError::Worker(error.to_string()))
+}
+
 /// Plans `site_id` from `at` (an interval start), stores and publishes the
 /// plan. The solve waits for one of the service's solver slots.
 pub async fn plan_site(
@@ -163,26 +193,26 @@ pub async fn plan_site(
     config: SiteConfig,
     site_revision: i64,
     at: DateTime<Utc>,
-) -> Result<Arc<Published>, ApiError> {
+) -> Result<Arc<Published>, PlanningError> {
     let gathered = {
         let config = config.clone();
         let models = Arc::clone(state);
         let now = state.clock.now();
-        blocking(state, move |store| {
+        on_store(state, move |store| {
             gather(store, &models.price_models, config, site_revision, at, now)
         })
         .await??
     };
     let permit = tokio::time::timeout(SOLVE_QUEUE_TIMEOUT, state.solves.acquire())
         .await
-        .map_err(|_| ApiError::internal("every solver was busy for 60 s; try again"))?
-        .map_err(|_| ApiError::internal("the service is shutting down"))?;
+        .map_err(|_| PlanningError::Busy)?
+        .map_err(|_| PlanningError::ShuttingDown)?;
     let (plan, gathered) = tokio::task::spawn_blocking(move || {
         let plan = solve_gathered(&gathered, at);
         (plan, gathered)
     })
     .await
-    .map_err(|error| ApiError::internal(format!("solver failed: {error}")))?;
+    .map_err(|error| PlanningError::Worker(error.to_string()))?;
     drop(permit);
     let plan = plan?;
     state
@@ -190,7 +220,7 @@ pub async fn plan_site(
         .plan_published(plan.status.as_str(), plan.solve_seconds);
     let site_id = config.site.id.clone();
     let status = plan.status.as_str().to_owned();
-    let stored = blocking(state, move |store| {
+    let stored = on_store(state, move |store| {
         store.insert_plan(&site_id, &status, |version, created_at| {
             serde_json::to_string(&Document {
                 site_id: &plan.site_id,
@@ -213,7 +243,7 @@ pub async fn plan_site(
     Ok(published)
 }
 
-fn solve_gathered(gathered: &Gathered, at: DateTime<Utc>) -> Result<Plan, ApiError> {
+fn solve_gathered(gathered: &Gathered, at: DateTime<Utc>) -> Result<Plan, PlanningError> {
     let snapshot = Snapshot {
         at,
         prices_per_mwh: gathered.prices.clone(),
@@ -232,7 +262,7 @@ fn solve_gathered(gathered: &Gathered, at: DateTime<Utc>) -> Result<Plan, ApiErr
         previous: gathered.previous.as_ref(),
     };
     let problem = problem(&gathered.config, &snapshot)
-        .map_err(|error| ApiError::internal(format!("the site's problem is invalid: {error}")))?;
+        .map_err(|error| PlanningError::Problem(error.to_string()))?;
     // Published (rounded, every rule kept): what controllers execute and the
     // next plan's stability reference and warm start.
     Ok(solve(
@@ -250,7 +280,7 @@ fn gather(
     site_revision: i64,
     at: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Gathered, ApiError> {
+) -> Result<Gathered, PlanningError> {
     let site = &config.site;
     let id = site.id.as_str();
     let intervals = horizon_intervals(&config);

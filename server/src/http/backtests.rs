@@ -165,10 +165,9 @@ struct BacktestView {
 /// A stored backtest as served; a stored request or report that cannot be
 /// read is an error (logged), never shown as `null`.
 fn document(state: &AppState, stored: &StoredBacktest) -> Result<BacktestView, ApiError> {
-    let unreadable = |what: &'static str| {
+    let unreadable = |part: &'static str| {
         move |error: serde_json::Error| {
-            tracing::error!(%error, backtest = %stored.id, what, "a stored backtest is unreadable");
-            ApiError::internal("a stored backtest is unreadable")
+            ApiError::unreadable("backtest", format!("{} {part}: {error}", stored.id))
         }
     };
     let request = serde_json::from_str(&stored.request).map_err(unreadable("request"))?;

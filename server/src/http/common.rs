@@ -150,7 +150,7 @@ pub(crate) async fn load_site(
         .await??
         .ok_or_else(|| ApiError::not_found(format!("no site {site}")))?;
     let config = SiteConfig::from_toml(&format!("site {site}"), &stored.config)
-        .map_err(|error| ApiError::internal(format!("the stored site is unreadable: {error}")))?;
+        .map_err(|error| ApiError::unreadable("site", format!("{site}: {error}")))?;
     Ok((stored, config))
 }
 

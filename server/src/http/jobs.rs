@@ -64,8 +64,7 @@ struct JobList {
 /// (logged), never shown with a made-up spec.
 fn job_view(job: &StoredJob, now: DateTime<Utc>) -> Result<JobView, ApiError> {
     let spec: serde_json::Value = serde_json::from_str(&job.spec).map_err(|error| {
-        tracing::error!(%error, site = %job.site_id, job = %job.id, "a stored job is unreadable");
-        ApiError::internal("a stored job is unreadable")
+        ApiError::unreadable("job", format!("{}/{}: {error}", job.site_id, job.id))
     })?;
     let overdue = spec["deadline"]
         .as_str()
@@ -249,8 +248,8 @@ async fn update_job(
     allow(&caller, Action::OperateSite(&site))?;
     let stored = find_job(&state, &site, &job).await?;
     let progress: JobProgress = parse_json(&body)?;
-    let spec: JobSpec = serde_json::from_str(&stored.spec)
-        .map_err(|error| ApiError::internal(format!("the stored job is unreadable: {error}")))?;
+    let spec: JobSpec =
+        serde_json::from_str(&stored.spec).map_err(|error| ApiError::unreadable("job", error))?;
     let delivered = progress.delivered_kwh;
     if !(delivered.is_finite()
         && delivered >= stored.delivered_kwh

@@ -376,8 +376,7 @@ async fn list_plans(
                 solve_seconds: f64,
             }
             let stored: Stored = serde_json::from_str(&p.body).map_err(|error| {
-                tracing::error!(%error, site = %p.site_id, version = p.version, "a stored plan is unreadable");
-                ApiError::internal("a stored plan is unreadable")
+                ApiError::unreadable("plan", format!("{} v{}: {error}", p.site_id, p.version))
             })?;
             Ok(PlanSummary {
                 created_at: p.created_at.clone(),

@@ -60,10 +60,7 @@ fn site_view(stored: &StoredSite) -> Result<SiteView, ApiError> {
     let config = toml::from_str::<Site>(&stored.config)
         .map_err(|error| error.to_string())
         .and_then(|site| serde_json::to_value(site).map_err(|error| error.to_string()))
-        .map_err(|error| {
-            tracing::error!(%error, site = %stored.id, "a stored site is unreadable");
-            ApiError::internal("a stored site is unreadable")
-        })?;
+        .map_err(|error| ApiError::unreadable("site", format!("{}: {error}", stored.id)))?;
     Ok(SiteView {
         config,
         id: stored.id.clone(),

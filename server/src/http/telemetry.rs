@@ -193,10 +193,7 @@ async fn get_telemetry(
         .iter()
         .map(|body| serde_json::from_str::<Telemetry>(body))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| {
-            tracing::error!(%error, site = %site, "a stored telemetry report is unreadable");
-            ApiError::internal("a stored telemetry report is unreadable")
-        })?;
+        .map_err(|error| ApiError::unreadable("telemetry report", format!("{site}: {error}")))?;
     let history = TelemetryHistory {
         site_id: site,
         from: rfc(from),

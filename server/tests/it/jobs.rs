@@ -42,6 +42,7 @@ async fn a_job_answers_typed_and_an_unreadable_stored_job_fails_loudly() {
         .await;
     assert_eq!(read.status, 500, "{}", read.body);
     assert_eq!(read.json()["detail"], "a stored job is unreadable");
+    assert_eq!(read.json()["code"], "unreadable");
     let list = app
         .call("GET", "/v1/sites/np15-hub/jobs", token, None, &[])
         .await;

@@ -3,6 +3,7 @@
 //! whole role × endpoint matrix runs in about a second.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod errors;
 mod jobs;
 mod plans;
 mod prices;
