@@ -12,19 +12,22 @@
 //! lists every such substitution in `warnings`. Its `basis` records the
 //! versions of everything it was built from.
 
+mod gather;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use arbiter_backtest::SiteConfig;
 use arbiter_backtest::planner::{
-    Snapshot, charging_model, choose_price_model, horizon_intervals, price_model_history_days,
-    problem, solve_options,
+    Snapshot, choose_price_model, horizon_intervals, price_model_history_days, problem,
+    solve_options,
 };
-use arbiter_backtest::{SiteConfig, published_until};
 use arbiter_forecast::{Model, Series, resample};
-use arbiter_optimizer::{POWER_DECIMALS, Plan, round_to, solve};
-use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeDelta, TimeZone, Utc};
+use arbiter_optimizer::{Plan, solve};
+use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
 
+use self::gather::{Gathered, gather};
 use super::store::{Store, StoreError, StoredPrices};
 use super::{AppState, Published, SOLVE_QUEUE_TIMEOUT};
 
@@ -129,19 +132,6 @@ pub struct Document<'a> {
     pub warnings: &'a [String],
     /// The plan itself (the optimizer's plan format).
     pub plan: &'a Plan,
-}
-
-/// Everything read from the store for one plan.
-struct Gathered {
-    config: SiteConfig,
-    basis: Basis,
-    warnings: Vec<String>,
-    prices: Vec<f64>,
-    ev: Vec<f64>,
-    soc_kwh: f64,
-    previous: Option<Plan>,
-    /// Open jobs: the job, energy delivered so far, whether it is running.
-    jobs: Vec<(arbiter_forecast::QueuedJob, f64, bool)>,
 }
 
 /// The start of the interval containing `now` on the site's grid.
@@ -270,234 +260,6 @@ fn solve_gathered(gathered: &Gathered, at: DateTime<Utc>) -> Result<Plan, Planni
         &solve_options(&gathered.config, gathered.previous.as_ref()),
     )
     .published(&problem))
-}
-
-/// Reads what the plan at `at` is built from.
-fn gather(
-    store: &Store,
-    models: &PriceModels,
-    config: SiteConfig,
-    site_revision: i64,
-    at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Gathered, PlanningError> {
-    let site = &config.site;
-    let id = site.id.as_str();
-    let intervals = horizon_intervals(&config);
-    let minutes = site.interval_minutes;
-    let horizon_end = at + TimeDelta::minutes(i64::from(minutes) * intervals as i64);
-    let mut warnings = Vec::new();
-
-    // Prices: the latest revision of each published day, extended.
-    let published = published_until(&config, at);
-    let mut price_revisions = std::collections::BTreeMap::new();
-    let mut chosen_model = None;
-    let prices = match &site.market.id {
-        None => {
-            warnings
-                .push("the site names no market (market.id): planned with zero prices".to_owned());
-            vec![0.0; intervals]
-        }
-        Some(market) => {
-            let model = price_model(models, store, &config, market, at)?;
-            chosen_model = Some(model.name());
-            let lookback = i64::from(model.lookback_days()) + 2;
-            let local = |t: DateTime<Utc>| t.with_timezone(&config.market_zone).date_naive();
-            let days = store.prices_between(
-                market,
-                &(local(at) - TimeDelta::days(lookback)).to_string(),
-                &(local(published) - TimeDelta::days(1)).to_string(),
-            )?;
-            for day in &days {
-                price_revisions.insert(day.day.clone(), day.revision);
-            }
-            match price_series(&days, minutes) {
-                Some(known) if known.end() > at - TimeDelta::days(2) => {
-                    let known = known.between(known.start, published);
-                    if known.end() < published {
-                        warnings.push(format!(
-                            "prices of {market} are stored until {} only; forecast from there",
-                            rfc(known.end())
-                        ));
-                    }
-                    match arbiter_forecast::extend(&known, config.market_zone, horizon_end, &model)
-                    {
-                        Ok((extended, _)) => {
-                            let first = extended.index_of(at).unwrap_or(0);
-                            let mut values: Vec<f64> = extended
-                                .values
-                                .iter()
-                                .skip(first)
-                                .take(intervals)
-                                .map(|v| if v.is_finite() { *v } else { 0.0 })
-                                .collect();
-                            values.resize(intervals, 0.0);
-                            values
-                        }
-                        Err(error) => {
-                            warnings.push(format!("prices of {market} could not be extended ({error}): planned with zero prices"));
-                            vec![0.0; intervals]
-                        }
-                    }
-                }
-                _ => {
-                    warnings.push(format!(
-                        "no prices of {market} stored for the last two days: planned with zero prices"
-                    ));
-                    vec![0.0; intervals]
-                }
-            }
-        }
-    };
-
-    // Charging: the metered load before `at`, forecast at the site's quantile.
-    let model = charging_model();
-    let since = at - TimeDelta::days(i64::from(model.lookback_days()) + 2);
-    let readings = store.charging_since(id, &rfc(since))?;
-    let history = load_series(&readings, since, at, minutes);
-    let charging_until = readings
-        .iter()
-        .rev()
-        .find(|(t, _)| t.as_str() < rfc(at).as_str())
-        .map(|(t, _)| t.clone());
-    let ev = match &history {
-        Some(history) => model
-            .forecast(
-                history,
-                config.zone,
-                at,
-                intervals,
-                &[site.planning.charging_quantile],
-            )
-            .ok()
-            .and_then(|mut forecast| forecast.values.pop())
-            .map(|values| {
-                values
-                    .into_iter()
-                    .map(|v| if v.is_finite() { v.max(0.0) } else { 0.0 })
-                    .collect()
-            }),
-        None => None,
-    };
-    // The controller's own forecast, where it covers the horizon, replaces
-    // the model's.
-    // Sent by now (on the service's clock, so a replay sees what was sent).
-    let sent_by = now.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let own = store.charging_forecast(id, &rfc(at), &rfc(horizon_end), &sent_by)?;
-    let mut ev = match ev {
-        Some(ev) => ev,
-        None if own.len() < intervals => {
-            warnings.push(
-                "no metered charging load stored before the plan: planned with none".to_owned(),
-            );
-            vec![0.0; intervals]
-        }
-        None => vec![0.0; intervals],
-    };
-    let step = i64::from(minutes) * 60;
-    let mut covered = 0;
-    for (instant, kw, _) in &own {
-        let Ok(instant) = DateTime::parse_from_rfc3339(instant) else {
-            continue;
-        };
-        let offset = (instant.with_timezone(&Utc) - at).num_seconds();
-        if offset >= 0
-            && offset % step == 0
-            && let Some(slot) = usize::try_from(offset / step)
-                .ok()
-                .and_then(|k| ev.get_mut(k))
-        {
-            *slot = *kw;
-            covered += 1;
-        }
-    }
-    let charging_forecast = ChargingForecast {
-        controller_intervals: covered,
-        model_intervals: intervals - covered.min(intervals),
-        issued_at: own.iter().map(|(_, _, issued)| issued.clone()).max(),
-    };
-    if let Some(last) = &charging_until
-        && let Ok(last) = DateTime::parse_from_rfc3339(last)
-        && at - last.with_timezone(&Utc) > TimeDelta::hours(2)
-    {
-        warnings.push(format!(
-            "the last charging reading is from {}; the forecast may be stale",
-            rfc(last.with_timezone(&Utc))
-        ));
-    }
-
-    // Battery energy and the billing month's peak.
-    let soc = store.latest_soc(id)?;
-    let soc_kwh = match (&soc, &site.battery) {
-        (Some((_, kwh)), _) => *kwh,
-        (None, Some(battery)) => {
-            warnings.push(format!(
-                "no battery energy reported: planned from the configured {} kWh",
-                battery.initial_soc_kwh
-            ));
-            battery.initial_soc_kwh
-        }
-        (None, None) => 0.0,
-    };
-    let local = at.with_timezone(&config.zone);
-    let month_start = NaiveDate::from_ymd_opt(local.year(), local.month(), 1)
-        .and_then(|day| day.and_hms_opt(0, 0, 0))
-        .and_then(|midnight| config.zone.from_local_datetime(&midnight).earliest())
-        .map_or(at, |start| start.with_timezone(&Utc));
-    // Every reading of the month so far, up to one stamped at the end of
-    // the current interval (a meter reports the interval just ended).
-    let month_peak_kw = store
-        .peak_between(
-            id,
-            &rfc(month_start),
-            &rfc(at + TimeDelta::minutes(i64::from(minutes)) + TimeDelta::seconds(1)),
-        )?
-        .unwrap_or(0.0)
-        .max(0.0);
-
-    let running = store.running_jobs(id)?;
-    let jobs: Vec<_> = super::jobs::open_jobs(&store.jobs(id, true)?)
-        .into_iter()
-        .filter(|(job, _)| job.deadline > at)
-        .map(|(job, delivered)| {
-            let runs = running.contains(&job.id);
-            (job, delivered, runs)
-        })
-        .collect();
-
-    let previous = store.plan(id, None)?;
-    let previous_version = previous.as_ref().map(|p| p.version);
-    let previous = previous.and_then(|stored| {
-        serde_json::from_str::<serde_json::Value>(&stored.body)
-            .ok()
-            .and_then(|mut document| serde_json::from_value::<Plan>(document["plan"].take()).ok())
-    });
-
-    Ok(Gathered {
-        basis: Basis {
-            site_revision,
-            market: site.market.id.clone(),
-            price_model: chosen_model,
-            price_revisions,
-            prices_published_until: site.market.id.as_ref().map(|_| rfc(published)),
-            charging_until,
-            charging_forecast,
-            telemetry_at: soc.map(|(at, _)| at),
-            month_peak_kw: round_to(month_peak_kw, POWER_DECIMALS),
-            previous_version,
-            jobs: jobs
-                .iter()
-                .map(|(job, delivered, _)| (job.id.clone(), round_to(*delivered, POWER_DECIMALS)))
-                .collect(),
-        },
-        config,
-        warnings,
-        prices,
-        ev,
-        soc_kwh,
-        previous,
-        jobs,
-    })
 }
 
 /// Stored price days as one series on the site's interval, when they are
