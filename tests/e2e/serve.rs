@@ -539,9 +539,15 @@ fn sites_prices_charging_telemetry_and_plans_round_trip() {
     assert_eq!(
         paths
             .iter()
-            .filter(|p| p.starts_with("POST /v1/sites/np15-hub/plan "))
+            .filter(|p| *p == "POST /v1/sites/np15-hub/plan 201")
             .count(),
         2,
+        "{paths:?}"
+    );
+    // A refused write is recorded too (the key reused with another body);
+    // the idempotent replay is not.
+    assert!(
+        paths.contains(&"POST /v1/sites/np15-hub/plan 409".to_owned()),
         "{paths:?}"
     );
 }

@@ -5,12 +5,12 @@ use crate::auth::{Action, Caller, random_hex};
 use crate::backtests::{BacktestRequest, Job, check, folder, inputs};
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
-use crate::http::common::{allow, audit, json_at, load_site, parse_json, reply, wants};
+use crate::http::common::{allow, json_at, load_site, parse_json, reply, wants};
 use crate::store::StoredBacktest;
 use crate::{AppState, blocking};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -101,14 +101,6 @@ pub async fn submit(
         },
         intervals,
     );
-    audit(
-        &state,
-        &caller,
-        Method::POST,
-        "/v1/backtests".to_owned(),
-        StatusCode::ACCEPTED,
-    )
-    .await;
     Ok(json_at(
         StatusCode::ACCEPTED,
         serde_json::to_string(&document(&state, &stored)?)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 
@@ -17,8 +17,8 @@ use arbiter_backtest::SiteConfig;
 use arbiter_optimizer::{POWER_DECIMALS, round_to, rounded};
 
 use super::common::{
-    MAX_READ_BACK_DAYS, Range, Stored, allow, audit, csv_rows, instant_range, is_csv, json,
-    load_site, parse_json, reply, rfc, wants,
+    MAX_READ_BACK_DAYS, Range, Stored, allow, csv_rows, instant_range, is_csv, json, load_site,
+    parse_json, reply, rfc, wants,
 };
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
@@ -146,14 +146,6 @@ async fn put_charging(
     let rows = charging_rows(&config, &headers, &body)?;
     let id = site.clone();
     let written = blocking(&state, move |store| store.put_charging(&id, &rows)).await??;
-    audit(
-        &state,
-        &caller,
-        Method::PUT,
-        format!("/v1/sites/{site}/charging"),
-        StatusCode::OK,
-    )
-    .await;
     reply(StatusCode::OK, &Stored { stored: written })
 }
 
@@ -197,14 +189,6 @@ async fn put_charging_forecast(
         store.put_charging_forecast(&id, &rows, &issued_at)
     })
     .await??;
-    audit(
-        &state,
-        &caller,
-        Method::PUT,
-        format!("/v1/sites/{site}/charging/forecast"),
-        StatusCode::OK,
-    )
-    .await;
     reply(StatusCode::OK, &Stored { stored: written })
 }
 

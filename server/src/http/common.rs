@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use chrono::{DateTime, Utc};
@@ -43,7 +43,12 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 blocking(state, move |store| keys.keys.caller(store, &token)).await??
             }
         };
-        caller.ok_or_else(|| ApiError::unauthenticated("the API key is unknown or revoked"))
+        let caller =
+            caller.ok_or_else(|| ApiError::unauthenticated("the API key is unknown or revoked"))?;
+        if let Some(slot) = parts.extensions.get::<super::audit::AuditSlot>() {
+            slot.fill(&caller.key_id);
+        }
+        Ok(caller)
     }
 }
 
@@ -64,24 +69,6 @@ pub(crate) fn allow(caller: &Caller, action: Action) -> Result<(), ApiError> {
                 Action::RunBacktests => "run backtests".to_owned(),
             }
         )))
-    }
-}
-
-/// Records a write (after it happened, with its status).
-pub(crate) async fn audit(
-    state: &AppState,
-    caller: &Caller,
-    method: Method,
-    path: String,
-    status: StatusCode,
-) {
-    let key = caller.key_id.clone();
-    let result = blocking(state, move |store| {
-        store.audit(&key, method.as_str(), &path, status.as_u16())
-    })
-    .await;
-    if !matches!(result, Ok(Ok(()))) {
-        tracing::error!("the audit record could not be written");
     }
 }
 

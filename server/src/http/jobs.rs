@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 
@@ -14,7 +14,7 @@ use crate::store::StoredJob;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::common::{allow, audit, json_at, load_site, parse_json, reply};
+use super::common::{allow, json_at, load_site, parse_json, reply};
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
@@ -134,14 +134,6 @@ async fn submit_job(
             spec.id
         )));
     }
-    audit(
-        &state,
-        &caller,
-        Method::POST,
-        format!("/v1/sites/{site}/jobs"),
-        StatusCode::CREATED,
-    )
-    .await;
     let body = serde_json::to_string(&job_view(&job, now)?)
         .map_err(|error| ApiError::internal(error.to_string()))?;
     Ok(json_at(
@@ -278,14 +270,6 @@ async fn update_job(
         })
         .await??;
     }
-    audit(
-        &state,
-        &caller,
-        Method::PATCH,
-        format!("/v1/sites/{site}/jobs/{job}"),
-        StatusCode::OK,
-    )
-    .await;
     let updated = find_job(&state, &site, &job).await?;
     reply(StatusCode::OK, &job_view(&updated, state.clock.now())?)
 }
@@ -323,14 +307,6 @@ async fn cancel_job(
         })
         .await??;
     }
-    audit(
-        &state,
-        &caller,
-        Method::DELETE,
-        format!("/v1/sites/{site}/jobs/{job}"),
-        StatusCode::OK,
-    )
-    .await;
     let updated = find_job(&state, &site, &job).await?;
     reply(StatusCode::OK, &job_view(&updated, state.clock.now())?)
 }

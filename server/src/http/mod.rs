@@ -1,8 +1,9 @@
 //! The HTTP layer: one module per resource, each with its `router()`, its
 //! request types and its part of the OpenAPI document (`Doc`); the pieces
 //! they share in [`common`]. Every `/v1` route needs a bearer key; writes
-//! are recorded in the audit table.
+//! are recorded in the audit table by one layer (`audit.rs`).
 
+mod audit;
 pub(crate) mod backtests;
 pub(crate) mod charging;
 pub(crate) mod common;
@@ -37,6 +38,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(plans::router())
         .merge(backtests::router())
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            audit::record,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             crate::metrics::track,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::common::{Range, allow, audit, json, load_site, parse_json, reply, wants};
+use super::common::{Range, allow, json, load_site, parse_json, reply, wants};
 use super::telemetry::{Telemetry, store_telemetry};
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
@@ -143,14 +143,6 @@ async fn post_plan(
         })
         .await??;
     }
-    audit(
-        &state,
-        &caller,
-        Method::POST,
-        format!("/v1/sites/{site}/plan"),
-        StatusCode::CREATED,
-    )
-    .await;
     Ok(plan_response(StatusCode::CREATED, &published))
 }
 

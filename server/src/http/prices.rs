@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use arbiter_backtest::site::is_identifier;
 
-use super::common::{Range, allow, audit, csv_rows, is_csv, parse_json, reply, wants};
+use super::common::{Range, allow, csv_rows, is_csv, parse_json, reply, wants};
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
@@ -311,14 +311,6 @@ async fn put_prices(
     } else {
         StatusCode::OK
     };
-    audit(
-        &state,
-        &caller,
-        Method::PUT,
-        format!("/v1/markets/{market}/prices/{day}"),
-        status,
-    )
-    .await;
     reply(
         status,
         &Uploaded {

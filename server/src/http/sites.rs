@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -14,7 +14,7 @@ use serde::Serialize;
 use arbiter_backtest::SiteConfig;
 use arbiter_backtest::site::Site;
 
-use super::common::{allow, audit, json_at, load_site, parse_json, reply, wants};
+use super::common::{allow, json_at, load_site, parse_json, reply, wants};
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
@@ -159,14 +159,6 @@ async fn create_site(
             "site {id} exists; PUT /v1/sites/{id} updates it"
         )));
     };
-    audit(
-        &state,
-        &caller,
-        Method::POST,
-        "/v1/sites".to_owned(),
-        StatusCode::CREATED,
-    )
-    .await;
     Ok(json_at(
         StatusCode::CREATED,
         serde_json::to_string(&site_view(&stored)?)
@@ -219,14 +211,6 @@ async fn put_site(
     } else {
         StatusCode::OK
     };
-    audit(
-        &state,
-        &caller,
-        Method::PUT,
-        format!("/v1/sites/{}", stored.id),
-        status,
-    )
-    .await;
     reply(status, &site_view(&stored)?)
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
 
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use arbiter_backtest::SiteConfig;
 
 use super::common::{
-    MAX_READ_BACK_DAYS, Range, allow, audit, instant_range, json, load_site, parse_json, reply, rfc,
+    MAX_READ_BACK_DAYS, Range, allow, instant_range, json, load_site, parse_json, reply, rfc,
 };
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
@@ -123,14 +123,6 @@ async fn post_telemetry(
     let (_, config) = load_site(&state, &site).await?;
     let telemetry: Telemetry = parse_json(&body)?;
     store_telemetry(&state, &site, &config, &telemetry).await?;
-    audit(
-        &state,
-        &caller,
-        Method::POST,
-        format!("/v1/sites/{site}/telemetry"),
-        StatusCode::CREATED,
-    )
-    .await;
     reply(StatusCode::CREATED, &StoredReport { stored: telemetry })
 }
 

@@ -206,3 +206,72 @@ async fn every_role_gets_its_status_on_every_endpoint() {
         .await;
     assert_eq!(nowhere.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_audited_refused_ones_too_and_reads_are_not() {
+    let app = App::with_demo_site("audit").await;
+    // A refused write (a trader may not write charging), a bad one, and a read.
+    let refused = app
+        .call(
+            "PUT",
+            "/v1/sites/np15-hub/charging",
+            Some(&app.trader),
+            Some(r#"{"readings":[]}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    let invalid = app
+        .call(
+            "POST",
+            "/v1/clock",
+            Some(&app.admin),
+            Some(r#"{"minutes":0}"#),
+            &[],
+        )
+        .await;
+    assert_eq!(invalid.status, 422);
+    let unknown = app
+        .call(
+            "PUT",
+            "/v1/sites/np15-hub/charging",
+            Some("arb_nope"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(unknown.status, 401);
+    let log = app
+        .call("GET", "/v1/audit", Some(&app.admin), None, &[])
+        .await
+        .json();
+    let entries: Vec<String> = log["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e["key_id"].as_str().unwrap_or("-").len(),
+                e["method"],
+                e["path"],
+                e["status"]
+            )
+        })
+        .collect();
+    let has = |what: &str| entries.iter().any(|e| e.ends_with(what));
+    assert!(
+        has(r#""PUT" "/v1/sites/np15-hub/charging" 403"#),
+        "{entries:?}"
+    );
+    assert!(has(r#""POST" "/v1/clock" 422"#), "{entries:?}");
+    assert!(has(r#""POST" "/v1/sites" 201"#), "{entries:?}");
+    assert!(
+        !has(r#""PUT" "/v1/sites/np15-hub/charging" 401"#),
+        "{entries:?}"
+    );
+    assert!(
+        !entries.iter().any(|e| e.contains(r#""GET""#)),
+        "{entries:?}"
+    );
+}
