@@ -1,11 +1,13 @@
 //! Backtests over the API: submit one, follow its progress, read its
 //! report and ledger. The runner is [`crate::backtests`].
 
-use crate::auth::{Action, Caller, random_hex};
+use crate::auth::random_hex;
 use crate::backtests::{BacktestRequest, Job, check, folder, inputs};
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
-use crate::http::common::{allow, json_at, load_site, parse_json, reply, wants};
+use crate::http::common::{
+    Allowed, ReadAll, RunBacktests, json_at, load_site, parse_json, reply, wants,
+};
 use crate::store::StoredBacktest;
 use crate::{AppState, blocking};
 use axum::body::Bytes;
@@ -46,10 +48,9 @@ pub(crate) struct Doc;
 )]
 pub async fn submit(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    Allowed(caller, _): Allowed<RunBacktests>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::RunBacktests)?;
     let request: BacktestRequest = parse_json(&body)?;
     let (_, config) =
         load_site(&state, &request.site)
@@ -218,9 +219,8 @@ fn document(state: &AppState, stored: &StoredBacktest) -> Result<BacktestView, A
 )]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _: Allowed<ReadAll>,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadAll)?;
     let stored = blocking(&state, |store| store.backtests()).await??;
     let documents = stored
         .iter()
@@ -252,9 +252,8 @@ async fn stored(state: &AppState, id: &str) -> Result<StoredBacktest, ApiError> 
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    caller: Caller,
+    _: Allowed<ReadAll>,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadAll)?;
     let stored = stored(&state, &id).await?;
     reply(StatusCode::OK, &document(&state, &stored)?)
 }
@@ -287,10 +286,9 @@ pub async fn ledger(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     Query(query): Query<LedgerQuery>,
-    caller: Caller,
+    _: Allowed<ReadAll>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadAll)?;
     let parquet = match query.format.as_deref() {
         Some("parquet") => true,
         Some("csv") => false,

@@ -17,10 +17,9 @@ use arbiter_backtest::SiteConfig;
 use arbiter_optimizer::{POWER_DECIMALS, round_to, rounded};
 
 use super::common::{
-    MAX_READ_BACK_DAYS, Range, Stored, allow, csv_rows, instant_range, is_csv, json, load_site,
-    parse_json, reply, rfc, wants,
+    MAX_READ_BACK_DAYS, Operate, Range, Read, SiteFor, Stored, csv_rows, instant_range, is_csv,
+    json, load_site, parse_json, reply, rfc, wants,
 };
-use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
 use crate::{AppState, blocking};
@@ -137,11 +136,10 @@ fn charging_rows(
 async fn put_charging(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
-    caller: Caller,
+    _: SiteFor<Operate>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::OperateSite(&site))?;
     let (_, config) = load_site(&state, &site).await?;
     let rows = charging_rows(&config, &headers, &body)?;
     let id = site.clone();
@@ -173,11 +171,10 @@ async fn put_charging(
 async fn put_charging_forecast(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
-    caller: Caller,
+    _: SiteFor<Operate>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::OperateSite(&site))?;
     let (_, config) = load_site(&state, &site).await?;
     let rows = charging_rows(&config, &headers, &body)?;
     let issued_at = state
@@ -251,10 +248,9 @@ async fn get_charging(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
     Query(range): Query<Range>,
-    caller: Caller,
+    _: SiteFor<Read>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadSite(&site))?;
     load_site(&state, &site).await?;
     let now = state.clock.now();
     let (from, to) = instant_range(

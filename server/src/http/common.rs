@@ -52,6 +52,117 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
+/// What a route requires of every caller, whatever the site.
+pub(crate) trait Requirement {
+    /// The action checked.
+    const ACTION: Action<'static>;
+}
+
+/// Any key may read it (traders, analysts, admins; not controllers).
+#[derive(Debug)]
+pub(crate) struct ReadAll;
+/// Admins only: sites, the audit log, the clock.
+#[derive(Debug)]
+pub(crate) struct ManageSites;
+/// Traders only.
+#[derive(Debug)]
+pub(crate) struct UploadPrices;
+/// Analysts only.
+#[derive(Debug)]
+pub(crate) struct RunBacktests;
+
+impl Requirement for ReadAll {
+    const ACTION: Action<'static> = Action::ReadAll;
+}
+impl Requirement for ManageSites {
+    const ACTION: Action<'static> = Action::ManageSites;
+}
+impl Requirement for UploadPrices {
+    const ACTION: Action<'static> = Action::UploadPrices;
+}
+impl Requirement for RunBacktests {
+    const ACTION: Action<'static> = Action::RunBacktests;
+}
+
+/// A caller whose role allows `R`: 401 without a valid key, 403 without the
+/// right.
+#[derive(Debug)]
+pub(crate) struct Allowed<R>(pub(crate) Caller, pub(crate) std::marker::PhantomData<R>);
+
+impl<R: Requirement + Send + Sync> FromRequestParts<Arc<AppState>> for Allowed<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        allow(&caller, R::ACTION)?;
+        Ok(Allowed(caller, std::marker::PhantomData))
+    }
+}
+
+/// What a route does with the site its path names.
+pub(crate) trait SiteAccess {
+    /// The action checked on `site`.
+    fn action(site: &str) -> Action<'_>;
+}
+
+/// Reads the site: its controller, traders, analysts, admins.
+#[derive(Debug)]
+pub(crate) struct Read;
+/// Writes the site's data or asks for its plans: its controller only.
+#[derive(Debug)]
+pub(crate) struct Operate;
+
+impl SiteAccess for Read {
+    fn action(site: &str) -> Action<'_> {
+        Action::ReadSite(site)
+    }
+}
+impl SiteAccess for Operate {
+    fn action(site: &str) -> Action<'_> {
+        Action::OperateSite(site)
+    }
+}
+
+/// The one place site-scoped routes check their caller: the `{site}` of the
+/// path and a caller whose role allows `A` on it (401 without a valid key,
+/// 403 without the right). The site's existence (404) is checked after.
+#[derive(Debug)]
+pub(crate) struct SiteFor<A> {
+    /// Who asks.
+    pub(crate) caller: Caller,
+    access: std::marker::PhantomData<A>,
+}
+
+impl<A: SiteAccess + Send + Sync> FromRequestParts<Arc<AppState>> for SiteFor<A> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let params =
+            axum::extract::Path::<std::collections::HashMap<String, String>>::from_request_parts(
+                parts, state,
+            )
+            .await
+            .map_err(|_| ApiError::not_found("no such route"))?;
+        let site = params
+            .0
+            .get("site")
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("no such route"))?;
+        allow(&caller, A::action(&site))?;
+        Ok(SiteFor {
+            caller,
+            access: std::marker::PhantomData,
+        })
+    }
+}
+
 /// Refuses what the caller's role does not allow.
 pub(crate) fn allow(caller: &Caller, action: Action) -> Result<(), ApiError> {
     if caller.may(action) {
@@ -238,4 +349,78 @@ pub(crate) fn rfc(at: DateTime<Utc>) -> String {
 pub(crate) struct Stored {
     /// Rows written (one replacing a stored one counts too).
     pub(crate) stored: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::auth::{Role, create_key};
+    use crate::store::Store;
+    use crate::{AppState, ServeConfig};
+
+    /// A router with one admin route and one route that operates a site, and
+    /// a token per role (the controller's for site `a`).
+    fn router() -> (Router, [String; 3]) {
+        let dir = std::env::temp_dir().join(format!("arbiter-extract-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).expect("store");
+        let token = |role, sites: &[&str]| {
+            let sites: Vec<String> = sites.iter().map(|s| (*s).to_owned()).collect();
+            create_key(&store, role, &sites).expect("key").1
+        };
+        let tokens = [
+            token(Role::Admin, &[]),
+            token(Role::Trader, &[]),
+            token(Role::Controller, &["a"]),
+        ];
+        let state = Arc::new(AppState::new(store, ServeConfig::default()));
+        let router = Router::new()
+            .route("/admin", get(|_: Allowed<ManageSites>| async { "ok" }))
+            .route(
+                "/sites/{site}/data",
+                get(|_: SiteFor<Operate>| async { "ok" }),
+            )
+            .with_state(state);
+        (router, tokens)
+    }
+
+    async fn status(router: &Router, path: &str, token: Option<&str>) -> u16 {
+        let mut request = Request::get(path);
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(Body::empty()).expect("request");
+        router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("an answer")
+            .status()
+            .as_u16()
+    }
+
+    #[tokio::test]
+    async fn fixed_and_site_scoped_checks_answer_401_then_403() {
+        let (router, [admin, trader, controller]) = router();
+        assert_eq!(status(&router, "/admin", None).await, 401);
+        assert_eq!(status(&router, "/admin", Some("arb_unknown")).await, 401);
+        assert_eq!(status(&router, "/admin", Some(&trader)).await, 403);
+        assert_eq!(status(&router, "/admin", Some(&admin)).await, 200);
+        assert_eq!(status(&router, "/sites/a/data", None).await, 401);
+        assert_eq!(status(&router, "/sites/a/data", Some(&admin)).await, 403);
+        assert_eq!(
+            status(&router, "/sites/b/data", Some(&controller)).await,
+            403
+        );
+        assert_eq!(
+            status(&router, "/sites/a/data", Some(&controller)).await,
+            200
+        );
+    }
 }

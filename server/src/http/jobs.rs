@@ -14,8 +14,7 @@ use crate::store::StoredJob;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::common::{allow, json_at, load_site, parse_json, reply};
-use crate::auth::{Action, Caller};
+use super::common::{Operate, Read, SiteFor, json_at, load_site, parse_json, reply};
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::{AppState, blocking};
@@ -103,10 +102,9 @@ fn job_view(job: &StoredJob, now: DateTime<Utc>) -> Result<JobView, ApiError> {
 async fn submit_job(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
-    caller: Caller,
+    _: SiteFor<Operate>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::OperateSite(&site))?;
     let (_, config) = load_site(&state, &site).await?;
     let spec: JobSpec = parse_json(&body)?;
     let now = state.clock.now();
@@ -158,9 +156,8 @@ async fn submit_job(
 async fn list_jobs(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
-    caller: Caller,
+    _: SiteFor<Read>,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadSite(&site))?;
     load_site(&state, &site).await?;
     let id = site.clone();
     let jobs = blocking(&state, move |store| store.jobs(&id, false)).await??;
@@ -197,9 +194,8 @@ async fn find_job(state: &AppState, site: &str, job: &str) -> Result<StoredJob, 
 async fn get_job(
     State(state): State<Arc<AppState>>,
     Path((site, job)): Path<(String, String)>,
-    caller: Caller,
+    _: SiteFor<Read>,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadSite(&site))?;
     let stored = find_job(&state, &site, &job).await?;
     reply(StatusCode::OK, &job_view(&stored, state.clock.now())?)
 }
@@ -234,10 +230,9 @@ struct JobProgress {
 async fn update_job(
     State(state): State<Arc<AppState>>,
     Path((site, job)): Path<(String, String)>,
-    caller: Caller,
+    _: SiteFor<Operate>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::OperateSite(&site))?;
     let stored = find_job(&state, &site, &job).await?;
     let progress: JobProgress = parse_json(&body)?;
     let spec: JobSpec =
@@ -293,9 +288,8 @@ async fn update_job(
 async fn cancel_job(
     State(state): State<Arc<AppState>>,
     Path((site, job)): Path<(String, String)>,
-    caller: Caller,
+    _: SiteFor<Operate>,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::OperateSite(&site))?;
     let stored = find_job(&state, &site, &job).await?;
     if stored.status == "done" {
         return Err(ApiError::conflict(format!("job {job} is done")));

@@ -16,9 +16,8 @@ use serde::{Deserialize, Serialize};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::common::{Range, allow, json, load_site, parse_json, reply, wants};
+use super::common::{Operate, Range, Read, SiteFor, json, load_site, parse_json, reply, wants};
 use super::telemetry::{Telemetry, store_telemetry};
-use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::planning::{Document, interval_start, plan_site};
@@ -81,11 +80,10 @@ fn plan_response(status: StatusCode, published: &Published) -> Response {
 async fn post_plan(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
-    caller: Caller,
+    SiteFor { caller, .. }: SiteFor<Operate>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::OperateSite(&site))?;
     let idempotency = headers
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::to_owned))
@@ -217,10 +215,9 @@ async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, 
 async fn latest_plan(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
-    caller: Caller,
+    _: SiteFor<Read>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadSite(&site))?;
     let Some(published) = latest(&state, &site).await? else {
         load_site(&state, &site).await?;
         return Err(ApiError::not_found(format!("site {site} has no plan yet")));
@@ -260,9 +257,8 @@ async fn latest_plan(
 async fn get_plan(
     State(state): State<Arc<AppState>>,
     Path((site, version)): Path<(String, String)>,
-    caller: Caller,
+    _: SiteFor<Read>,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadSite(&site))?;
     let number: i64 = version.parse().map_err(|_| {
         ApiError::field(
             "version",
@@ -294,10 +290,9 @@ async fn list_plans(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
     Query(range): Query<Range>,
-    caller: Caller,
+    _: SiteFor<Read>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadSite(&site))?;
     load_site(&state, &site).await?;
     let instant =
         |field: &str, value: &Option<String>, default: DateTime<Utc>| -> Result<String, ApiError> {
@@ -419,9 +414,8 @@ struct PlanList {
 async fn stream_plans(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
-    caller: Caller,
+    _: SiteFor<Read>,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadSite(&site))?;
     load_site(&state, &site).await?;
     let events = BroadcastStream::new(state.events.subscribe()).filter_map(move |published| {
         let published = published.ok()?;

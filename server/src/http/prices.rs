@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use arbiter_backtest::site::is_identifier;
 
-use super::common::{Range, allow, csv_rows, is_csv, parse_json, reply, wants};
-use crate::auth::{Action, Caller};
+use super::common::{
+    Allowed, Range, ReadAll, UploadPrices, csv_rows, is_csv, parse_json, reply, wants,
+};
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
 use crate::store::StoredPrices;
@@ -223,11 +224,10 @@ async fn put_prices(
     State(state): State<Arc<AppState>>,
     Path((market, day)): Path<(String, String)>,
     Query(query): Query<PriceCsvQuery>,
-    caller: Caller,
+    Allowed(caller, _): Allowed<UploadPrices>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::UploadPrices)?;
     if !is_identifier(&market) {
         return Err(ApiError::field(
             "market",
@@ -336,10 +336,9 @@ async fn get_prices(
     State(state): State<Arc<AppState>>,
     Path(market): Path<String>,
     Query(range): Query<Range>,
-    caller: Caller,
+    _: Allowed<ReadAll>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadAll)?;
     let day = |field: &str, value: &Option<String>| -> Result<String, ApiError> {
         let value = value
             .as_deref()
@@ -398,9 +397,8 @@ async fn get_prices(
 async fn get_price_revisions(
     State(state): State<Arc<AppState>>,
     Path((market, day)): Path<(String, String)>,
-    caller: Caller,
+    _: Allowed<ReadAll>,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadAll)?;
     let (m, d) = (market.clone(), day.clone());
     let revisions = blocking(&state, move |store| store.price_revisions(&m, &d)).await??;
     if revisions.is_empty() {

@@ -14,7 +14,9 @@ use serde::Serialize;
 use arbiter_backtest::SiteConfig;
 use arbiter_backtest::site::Site;
 
-use super::common::{allow, json_at, load_site, parse_json, reply, wants};
+use super::common::{
+    Allowed, ManageSites, Read, SiteFor, json_at, load_site, parse_json, reply, wants,
+};
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
@@ -141,11 +143,10 @@ async fn list_sites(
 )]
 async fn create_site(
     State(state): State<Arc<AppState>>,
-    caller: Caller,
+    _: Allowed<ManageSites>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ManageSites)?;
     let config = parse_site(&headers, &body)?;
     let id = config.site.id.clone();
     let text =
@@ -188,11 +189,10 @@ async fn create_site(
 async fn put_site(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
-    caller: Caller,
+    _: Allowed<ManageSites>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ManageSites)?;
     let config = parse_site(&headers, &body)?;
     if config.site.id != site {
         return Err(ApiError::field(
@@ -229,10 +229,9 @@ async fn put_site(
 async fn get_site(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
-    caller: Caller,
+    _: SiteFor<Read>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadSite(&site))?;
     let (stored, _) = load_site(&state, &site).await?;
     if wants(&headers, "toml") {
         return Ok((

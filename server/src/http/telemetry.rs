@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use arbiter_backtest::SiteConfig;
 
 use super::common::{
-    MAX_READ_BACK_DAYS, Range, allow, instant_range, json, load_site, parse_json, reply, rfc,
+    MAX_READ_BACK_DAYS, Operate, Range, Read, SiteFor, instant_range, json, load_site, parse_json,
+    reply, rfc,
 };
-use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
 use crate::{AppState, blocking};
@@ -116,10 +116,9 @@ pub(crate) async fn store_telemetry(
 async fn post_telemetry(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
-    caller: Caller,
+    _: SiteFor<Operate>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::OperateSite(&site))?;
     let (_, config) = load_site(&state, &site).await?;
     let telemetry: Telemetry = parse_json(&body)?;
     store_telemetry(&state, &site, &config, &telemetry).await?;
@@ -166,9 +165,8 @@ async fn get_telemetry(
     State(state): State<Arc<AppState>>,
     Path(site): Path<String>,
     Query(range): Query<Range>,
-    caller: Caller,
+    _: SiteFor<Read>,
 ) -> Result<Response, ApiError> {
-    allow(&caller, Action::ReadSite(&site))?;
     load_site(&state, &site).await?;
     let now = state.clock.now();
     let (from, to) = instant_range(
