@@ -199,7 +199,9 @@ impl From<PlanningError> for ApiError {
             PlanningError::ShuttingDown => {
                 ApiError::unavailable("shutting_down", &error.to_string(), 5)
             }
-            PlanningError::Worker(_) | PlanningError::Problem(_) => ApiError::internal(error),
+            PlanningError::Worker(_) | PlanningError::Problem(_) | PlanningError::Stored(_) => {
+                ApiError::internal(error)
+            }
         }
     }
 }

@@ -194,25 +194,28 @@ pub struct Published {
 }
 
 impl Published {
-    /// The served form of a stored plan.
-    pub fn from_stored(stored: store::StoredPlan) -> Published {
+    /// The served form of a stored plan; an error naming what cannot be
+    /// read (its document's `start`, its `created_at`), never a made-up time.
+    pub fn from_stored(stored: store::StoredPlan) -> Result<Published, String> {
+        let named = |what: &str| format!("plan {} v{}: {what}", stored.site_id, stored.version);
         let start = serde_json::from_str::<serde_json::Value>(&stored.body)
             .ok()
             .and_then(|document| {
                 chrono::DateTime::parse_from_rfc3339(document["start"].as_str()?).ok()
             })
-            .map_or(chrono::DateTime::<chrono::Utc>::MIN_UTC, |at| {
-                at.with_timezone(&chrono::Utc)
-            });
-        Published {
+            .ok_or_else(|| named("its document has no readable start"))?
+            .with_timezone(&chrono::Utc);
+        let created_at = chrono::DateTime::parse_from_rfc3339(&stored.created_at)
+            .map_err(|error| named(&format!("created_at {:?}: {error}", stored.created_at)))?
+            .with_timezone(&chrono::Utc);
+        Ok(Published {
             start,
             etag: format!("\"{}-{}\"", stored.site_id, stored.version),
-            created_at: chrono::DateTime::parse_from_rfc3339(&stored.created_at)
-                .map_or_else(|_| chrono::Utc::now(), |at| at.with_timezone(&chrono::Utc)),
+            created_at,
             site_id: stored.site_id,
             version: stored.version,
             body: stored.body.into(),
-        }
+        })
     }
 }
 
@@ -289,10 +292,14 @@ pub async fn serve(
     let state = Arc::new(AppState::new(store, config));
     if let Ok(mut cache) = state.latest.write() {
         for stored in latest {
-            cache.insert(
-                stored.site_id.clone(),
-                Arc::new(Published::from_stored(stored)),
-            );
+            // An unreadable plan stays out of the cache: reading it then
+            // answers 500 (unreadable) instead of a made-up plan.
+            match Published::from_stored(stored) {
+                Ok(published) => {
+                    cache.insert(published.site_id.clone(), Arc::new(published));
+                }
+                Err(error) => tracing::error!(%error, "a stored plan is unreadable"),
+            }
         }
     }
     if state.config.planning_loop {

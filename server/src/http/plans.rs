@@ -184,7 +184,9 @@ async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, 
     let Some(stored) = blocking(state, move |store| store.plan(&id, None)).await?? else {
         return Ok(None);
     };
-    let published = Arc::new(Published::from_stored(stored));
+    let published = Arc::new(
+        Published::from_stored(stored).map_err(|error| ApiError::unreadable("plan", error))?,
+    );
     if let Ok(mut latest) = state.latest.write() {
         let entry = latest
             .entry(site.to_owned())
@@ -269,7 +271,8 @@ async fn get_plan(
     let stored = blocking(&state, move |store| store.plan(&id, Some(number)))
         .await??
         .ok_or_else(|| ApiError::not_found(format!("site {site} has no plan version {number}")))?;
-    let published = Published::from_stored(stored);
+    let published =
+        Published::from_stored(stored).map_err(|error| ApiError::unreadable("plan", error))?;
     Ok(plan_response(StatusCode::OK, &published))
 }
 

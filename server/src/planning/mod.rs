@@ -160,6 +160,9 @@ pub enum PlanningError {
     /// A worker thread failed (it panicked or was cancelled).
     #[error("a planning worker failed: {0}")]
     Worker(String),
+    /// The plan just stored cannot be read back.
+    #[error("the plan stored cannot be read back: {0}")]
+    Stored(String),
     /// The stored site and data make a problem the optimizer refuses.
     #[error("the site's problem is invalid: {0}")]
     Problem(String),
@@ -225,7 +228,7 @@ pub async fn plan_site(
         })
     })
     .await??;
-    let published = Arc::new(Published::from_stored(stored));
+    let published = Arc::new(Published::from_stored(stored).map_err(PlanningError::Stored)?);
     if let Ok(mut latest) = state.latest.write() {
         latest.insert(published.site_id.clone(), Arc::clone(&published));
     }

@@ -65,3 +65,38 @@ async fn a_plan_is_published_listed_and_described_by_its_schema() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_plan_with_an_unreadable_time_is_refused_not_made_up() {
+    let app = App::with_demo_site("plans-unreadable").await;
+    let planned = app
+        .call(
+            "POST",
+            "/v1/sites/np15-hub/plan",
+            Some(&app.controller),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(planned.status, 201, "{}", planned.body);
+    let database =
+        rusqlite::Connection::open(app.dir.join("arbiter.sqlite")).expect("the database");
+    database
+        .execute(
+            "UPDATE plans SET created_at = 'yesterday' WHERE version = 1",
+            [],
+        )
+        .expect("corrupted");
+    let read = app
+        .call(
+            "GET",
+            "/v1/sites/np15-hub/plans/1",
+            Some(&app.trader),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(read.status, 500, "{}", read.body);
+    assert_eq!(read.json()["code"], "unreadable");
+    assert_eq!(read.json()["detail"], "a stored plan is unreadable");
+}
