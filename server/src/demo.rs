@@ -16,7 +16,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use super::auth::{Role, create_key};
 use super::clock::ClockConfig;
 use super::jobs::JobSpec;
-use super::store::{Store, StoredJob, StoredPrices};
+use super::store::{NewPrices, Store, StoredJob};
 
 /// Where the demo's clock starts.
 pub const START: &str = "2024-10-24T07:00:00Z";
@@ -121,15 +121,13 @@ pub fn seed_prices(store: &Store, root: &Path, config: &SiteConfig) -> Result<()
             continue;
         }
         store
-            .put_prices(&StoredPrices {
+            .put_prices(&NewPrices {
                 market: market.clone(),
                 day,
-                revision: 0,
                 currency: site.currency.clone(),
                 start: rfc(first),
                 step_minutes: i64::from(prices.series.step_minutes),
                 prices: values,
-                uploaded_at: String::new(),
                 uploaded_by: "demo".to_owned(),
             })
             .map_err(failed)?;

@@ -20,7 +20,7 @@ use super::common::{
 };
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
-use crate::store::StoredPrices;
+use crate::store::{NewPrices, StoredPrices};
 use crate::{AppState, blocking};
 
 /// The routes of this resource.
@@ -198,6 +198,79 @@ struct PriceRevisions {
     revisions: Vec<PriceRevision>,
 }
 
+/// The market and day of an upload's path: 422 naming `market` or `day`.
+fn market_day(market: &str, day: &str) -> Result<NaiveDate, ApiError> {
+    if !is_identifier(market) {
+        return Err(ApiError::field(
+            "market",
+            format!("({market:?}) must be 1 to 64 lowercase letters, digits, '-' or '_'"),
+        ));
+    }
+    NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .map_err(|_| ApiError::field("day", format!("({day:?}) must be a date, YYYY-MM-DD")))
+}
+
+/// Checks an upload of `date`'s prices (zone, interval, currency, every
+/// price, one per interval of the local day) and returns the day's first
+/// instant; every rule broken is named.
+fn day_start(upload: &PriceDay, date: NaiveDate) -> Result<DateTime<Utc>, ApiError> {
+    let mut issues = Vec::new();
+    let zone = upload.zone.parse::<chrono_tz::Tz>();
+    if zone.is_err() {
+        issues.push(FieldIssue::new(
+            "zone",
+            format!("({:?}) is not an IANA time zone", upload.zone),
+        ));
+    }
+    if ![15, 30, 60].contains(&upload.interval_minutes) {
+        issues.push(FieldIssue::new(
+            "interval_minutes",
+            format!("({}) must be 15, 30 or 60", upload.interval_minutes),
+        ));
+    }
+    if upload.currency.trim().is_empty() {
+        issues.push(FieldIssue::new("currency", "must not be empty".to_owned()));
+    }
+    if let Some(i) = upload.prices_per_mwh.iter().position(|p| !p.is_finite()) {
+        issues.push(FieldIssue::new(
+            &format!("prices_per_mwh[{i}]"),
+            "must be a finite number".to_owned(),
+        ));
+    }
+    let Ok(zone) = zone else {
+        return Err(ApiError::invalid(issues));
+    };
+    let midnight = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|m| zone.from_local_datetime(&m).earliest())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let (Some(from), Some(to)) = (midnight(date), midnight(date + TimeDelta::days(1))) else {
+        issues.push(FieldIssue::new(
+            "zone",
+            format!("{date} or the day after has no midnight in {}", upload.zone),
+        ));
+        return Err(ApiError::invalid(issues));
+    };
+    let expected = (to - from).num_minutes() / i64::from(upload.interval_minutes.max(1));
+    if upload.prices_per_mwh.len() as i64 != expected && issues.is_empty() {
+        issues.push(FieldIssue::new(
+            "prices_per_mwh",
+            format!(
+                "has {} values; {date} in {} has {expected} intervals of {} minutes",
+                upload.prices_per_mwh.len(),
+                upload.zone,
+                upload.interval_minutes
+            ),
+        ));
+    }
+    if issues.is_empty() {
+        Ok(from)
+    } else {
+        Err(ApiError::invalid(issues))
+    }
+}
+
 #[utoipa::path(
     put,
     path = "/v1/markets/{market}/prices/{day}",
@@ -228,80 +301,21 @@ async fn put_prices(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    if !is_identifier(&market) {
-        return Err(ApiError::field(
-            "market",
-            format!("({market:?}) must be 1 to 64 lowercase letters, digits, '-' or '_'"),
-        ));
-    }
-    let date = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
-        .map_err(|_| ApiError::field("day", format!("({day:?}) must be a date, YYYY-MM-DD")))?;
+    let date = market_day(&market, &day)?;
     let upload: PriceDay = if is_csv(&headers) {
         price_day_from_csv(&body, query, date)?
     } else {
         parse_json(&body)?
     };
-    let mut issues = Vec::new();
-    let zone = upload.zone.parse::<chrono_tz::Tz>();
-    if zone.is_err() {
-        issues.push(FieldIssue::new(
-            "zone",
-            format!("({:?}) is not an IANA time zone", upload.zone),
-        ));
-    }
-    if ![15, 30, 60].contains(&upload.interval_minutes) {
-        issues.push(FieldIssue::new(
-            "interval_minutes",
-            format!("({}) must be 15, 30 or 60", upload.interval_minutes),
-        ));
-    }
-    if upload.currency.trim().is_empty() {
-        issues.push(FieldIssue::new("currency", "must not be empty".to_owned()));
-    }
-    if let Some(i) = upload.prices_per_mwh.iter().position(|p| !p.is_finite()) {
-        issues.push(FieldIssue::new(
-            &format!("prices_per_mwh[{i}]"),
-            "must be a finite number".to_owned(),
-        ));
-    }
-    let mut start = None;
-    if let Ok(zone) = zone {
-        let midnight = |d: NaiveDate| {
-            d.and_hms_opt(0, 0, 0)
-                .and_then(|m| zone.from_local_datetime(&m).earliest())
-                .map(|t| t.with_timezone(&Utc))
-        };
-        if let (Some(from), Some(to)) = (midnight(date), midnight(date + TimeDelta::days(1))) {
-            let expected = (to - from).num_minutes() / i64::from(upload.interval_minutes.max(1));
-            if upload.prices_per_mwh.len() as i64 != expected && issues.is_empty() {
-                issues.push(FieldIssue::new(
-                    "prices_per_mwh",
-                    format!(
-                        "has {} values; {day} in {} has {expected} intervals of {} minutes",
-                        upload.prices_per_mwh.len(),
-                        upload.zone,
-                        upload.interval_minutes
-                    ),
-                ));
-            }
-            start = Some(from);
-        }
-    }
-    if !issues.is_empty() {
-        return Err(ApiError::invalid(issues));
-    }
-    let new = StoredPrices {
-        market: market.clone(),
-        day: day.clone(),
-        revision: 0,
+    let start = day_start(&upload, date)?;
+    let new = NewPrices {
+        market,
+        day,
         currency: upload.currency,
-        start: start
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default(),
+        start: start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         step_minutes: i64::from(upload.interval_minutes),
         prices: upload.prices_per_mwh,
-        uploaded_at: String::new(),
-        uploaded_by: caller.key_id.clone(),
+        uploaded_by: caller.key_id,
     };
     let (stored, changed) = blocking(&state, move |store| store.put_prices(&new)).await??;
     let status = if !changed {

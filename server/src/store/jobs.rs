@@ -99,10 +99,14 @@ impl Store {
             )
             .optional()
         })?;
-        Ok(body
-            .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok())
-            .and_then(|mut report| serde_json::from_value(report["running_jobs"].take()).ok())
-            .unwrap_or_default())
+        let Some(body) = body else {
+            return Ok(Vec::new());
+        };
+        let mut report: serde_json::Value = serde_json::from_str(&body)?;
+        Ok(match report["running_jobs"].take() {
+            serde_json::Value::Null => Vec::new(),
+            running => serde_json::from_value(running)?,
+        })
     }
 }
 

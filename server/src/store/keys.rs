@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, now};
+use super::{Store, StoreError, json_column, now};
 
 /// A stored API key (never the token, only its hash).
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +22,7 @@ pub struct StoredKey {
 impl Store {
     /// Stores a new key's hash.
     pub fn insert_key(&self, key: &StoredKey, hash: &str) -> Result<(), StoreError> {
-        let sites = serde_json::to_string(&key.sites).unwrap_or_else(|_| "[]".to_owned());
+        let sites = serde_json::to_string(&key.sites)?;
         self.with(|c| {
             c.execute(
                 "INSERT INTO api_keys (id, hash, role, sites, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -69,11 +69,10 @@ impl Store {
 }
 
 fn key_row(row: &rusqlite::Row) -> Result<StoredKey, rusqlite::Error> {
-    let sites: String = row.get(2)?;
     Ok(StoredKey {
         id: row.get(0)?,
         role: row.get(1)?,
-        sites: serde_json::from_str(&sites).unwrap_or_default(),
+        sites: json_column(row, 2)?,
         created_at: row.get(3)?,
         revoked_at: row.get(4)?,
     })

@@ -135,7 +135,7 @@ pub use backtests::StoredBacktest;
 pub use jobs::StoredJob;
 pub use keys::StoredKey;
 pub use plans::StoredPlan;
-pub use prices::StoredPrices;
+pub use prices::{NewPrices, StoredPrices};
 pub use responses::StoredResponse;
 pub use sites::StoredSite;
 
@@ -151,6 +151,9 @@ pub enum StoreError {
     /// The data folder cannot be created.
     #[error("cannot create the data folder: {0}")]
     Folder(#[from] std::io::Error),
+    /// A stored JSON value cannot be read (or a value cannot be written).
+    #[error("a stored JSON value: {0}")]
+    Json(#[from] serde_json::Error),
     /// Another request holds the connection and panicked.
     #[error("database connection poisoned")]
     Poisoned,
@@ -161,6 +164,22 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Store {
     connection: Mutex<Connection>,
+}
+
+/// Column `index` of `row`, a JSON text, read as `T`: an error when it is
+/// not (never a default in its place).
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row,
+    index: usize,
+) -> Result<T, rusqlite::Error> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(error),
+        )
+    })
 }
 
 /// Now, RFC 3339 UTC with milliseconds.

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, now};
+use super::{Store, StoreError, json_column, now};
 
 /// One revision of a market day's prices.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,11 +27,32 @@ pub struct StoredPrices {
     pub uploaded_by: String,
 }
 
+/// A market day's prices to store: the store numbers the revision and
+/// stamps the upload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPrices {
+    /// The market.
+    pub market: String,
+    /// The delivery day, local to the market (`YYYY-MM-DD`).
+    pub day: String,
+    /// Currency of the prices.
+    pub currency: String,
+    /// UTC start of the first interval.
+    pub start: String,
+    /// Interval, minutes.
+    pub step_minutes: i64,
+    /// Prices per MWh, one per interval.
+    pub prices: Vec<f64>,
+    /// The key that uploads them.
+    pub uploaded_by: String,
+}
+
 impl Store {
     /// Stores a market day's prices. The same prices again change nothing
     /// (the current revision is returned, `false`); different ones are kept
-    /// as a new revision beside the old (`true`).
-    pub fn put_prices(&self, new: &StoredPrices) -> Result<(StoredPrices, bool), StoreError> {
+    /// as a new revision beside the old (`true`), numbered and stamped here.
+    pub fn put_prices(&self, new: &NewPrices) -> Result<(StoredPrices, bool), StoreError> {
+        let prices = serde_json::to_string(&new.prices)?;
         self.with(|c| {
             let tx = c.transaction()?;
             let current = latest_prices(&tx, &new.market, &new.day)?;
@@ -48,9 +69,15 @@ impl Store {
                 None => 1,
             };
             let stored = StoredPrices {
+                market: new.market.clone(),
+                day: new.day.clone(),
                 revision,
+                currency: new.currency.clone(),
+                start: new.start.clone(),
+                step_minutes: new.step_minutes,
+                prices: new.prices.clone(),
                 uploaded_at: now(),
-                ..new.clone()
+                uploaded_by: new.uploaded_by.clone(),
             };
             tx.execute(
                 "INSERT INTO prices (market, day, revision, currency, start, step_minutes, prices,
@@ -63,7 +90,7 @@ impl Store {
                     stored.currency,
                     stored.start,
                     stored.step_minutes,
-                    serde_json::to_string(&stored.prices).unwrap_or_else(|_| "[]".to_owned()),
+                    prices,
                     stored.uploaded_at,
                     stored.uploaded_by
                 ],
@@ -114,7 +141,6 @@ impl Store {
 }
 
 fn prices_row(row: &rusqlite::Row) -> Result<StoredPrices, rusqlite::Error> {
-    let prices: String = row.get(6)?;
     Ok(StoredPrices {
         market: row.get(0)?,
         day: row.get(1)?,
@@ -122,7 +148,7 @@ fn prices_row(row: &rusqlite::Row) -> Result<StoredPrices, rusqlite::Error> {
         currency: row.get(3)?,
         start: row.get(4)?,
         step_minutes: row.get(5)?,
-        prices: serde_json::from_str(&prices).unwrap_or_default(),
+        prices: json_column(row, 6)?,
         uploaded_at: row.get(7)?,
         uploaded_by: row.get(8)?,
     })

@@ -65,3 +65,29 @@ async fn an_upload_answers_the_revision_with_its_keys_in_their_order() {
             .is_object()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_prices_that_cannot_be_read_fail_instead_of_reading_empty() {
+    let app = App::empty("prices-unreadable");
+    let day = days_around_now()[0];
+    let path = format!("/v1/markets/caiso-np15/prices/{day}");
+    let put = app
+        .call(
+            "PUT",
+            &path,
+            Some(&app.trader),
+            Some(&price_day(day, 40.0)),
+            &[],
+        )
+        .await;
+    assert_eq!(put.status, 201, "{}", put.body);
+    let database =
+        rusqlite::Connection::open(app.dir.join("arbiter.sqlite")).expect("the database");
+    database
+        .execute("UPDATE prices SET prices = 'not json'", [])
+        .expect("corrupted");
+    let read = app.call("GET", &path, Some(&app.analyst), None, &[]).await;
+    assert_eq!(read.status, 500, "{}", read.body);
+    assert_eq!(read.json()["code"], "store");
+    assert!(!read.body.contains("not json"), "{}", read.body);
+}
