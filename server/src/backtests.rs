@@ -25,11 +25,44 @@ use arbiter_forecast::{Series, SyntheticQueue};
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
 use super::jobs::JobSpec;
 use super::planning::{load_series, price_series};
-use super::store::Store;
+use super::store::{Store, StoreError};
 use super::{AppState, blocking};
+
+/// Why a backtest cannot run as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// A field of the request breaks a rule, or asks for data not stored.
+    #[error("{field}: {message}")]
+    Field {
+        /// The request's field.
+        field: String,
+        /// The rule, or what is missing.
+        message: String,
+    },
+    /// A stored job of the site's queue cannot be read.
+    #[error("stored job {job} is unreadable: {error}")]
+    Unreadable {
+        /// The job's id.
+        job: String,
+        /// Why.
+        error: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RequestError {
+    /// A rule `field` breaks.
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> RequestError {
+        RequestError::Field {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
 
 /// The longest period one backtest may cover, days.
 pub const MAX_PERIOD_DAYS: i64 = 366;
@@ -163,37 +196,40 @@ pub(crate) fn folder(state: &AppState, id: &str) -> PathBuf {
 pub(crate) fn check(
     config: &SiteConfig,
     request: &BacktestRequest,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+) -> Result<(DateTime<Utc>, DateTime<Utc>), RequestError> {
     let midnight = |field: &str, day: NaiveDate| {
         day.and_hms_opt(0, 0, 0)
             .and_then(|t| t.and_local_timezone(config.zone).earliest())
             .map(|t| t.with_timezone(&Utc))
             .ok_or_else(|| {
-                ApiError::field(field, format!("{day} has no midnight in {}", config.zone))
+                RequestError::field(field, format!("{day} has no midnight in {}", config.zone))
             })
     };
     let from = midnight("from", request.from)?;
     let to = midnight("to", request.to)?;
     if request.to <= request.from {
-        return Err(ApiError::field(
+        return Err(RequestError::field(
             "to",
             format!("must be after from ({})", request.from),
         ));
     }
     if (request.to - request.from).num_days() > MAX_PERIOD_DAYS {
-        return Err(ApiError::field(
+        return Err(RequestError::field(
             "to",
             format!("the period may cover {MAX_PERIOD_DAYS} days at most"),
         ));
     }
     if request.strategies.is_empty() {
-        return Err(ApiError::field(
+        return Err(RequestError::field(
             "strategies",
             "name at least one of mpc, naive, threshold, perfect",
         ));
     }
     if !(request.charging_scale.is_finite() && request.charging_scale >= 0.0) {
-        return Err(ApiError::field("charging_scale", "must be a number ≥ 0"));
+        return Err(RequestError::field(
+            "charging_scale",
+            "must be a number ≥ 0",
+        ));
     }
     Ok((from, to))
 }
@@ -208,11 +244,11 @@ pub(crate) fn inputs(
     request: &BacktestRequest,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Inputs, ApiError> {
+) -> Result<Inputs, RequestError> {
     let site = &config.site;
     let minutes = site.interval_minutes;
     let market = site.market.id.as_deref().ok_or_else(|| {
-        ApiError::field(
+        RequestError::field(
             "site",
             format!(
                 "site {} names no market (market.id); a backtest needs its prices",
@@ -232,7 +268,7 @@ pub(crate) fn inputs(
     let prices = match price_series(&days, minutes) {
         Some(series) if covers(&series) => series,
         Some(series) => {
-            return Err(ApiError::field(
+            return Err(RequestError::field(
                 if series.end() < to { "to" } else { "from" },
                 format!(
                     "prices of {market} are stored without a gap from {} to {} only; the period is {} to {}",
@@ -244,7 +280,7 @@ pub(crate) fn inputs(
             ));
         }
         None => {
-            return Err(ApiError::field(
+            return Err(RequestError::field(
                 "from",
                 format!("no prices of {market} are stored for the period"),
             ));
@@ -254,7 +290,7 @@ pub(crate) fn inputs(
     let since = from - TimeDelta::days(CHARGING_HISTORY_DAYS);
     let readings = store.charging_since(&site.id, &rfc(since))?;
     let Some(mut charging) = load_series(&readings, since, to, minutes) else {
-        return Err(ApiError::field(
+        return Err(RequestError::field(
             "from",
             format!("no metered charging load of site {} is stored", site.id),
         ));
@@ -264,7 +300,7 @@ pub(crate) fn inputs(
     }
     match charging.index_of(from) {
         None => {
-            return Err(ApiError::field(
+            return Err(RequestError::field(
                 "from",
                 format!(
                     "the metered charging load of site {} starts at {}, after the period's start",
@@ -278,7 +314,7 @@ pub(crate) fn inputs(
                 .iter()
                 .position(|kw| !kw.is_finite())
             {
-                return Err(ApiError::field(
+                return Err(RequestError::field(
                     "to",
                     format!(
                         "the metered charging load of site {} is missing at {}; a backtest needs it over the whole period",
@@ -302,14 +338,19 @@ pub(crate) fn inputs(
         None => store
             .jobs(&site.id, false)?
             .iter()
-            .filter_map(|job| {
-                let spec: JobSpec = serde_json::from_str(&job.spec).ok()?;
+            .map(|job| {
+                let unreadable = |error: String| RequestError::Unreadable {
+                    job: job.id.clone(),
+                    error,
+                };
+                let spec: JobSpec =
+                    serde_json::from_str(&job.spec).map_err(|e| unreadable(e.to_string()))?;
                 let submitted = DateTime::parse_from_rfc3339(&job.submitted_at)
-                    .ok()?
+                    .map_err(|e| unreadable(e.to_string()))?
                     .with_timezone(&Utc);
-                Some(spec.queued(submitted))
+                Ok(spec.queued(submitted))
             })
-            .collect(),
+            .collect::<Result<_, RequestError>>()?,
     };
     let price_model = choose_price_model(config, &prices, from);
     Ok(Inputs {

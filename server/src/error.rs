@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::backtests::RequestError;
 use super::planning::PlanningError;
 use super::store::StoreError;
 
@@ -202,6 +203,18 @@ impl From<PlanningError> for ApiError {
             PlanningError::Worker(_) | PlanningError::Problem(_) | PlanningError::Stored(_) => {
                 ApiError::internal(error)
             }
+        }
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> ApiError {
+        match error {
+            RequestError::Field { field, message } => ApiError::field(field, message),
+            RequestError::Unreadable { job, error } => {
+                ApiError::unreadable("job", format!("{job}: {error}"))
+            }
+            RequestError::Store(error) => error.into(),
         }
     }
 }
