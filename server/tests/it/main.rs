@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod errors;
+mod idempotency;
+mod invalid;
 mod jobs;
 mod plans;
 mod prices;
@@ -211,4 +213,44 @@ pub fn days_around_now() -> Vec<NaiveDate> {
         .with_timezone(&chrono_tz::America::Los_Angeles)
         .date_naive();
     (-3..=1).map(|d| today + TimeDelta::days(d)).collect()
+}
+
+/// The in-process service driven from a plain (synchronous) test: each call
+/// runs to its answer on the facade's own runtime. `url` returns the path,
+/// so a test reads as it would against a running service.
+#[derive(Debug)]
+pub struct Blocking {
+    pub app: App,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Blocking {
+    /// [`App::with_demo_site`], on a runtime of its own.
+    pub fn with_demo_site(name: &str) -> Blocking {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let app = runtime.block_on(App::with_demo_site(name));
+        Blocking { app, runtime }
+    }
+
+    /// The path itself: requests go to the router, not to an address.
+    pub fn url(&self, path: &str) -> String {
+        path.to_owned()
+    }
+
+    /// [`App::call`], waited for.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Answer {
+        self.runtime
+            .block_on(self.app.call(method, path, token, body, extra))
+    }
 }
