@@ -215,37 +215,9 @@ pub fn simulate(
     let site = &config.site;
     let step = TimeDelta::minutes(i64::from(site.interval_minutes));
     let hours = f64::from(site.interval_minutes) / 60.0;
-    for (name, series) in [("prices", &inputs.prices), ("charging", &inputs.charging)] {
-        if series.step_minutes != site.interval_minutes {
-            return Err(BacktestError::Data(format!(
-                "the {name} series has a {}-minute step; the site plans at {} minutes",
-                series.step_minutes, site.interval_minutes
-            )));
-        }
-        if series.index_of(from).is_none() || series.end() < to {
-            return Err(BacktestError::Data(format!(
-                "the {name} series covers {} to {}; the period is {} to {}",
-                series.start.to_rfc3339(),
-                series.end().to_rfc3339(),
-                from.to_rfc3339(),
-                to.to_rfc3339()
-            )));
-        }
-    }
+    check_inputs(config, inputs, from, to)?;
     let started = Instant::now();
-    let limits = Limits {
-        import_limit_kw: site.grid.import_limit_kw,
-        export_limit_kw: site.grid.export_limit_kw,
-        pue: site.compute.as_ref().map_or(1.0, |c| c.pue),
-        battery: site.battery.as_ref().map(|b| BatteryLimits {
-            soc_min_kwh: b.soc_min_kwh,
-            soc_max_kwh: b.soc_max_kwh,
-            max_charge_kw: b.max_charge_kw,
-            max_discharge_kw: b.max_discharge_kw,
-            charge_efficiency: b.charge_efficiency,
-            discharge_efficiency: b.discharge_efficiency,
-        }),
-    };
+    let limits = limits(config);
     let local_month = |at: DateTime<Utc>| {
         let local = at.with_timezone(&config.zone);
         (local.year(), local.month())
@@ -314,24 +286,7 @@ pub fn simulate(
                     .entry(plan.status.as_str().to_owned())
                     .or_default() += 1;
                 planned_at = at;
-                instructions = plan
-                    .intervals
-                    .iter()
-                    .map(|interval| Instruction {
-                        setpoint: Setpoint {
-                            charge_kw: interval.charge_kw,
-                            discharge_kw: interval.discharge_kw,
-                            compute_it_kw: interval.compute_it_kw,
-                        },
-                        import_kw: interval.import_kw,
-                        jobs: interval
-                            .jobs
-                            .iter()
-                            .filter_map(|(id, &kw)| job_index.get(id.as_str()).map(|&j| (j, kw)))
-                            .collect(),
-                        ev_forecast_kw: interval.ev_served_kw + interval.unserved_kw,
-                    })
-                    .collect();
+                instructions = instructions_of(&plan, &job_index);
                 state.previous = Some(plan);
             }
         }
@@ -370,20 +325,15 @@ pub fn simulate(
             hours,
         );
         state.soc_kwh = settled.soc_kwh;
-        // Plans are solved to the site's MIP gap, which can leave a job a few
-        // watt-hours short (a shortfall worth less than the gap): a job within
-        // that share of its energy is done.
-        let done_within = site.planning.mip_gap;
-        for (j, ran) in state.ran_last.iter_mut().enumerate() {
-            let kw = instruction.jobs.get(&j).copied().unwrap_or(0.0) * settled.compute_share;
-            *ran = kw > 0.0;
-            if kw > 0.0 && state.finished[j].is_none() {
-                state.delivered[j] = (state.delivered[j] + kw * hours).min(jobs[j].energy_kwh);
-                if state.delivered[j] >= jobs[j].energy_kwh * (1.0 - done_within) - 1e-6 {
-                    state.finished[j] = Some(at + step);
-                }
-            }
-        }
+        deliver(
+            &mut state,
+            jobs,
+            &instruction,
+            settled.compute_share,
+            at + step,
+            hours,
+            site.planning.mip_gap,
+        );
         state.month_peak_kw = state.month_peak_kw.max(settled.import_kw);
         let import_price = price + site.tariff.import_adder_per_mwh;
         let export_price = price - site.tariff.export_adder_per_mwh;
@@ -410,10 +360,117 @@ pub fn simulate(
         at += step;
     }
     let end = at;
-    run.jobs = jobs
+    run.jobs = outcomes(jobs, &state, from, end);
+    run.wall_seconds = started.elapsed().as_secs_f64();
+    Ok(run)
+}
+
+/// The inputs cover the period on the site's interval, or the error says
+/// which does not.
+fn check_inputs(
+    config: &SiteConfig,
+    inputs: &Inputs,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(), BacktestError> {
+    let site = &config.site;
+    for (name, series) in [("prices", &inputs.prices), ("charging", &inputs.charging)] {
+        if series.step_minutes != site.interval_minutes {
+            return Err(BacktestError::Data(format!(
+                "the {name} series has a {}-minute step; the site plans at {} minutes",
+                series.step_minutes, site.interval_minutes
+            )));
+        }
+        if series.index_of(from).is_none() || series.end() < to {
+            return Err(BacktestError::Data(format!(
+                "the {name} series covers {} to {}; the period is {} to {}",
+                series.start.to_rfc3339(),
+                series.end().to_rfc3339(),
+                from.to_rfc3339(),
+                to.to_rfc3339()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The site's limits as the dispatch rule applies them.
+fn limits(config: &SiteConfig) -> Limits {
+    let site = &config.site;
+    Limits {
+        import_limit_kw: site.grid.import_limit_kw,
+        export_limit_kw: site.grid.export_limit_kw,
+        pue: site.compute.as_ref().map_or(1.0, |c| c.pue),
+        battery: site.battery.as_ref().map(|b| BatteryLimits {
+            soc_min_kwh: b.soc_min_kwh,
+            soc_max_kwh: b.soc_max_kwh,
+            max_charge_kw: b.max_charge_kw,
+            max_discharge_kw: b.max_discharge_kw,
+            charge_efficiency: b.charge_efficiency,
+            discharge_efficiency: b.discharge_efficiency,
+        }),
+    }
+}
+
+/// A plan's intervals as the setpoints a controller follows, with each
+/// job's power by its index in the queue.
+fn instructions_of(plan: &Plan, job_index: &HashMap<&str, usize>) -> Vec<Instruction> {
+    plan.intervals
         .iter()
+        .map(|interval| Instruction {
+            setpoint: Setpoint {
+                charge_kw: interval.charge_kw,
+                discharge_kw: interval.discharge_kw,
+                compute_it_kw: interval.compute_it_kw,
+            },
+            import_kw: interval.import_kw,
+            jobs: interval
+                .jobs
+                .iter()
+                .filter_map(|(id, &kw)| job_index.get(id.as_str()).map(|&j| (j, kw)))
+                .collect(),
+            ev_forecast_kw: interval.ev_served_kw + interval.unserved_kw,
+        })
+        .collect()
+}
+
+/// Gives each job the power the interval's instruction planned, scaled by
+/// the share of compute the settled interval ran, and marks the jobs that
+/// are done by `end` (the interval's end). Plans are solved to the site's
+/// MIP gap (`done_within`), which can leave a job a few watt-hours short (a
+/// shortfall worth less than the gap): a job within that share of its
+/// energy is done.
+fn deliver(
+    state: &mut State,
+    jobs: &[QueuedJob],
+    instruction: &Instruction,
+    compute_share: f64,
+    end: DateTime<Utc>,
+    hours: f64,
+    done_within: f64,
+) {
+    for (j, ran) in state.ran_last.iter_mut().enumerate() {
+        let kw = instruction.jobs.get(&j).copied().unwrap_or(0.0) * compute_share;
+        *ran = kw > 0.0;
+        if kw > 0.0 && state.finished[j].is_none() {
+            state.delivered[j] = (state.delivered[j] + kw * hours).min(jobs[j].energy_kwh);
+            if state.delivered[j] >= jobs[j].energy_kwh * (1.0 - done_within) - 1e-6 {
+                state.finished[j] = Some(end);
+            }
+        }
+    }
+}
+
+/// The outcome of every job submitted in the period, or queued and still
+/// due at its start.
+fn outcomes(
+    jobs: &[QueuedJob],
+    state: &State,
+    from: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<JobOutcome> {
+    jobs.iter()
         .enumerate()
-        // Submitted in the period, or queued and still due at its start.
         .filter(|(_, job)| job.submit < end && job.deadline > from)
         .map(|(j, job)| JobOutcome {
             id: job.id.clone(),
@@ -426,9 +483,7 @@ pub fn simulate(
             value_per_mwh: job.value_per_mwh,
             shortfall_penalty_per_mwh: job.shortfall_penalty_per_mwh,
         })
-        .collect();
-    run.wall_seconds = started.elapsed().as_secs_f64();
-    Ok(run)
+        .collect()
 }
 
 /// What a plan knows of the future.
