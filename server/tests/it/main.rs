@@ -7,6 +7,7 @@ mod errors;
 mod idempotency;
 mod invalid;
 mod jobs;
+mod openapi;
 mod plans;
 mod prices;
 mod readback;
