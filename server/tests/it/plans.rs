@@ -100,3 +100,33 @@ async fn a_stored_plan_with_an_unreadable_time_is_refused_not_made_up() {
     assert_eq!(read.json()["code"], "unreadable");
     assert_eq!(read.json()["detail"], "a stored plan is unreadable");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latest_plan_answers_304_to_its_own_etag_and_200_to_an_older_one() {
+    let app = App::with_demo_site("plans-etag").await;
+    let controller = Some(app.controller.as_str());
+    let trader = Some(app.trader.as_str());
+    let latest = "/v1/sites/np15-hub/plans/latest";
+    assert_eq!(app.call("GET", latest, trader, None, &[]).await.status, 404);
+    let first = app
+        .call("POST", "/v1/sites/np15-hub/plan", controller, None, &[])
+        .await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let etag = first.header("etag").expect("an etag").to_owned();
+    assert_eq!(etag, "\"np15-hub-1\"");
+    let same = app
+        .call("GET", latest, trader, None, &[("If-None-Match", &etag)])
+        .await;
+    assert_eq!((same.status, same.body.as_str()), (304, ""));
+    assert_eq!(same.header("etag"), Some(etag.as_str()));
+    let second = app
+        .call("POST", "/v1/sites/np15-hub/plan", controller, None, &[])
+        .await;
+    assert_eq!(second.header("etag"), Some("\"np15-hub-2\""));
+    let newer = app
+        .call("GET", latest, trader, None, &[("If-None-Match", &etag)])
+        .await;
+    assert_eq!(newer.status, 200);
+    assert_eq!(newer.header("etag"), Some("\"np15-hub-2\""));
+    assert_eq!(newer.json()["version"], 2);
+}
