@@ -345,10 +345,7 @@ pub(crate) fn inputs(
                 };
                 let spec: JobSpec =
                     serde_json::from_str(&job.spec).map_err(|e| unreadable(e.to_string()))?;
-                let submitted = DateTime::parse_from_rfc3339(&job.submitted_at)
-                    .map_err(|e| unreadable(e.to_string()))?
-                    .with_timezone(&Utc);
-                Ok(spec.queued(submitted))
+                Ok(spec.queued(job.submitted_at))
             })
             .collect::<Result<_, RequestError>>()?,
     };

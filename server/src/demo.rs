@@ -125,7 +125,7 @@ pub fn seed_prices(store: &Store, root: &Path, config: &SiteConfig) -> Result<()
                 market: market.clone(),
                 day,
                 currency: site.currency.clone(),
-                start: rfc(first),
+                start: first,
                 step_minutes: i64::from(prices.series.step_minutes),
                 prices: values,
                 uploaded_by: "demo".to_owned(),
@@ -218,10 +218,10 @@ pub fn seed_site(
                 site_id: site.id.clone(),
                 id: job.id.clone(),
                 spec: serde_json::to_string(&spec).map_err(|error| error.to_string())?,
-                submitted_at: rfc(job.submit),
+                submitted_at: job.submit,
                 delivered_kwh: 0.0,
                 status: "open".to_owned(),
-                updated_at: rfc(job.submit),
+                updated_at: job.submit,
             })
             .map_err(failed)?;
     }

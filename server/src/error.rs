@@ -182,6 +182,9 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
+        if let StoreError::Unreadable(_) | StoreError::Json(_) = error {
+            return ApiError::unreadable("record", error);
+        }
         tracing::error!(%error, "store");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

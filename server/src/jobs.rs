@@ -203,10 +203,7 @@ pub fn open_jobs(stored: &[StoredJob]) -> Vec<(QueuedJob, f64)> {
         .filter(|job| job.status == "open")
         .filter_map(|job| {
             let spec: JobSpec = serde_json::from_str(&job.spec).ok()?;
-            let submitted = DateTime::parse_from_rfc3339(&job.submitted_at)
-                .ok()?
-                .with_timezone(&Utc);
-            Some((spec.queued(submitted), job.delivered_kwh))
+            Some((spec.queued(job.submitted_at), job.delivered_kwh))
         })
         .collect()
 }

@@ -205,9 +205,7 @@ impl Published {
             })
             .ok_or_else(|| named("its document has no readable start"))?
             .with_timezone(&chrono::Utc);
-        let created_at = chrono::DateTime::parse_from_rfc3339(&stored.created_at)
-            .map_err(|error| named(&format!("created_at {:?}: {error}", stored.created_at)))?
-            .with_timezone(&chrono::Utc);
+        let created_at = stored.created_at;
         Ok(Published {
             start,
             etag: format!("\"{}-{}\"", stored.site_id, stored.version),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use arbiter_server::auth::{Role, create_key};
-use arbiter_server::store::Store;
+use arbiter_server::store::{Store, millis};
 
 use super::{Failure, exit, invalid};
 
@@ -115,8 +115,8 @@ fn keys(command: &Command) -> Result<(), Failure> {
                     "{:<17} {:<10} {:<25} {:<25} {}",
                     key.id,
                     key.role,
-                    key.created_at,
-                    key.revoked_at.as_deref().unwrap_or("-"),
+                    millis(key.created_at),
+                    key.revoked_at.map_or_else(|| "-".to_owned(), millis),
                     key.sites.join(",")
                 );
             }

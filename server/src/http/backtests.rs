@@ -9,6 +9,7 @@ use crate::http::common::{
     Allowed, ReadAll, RunBacktests, json_at, load_site, parse_json, reply, wants,
 };
 use crate::store::StoredBacktest;
+use crate::store::millis;
 use crate::{AppState, blocking};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -191,9 +192,9 @@ fn document(state: &AppState, stored: &StoredBacktest) -> Result<BacktestView, A
         }
     });
     Ok(BacktestView {
-        created_at: stored.created_at.clone(),
+        created_at: millis(stored.created_at),
         error: stored.error.clone(),
-        finished_at: stored.finished_at.clone(),
+        finished_at: stored.finished_at.map(millis),
         id: stored.id.clone(),
         ledger: report
             .is_some()
@@ -201,7 +202,7 @@ fn document(state: &AppState, stored: &StoredBacktest) -> Result<BacktestView, A
         progress,
         report,
         request,
-        started_at: stored.started_at.clone(),
+        started_at: stored.started_at.map(millis),
         status: stored.status.clone(),
     })
 }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::common::{Operate, Read, SiteFor, json_at, load_site, parse_json, reply};
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
+use crate::store::millis;
 use crate::{AppState, blocking};
 
 /// The routes of this resource.
@@ -78,8 +79,8 @@ fn job_view(job: &StoredJob, now: DateTime<Utc>) -> Result<JobView, ApiError> {
         id: job.id.clone(),
         spec,
         status: status.to_owned(),
-        submitted_at: job.submitted_at.clone(),
-        updated_at: job.updated_at.clone(),
+        submitted_at: millis(job.submitted_at),
+        updated_at: millis(job.updated_at),
     })
 }
 
@@ -117,7 +118,7 @@ async fn submit_job(
         site_id: site.clone(),
         id: spec.id.clone(),
         spec: serde_json::to_string(&spec).unwrap_or_default(),
-        submitted_at: at.clone(),
+        submitted_at: at,
         delivered_kwh: 0.0,
         status: "open".to_owned(),
         updated_at: at,

@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::planning::{Document, interval_start, plan_site};
 use crate::store::StoredResponse;
+use crate::store::millis;
 use crate::{AppState, Published, blocking};
 
 /// The routes of this resource.
@@ -334,7 +335,7 @@ async fn list_plans(
                 csv.push_str(&format!(
                     "{},{},{},{},{},{},{},{},{},{},{}\n",
                     stored.version,
-                    stored.created_at,
+                    millis(stored.created_at),
                     stored.status,
                     interval["start"].as_str().unwrap_or_default(),
                     f("price_per_mwh"),
@@ -369,7 +370,7 @@ async fn list_plans(
                 ApiError::unreadable("plan", format!("{} v{}: {error}", p.site_id, p.version))
             })?;
             Ok(PlanSummary {
-                created_at: p.created_at.clone(),
+                created_at: millis(p.created_at),
                 solve_seconds: stored.plan.solve_seconds,
                 start: stored.start,
                 status: p.status.clone(),

@@ -20,7 +20,7 @@ use super::common::{
 };
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
-use crate::store::{NewPrices, StoredPrices};
+use crate::store::{NewPrices, StoredPrices, millis, seconds};
 use crate::{AppState, blocking};
 
 /// The routes of this resource.
@@ -166,8 +166,8 @@ impl From<&StoredPrices> for PriceRevision {
             market: p.market.clone(),
             prices_per_mwh: p.prices.clone(),
             revision: p.revision,
-            start: p.start.clone(),
-            uploaded_at: p.uploaded_at.clone(),
+            start: seconds(p.start),
+            uploaded_at: millis(p.uploaded_at),
             uploaded_by: p.uploaded_by.clone(),
         }
     }
@@ -312,7 +312,7 @@ async fn put_prices(
         market,
         day,
         currency: upload.currency,
-        start: start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        start,
         step_minutes: i64::from(upload.interval_minutes),
         prices: upload.prices_per_mwh,
         uploaded_by: caller.key_id,
@@ -369,9 +369,7 @@ async fn get_prices(
     if wants(&headers, "text/csv") {
         let mut csv = String::from("timestamp_utc,price_per_mwh,day,revision\n");
         for d in &days {
-            let Ok(start) = DateTime::parse_from_rfc3339(&d.start) else {
-                continue;
-            };
+            let start = d.start;
             for (i, price) in d.prices.iter().enumerate() {
                 let at = start + TimeDelta::minutes(d.step_minutes * i as i64);
                 csv.push_str(&format!(

@@ -21,6 +21,7 @@ use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
 use crate::store::StoredSite;
+use crate::store::millis;
 use crate::{AppState, blocking};
 
 /// The routes of this resource.
@@ -67,7 +68,7 @@ fn site_view(stored: &StoredSite) -> Result<SiteView, ApiError> {
         config,
         id: stored.id.clone(),
         revision: stored.revision,
-        updated_at: stored.updated_at.clone(),
+        updated_at: millis(stored.updated_at),
     })
 }
 

@@ -270,9 +270,7 @@ fn solve_gathered(gathered: &Gathered, at: DateTime<Utc>) -> Result<Plan, Planni
 pub(super) fn price_series(days: &[StoredPrices], minutes: u32) -> Option<Series> {
     let mut series: Option<Series> = None;
     for day in days {
-        let start = DateTime::parse_from_rfc3339(&day.start)
-            .ok()?
-            .with_timezone(&Utc);
+        let start = day.start;
         let step = u32::try_from(day.step_minutes).ok()?;
         let (day_series, _) = resample(
             &Series {

@@ -2,13 +2,17 @@
 
 use rusqlite::params;
 
-use super::{Store, StoreError, now};
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, millis, now, time_column};
 
 /// One write, as audited.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When it was answered.
-    pub at: String,
+    #[serde(serialize_with = "super::serialize_millis")]
+    #[schema(value_type = String)]
+    pub at: DateTime<Utc>,
     /// The key that made it.
     pub key_id: String,
     /// HTTP method.
@@ -28,7 +32,7 @@ impl Store {
         path: &str,
         status: u16,
     ) -> Result<(), StoreError> {
-        let at = now();
+        let at = millis(now());
         self.with(|c| {
             c.execute(
                 "INSERT INTO audit (at, key_id, method, path, status) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -46,7 +50,7 @@ impl Store {
             statement
                 .query_map([], |row| {
                     Ok(AuditEntry {
-                        at: row.get(0)?,
+                        at: time_column(row, 0)?,
                         key_id: row.get(1)?,
                         method: row.get(2)?,
                         path: row.get(3)?,

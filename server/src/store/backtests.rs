@@ -1,8 +1,9 @@
 //! The `backtests` table: backtests submitted over the API and their reports.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, now};
+use super::{Store, StoreError, millis, now, optional_time_column, time_column};
 
 /// A backtest submitted over the API.
 #[derive(Debug, Clone, PartialEq)]
@@ -10,7 +11,7 @@ pub struct StoredBacktest {
     /// Its id.
     pub id: String,
     /// When it was submitted.
-    pub created_at: String,
+    pub created_at: DateTime<Utc>,
     /// The key that submitted it.
     pub key_id: String,
     /// The request (JSON).
@@ -18,9 +19,9 @@ pub struct StoredBacktest {
     /// `queued`, `running`, `done`, `interrupted` or `failed`.
     pub status: String,
     /// When it started running.
-    pub started_at: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
-    pub finished_at: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
     /// Its report (JSON), once done or interrupted.
     pub report: Option<String>,
     /// Why it failed.
@@ -36,7 +37,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     backtest.id,
-                    backtest.created_at,
+                    millis(backtest.created_at),
                     backtest.key_id,
                     backtest.request,
                     backtest.status
@@ -51,7 +52,7 @@ impl Store {
         self.with(|c| {
             c.execute(
                 "UPDATE backtests SET status = 'running', started_at = ?2 WHERE id = ?1",
-                params![id, now()],
+                params![id, millis(now())],
             )
             .map(drop)
         })
@@ -70,7 +71,7 @@ impl Store {
             c.execute(
                 "UPDATE backtests SET status = ?2, finished_at = ?3, report = ?4, error = ?5
                  WHERE id = ?1",
-                params![id, status, now(), report, error],
+                params![id, status, millis(now()), report, error],
             )
             .map(drop)
         })
@@ -84,7 +85,7 @@ impl Store {
                 "UPDATE backtests SET status = 'failed', finished_at = ?1,
                  error = 'the service stopped before the backtest finished; submit it again'
                  WHERE status IN ('queued', 'running')",
-                [now()],
+                [millis(now())],
             )
         })
     }
@@ -119,12 +120,12 @@ impl Store {
 fn backtest_row(row: &rusqlite::Row) -> Result<StoredBacktest, rusqlite::Error> {
     Ok(StoredBacktest {
         id: row.get(0)?,
-        created_at: row.get(1)?,
+        created_at: time_column(row, 1)?,
         key_id: row.get(2)?,
         request: row.get(3)?,
         status: row.get(4)?,
-        started_at: row.get(5)?,
-        finished_at: row.get(6)?,
+        started_at: optional_time_column(row, 5)?,
+        finished_at: optional_time_column(row, 6)?,
         report: row.get(7)?,
         error: row.get(8)?,
     })

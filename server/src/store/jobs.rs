@@ -1,8 +1,9 @@
 //! The `jobs` table: each site's compute job queue.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, now};
+use super::{Store, StoreError, millis, now, time_column};
 
 /// A job in a site's queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,13 +15,13 @@ pub struct StoredJob {
     /// The job as submitted (JSON).
     pub spec: String,
     /// When it was submitted.
-    pub submitted_at: String,
+    pub submitted_at: DateTime<Utc>,
     /// IT energy delivered so far, kWh, as the controller reported.
     pub delivered_kwh: f64,
     /// `open`, `done` or `cancelled`.
     pub status: String,
     /// When it last changed.
-    pub updated_at: String,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl Store {
@@ -34,10 +35,10 @@ impl Store {
                     job.site_id,
                     job.id,
                     job.spec,
-                    job.submitted_at,
+                    millis(job.submitted_at),
                     job.delivered_kwh,
                     job.status,
-                    job.updated_at
+                    millis(job.updated_at)
                 ],
             )
             .map(|inserted| inserted == 1)
@@ -83,7 +84,7 @@ impl Store {
             c.execute(
                 "UPDATE jobs SET delivered_kwh = ?3, status = ?4, updated_at = ?5
                  WHERE site_id = ?1 AND id = ?2",
-                params![site_id, id, delivered_kwh, status, at],
+                params![site_id, id, delivered_kwh, status, millis(at)],
             )
             .map(drop)
         })
@@ -115,9 +116,9 @@ fn job_row(row: &rusqlite::Row) -> Result<StoredJob, rusqlite::Error> {
         site_id: row.get(0)?,
         id: row.get(1)?,
         spec: row.get(2)?,
-        submitted_at: row.get(3)?,
+        submitted_at: time_column(row, 3)?,
         delivered_kwh: row.get(4)?,
         status: row.get(5)?,
-        updated_at: row.get(6)?,
+        updated_at: time_column(row, 6)?,
     })
 }

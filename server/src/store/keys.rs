@@ -1,8 +1,9 @@
 //! The `api_keys` table: key ids, their SHA-256, role, sites, revocation.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, json_column, now};
+use super::{Store, StoreError, json_column, millis, now, optional_time_column, time_column};
 
 /// A stored API key (never the token, only its hash).
 #[derive(Debug, Clone, PartialEq)]
@@ -14,9 +15,9 @@ pub struct StoredKey {
     /// Sites a controller key may act for.
     pub sites: Vec<String>,
     /// When it was created.
-    pub created_at: String,
+    pub created_at: DateTime<Utc>,
     /// When it was revoked, if it was.
-    pub revoked_at: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl Store {
@@ -26,7 +27,7 @@ impl Store {
         self.with(|c| {
             c.execute(
                 "INSERT INTO api_keys (id, hash, role, sites, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![key.id, hash, key.role, sites, key.created_at],
+                params![key.id, hash, key.role, sites, millis(key.created_at)],
             )
             .map(drop)
         })
@@ -61,7 +62,7 @@ impl Store {
         self.with(|c| {
             c.execute(
                 "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id, at],
+                params![id, millis(at)],
             )
             .map(|changed| changed == 1)
         })
@@ -73,7 +74,7 @@ fn key_row(row: &rusqlite::Row) -> Result<StoredKey, rusqlite::Error> {
         id: row.get(0)?,
         role: row.get(1)?,
         sites: json_column(row, 2)?,
-        created_at: row.get(3)?,
-        revoked_at: row.get(4)?,
+        created_at: time_column(row, 3)?,
+        revoked_at: optional_time_column(row, 4)?,
     })
 }

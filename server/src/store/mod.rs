@@ -21,6 +21,7 @@ mod telemetry;
 use std::path::Path;
 use std::sync::Mutex;
 
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
@@ -151,6 +152,9 @@ pub enum StoreError {
     /// The data folder cannot be created.
     #[error("cannot create the data folder: {0}")]
     Folder(#[from] std::io::Error),
+    /// A stored value cannot be read as its type (an instant, a JSON list).
+    #[error("a stored value is unreadable: {0}")]
+    Unreadable(String),
     /// A stored JSON value cannot be read (or a value cannot be written).
     #[error("a stored JSON value: {0}")]
     Json(#[from] serde_json::Error),
@@ -182,9 +186,56 @@ fn json_column<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Now, RFC 3339 UTC with milliseconds.
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// Now, to the millisecond: what the store keeps of an instant it stamps.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// An instant as the store writes its stamps: RFC 3339, UTC, milliseconds.
+pub fn millis(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// An instant on an interval grid as the store writes it: RFC 3339, UTC,
+/// whole seconds.
+pub fn seconds(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Serializes an instant as the store writes its stamps ([`millis`]).
+pub fn serialize_millis<S: serde::Serializer>(
+    at: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&millis(*at))
+}
+
+/// Column `index` of `row`, an RFC 3339 instant: an error when it is not
+/// (never a made-up time in its place).
+fn time_column(row: &rusqlite::Row, index: usize) -> Result<DateTime<Utc>, rusqlite::Error> {
+    let text: String = row.get(index)?;
+    parse_time(&text, index)
+}
+
+/// [`time_column`] of a column that may be NULL.
+fn optional_time_column(
+    row: &rusqlite::Row,
+    index: usize,
+) -> Result<Option<DateTime<Utc>>, rusqlite::Error> {
+    let text: Option<String> = row.get(index)?;
+    text.map(|text| parse_time(&text, index)).transpose()
+}
+
+fn parse_time(text: &str, index: usize) -> Result<DateTime<Utc>, rusqlite::Error> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(
+                index,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
+        })
 }
 
 impl Store {
@@ -209,7 +260,12 @@ impl Store {
         f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
     ) -> Result<T, StoreError> {
         let mut connection = self.connection.lock().map_err(|_| StoreError::Poisoned)?;
-        Ok(f(&mut connection)?)
+        f(&mut connection).map_err(|error| match error {
+            rusqlite::Error::FromSqlConversionFailure(..) => {
+                StoreError::Unreadable(error.to_string())
+            }
+            other => StoreError::Sqlite(other),
+        })
     }
 
     /// Whether the database answers.

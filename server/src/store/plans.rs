@@ -1,8 +1,9 @@
 //! The `plans` table: every published plan, versioned per site.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, now};
+use super::{Store, StoreError, millis, now, time_column};
 
 /// A published plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,7 +13,7 @@ pub struct StoredPlan {
     /// 1 for the site's first plan, +1 for each after.
     pub version: i64,
     /// When it was published.
-    pub created_at: String,
+    pub created_at: DateTime<Utc>,
     /// The plan's solve status.
     pub status: String,
     /// The published document (JSON): the plan and what it was based on.
@@ -29,6 +30,7 @@ impl Store {
         body: impl FnOnce(i64, &str) -> String,
     ) -> Result<StoredPlan, StoreError> {
         let at = now();
+        let stamp = millis(at);
         self.with(|c| {
             let tx = c.transaction()?;
             let version: i64 = tx.query_row(
@@ -36,17 +38,17 @@ impl Store {
                 [site_id],
                 |row| row.get(0),
             )?;
-            let body = body(version, &at);
+            let body = body(version, &stamp);
             tx.execute(
                 "INSERT INTO plans (site_id, version, created_at, status, body)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![site_id, version, at, status, body],
+                params![site_id, version, stamp, status, body],
             )?;
             tx.commit()?;
             Ok(StoredPlan {
                 site_id: site_id.to_owned(),
                 version,
-                created_at: at.clone(),
+                created_at: at,
                 status: status.to_owned(),
                 body,
             })
@@ -107,7 +109,7 @@ fn plan_row(row: &rusqlite::Row) -> Result<StoredPlan, rusqlite::Error> {
     Ok(StoredPlan {
         site_id: row.get(0)?,
         version: row.get(1)?,
-        created_at: row.get(2)?,
+        created_at: time_column(row, 2)?,
         status: row.get(3)?,
         body: row.get(4)?,
     })

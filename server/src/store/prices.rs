@@ -1,8 +1,9 @@
 //! The `prices` table: day-ahead prices per market and delivery day, every revision.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, json_column, now};
+use super::{Store, StoreError, json_column, millis, now, seconds, time_column};
 
 /// One revision of a market day's prices.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,13 +17,13 @@ pub struct StoredPrices {
     /// Currency of the prices.
     pub currency: String,
     /// UTC start of the first interval.
-    pub start: String,
+    pub start: DateTime<Utc>,
     /// Interval, minutes.
     pub step_minutes: i64,
     /// Prices per MWh, one per interval.
     pub prices: Vec<f64>,
     /// When this revision was stored.
-    pub uploaded_at: String,
+    pub uploaded_at: DateTime<Utc>,
     /// The key that uploaded it.
     pub uploaded_by: String,
 }
@@ -38,7 +39,7 @@ pub struct NewPrices {
     /// Currency of the prices.
     pub currency: String,
     /// UTC start of the first interval.
-    pub start: String,
+    pub start: DateTime<Utc>,
     /// Interval, minutes.
     pub step_minutes: i64,
     /// Prices per MWh, one per interval.
@@ -73,7 +74,7 @@ impl Store {
                 day: new.day.clone(),
                 revision,
                 currency: new.currency.clone(),
-                start: new.start.clone(),
+                start: new.start,
                 step_minutes: new.step_minutes,
                 prices: new.prices.clone(),
                 uploaded_at: now(),
@@ -88,10 +89,10 @@ impl Store {
                     stored.day,
                     stored.revision,
                     stored.currency,
-                    stored.start,
+                    seconds(stored.start),
                     stored.step_minutes,
                     prices,
-                    stored.uploaded_at,
+                    millis(stored.uploaded_at),
                     stored.uploaded_by
                 ],
             )?;
@@ -146,10 +147,10 @@ fn prices_row(row: &rusqlite::Row) -> Result<StoredPrices, rusqlite::Error> {
         day: row.get(1)?,
         revision: row.get(2)?,
         currency: row.get(3)?,
-        start: row.get(4)?,
+        start: time_column(row, 4)?,
         step_minutes: row.get(5)?,
         prices: json_column(row, 6)?,
-        uploaded_at: row.get(7)?,
+        uploaded_at: time_column(row, 7)?,
         uploaded_by: row.get(8)?,
     })
 }

@@ -1,8 +1,9 @@
 //! The `sites` table: each site's configuration (TOML) and revision.
 
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, now};
+use super::{Store, StoreError, millis, now, time_column};
 
 /// A stored site.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +15,7 @@ pub struct StoredSite {
     /// Incremented by every update, from 1.
     pub revision: i64,
     /// When it was last written (RFC 3339, UTC).
-    pub updated_at: String,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl Store {
@@ -34,14 +35,14 @@ impl Store {
             tx.execute(
                 "INSERT INTO sites (id, config, revision, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET config = ?2, revision = ?3, updated_at = ?4",
-                params![id, config, revision, at],
+                params![id, config, revision, millis(at)],
             )?;
             tx.commit()?;
             Ok(StoredSite {
                 id: id.to_owned(),
                 config: config.to_owned(),
                 revision,
-                updated_at: at.clone(),
+                updated_at: at,
             })
         })
     }
@@ -54,13 +55,13 @@ impl Store {
             let inserted = c.execute(
                 "INSERT INTO sites (id, config, revision, updated_at) VALUES (?1, ?2, 1, ?3)
                  ON CONFLICT (id) DO NOTHING",
-                params![id, config, at],
+                params![id, config, millis(at)],
             )?;
             Ok((inserted == 1).then(|| StoredSite {
                 id: id.to_owned(),
                 config: config.to_owned(),
                 revision: 1,
-                updated_at: at.clone(),
+                updated_at: at,
             }))
         })
     }
@@ -92,7 +93,7 @@ fn site_row(row: &rusqlite::Row) -> Result<StoredSite, rusqlite::Error> {
         id: row.get(0)?,
         config: row.get(1)?,
         revision: row.get(2)?,
-        updated_at: row.get(3)?,
+        updated_at: time_column(row, 3)?,
     })
 }
 

@@ -98,7 +98,7 @@ async fn a_stored_plan_with_an_unreadable_time_is_refused_not_made_up() {
         .await;
     assert_eq!(read.status, 500, "{}", read.body);
     assert_eq!(read.json()["code"], "unreadable");
-    assert_eq!(read.json()["detail"], "a stored plan is unreadable");
+    assert_eq!(read.json()["detail"], "a stored record is unreadable");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,6 +34,16 @@ async fn an_upload_answers_the_revision_with_its_keys_in_their_order() {
         ]
     );
     assert!(put.body.starts_with(&format!(r#"{{"changed":true,"currency":"USD","day":"{day}","interval_minutes":60,"market":"caiso-np15","prices_per_mwh":[50.0,"#)), "{}", put.body);
+    // Instants as they always were: the day's start to the second, the
+    // upload's stamp to the millisecond.
+    let answer = put.json();
+    let start = answer["start"].as_str().expect("a start");
+    assert!(start.len() == 20 && start.ends_with(":00Z"), "{start}");
+    let uploaded = answer["uploaded_at"].as_str().expect("a stamp");
+    assert!(
+        uploaded.len() == 24 && uploaded.as_bytes()[19] == b'.' && uploaded.ends_with('Z'),
+        "{uploaded}"
+    );
     let again = app
         .call(
             "PUT",
@@ -88,6 +98,7 @@ async fn stored_prices_that_cannot_be_read_fail_instead_of_reading_empty() {
         .expect("corrupted");
     let read = app.call("GET", &path, Some(&app.analyst), None, &[]).await;
     assert_eq!(read.status, 500, "{}", read.body);
-    assert_eq!(read.json()["code"], "store");
+    assert_eq!(read.json()["code"], "unreadable");
+    assert_eq!(read.json()["detail"], "a stored record is unreadable");
     assert!(!read.body.contains("not json"), "{}", read.body);
 }
