@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::FieldIssue;
-use super::store::StoredJob;
+use super::store::{StoreError, StoredJob};
 
 /// Default cost of each MWh a job lacks at its deadline.
 pub const DEFAULT_SHORTFALL_PENALTY_PER_MWH: f64 = 10_000.0;
@@ -197,13 +197,16 @@ fn show(value: Option<f64>) -> String {
 }
 
 /// The open jobs of a site as the planner sees them: (job, delivered kWh).
-pub fn open_jobs(stored: &[StoredJob]) -> Vec<(QueuedJob, f64)> {
+/// A stored job that cannot be read is an error, never left out unseen.
+pub fn open_jobs(stored: &[StoredJob]) -> Result<Vec<(QueuedJob, f64)>, StoreError> {
     stored
         .iter()
         .filter(|job| job.status == "open")
-        .filter_map(|job| {
-            let spec: JobSpec = serde_json::from_str(&job.spec).ok()?;
-            Some((spec.queued(job.submitted_at), job.delivered_kwh))
+        .map(|job| {
+            let spec: JobSpec = serde_json::from_str(&job.spec).map_err(|error| {
+                StoreError::Unreadable(format!("job {}/{}: {error}", job.site_id, job.id))
+            })?;
+            Ok((spec.queued(job.submitted_at), job.delivered_kwh))
         })
         .collect()
 }

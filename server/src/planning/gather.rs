@@ -347,7 +347,7 @@ fn open_jobs(
     at: DateTime<Utc>,
 ) -> Result<Vec<(QueuedJob, f64, bool)>, PlanningError> {
     let running = store.running_jobs(id)?;
-    let jobs: Vec<_> = crate::jobs::open_jobs(&store.jobs(id, true)?)
+    let jobs: Vec<_> = crate::jobs::open_jobs(&store.jobs(id, true)?)?
         .into_iter()
         .filter(|(job, _)| job.deadline > at)
         .map(|(job, delivered)| {
