@@ -47,6 +47,12 @@ async fn a_job_answers_typed_and_an_unreadable_stored_job_fails_loudly() {
         .call("GET", "/v1/sites/np15-hub/jobs", token, None, &[])
         .await;
     assert_eq!(list.status, 500, "{}", list.body);
+    // Nor does a plan leave the job out unseen.
+    let plan = app
+        .call("POST", "/v1/sites/np15-hub/plan", token, None, &[])
+        .await;
+    assert_eq!(plan.status, 500, "{}", plan.body);
+    assert_eq!(plan.json()["code"], "unreadable");
 
     let document = app
         .call("GET", "/openapi.json", None, None, &[])
