@@ -61,3 +61,25 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_listed_oldest_first_with_their_times() {
+        let (store, dir) = super::super::temp_store("audit");
+        let before = now();
+        store
+            .audit("key_1", "POST", "/v1/sites", 201)
+            .expect("recorded");
+        store
+            .audit("key_2", "PUT", "/v1/sites/a", 403)
+            .expect("recorded");
+        let log = store.audit_log().expect("read");
+        let seen: Vec<_> = log.iter().map(|e| (e.key_id.as_str(), e.status)).collect();
+        assert_eq!(seen, [("key_1", 201), ("key_2", 403)]);
+        assert!(log.iter().all(|e| e.at >= before));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

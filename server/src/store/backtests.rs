@@ -130,3 +130,33 @@ fn backtest_row(row: &rusqlite::Row) -> Result<StoredBacktest, rusqlite::Error> 
         error: row.get(8)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backtests_left_unfinished_are_failed_at_start() {
+        let (store, dir) = super::super::temp_store("backtests");
+        let backtest = StoredBacktest {
+            id: "bt_1".to_owned(),
+            created_at: now(),
+            key_id: "key_1".to_owned(),
+            request: "{}".to_owned(),
+            status: "queued".to_owned(),
+            started_at: None,
+            finished_at: None,
+            report: None,
+            error: None,
+        };
+        store.insert_backtest(&backtest).expect("stored");
+        store.start_backtest("bt_1").expect("started");
+        assert_eq!(store.fail_unfinished_backtests().expect("failed"), 1);
+        let failed = store.backtest("bt_1").expect("read").expect("the backtest");
+        assert_eq!(failed.status, "failed");
+        assert!(failed.started_at.is_some() && failed.finished_at.is_some());
+        assert!(failed.error.is_some());
+        assert_eq!(store.fail_unfinished_backtests().expect("none left"), 0);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

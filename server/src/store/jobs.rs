@@ -122,3 +122,39 @@ fn job_row(row: &rusqlite::Row) -> Result<StoredJob, rusqlite::Error> {
         updated_at: time_column(row, 6)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_is_stored_once_and_its_progress_updated() {
+        let (store, dir) = super::super::temp_store("jobs");
+        let job = StoredJob {
+            site_id: "a".to_owned(),
+            id: "j1".to_owned(),
+            spec: "{}".to_owned(),
+            submitted_at: now(),
+            delivered_kwh: 0.0,
+            status: "open".to_owned(),
+            updated_at: now(),
+        };
+        assert!(store.insert_job(&job).expect("stored"));
+        assert!(
+            !store.insert_job(&job).expect("read"),
+            "the same id again is not stored"
+        );
+        store.update_job("a", "j1", 12.5, "done").expect("updated");
+        let stored = store.job("a", "j1").expect("read").expect("the job");
+        assert_eq!(
+            (stored.delivered_kwh, stored.status.as_str()),
+            (12.5, "done")
+        );
+        assert_eq!(stored.submitted_at, job.submitted_at);
+        assert!(
+            store.jobs("a", true).expect("read").is_empty(),
+            "no open job left"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -78,3 +78,59 @@ fn key_row(row: &rusqlite::Row) -> Result<StoredKey, rusqlite::Error> {
         revoked_at: optional_time_column(row, 4)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revoked_key_is_no_longer_found_and_its_times_read_back() {
+        let (store, dir) = super::super::temp_store("keys");
+        let key = StoredKey {
+            id: "key_1".to_owned(),
+            role: "controller".to_owned(),
+            sites: vec!["a".to_owned()],
+            created_at: now(),
+            revoked_at: None,
+        };
+        store.insert_key(&key, "hash-1").expect("stored");
+        assert_eq!(
+            store.key_by_hash("hash-1").expect("read"),
+            Some(key.clone())
+        );
+        assert!(store.revoke_key("key_1").expect("revoked"));
+        assert!(!store.revoke_key("key_1").expect("read"), "revoked once");
+        assert_eq!(store.key_by_hash("hash-1").expect("read"), None);
+        let listed = store.keys().expect("read");
+        assert_eq!(listed[0].created_at, key.created_at);
+        assert!(listed[0].revoked_at.is_some_and(|at| at >= key.created_at));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_unreadable_time_or_site_list_is_an_error_not_a_default() {
+        let (store, dir) = super::super::temp_store("keys-bad");
+        let key = StoredKey {
+            id: "key_1".to_owned(),
+            role: "admin".to_owned(),
+            sites: Vec::new(),
+            created_at: now(),
+            revoked_at: None,
+        };
+        store.insert_key(&key, "h").expect("stored");
+        let raw = rusqlite::Connection::open(dir.join("arbiter.sqlite")).expect("the file");
+        raw.execute("UPDATE api_keys SET created_at = 'noon'", [])
+            .expect("corrupted");
+        assert!(matches!(store.keys(), Err(StoreError::Unreadable(_))));
+        raw.execute(
+            "UPDATE api_keys SET created_at = '2024-10-24T07:00:00.000Z', sites = 'x'",
+            [],
+        )
+        .expect("corrupted");
+        assert!(matches!(
+            store.key_by_hash("h"),
+            Err(StoreError::Unreadable(_))
+        ));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -273,3 +273,11 @@ impl Store {
         self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())))
     }
 }
+
+/// A store in a fresh temporary folder, for the tests beside each table.
+#[cfg(test)]
+pub(crate) fn temp_store(name: &str) -> (Store, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("arbiter-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    (Store::open(&dir).expect("a store"), dir)
+}

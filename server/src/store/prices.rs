@@ -169,3 +169,48 @@ fn latest_prices(
     )
     .optional()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(prices: Vec<f64>) -> NewPrices {
+        NewPrices {
+            market: "m".to_owned(),
+            day: "2024-10-24".to_owned(),
+            currency: "USD".to_owned(),
+            start: "2024-10-24T07:00:00Z".parse().expect("an instant"),
+            step_minutes: 60,
+            prices,
+            uploaded_by: "key_1".to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_same_prices_change_nothing_and_new_ones_are_a_revision() {
+        let (store, dir) = super::super::temp_store("prices");
+        let (first, changed) = store.put_prices(&day(vec![1.0, 2.0])).expect("stored");
+        assert_eq!((first.revision, changed), (1, true));
+        let (same, changed) = store.put_prices(&day(vec![1.0, 2.0])).expect("stored");
+        assert_eq!(
+            (same.revision, changed, same.uploaded_at),
+            (1, false, first.uploaded_at)
+        );
+        let (second, changed) = store.put_prices(&day(vec![1.0, 3.0])).expect("stored");
+        assert_eq!((second.revision, changed), (2, true));
+        let revisions = store.price_revisions("m", "2024-10-24").expect("read");
+        assert_eq!(
+            revisions.iter().map(|p| p.revision).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        assert_eq!(revisions[0].start, first.start);
+        let latest = store
+            .prices_between("m", "2024-10-24", "2024-10-24")
+            .expect("read");
+        assert_eq!(
+            latest.iter().map(|p| p.prices.clone()).collect::<Vec<_>>(),
+            [vec![1.0, 3.0]]
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -102,9 +102,7 @@ mod tests {
     use super::*;
 
     fn store(name: &str) -> (Store, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("arbiter-sites-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        (Store::open(&dir).expect("store"), dir)
+        super::super::temp_store(&format!("sites-{name}"))
     }
 
     #[test]

@@ -75,3 +75,27 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_latest_energy_and_the_peak_of_a_range_read_back() {
+        let (store, dir) = super::super::temp_store("telemetry");
+        let report = |at: &str, soc: Option<f64>, meter: f64| {
+            store
+                .put_telemetry("a", at, soc, Some(meter), "{}")
+                .expect("stored");
+        };
+        report("2024-10-24T07:00:00Z", Some(4000.0), 900.0);
+        report("2024-10-24T08:00:00Z", None, 1200.0);
+        report("2024-10-24T09:00:00Z", Some(3800.5), 800.0);
+        let latest = store.latest_soc("a").expect("read");
+        assert_eq!(latest, Some(("2024-10-24T09:00:00Z".to_owned(), 3800.5)));
+        let peak = store
+            .peak_between("a", "2024-10-24T07:00:00Z", "2024-10-24T09:00:00Z")
+            .expect("read");
+        assert_eq!(peak, Some(1200.0));
+        assert_eq!(store.peak_between("b", "2024", "2025").expect("read"), None);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
