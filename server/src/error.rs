@@ -8,17 +8,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::backtests::RequestError;
+pub use super::issue::FieldIssue;
 use super::planning::PlanningError;
 use super::store::StoreError;
-
-/// One problem with a request's content.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct FieldIssue {
-    /// The field, as a JSON path or a site key (`battery.soc_max_kwh`).
-    pub field: String,
-    /// The rule it breaks.
-    pub message: String,
-}
 
 /// A failed request.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,16 +49,6 @@ pub struct Problem<'a> {
     /// For invalid input (422): every field and the rule it breaks.
     #[serde(skip_serializing_if = "<[FieldIssue]>::is_empty")]
     pub errors: &'a [FieldIssue],
-}
-
-impl FieldIssue {
-    /// An issue with `field`.
-    pub fn new(field: &str, message: impl Into<String>) -> FieldIssue {
-        FieldIssue {
-            field: field.to_owned(),
-            message: message.into(),
-        }
-    }
 }
 
 impl ApiError {

@@ -6,7 +6,7 @@ use arbiter_forecast::{JobKind, QueuedJob};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::error::FieldIssue;
+use super::issue::FieldIssue;
 use super::store::{StoreError, StoredJob};
 
 /// Default cost of each MWh a job lacks at its deadline.

@@ -17,9 +17,9 @@ pub mod clock;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod issue;
 pub mod jobs;
 pub mod metrics;
-pub mod openapi;
 pub mod planning;
 pub mod store;
 

@@ -8,6 +8,7 @@ pub(crate) mod backtests;
 pub(crate) mod charging;
 pub(crate) mod common;
 pub(crate) mod jobs;
+mod openapi;
 pub(crate) mod plans;
 pub(crate) mod prices;
 pub(crate) mod service;
@@ -30,6 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
     Router::new()
         .merge(service::router())
+        .merge(openapi::router())
         .merge(sites::router())
         .merge(prices::router())
         .merge(charging::router())

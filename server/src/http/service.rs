@@ -13,7 +13,7 @@ use axum::routing::get;
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-use super::common::{Allowed, ManageSites, json, parse_json, reply};
+use super::common::{Allowed, ManageSites, parse_json, reply};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::responses::{Conflict, Forbidden, Invalid, Unauthorized};
@@ -26,7 +26,6 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(ready))
         .route("/metrics", get(crate::metrics::render))
-        .route("/openapi.json", get(openapi_json))
         .route("/v1/audit", get(audit_log))
         .route("/v1/clock", get(get_clock).post(advance_clock))
 }
@@ -42,11 +41,6 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
     advance_clock
 ))]
 pub(crate) struct Doc;
-
-/// The OpenAPI document (no key needed).
-async fn openapi_json() -> Response {
-    json(StatusCode::OK, crate::openapi::document())
-}
 
 /// Whether the process runs.
 #[utoipa::path(

@@ -4,9 +4,11 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
-use super::error::{FieldIssue, Problem};
-use crate::http::{backtests, charging, jobs, plans, prices, service, sites, telemetry};
+use super::common::json;
+use super::{backtests, charging, jobs, plans, prices, service, sites, telemetry};
+use crate::AppState;
+use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
+use crate::error::{FieldIssue, Problem};
 
 /// The document.
 #[derive(Debug, OpenApi)]
@@ -63,6 +65,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         document.merge(part);
     }
     document
+}
+
+/// The route of the document: `GET /openapi.json`, no key needed.
+pub(crate) fn router() -> axum::Router<std::sync::Arc<AppState>> {
+    axum::Router::new().route("/openapi.json", axum::routing::get(openapi_json))
+}
+
+/// The OpenAPI document (no key needed).
+async fn openapi_json() -> axum::response::Response {
+    json(axum::http::StatusCode::OK, document())
 }
 
 /// The document as JSON.
