@@ -212,84 +212,162 @@ pub fn simulate(
     progress: &dyn Fn(usize),
     stop: &AtomicBool,
 ) -> Result<Run, BacktestError> {
-    let site = &config.site;
-    let step = TimeDelta::minutes(i64::from(site.interval_minutes));
-    let hours = f64::from(site.interval_minutes) / 60.0;
     check_inputs(config, inputs, from, to)?;
     let started = Instant::now();
-    let limits = limits(config);
-    let local_month = |at: DateTime<Utc>| {
-        let local = at.with_timezone(&config.zone);
-        (local.year(), local.month())
-    };
-    let jobs = &inputs.jobs;
-    let job_index: HashMap<&str, usize> = jobs
-        .iter()
-        .enumerate()
-        .map(|(j, job)| (job.id.as_str(), j))
-        .collect();
-    let mut state = State {
-        soc_kwh: site.battery.as_ref().map_or(0.0, |b| b.initial_soc_kwh),
-        delivered: vec![0.0; jobs.len()],
-        ran_last: vec![false; jobs.len()],
-        finished: vec![None; jobs.len()],
-        month: local_month(from),
-        month_peak_kw: 0.0,
-        previous: None,
-    };
-    let mut run = Run {
-        strategy,
-        rows: Vec::new(),
-        jobs: Vec::new(),
-        solve_seconds: Vec::new(),
-        statuses: BTreeMap::new(),
-        wall_seconds: 0.0,
-        interrupted: false,
-    };
-    let cadence_minutes = match strategy {
-        Strategy::Perfect => PERFECT_COMMIT_HOURS * 60,
-        _ => site.planning.replan_minutes,
-    };
-    let replan_steps = (cadence_minutes / site.interval_minutes.max(1)).max(1) as usize;
-    let mut instructions: Vec<Instruction> = Vec::new();
-    let mut planned_at = from;
+    let mut simulation = Simulation::new(config, inputs, from, strategy);
     let mut at = from;
-    let mut done = 0usize;
     while at < to {
-        // A new billing month starts with no peak, before any plan is made
-        // in it.
-        let month = local_month(at);
-        if month != state.month {
-            state.month = month;
-            state.month_peak_kw = 0.0;
-        }
-        // Replan on the cadence, and whenever a job has been submitted
-        // since the last plan (a controller reports it at once).
-        let new_job = done > 0
-            && jobs
-                .iter()
-                .any(|job| job.submit > planned_at && job.submit <= at);
-        if done.is_multiple_of(replan_steps) || (strategy == Strategy::Mpc && new_job) {
+        simulation.start_billing_month(at);
+        if simulation.replan_due(at) {
             if stop.load(Ordering::Relaxed) {
-                run.interrupted = true;
+                simulation.run.interrupted = true;
                 break;
             }
-            if matches!(strategy, Strategy::Mpc | Strategy::Perfect) {
-                let foresight = if strategy == Strategy::Perfect {
-                    Foresight::Perfect
-                } else {
-                    Foresight::Forecast
-                };
-                let (plan, seconds) = plan_at(config, inputs, &state, at, foresight)?;
-                run.solve_seconds.push(seconds);
-                *run.statuses
-                    .entry(plan.status.as_str().to_owned())
-                    .or_default() += 1;
-                planned_at = at;
-                instructions = instructions_of(&plan, &job_index);
-                state.previous = Some(plan);
+            simulation.replan(at)?;
+        }
+        simulation.settle_interval(at);
+        progress(simulation.done);
+        at += simulation.step;
+    }
+    let mut run = simulation.finish(from, at);
+    run.wall_seconds = started.elapsed().as_secs_f64();
+    Ok(run)
+}
+
+/// A simulation under way: the site's state, the plan being followed and
+/// the run recorded so far.
+struct Simulation<'a> {
+    config: &'a SiteConfig,
+    inputs: &'a Inputs,
+    strategy: Strategy,
+    step: TimeDelta,
+    hours: f64,
+    limits: Limits,
+    job_index: HashMap<&'a str, usize>,
+    replan_steps: usize,
+    state: State,
+    run: Run,
+    instructions: Vec<Instruction>,
+    planned_at: DateTime<Utc>,
+    done: usize,
+}
+
+impl<'a> Simulation<'a> {
+    fn new(
+        config: &'a SiteConfig,
+        inputs: &'a Inputs,
+        from: DateTime<Utc>,
+        strategy: Strategy,
+    ) -> Self {
+        let site = &config.site;
+        let jobs = &inputs.jobs;
+        let cadence_minutes = match strategy {
+            Strategy::Perfect => PERFECT_COMMIT_HOURS * 60,
+            _ => site.planning.replan_minutes,
+        };
+        Simulation {
+            config,
+            inputs,
+            strategy,
+            step: TimeDelta::minutes(i64::from(site.interval_minutes)),
+            hours: f64::from(site.interval_minutes) / 60.0,
+            limits: limits(config),
+            job_index: jobs
+                .iter()
+                .enumerate()
+                .map(|(j, job)| (job.id.as_str(), j))
+                .collect(),
+            replan_steps: (cadence_minutes / site.interval_minutes.max(1)).max(1) as usize,
+            state: State {
+                soc_kwh: site.battery.as_ref().map_or(0.0, |b| b.initial_soc_kwh),
+                delivered: vec![0.0; jobs.len()],
+                ran_last: vec![false; jobs.len()],
+                finished: vec![None; jobs.len()],
+                month: local_month(config, from),
+                month_peak_kw: 0.0,
+                previous: None,
+            },
+            run: Run {
+                strategy,
+                rows: Vec::new(),
+                jobs: Vec::new(),
+                solve_seconds: Vec::new(),
+                statuses: BTreeMap::new(),
+                wall_seconds: 0.0,
+                interrupted: false,
+            },
+            instructions: Vec::new(),
+            planned_at: from,
+            done: 0,
+        }
+    }
+
+    /// A new billing month starts with no peak, before any plan is made in
+    /// it.
+    fn start_billing_month(&mut self, at: DateTime<Utc>) {
+        let month = local_month(self.config, at);
+        if month != self.state.month {
+            self.state.month = month;
+            self.state.month_peak_kw = 0.0;
+        }
+    }
+
+    /// Replan on the cadence, and (`mpc`) whenever a job has been submitted
+    /// since the last plan: a controller reports it at once.
+    fn replan_due(&self, at: DateTime<Utc>) -> bool {
+        let new_job = self.done > 0
+            && self
+                .inputs
+                .jobs
+                .iter()
+                .any(|job| job.submit > self.planned_at && job.submit <= at);
+        self.done.is_multiple_of(self.replan_steps) || (self.strategy == Strategy::Mpc && new_job)
+    }
+
+    /// Plans at `at` (the rule-based strategies have nothing to plan).
+    fn replan(&mut self, at: DateTime<Utc>) -> Result<(), BacktestError> {
+        let foresight = match self.strategy {
+            Strategy::Mpc => Foresight::Forecast,
+            Strategy::Perfect => Foresight::Perfect,
+            Strategy::Naive | Strategy::Threshold => return Ok(()),
+        };
+        let (plan, seconds) = plan_at(self.config, self.inputs, &self.state, at, foresight)?;
+        self.run.solve_seconds.push(seconds);
+        *self
+            .run
+            .statuses
+            .entry(plan.status.as_str().to_owned())
+            .or_default() += 1;
+        self.planned_at = at;
+        self.instructions = instructions_of(&plan, &self.job_index);
+        self.state.previous = Some(plan);
+        Ok(())
+    }
+
+    /// What the strategy tells the site to do in the interval at `at`.
+    fn instruction(&self, at: DateTime<Utc>, ev_actual: f64) -> Instruction {
+        let (config, jobs, state) = (self.config, &self.inputs.jobs, &self.state);
+        match self.strategy {
+            Strategy::Mpc | Strategy::Perfect => {
+                let offset = ((at - self.planned_at).num_minutes() / self.step.num_minutes().max(1))
+                    as usize;
+                self.instructions.get(offset).cloned().unwrap_or_default()
+            }
+            Strategy::Naive => naive(config, jobs, state, at, ev_actual, self.hours),
+            Strategy::Threshold => {
+                let mut instruction = naive(config, jobs, state, at, ev_actual, self.hours);
+                instruction.setpoint =
+                    threshold(config, &self.inputs.prices, at, instruction.setpoint);
+                instruction
             }
         }
+    }
+
+    /// Follows the instruction against what actually happened at `at`,
+    /// carries the state on and records the interval.
+    fn settle_interval(&mut self, at: DateTime<Utc>) {
+        let site = &self.config.site;
+        let inputs = self.inputs;
         let index = inputs.charging.index_of(at).unwrap_or(0);
         let ev_actual = inputs.charging.values.get(index).copied().unwrap_or(0.0);
         let price = inputs
@@ -297,49 +375,41 @@ pub fn simulate(
             .index_of(at)
             .and_then(|i| inputs.prices.values.get(i).copied())
             .unwrap_or(0.0);
-        let instruction = match strategy {
-            Strategy::Mpc | Strategy::Perfect => {
-                let offset = ((at - planned_at).num_minutes() / step.num_minutes().max(1)) as usize;
-                instructions.get(offset).cloned().unwrap_or_default()
-            }
-            Strategy::Naive => naive(config, jobs, &state, at, ev_actual, hours),
-            Strategy::Threshold => {
-                let mut instruction = naive(config, jobs, &state, at, ev_actual, hours);
-                instruction.setpoint = threshold(config, &inputs.prices, at, instruction.setpoint);
-                instruction
-            }
-        };
+        let instruction = self.instruction(at, ev_actual);
         // Hold import at the month's peak so far (or the plan's import, if
         // higher) with the battery (it never binds for `perfect`, whose
         // plans saw the actual load); the rules do not guard.
-        let guard = match strategy {
-            Strategy::Mpc | Strategy::Perfect => state.month_peak_kw.max(instruction.import_kw),
+        let guard = match self.strategy {
+            Strategy::Mpc | Strategy::Perfect => {
+                self.state.month_peak_kw.max(instruction.import_kw)
+            }
             Strategy::Naive | Strategy::Threshold => f64::INFINITY,
         };
+        let hours = self.hours;
         let settled = settle(
             instruction.setpoint,
             ev_actual,
-            state.soc_kwh,
-            &limits,
+            self.state.soc_kwh,
+            &self.limits,
             guard,
             hours,
         );
-        state.soc_kwh = settled.soc_kwh;
+        self.state.soc_kwh = settled.soc_kwh;
         deliver(
-            &mut state,
-            jobs,
+            &mut self.state,
+            &inputs.jobs,
             &instruction,
             settled.compute_share,
-            at + step,
+            at + self.step,
             hours,
             site.planning.mip_gap,
         );
-        state.month_peak_kw = state.month_peak_kw.max(settled.import_kw);
+        self.state.month_peak_kw = self.state.month_peak_kw.max(settled.import_kw);
         let import_price = price + site.tariff.import_adder_per_mwh;
         let export_price = price - site.tariff.export_adder_per_mwh;
-        run.rows.push(Row {
+        self.run.rows.push(Row {
             timestamp_utc: at,
-            strategy: strategy.name(),
+            strategy: self.strategy.name(),
             price_per_mwh: price,
             import_price_per_mwh: import_price,
             export_price_per_mwh: export_price,
@@ -355,14 +425,20 @@ pub fn simulate(
             cost: (settled.import_kw * import_price - settled.export_kw * export_price) * hours
                 / 1000.0,
         });
-        done += 1;
-        progress(done);
-        at += step;
+        self.done += 1;
     }
-    let end = at;
-    run.jobs = outcomes(jobs, &state, from, end);
-    run.wall_seconds = started.elapsed().as_secs_f64();
-    Ok(run)
+
+    /// The run, with the outcome of every job of the period `from`..`end`.
+    fn finish(mut self, from: DateTime<Utc>, end: DateTime<Utc>) -> Run {
+        self.run.jobs = outcomes(&self.inputs.jobs, &self.state, from, end);
+        self.run
+    }
+}
+
+/// The billing month (in the site's zone) `at` falls in.
+fn local_month(config: &SiteConfig, at: DateTime<Utc>) -> (i32, u32) {
+    let local = at.with_timezone(&config.zone);
+    (local.year(), local.month())
 }
 
 /// The inputs cover the period on the site's interval, or the error says
