@@ -166,9 +166,17 @@ impl App {
             .expect("an answer");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("a body");
+        // An event stream does not end: its headers are the answer.
+        let streams = headers
+            .get("content-type")
+            .is_some_and(|kind| kind.as_bytes().starts_with(b"text/event-stream"));
+        let bytes = if streams {
+            Default::default()
+        } else {
+            axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("a body")
+        };
         Answer {
             status,
             headers,

@@ -30,9 +30,19 @@ async fn every_role_gets_its_status_on_every_endpoint() {
     .to_string();
     let prices_url = format!("/v1/markets/caiso-np15/prices/{day}");
     let range_url = format!("/v1/markets/caiso-np15/prices?from={day}&to={day}");
+    let other_site = site.replacen(r#"id = "np15-hub""#, r#"id = "np15-other""#, 1);
     // (method, path, body, [none, controller, other controller, trader, analyst, admin])
     let cases: Vec<(&str, &str, Option<&str>, [u16; 6])> = vec![
+        ("GET", "/healthz", None, [200, 200, 200, 200, 200, 200]),
+        ("GET", "/readyz", None, [200, 200, 200, 200, 200, 200]),
+        ("GET", "/metrics", None, [200, 200, 200, 200, 200, 200]),
         ("GET", "/v1/sites", None, [401, 200, 200, 200, 200, 200]),
+        (
+            "POST",
+            "/v1/sites",
+            Some(&other_site),
+            [401, 403, 403, 403, 403, 201],
+        ),
         (
             "GET",
             "/v1/sites/np15-hub",
@@ -52,6 +62,7 @@ async fn every_role_gets_its_status_on_every_endpoint() {
             Some(&prices),
             [401, 403, 403, 200, 403, 403],
         ),
+        ("GET", &prices_url, None, [401, 403, 403, 200, 200, 200]),
         (
             "PUT",
             "/v1/sites/np15-hub/charging",
@@ -87,6 +98,12 @@ async fn every_role_gets_its_status_on_every_endpoint() {
             "/v1/sites/np15-hub/plan",
             None,
             [401, 201, 403, 403, 403, 403],
+        ),
+        (
+            "GET",
+            "/v1/sites/np15-hub/plans/stream",
+            None,
+            [401, 200, 403, 200, 200, 200],
         ),
         (
             "GET",
@@ -178,7 +195,9 @@ async fn every_role_gets_its_status_on_every_endpoint() {
     let mut wrong = Vec::new();
     for (method, path, body, expected) in &cases {
         for (token, want) in tokens.iter().zip(expected) {
-            let extra: &[(&str, &str)] = if path.ends_with("np15-hub") && *method == "PUT" {
+            let toml = (path.ends_with("np15-hub") && *method == "PUT")
+                || (*path == "/v1/sites" && *method == "POST");
+            let extra: &[(&str, &str)] = if toml {
                 &[("Content-Type", "application/toml")]
             } else {
                 &[]
@@ -196,6 +215,21 @@ async fn every_role_gets_its_status_on_every_endpoint() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // The matrix is the whole service: every operation the document
+    // describes has a row.
+    let document = app.call("GET", "/openapi.json", None, None, &[]).await;
+    let mut missing = Vec::new();
+    for (template, item) in document.json()["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let covered = cases.iter().any(|(m, path, _, _)| {
+                m.eq_ignore_ascii_case(method) && matches_template(template, path)
+            });
+            if !covered {
+                missing.push(format!("{} {template}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no row for: {}", missing.join(", "));
     // An unknown token is 401 too, and a site that does not exist is 404.
     let unknown = app
         .call("GET", "/v1/sites", Some("arb_nope"), None, &[])
@@ -274,4 +308,32 @@ async fn writes_are_audited_refused_ones_too_and_reads_are_not() {
         !entries.iter().any(|e| e.contains(r#""GET""#)),
         "{entries:?}"
     );
+}
+
+/// Whether `path` (a query string aside) is an instance of the OpenAPI path
+/// `template`, each `{name}` standing for one segment.
+fn matches_template(template: &str, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or_default();
+    let (want, got): (Vec<&str>, Vec<&str>) =
+        (template.split('/').collect(), path.split('/').collect());
+    want.len() == got.len()
+        && want
+            .iter()
+            .zip(&got)
+            .all(|(w, g)| (w.starts_with('{') && w.ends_with('}') && !g.is_empty()) || w == g)
+}
+
+#[test]
+fn a_template_matches_its_instances_only() {
+    assert!(matches_template(
+        "/v1/sites/{site}/jobs/{job}",
+        "/v1/sites/a/jobs/b"
+    ));
+    assert!(matches_template(
+        "/v1/markets/{market}/prices",
+        "/v1/markets/m/prices?from=x"
+    ));
+    assert!(!matches_template("/v1/sites/{site}", "/v1/sites/a/jobs"));
+    assert!(!matches_template("/v1/sites/{site}", "/v1/sites/"));
+    assert!(!matches_template("/v1/sites", "/v1/keys"));
 }
