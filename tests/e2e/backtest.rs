@@ -1,10 +1,11 @@
 //! `arbiter backtest` on the fixtures.
 
-use crate::{arbiter, stderr, stdout};
+use crate::{arbiter, stderr, stdout, temp_dir};
 
 #[test]
 fn backtest_writes_the_ledger_jobs_and_kpis_and_prints_the_comparison() {
-    let out = std::env::temp_dir().join(format!("arbiter-e2e-bt-{}", std::process::id()));
+    let dir = temp_dir("bt");
+    let out = dir.path();
     let output = arbiter(&fixture_args(
         out.to_str().unwrap(),
         &[
@@ -61,9 +62,8 @@ fn backtest_writes_the_ledger_jobs_and_kpis_and_prints_the_comparison() {
 
 #[test]
 fn a_bad_site_file_exits_2_naming_the_key() {
-    let dir = std::env::temp_dir().join(format!("arbiter-e2e-bt-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let site = dir.join("site.toml");
+    let dir = temp_dir("bt-bad");
+    let site = dir.path().join("site.toml");
     let text = std::fs::read_to_string(crate::root().join("fixtures/sites/demo.toml"))
         .unwrap()
         .replace("pue = 1.15", "pue = 0.5");
@@ -117,8 +117,8 @@ fn fixture_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 
 #[test]
 fn a_sweep_tabulates_every_variant_and_refuses_a_bad_one_before_running() {
-    let out = std::env::temp_dir().join(format!("arbiter-e2e-sweep-{}", std::process::id()));
-    let out = out.to_str().unwrap();
+    let dir = temp_dir("sweep");
+    let out = dir.path().to_str().unwrap();
     let output = arbiter(&fixture_args(
         out,
         &[

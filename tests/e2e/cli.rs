@@ -2,13 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{arbiter, root, stderr, stdout};
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("arbiter-e2e-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
+use crate::{arbiter, root, stderr, stdout, temp_dir};
 
 #[test]
 fn solve_prints_the_plan_on_stdout_and_a_summary_on_stderr() {
@@ -30,7 +24,7 @@ fn solve_prints_the_plan_on_stdout_and_a_summary_on_stderr() {
 #[test]
 fn solve_writes_the_plan_to_out() {
     let dir = temp_dir("out");
-    let out = dir.join("plan.json");
+    let out = dir.path().join("plan.json");
     let output = arbiter(&[
         "solve",
         "fixtures/problems/no-battery.json",
@@ -46,13 +40,12 @@ fn solve_writes_the_plan_to_out() {
         (objective - 11757.802).abs() <= 1e-4 * 11757.802 + 0.01,
         "{objective}"
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn solve_takes_a_previous_plan_as_warm_start() {
     let dir = temp_dir("warm");
-    let first = dir.join("first.json");
+    let first = dir.path().join("first.json");
     let output = arbiter(&[
         "solve",
         "fixtures/problems/negative-prices.json",
@@ -76,13 +69,12 @@ fn solve_takes_a_previous_plan_as_warm_start() {
         "{}",
         stderr(&output)
     );
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn an_invalid_problem_exits_2_and_lists_every_issue() {
     let dir = temp_dir("invalid");
-    let path = dir.join("bad.json");
+    let path = dir.path().join("bad.json");
     let mut problem: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("fixtures/problems/site-day.json")).expect("read"),
     )
@@ -102,7 +94,6 @@ fn an_invalid_problem_exits_2_and_lists_every_issue() {
             )
         );
     }
-    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -160,7 +151,8 @@ fn validate_says_what_it_checked() {
 
 #[test]
 fn bench_cycle_plans_every_site_and_reports_the_solve_times() {
-    let out = temp_dir("bench").join("cycle.json");
+    let dir = temp_dir("bench");
+    let out = dir.path().join("cycle.json");
     let out_text = out.display().to_string();
     let output = arbiter(&[
         "bench",

@@ -1,18 +1,12 @@
 //! `arbiter forecast-eval` on the Broxden week fixture.
 
-use crate::{arbiter, stderr, stdout};
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("arbiter-e2e-fe-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::{arbiter, stderr, stdout, temp_dir};
 
 #[test]
 fn forecast_eval_prints_a_table_writes_json_and_draws_the_week() {
-    let dir = temp_dir("ok");
-    let json = dir.join("scores.json");
-    let png = dir.join("week.png");
+    let dir = temp_dir("fe-ok");
+    let json = dir.path().join("scores.json");
+    let png = dir.path().join("week.png");
     let output = arbiter(&[
         "forecast-eval",
         "fixtures/ev/broxden_load_2018-10-22_week.csv",
@@ -75,8 +69,8 @@ fn forecast_eval_prints_a_table_writes_json_and_draws_the_week() {
 
 #[test]
 fn forecast_eval_names_the_bad_row_and_exits_2() {
-    let dir = temp_dir("bad");
-    let file = dir.join("load.csv");
+    let dir = temp_dir("fe-bad");
+    let file = dir.path().join("load.csv");
     std::fs::write(
         &file,
         "timestamp_utc,site_power_kw\n2024-01-01T00:00:00Z,1\n2024-01-01T00:15:00Z,-4\n",

@@ -63,6 +63,14 @@ pub fn arbiter(args: &[&str]) -> Output {
 }
 
 /// Standard error as text.
+/// A fresh folder for one test's files, removed when dropped.
+pub fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("arbiter-e2e-{name}-"))
+        .tempdir()
+        .expect("a temp folder")
+}
+
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

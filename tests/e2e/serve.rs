@@ -4,9 +4,8 @@
 //! after `kill -9`.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
@@ -17,7 +16,9 @@ use crate::{binary, root};
 struct Service {
     child: Child,
     base: String,
-    dir: PathBuf,
+    /// The data folder, removed once the service is dropped (after it is
+    /// killed).
+    dir: Option<tempfile::TempDir>,
     /// What it printed before it listened.
     said: Vec<String>,
 }
@@ -25,16 +26,16 @@ struct Service {
 impl Service {
     /// Starts the service on `dir`, planning only when asked, and waits
     /// until it listens.
-    fn start(dir: &Path) -> Service {
+    fn start(dir: tempfile::TempDir) -> Service {
         Service::start_with(dir, &[], &[("ARBITER_PLANNING_LOOP", "off")])
     }
 
     /// Starts `arbiter serve ARGS` with extra environment.
-    fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Service {
+    fn start_with(dir: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Service {
         let mut child = Command::new(binary())
             .arg("serve")
             .args(args)
-            .env("ARBITER_DATA_DIR", dir)
+            .env("ARBITER_DATA_DIR", dir.path())
             .env("ARBITER_LISTEN", "127.0.0.1:0")
             .envs(env.iter().copied())
             .current_dir(root())
@@ -61,16 +62,18 @@ impl Service {
         Service {
             child,
             base,
-            dir: dir.to_path_buf(),
+            dir: Some(dir),
             said,
         }
     }
 
     /// `kill -9`: no chance to finish anything.
-    fn kill(mut self) -> PathBuf {
+    fn kill(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.dir.clone()
+        self.dir
+            .take()
+            .expect("a service has its folder until killed")
     }
 
     fn url(&self, path: &str) -> String {
@@ -86,15 +89,11 @@ impl Drop for Service {
 }
 
 /// A fresh data folder.
-fn data_dir(name: &str) -> PathBuf {
-    static COUNT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "arbiter-serve-{name}-{}-{}",
-        std::process::id(),
-        COUNT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+fn data_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("arbiter-serve-{name}-"))
+        .tempdir()
+        .expect("a temp folder")
 }
 
 /// Creates a key with `arbiter keys create` and returns its token.
@@ -209,12 +208,12 @@ struct Demo {
 
 fn demo(name: &str) -> Demo {
     let dir = data_dir(name);
-    let admin = key(&dir, "admin", &[]);
-    let trader = key(&dir, "trader", &[]);
-    let analyst = key(&dir, "analyst", &[]);
-    let controller = key(&dir, "controller", &["np15-hub"]);
-    let other_controller = key(&dir, "controller", &["elsewhere"]);
-    let service = Service::start(&dir);
+    let admin = key(dir.path(), "admin", &[]);
+    let trader = key(dir.path(), "trader", &[]);
+    let analyst = key(dir.path(), "analyst", &[]);
+    let controller = key(dir.path(), "controller", &["np15-hub"]);
+    let other_controller = key(dir.path(), "controller", &["elsewhere"]);
+    let service = Service::start(dir);
     let created = call(
         "POST",
         &service.url("/v1/sites"),
@@ -570,7 +569,7 @@ fn a_killed_service_restarts_with_every_acknowledged_write() {
         ..
     } = demo;
     let dir = service.kill();
-    let service = Service::start(&dir);
+    let service = Service::start(dir);
     let latest = call(
         "GET",
         &service.url("/v1/sites/np15-hub/plans/latest"),
@@ -843,10 +842,10 @@ fn jobs_are_queued_planned_tracked_and_cancelled() {
 #[test]
 fn the_planning_loop_publishes_at_each_replan_instant_of_a_simulated_clock() {
     let dir = data_dir("loop");
-    let admin = key(&dir, "admin", &[]);
-    let trader = key(&dir, "trader", &[]);
+    let admin = key(dir.path(), "admin", &[]);
+    let trader = key(dir.path(), "trader", &[]);
     let service = Service::start_with(
-        &dir,
+        dir,
         &[],
         &[
             ("ARBITER_PLANNING_LOOP", "on"),
@@ -943,7 +942,7 @@ fn the_planning_loop_publishes_at_each_replan_instant_of_a_simulated_clock() {
 #[test]
 fn the_demo_plans_the_fixture_site_with_its_jobs() {
     let dir = data_dir("demo");
-    let service = Service::start_with(&dir, &["--demo"], &[]);
+    let service = Service::start_with(dir, &["--demo"], &[]);
     let token = service
         .said
         .iter()
@@ -1078,7 +1077,7 @@ fn finished_backtest(service: &Service, token: &str, id: &str) -> Value {
 #[test]
 fn a_backtest_runs_over_the_api_on_stored_data_and_survives_a_restart() {
     let dir = data_dir("backtest");
-    let service = Service::start_with(&dir, &["--demo"], &[("ARBITER_PLANNING_LOOP", "off")]);
+    let service = Service::start_with(dir, &["--demo"], &[("ARBITER_PLANNING_LOOP", "off")]);
     let analyst = demo_token(&service, "analyst");
     let url = service.url("/v1/backtests");
     let request = r#"{"site":"np15-hub","from":"2024-10-24","to":"2024-10-25",
@@ -1239,7 +1238,7 @@ fn a_backtest_runs_over_the_api_on_stored_data_and_survives_a_restart() {
     assert_eq!(running.status, 202, "{}", running.body);
     let running = running.json()["id"].as_str().expect("an id").to_owned();
     let dir = service.kill();
-    let service = Service::start(&dir);
+    let service = Service::start(dir);
     let failed = call(
         "GET",
         &service.url(&format!("/v1/backtests/{running}")),

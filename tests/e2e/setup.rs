@@ -7,20 +7,17 @@ use std::process::{Command, Output};
 use crate::root;
 
 /// A tree standing in for `/`, removed when dropped.
-struct Tree(std::path::PathBuf);
+struct Tree(tempfile::TempDir);
 
 impl Tree {
     fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("arbiter-setup-{name}-{}", std::process::id()));
-        std::fs::remove_dir_all(&dir).ok();
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Tree(dir)
+        Tree(crate::temp_dir(&format!("setup-{name}")))
     }
 
     /// A file at `path` (relative to the tree) whose first bytes are an ELF
     /// header of the given class (2: 64-bit, 1: 32-bit).
     fn elf(&self, path: &str, class: u8) -> &Self {
-        let file = self.0.join(path);
+        let file = self.0.path().join(path);
         std::fs::create_dir_all(file.parent().expect("parent")).expect("dirs");
         std::fs::write(&file, [0x7f, b'E', b'L', b'F', class, 1, 1, 0]).expect("write");
         self
@@ -33,7 +30,7 @@ impl Tree {
         command
             .arg(root().join("scripts/setup.sh"))
             .arg("--check")
-            .env("ARBITER_SETUP_ROOT", &self.0)
+            .env("ARBITER_SETUP_ROOT", self.0.path())
             .env_remove("LIBCLANG_PATH")
             .env_remove("LD_LIBRARY_PATH")
             .env_remove("LIBRARY_PATH");
@@ -41,12 +38,6 @@ impl Tree {
             command.env("LIBCLANG_PATH", path);
         }
         command.output().expect("bash runs")
-    }
-}
-
-impl Drop for Tree {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
     }
 }
 
@@ -99,10 +90,10 @@ fn libclang_path_is_the_only_place_searched_when_set() {
     let tree = Tree::new("env");
     tree.elf("usr/lib/llvm-14/lib/libclang.so.1", 2)
         .elf("opt/llvm/lib/libclang.so", 2);
-    let empty = tree.0.join("opt/empty");
+    let empty = tree.0.path().join("opt/empty");
     std::fs::create_dir_all(&empty).expect("dir");
     assert!(missing(&tree.check(Some(&empty))).contains(&"libclang-dev".to_owned()));
-    let custom = tree.0.join("opt/llvm/lib");
+    let custom = tree.0.path().join("opt/llvm/lib");
     assert!(!missing(&tree.check(Some(&custom))).contains(&"libclang-dev".to_owned()));
     let file = custom.join("libclang.so");
     assert!(!missing(&tree.check(Some(&file))).contains(&"libclang-dev".to_owned()));

@@ -347,7 +347,8 @@ fn the_parquet_ledger_holds_every_row_with_typed_columns() {
     let inputs = inputs(&config);
     let naive = run(&config, &inputs, Strategy::Naive, 24);
     let rows: Vec<_> = naive.rows.iter().collect();
-    let path = std::env::temp_dir().join(format!("arbiter-ledger-{}.parquet", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.parquet");
     arbiter_backtest::ledger::write_parquet(&path, &rows).unwrap();
     let frame = ParquetReader::new(std::fs::File::open(&path).unwrap())
         .finish()

@@ -92,7 +92,8 @@ fn unusable_session_rows_are_listed_not_silently_dropped() {
         2024-01-01T01:00:00Z,,8\n\
         2024-01-01T02:00:00Z,2024-01-01T01:00:00Z,5\n\
         2024-01-01T03:00:00Z,2024-01-01T03:20:00Z,\n";
-    let log = read_sessions(&SessionSource::csv(temp_csv("sessions.csv", text))).unwrap();
+    let file = temp_csv("sessions.csv", text);
+    let log = read_sessions(&SessionSource::csv(&file)).unwrap();
     assert_eq!(log.sessions.len(), 1);
     let skipped: Vec<String> = log.skipped.iter().map(ToString::to_string).collect();
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Helpers shared by the forecast tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
@@ -20,11 +20,33 @@ pub fn utc(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// Writes `text` to a temporary CSV file and returns its path.
-pub fn temp_csv(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("arbiter-forecast-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// A CSV file in a temporary folder, removed when dropped.
+pub struct TempCsv {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TempCsv {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempCsv {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Writes `text` to a temporary CSV file `name`.
+pub fn temp_csv(name: &str, text: &str) -> TempCsv {
+    let dir = tempfile::Builder::new()
+        .prefix("arbiter-forecast-")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
-    path
+    TempCsv { path, _dir: dir }
 }

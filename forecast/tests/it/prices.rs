@@ -66,7 +66,8 @@ fn los_angeles_dst_days_have_23_and_25_hours() {
 fn naive_wall_clock_times_follow_the_dst_rule() {
     // The repeated 02:00 of 2023-10-29 in Berlin: first summer time, then winter time.
     let text = "time,price\n2023-10-29 01:00,1\n2023-10-29 02:00,2\n2023-10-29 02:00,3\n2023-10-29 03:00,4\n";
-    let source = PriceSource::csv(temp_csv("fall_back_naive.csv", text))
+    let file = temp_csv("fall_back_naive.csv", text);
+    let source = PriceSource::csv(&file)
         .time(TimeColumn::local("time", Berlin))
         .price_column("price");
     let prices = read_prices(&source).unwrap();
@@ -78,7 +79,8 @@ fn naive_wall_clock_times_follow_the_dst_rule() {
 #[test]
 fn a_wall_clock_time_in_the_spring_gap_is_an_error() {
     let text = "time,price\n2023-03-26 01:00,1\n2023-03-26 02:30,2\n2023-03-26 03:00,3\n";
-    let source = PriceSource::csv(temp_csv("spring_gap.csv", text))
+    let file = temp_csv("spring_gap.csv", text);
+    let source = PriceSource::csv(&file)
         .time(TimeColumn::local("time", Berlin))
         .price_column("price");
     let messages = row_messages(read_prices(&source).unwrap_err());
@@ -125,8 +127,8 @@ fn gaps_duplicates_disorder_and_off_grid_rows_are_rejected_with_their_lines() {
         2024-01-01T03:00:00Z,7\n\
         2024-01-01T06:00:00Z,8\n\
         2024-01-01T07:00:00Z,9\n";
-    let messages =
-        row_messages(read_prices(&PriceSource::csv(temp_csv("bad_grid.csv", text))).unwrap_err());
+    let file = temp_csv("bad_grid.csv", text);
+    let messages = row_messages(read_prices(&PriceSource::csv(&file)).unwrap_err());
     assert_eq!(
         messages,
         [
@@ -142,8 +144,8 @@ fn gaps_duplicates_disorder_and_off_grid_rows_are_rejected_with_their_lines() {
 #[test]
 fn bad_cells_are_rejected_with_their_lines() {
     let text = "timestamp_utc,price_per_mwh\n2024-01-01T00:00:00Z,1\nyesterday,2\n2024-01-01T02:00:00Z,\n2024-01-01T03:00:00Z,inf\n";
-    let messages =
-        row_messages(read_prices(&PriceSource::csv(temp_csv("bad_cells.csv", text))).unwrap_err());
+    let file = temp_csv("bad_cells.csv", text);
+    let messages = row_messages(read_prices(&PriceSource::csv(&file)).unwrap_err());
     assert_eq!(
         messages,
         [
@@ -231,8 +233,10 @@ fn parquet_files_are_read_like_csv_with_text_or_datetime_times() {
     )))
     .unwrap();
     let series = &csv.series;
-    let dir = std::env::temp_dir().join(format!("arbiter-parquet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("arbiter-parquet-")
+        .tempdir()
+        .unwrap();
 
     // Times as text, exactly as in the CSV.
     let texts: Vec<String> = (0..series.values.len())
@@ -256,7 +260,7 @@ fn parquet_files_are_read_like_csv_with_text_or_datetime_times() {
         let mut frame =
             polars::prelude::DataFrame::new(series.values.len(), vec![time, prices.into_column()])
                 .unwrap();
-        let path = dir.join(name);
+        let path = dir.path().join(name);
         ParquetWriter::new(std::fs::File::create(&path).unwrap())
             .finish(&mut frame)
             .unwrap();

@@ -361,15 +361,13 @@ mod tests {
 
     use super::*;
     use crate::auth::{Role, create_key};
-    use crate::store::Store;
     use crate::{AppState, ServeConfig};
 
     /// A router with one admin route and one route that operates a site, and
-    /// a token per role (the controller's for site `a`).
-    fn router() -> (Router, [String; 3]) {
-        let dir = std::env::temp_dir().join(format!("arbiter-extract-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(&dir).expect("store");
+    /// a token per role (the controller's for site `a`), and the store's
+    /// folder (removed when dropped).
+    fn router() -> (Router, [String; 3], tempfile::TempDir) {
+        let (store, dir) = crate::store::temp_store("extract");
         let token = |role, sites: &[&str]| {
             let sites: Vec<String> = sites.iter().map(|s| (*s).to_owned()).collect();
             create_key(&store, role, &sites).expect("key").1
@@ -387,7 +385,7 @@ mod tests {
                 get(|_: SiteFor<Operate>| async { "ok" }),
             )
             .with_state(state);
-        (router, tokens)
+        (router, tokens, dir)
     }
 
     async fn status(router: &Router, path: &str, token: Option<&str>) -> u16 {
@@ -407,7 +405,7 @@ mod tests {
 
     #[tokio::test]
     async fn fixed_and_site_scoped_checks_answer_401_then_403() {
-        let (router, [admin, trader, controller]) = router();
+        let (router, [admin, trader, controller], _dir) = router();
         assert_eq!(status(&router, "/admin", None).await, 401);
         assert_eq!(status(&router, "/admin", Some("arb_unknown")).await, 401);
         assert_eq!(status(&router, "/admin", Some(&trader)).await, 403);

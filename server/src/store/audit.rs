@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn writes_are_listed_oldest_first_with_their_times() {
-        let (store, dir) = super::super::temp_store("audit");
+        let (store, _dir) = super::super::temp_store("audit");
         let before = now();
         store
             .audit("key_1", "POST", "/v1/sites", 201)
@@ -80,6 +80,5 @@ mod tests {
         let seen: Vec<_> = log.iter().map(|e| (e.key_id.as_str(), e.status)).collect();
         assert_eq!(seen, [("key_1", 201), ("key_2", 403)]);
         assert!(log.iter().all(|e| e.at >= before));
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn backtests_left_unfinished_are_failed_at_start() {
-        let (store, dir) = super::super::temp_store("backtests");
+        let (store, _dir) = super::super::temp_store("backtests");
         let backtest = StoredBacktest {
             id: "bt_1".to_owned(),
             created_at: now(),
@@ -157,6 +157,5 @@ mod tests {
         assert!(failed.started_at.is_some() && failed.finished_at.is_some());
         assert!(failed.error.is_some());
         assert_eq!(store.fail_unfinished_backtests().expect("none left"), 0);
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

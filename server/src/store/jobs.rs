@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_job_is_stored_once_and_its_progress_updated() {
-        let (store, dir) = super::super::temp_store("jobs");
+        let (store, _dir) = super::super::temp_store("jobs");
         let job = StoredJob {
             site_id: "a".to_owned(),
             id: "j1".to_owned(),
@@ -155,6 +155,5 @@ mod tests {
             store.jobs("a", true).expect("read").is_empty(),
             "no open job left"
         );
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_revoked_key_is_no_longer_found_and_its_times_read_back() {
-        let (store, dir) = super::super::temp_store("keys");
+        let (store, _dir) = super::super::temp_store("keys");
         let key = StoredKey {
             id: "key_1".to_owned(),
             role: "controller".to_owned(),
@@ -104,7 +104,6 @@ mod tests {
         let listed = store.keys().expect("read");
         assert_eq!(listed[0].created_at, key.created_at);
         assert!(listed[0].revoked_at.is_some_and(|at| at >= key.created_at));
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
@@ -118,7 +117,7 @@ mod tests {
             revoked_at: None,
         };
         store.insert_key(&key, "h").expect("stored");
-        let raw = rusqlite::Connection::open(dir.join("arbiter.sqlite")).expect("the file");
+        let raw = rusqlite::Connection::open(dir.path().join("arbiter.sqlite")).expect("the file");
         raw.execute("UPDATE api_keys SET created_at = 'noon'", [])
             .expect("corrupted");
         assert!(matches!(store.keys(), Err(StoreError::Unreadable(_))));
@@ -131,6 +130,5 @@ mod tests {
             store.key_by_hash("h"),
             Err(StoreError::Unreadable(_))
         ));
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -276,8 +276,10 @@ impl Store {
 
 /// A store in a fresh temporary folder, for the tests beside each table.
 #[cfg(test)]
-pub(crate) fn temp_store(name: &str) -> (Store, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("arbiter-store-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    (Store::open(&dir).expect("a store"), dir)
+pub(crate) fn temp_store(name: &str) -> (Store, tempfile::TempDir) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("arbiter-store-{name}-"))
+        .tempdir()
+        .expect("a temp folder");
+    (Store::open(dir.path()).expect("a store"), dir)
 }

@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn the_same_prices_change_nothing_and_new_ones_are_a_revision() {
-        let (store, dir) = super::super::temp_store("prices");
+        let (store, _dir) = super::super::temp_store("prices");
         let (first, changed) = store.put_prices(&day(vec![1.0, 2.0])).expect("stored");
         assert_eq!((first.revision, changed), (1, true));
         let (same, changed) = store.put_prices(&day(vec![1.0, 2.0])).expect("stored");
@@ -211,6 +211,5 @@ mod tests {
             latest.iter().map(|p| p.prices.clone()).collect::<Vec<_>>(),
             [vec![1.0, 3.0]]
         );
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -101,13 +101,13 @@ fn site_row(row: &rusqlite::Row) -> Result<StoredSite, rusqlite::Error> {
 mod tests {
     use super::*;
 
-    fn store(name: &str) -> (Store, std::path::PathBuf) {
+    fn store(name: &str) -> (Store, tempfile::TempDir) {
         super::super::temp_store(&format!("sites-{name}"))
     }
 
     #[test]
     fn a_site_is_created_once_and_a_second_create_changes_nothing() {
-        let (store, dir) = store("insert");
+        let (store, _dir) = store("insert");
         let first = store.insert_site("a", "x = 1").expect("insert");
         assert_eq!(first.map(|s| s.revision), Some(1));
         assert_eq!(store.insert_site("a", "x = 2").expect("insert"), None);
@@ -115,12 +115,11 @@ mod tests {
         assert_eq!((stored.config.as_str(), stored.revision), ("x = 1", 1));
         // An update bumps the revision.
         assert_eq!(store.put_site("a", "x = 3").expect("put").revision, 2);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn concurrent_creates_store_exactly_one() {
-        let (store, dir) = store("race");
+        let (store, _dir) = store("race");
         let store = std::sync::Arc::new(store);
         let created: usize = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
@@ -141,6 +140,5 @@ mod tests {
         });
         assert_eq!(created, 1);
         assert_eq!(store.sites().expect("sites").len(), 1);
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -80,7 +80,7 @@ impl Store {
 mod tests {
     #[test]
     fn the_latest_energy_and_the_peak_of_a_range_read_back() {
-        let (store, dir) = super::super::temp_store("telemetry");
+        let (store, _dir) = super::super::temp_store("telemetry");
         let report = |at: &str, soc: Option<f64>, meter: f64| {
             store
                 .put_telemetry("a", at, soc, Some(meter), "{}")
@@ -96,6 +96,5 @@ mod tests {
             .expect("read");
         assert_eq!(peak, Some(1200.0));
         assert_eq!(store.peak_between("b", "2024", "2025").expect("read"), None);
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -63,7 +63,7 @@ async fn every_kind_of_error_carries_its_code() {
 async fn a_database_failure_is_answered_without_its_text() {
     let app = App::with_demo_site("errors-store").await;
     let database =
-        rusqlite::Connection::open(app.dir.join("arbiter.sqlite")).expect("the database");
+        rusqlite::Connection::open(app.dir.path().join("arbiter.sqlite")).expect("the database");
     database.execute("DROP TABLE jobs", []).expect("dropped");
     let answer = app
         .call(

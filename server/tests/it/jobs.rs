@@ -33,7 +33,7 @@ async fn a_job_answers_typed_and_an_unreadable_stored_job_fails_loudly() {
 
     // A job whose stored spec cannot be read is a 500 with a generic message.
     let database =
-        rusqlite::Connection::open(app.dir.join("arbiter.sqlite")).expect("the database");
+        rusqlite::Connection::open(app.dir.path().join("arbiter.sqlite")).expect("the database");
     database
         .execute("UPDATE jobs SET spec = 'not json' WHERE id = 'train-1'", [])
         .expect("corrupted");

@@ -16,7 +16,6 @@ mod sites;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arbiter_server::auth::{Role, create_key};
 use arbiter_server::store::Store;
@@ -38,7 +37,8 @@ pub fn root() -> PathBuf {
 #[derive(Debug)]
 pub struct App {
     pub router: Router,
-    pub dir: PathBuf,
+    /// The store's folder, removed when the app is dropped.
+    pub dir: tempfile::TempDir,
     pub admin: String,
     pub trader: String,
     pub analyst: String,
@@ -76,14 +76,11 @@ impl Answer {
 impl App {
     /// A service with no sites.
     pub fn empty(name: &str) -> App {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "arbiter-server-{name}-{}-{}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(&dir).expect("store");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("arbiter-server-{name}-"))
+            .tempdir()
+            .expect("a temp folder");
+        let store = Store::open(dir.path()).expect("store");
         let key = |role, sites: &[&str]| {
             let sites: Vec<String> = sites.iter().map(|s| (*s).to_owned()).collect();
             create_key(&store, role, &sites).expect("key").1
@@ -96,7 +93,7 @@ impl App {
         let controller = key(Role::Controller, &["np15-hub"]);
         let other_controller = key(Role::Controller, &["elsewhere"]);
         let config = ServeConfig {
-            data_dir: dir.clone(),
+            data_dir: dir.path().to_owned(),
             planning_loop: false,
             ..ServeConfig::default()
         };
@@ -182,12 +179,6 @@ impl App {
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         }
-    }
-}
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

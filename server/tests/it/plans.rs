@@ -80,7 +80,7 @@ async fn a_stored_plan_with_an_unreadable_time_is_refused_not_made_up() {
         .await;
     assert_eq!(planned.status, 201, "{}", planned.body);
     let database =
-        rusqlite::Connection::open(app.dir.join("arbiter.sqlite")).expect("the database");
+        rusqlite::Connection::open(app.dir.path().join("arbiter.sqlite")).expect("the database");
     database
         .execute(
             "UPDATE plans SET created_at = 'yesterday' WHERE version = 1",

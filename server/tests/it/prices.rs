@@ -92,7 +92,7 @@ async fn stored_prices_that_cannot_be_read_fail_instead_of_reading_empty() {
         .await;
     assert_eq!(put.status, 201, "{}", put.body);
     let database =
-        rusqlite::Connection::open(app.dir.join("arbiter.sqlite")).expect("the database");
+        rusqlite::Connection::open(app.dir.path().join("arbiter.sqlite")).expect("the database");
     database
         .execute("UPDATE prices SET prices = 'not json'", [])
         .expect("corrupted");
