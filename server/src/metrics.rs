@@ -150,6 +150,7 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
     tag = "service",
     security(()),
     responses(

@@ -37,6 +37,7 @@ pub(crate) struct Doc;
 #[utoipa::path(
     post,
     path = "/v1/backtests",
+    operation_id = "submit_backtest",
     tag = "backtests",
     request_body = BacktestRequest,
     responses(
@@ -211,6 +212,7 @@ fn document(state: &AppState, stored: &StoredBacktest) -> Result<BacktestView, A
 #[utoipa::path(
     get,
     path = "/v1/backtests",
+    operation_id = "list_backtests",
     tag = "backtests",
     responses(
         (status = 200, description = "Every backtest, newest first", body = Vec<BacktestView>),
@@ -241,6 +243,7 @@ async fn stored(state: &AppState, id: &str) -> Result<StoredBacktest, ApiError> 
 #[utoipa::path(
     get,
     path = "/v1/backtests/{id}",
+    operation_id = "get_backtest",
     tag = "backtests",
     params(("id" = String, Path, description = "The backtest id")),
     responses(
@@ -272,6 +275,7 @@ pub struct LedgerQuery {
 #[utoipa::path(
     get,
     path = "/v1/backtests/{id}/ledger",
+    operation_id = "backtest_ledger",
     tag = "backtests",
     params(("id" = String, Path, description = "The backtest id"), LedgerQuery),
     responses(

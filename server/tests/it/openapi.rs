@@ -60,6 +60,23 @@ fn the_openapi_document_describes_every_route() {
         "PUT /v1/sites/{site}/charging/forecast",
     ];
     assert_eq!(operations, expected);
+    // Every operation has its own id, naming what it does (a generated
+    // client's function names).
+    let mut ids: Vec<&str> = paths
+        .values()
+        .flat_map(|item| item.as_object().expect("operations").values())
+        .map(|operation| operation["operationId"].as_str().expect("an operationId"))
+        .collect();
+    ids.sort_unstable();
+    let count = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operationIds repeat: {ids:?}");
+    for vague in ["get", "list", "submit", "render"] {
+        assert!(
+            !ids.contains(&vague),
+            "operationId {vague} names no resource"
+        );
+    }
     // Every reference resolves within the document.
     fn references(value: &Value, found: &mut Vec<String>) {
         match value {
