@@ -130,7 +130,7 @@ pub fn random_hex<const N: usize>() -> String {
 
 /// Creates a key: stores its hash and returns it with its token (the only
 /// time the token exists outside the caller's hands).
-pub fn create_key(
+pub async fn create_key(
     store: &Store,
     role: Role,
     sites: &[String],
@@ -143,7 +143,7 @@ pub fn create_key(
         created_at: now(),
         revoked_at: None,
     };
-    store.insert_key(&key, &hash(&token))?;
+    store.insert_key(&key, &hash(&token)).await?;
     Ok((key, token))
 }
 
@@ -170,9 +170,9 @@ impl Keys {
 
     /// The caller with this token, if it is a valid key, from the store
     /// (and cached).
-    pub fn caller(&self, store: &Store, token: &str) -> Result<Option<Caller>, StoreError> {
+    pub async fn caller(&self, store: &Store, token: &str) -> Result<Option<Caller>, StoreError> {
         let hashed = hash(token);
-        let caller = store.key_by_hash(&hashed)?.and_then(|key| {
+        let caller = store.key_by_hash(&hashed).await?.and_then(|key| {
             Some(Caller {
                 role: Role::parse(&key.role)?,
                 key_id: key.id,

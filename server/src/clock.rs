@@ -143,8 +143,8 @@ pub async fn planning_loop(state: Arc<AppState>) {
 /// instant at `now`, [`AppState::solves`] at a time; returns how many it
 /// planned.
 pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize {
-    let sites = match super::blocking(state, |store| store.sites()).await {
-        Ok(Ok(sites)) => sites,
+    let sites = match state.store.sites().await {
+        Ok(sites) => sites,
         _ => {
             tracing::error!("the planning loop cannot read the sites");
             Vec::new()

@@ -59,12 +59,12 @@ impl Seeded {
 
 /// Seeds the store from `fixtures/` under `root` (once: a store that has
 /// the demo site keeps what it has) and creates a key per role.
-pub fn seed(store: &Store, root: &Path) -> Result<Seeded, String> {
+pub async fn seed(store: &Store, root: &Path) -> Result<Seeded, String> {
     let config = demo_site(root)?;
     let site = &config.site;
-    if store.site(&site.id).map_err(failed)?.is_none() {
-        seed_prices(store, root, &config)?;
-        seed_site(store, root, &config, 20.0, 1)?;
+    if store.site(&site.id).await.map_err(failed)?.is_none() {
+        seed_prices(store, root, &config).await?;
+        seed_site(store, root, &config, 20.0, 1).await?;
     }
     let mut keys = Vec::new();
     for (role, sites) in [
@@ -73,7 +73,7 @@ pub fn seed(store: &Store, root: &Path) -> Result<Seeded, String> {
         (Role::Analyst, Vec::new()),
         (Role::Controller, vec![site.id.clone()]),
     ] {
-        let (key, token) = create_key(store, role, &sites).map_err(failed)?;
+        let (key, token) = create_key(store, role, &sites).await.map_err(failed)?;
         keys.push((role, key.id, token));
     }
     Ok(Seeded {
@@ -93,7 +93,7 @@ pub fn demo_site(root: &Path) -> Result<SiteConfig, String> {
 
 /// Stores the fixture week of CAISO NP15 prices for `config`'s market, one
 /// day per local day.
-pub fn seed_prices(store: &Store, root: &Path, config: &SiteConfig) -> Result<(), String> {
+pub async fn seed_prices(store: &Store, root: &Path, config: &SiteConfig) -> Result<(), String> {
     let site = &config.site;
     let prices_path = root.join("fixtures/prices/caiso_np15_2024-10-21_week.csv");
     let prices = read_prices(&PriceSource::csv(&prices_path)).map_err(|error| error.to_string())?;
@@ -130,6 +130,7 @@ pub fn seed_prices(store: &Store, root: &Path, config: &SiteConfig) -> Result<()
                 prices: values,
                 uploaded_by: "demo".to_owned(),
             })
+            .await
             .map_err(failed)?;
     }
 
@@ -140,7 +141,7 @@ pub fn seed_prices(store: &Store, root: &Path, config: &SiteConfig) -> Result<()
 /// demo's days (× `charging_scale`), a battery report at the clock's start
 /// and the jobs a synthetic queue of `job_seed` had submitted in the day
 /// before it that can still finish.
-pub fn seed_site(
+pub async fn seed_site(
     store: &Store,
     root: &Path,
     config: &SiteConfig,
@@ -150,7 +151,7 @@ pub fn seed_site(
     let site = &config.site;
     let start = clock()?.start;
     let text = toml::to_string(site).map_err(|error| error.to_string())?;
-    store.put_site(&site.id, &text).map_err(failed)?;
+    store.put_site(&site.id, &text).await.map_err(failed)?;
     // Charging: the Broxden week of 2018 on the same weekdays, ×20.
     let load_path = root.join("fixtures/ev/broxden_load_2018-10-22_week.csv");
     let load = read_metered_load(
@@ -184,7 +185,10 @@ pub fn seed_site(
             (rfc(aligned.time(i)), kw)
         })
         .collect();
-    store.put_charging(&site.id, &readings).map_err(failed)?;
+    store
+        .put_charging(&site.id, &readings)
+        .await
+        .map_err(failed)?;
 
     // The battery at its initial energy when the clock starts.
     if let Some(battery) = &site.battery {
@@ -197,6 +201,7 @@ pub fn seed_site(
                 None,
                 &report.to_string(),
             )
+            .await
             .map_err(failed)?;
     }
 
@@ -223,6 +228,7 @@ pub fn seed_site(
                 status: "open".to_owned(),
                 updated_at: job.submit,
             })
+            .await
             .map_err(failed)?;
     }
     Ok(())

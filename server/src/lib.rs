@@ -278,15 +278,18 @@ pub async fn serve(
         path: config.data_dir.clone(),
         source,
     };
-    let store = Store::open(&config.data_dir).map_err(store_error)?;
-    let failed = store.fail_unfinished_backtests().map_err(store_error)?;
+    let store = Store::open(&config.data_dir).await.map_err(store_error)?;
+    let failed = store
+        .fail_unfinished_backtests()
+        .await
+        .map_err(store_error)?;
     if failed > 0 {
         tracing::warn!(
             failed,
             "backtests left unfinished by the last run marked failed"
         );
     }
-    let latest = store.latest_plans().map_err(store_error)?;
+    let latest = store.latest_plans().await.map_err(store_error)?;
     let state = Arc::new(AppState::new(store, config));
     if let Ok(mut cache) = state.latest.write() {
         for stored in latest {
@@ -308,17 +311,6 @@ pub async fn serve(
         .await?;
     state.backtests.stop_all().await;
     Ok(())
-}
-
-/// Runs `f` on the store off the async executor.
-pub async fn blocking<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&Store) -> T + Send + 'static,
-) -> Result<T, error::ApiError> {
-    let store = Arc::clone(&state.store);
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .map_err(|error| error::ApiError::internal(format!("worker failed: {error}")))
 }
 
 /// How long a solve may wait for a free solver before the request fails.

@@ -131,7 +131,12 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
             "{error} (run from the repository: the sites are built from fixtures/)"
         ))
     })?;
-    let store = Store::open(&dir)
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
+    let store = runtime
+        .block_on(Store::open(&dir))
         .map_err(|error| Failure::Internal(format!("{}: {error}", dir.display())))?;
 
     let seeding = Instant::now();
@@ -141,11 +146,20 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message("seeding");
-    demo::seed_prices(&store, root, &base).map_err(Failure::Internal)?;
+    runtime
+        .block_on(demo::seed_prices(&store, root, &base))
+        .map_err(Failure::Internal)?;
     for i in 0..args.sites {
         let scale = 0.5 + 1.5 * spread(i);
         let config = scaled(&base, format!("bench-{i:04}"), scale)?;
-        demo::seed_site(&store, root, &config, 20.0 * scale, i as u64 + 1)
+        runtime
+            .block_on(demo::seed_site(
+                &store,
+                root,
+                &config,
+                20.0 * scale,
+                i as u64 + 1,
+            ))
             .map_err(Failure::Internal)?;
         bar.inc(1);
     }
@@ -161,10 +175,6 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         ..ServeConfig::default()
     };
     let state = Arc::new(AppState::new(store, config));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
     let bar = ProgressBar::new(args.sites as u64);
     bar.set_style(
         ProgressStyle::with_template(

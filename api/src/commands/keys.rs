@@ -55,15 +55,23 @@ fn parse_role(text: &str) -> Result<Role, String> {
 
 /// Runs the command.
 pub fn run(command: &Command) -> ExitCode {
-    exit(keys(command))
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return exit(Err(Failure::Internal(format!("the runtime: {error}")))),
+    };
+    exit(runtime.block_on(keys(command)))
 }
 
-fn open(data: &DataDir) -> Result<Store, Failure> {
+async fn open(data: &DataDir) -> Result<Store, Failure> {
     Store::open(&data.data_dir)
+        .await
         .map_err(|error| Failure::Internal(format!("{}: {error}", data.data_dir.display())))
 }
 
-fn keys(command: &Command) -> Result<(), Failure> {
+async fn keys(command: &Command) -> Result<(), Failure> {
     let internal = |error: arbiter_server::store::StoreError| Failure::Internal(error.to_string());
     match command {
         Command::Create { role, sites, data } => {
@@ -90,8 +98,8 @@ fn keys(command: &Command) -> Result<(), Failure> {
                     "--site ({bad:?}) must be 1 to 64 lowercase letters, digits, '-' or '_'"
                 )));
             }
-            let store = open(data)?;
-            let (key, token) = create_key(&store, *role, sites).map_err(internal)?;
+            let store = open(data).await?;
+            let (key, token) = create_key(&store, *role, sites).await.map_err(internal)?;
             eprintln!(
                 "created {} ({}{}); the token is shown only now:",
                 key.id,
@@ -105,12 +113,12 @@ fn keys(command: &Command) -> Result<(), Failure> {
             println!("{token}");
         }
         Command::List { data } => {
-            let store = open(data)?;
+            let store = open(data).await?;
             println!(
                 "{:<17} {:<10} {:<25} {:<25} sites",
                 "id", "role", "created", "revoked"
             );
-            for key in store.keys().map_err(internal)? {
+            for key in store.keys().await.map_err(internal)? {
                 println!(
                     "{:<17} {:<10} {:<25} {:<25} {}",
                     key.id,
@@ -122,8 +130,8 @@ fn keys(command: &Command) -> Result<(), Failure> {
             }
         }
         Command::Revoke { id, data } => {
-            let store = open(data)?;
-            if !store.revoke_key(id).map_err(internal)? {
+            let store = open(data).await?;
+            if !store.revoke_key(id).await.map_err(internal)? {
                 return Err(invalid(format!("no unrevoked key {id}")));
             }
             eprintln!("revoked {id}");

@@ -75,8 +75,10 @@ pub fn run(args: &Args) -> ExitCode {
 async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
     let seeded = if demo {
         let store = Store::open(&config.data_dir)
+            .await
             .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
         let seeded = demo::seed(&store, std::path::Path::new("."))
+            .await
             .map_err(|error| format!("seeding the demo: {error}"))?;
         eprintln!(
             "arbiter: demo site {} (fixtures/sites/demo.toml); keys for this run:",

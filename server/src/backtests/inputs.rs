@@ -18,16 +18,16 @@ use crate::store::Store;
 /// over the period (and the history the price model is chosen on), the
 /// metered charging load over the period (and up to [`CHARGING_HISTORY_DAYS`] before
 /// it), and the site's stored jobs or a synthetic queue.
-pub(crate) fn inputs(
+pub(crate) async fn inputs(
     store: &Store,
     config: &SiteConfig,
     request: &BacktestRequest,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Inputs, RequestError> {
-    let prices = stored_prices(store, config, from, to)?;
-    let charging = stored_charging(store, config, request.charging_scale, from, to)?;
-    let jobs = queue(store, config, request, from, to)?;
+    let prices = stored_prices(store, config, from, to).await?;
+    let charging = stored_charging(store, config, request.charging_scale, from, to).await?;
+    let jobs = queue(store, config, request, from, to).await?;
     let price_model = choose_price_model(config, &prices, from);
     Ok(Inputs {
         prices,
@@ -41,7 +41,7 @@ pub(crate) fn inputs(
 /// The market's stored prices over the period without a gap (and the
 /// history the price model is chosen on); an error naming `from`, `to` or
 /// `site` says what is missing.
-fn stored_prices(
+async fn stored_prices(
     store: &Store,
     config: &SiteConfig,
     from: DateTime<Utc>,
@@ -59,11 +59,14 @@ fn stored_prices(
         )
     })?;
     let market_day = |at: DateTime<Utc>| at.with_timezone(&config.market_zone).date_naive();
-    let days = store.prices_between(
-        market,
-        &(market_day(from) - TimeDelta::days(i64::from(price_model_history_days()))).to_string(),
-        &market_day(to).to_string(),
-    )?;
+    let days = store
+        .prices_between(
+            market,
+            &(market_day(from) - TimeDelta::days(i64::from(price_model_history_days())))
+                .to_string(),
+            &market_day(to).to_string(),
+        )
+        .await?;
     let covers = |series: &Series| series.index_of(from).is_some() && series.end() >= to;
     // The stored days joined, keeping the last run without a gap that
     // covers the period.
@@ -94,7 +97,7 @@ fn stored_prices(
 
 /// The site's metered charging load over the period, without a gap, scaled
 /// by `charging_scale` (and up to [`CHARGING_HISTORY_DAYS`] before it).
-fn stored_charging(
+async fn stored_charging(
     store: &Store,
     config: &SiteConfig,
     charging_scale: f64,
@@ -104,7 +107,7 @@ fn stored_charging(
     let site = &config.site;
     let minutes = site.interval_minutes;
     let since = from - TimeDelta::days(CHARGING_HISTORY_DAYS);
-    let readings = store.charging_since(&site.id, &rfc(since))?;
+    let readings = store.charging_since(&site.id, &rfc(since)).await?;
     let Some(mut charging) = load_series(&readings, since, to, minutes) else {
         return Err(RequestError::field(
             "from",
@@ -149,7 +152,7 @@ fn stored_charging(
 }
 
 /// The site's stored jobs, or a synthetic queue from the request's seed.
-fn queue(
+async fn queue(
     store: &Store,
     config: &SiteConfig,
     request: &BacktestRequest,
@@ -164,7 +167,8 @@ fn queue(
         }
         .generate(from, to),
         None => store
-            .jobs(&site.id, false)?
+            .jobs(&site.id, false)
+            .await?
             .iter()
             .map(|job| {
                 let unreadable = |error: String| RequestError::Unreadable {

@@ -25,8 +25,8 @@ use arbiter_backtest::{Inputs, Report, SiteConfig, Strategy, ledger, simulate};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::AppState;
 use super::store::StoreError;
-use super::{AppState, blocking};
 
 /// Why a backtest cannot run as asked.
 #[derive(Debug, thiserror::Error)]
@@ -247,11 +247,7 @@ async fn run(state: Arc<AppState>, id: String, job: Job, progress: Arc<Progress>
     let outcome = if permit.is_err() || progress.stop.load(Ordering::Relaxed) {
         Err("the service stopped before the backtest started; submit it again".to_owned())
     } else {
-        let started = {
-            let id = id.clone();
-            blocking(&state, move |store| store.start_backtest(&id)).await
-        };
-        if !matches!(started, Ok(Ok(()))) {
+        if state.store.start_backtest(&id).await.is_err() {
             tracing::error!(backtest = %id, "could not record the start");
         }
         if let Ok(mut at) = progress.started.lock() {
@@ -271,14 +267,11 @@ async fn run(state: Arc<AppState>, id: String, job: Job, progress: Arc<Progress>
         ),
         Err(error) => ("failed", None, Some(error)),
     };
-    let finished = {
-        let id = id.clone();
-        blocking(&state, move |store| {
-            store.finish_backtest(&id, status, report.as_deref(), error.as_deref())
-        })
-        .await
-    };
-    if !matches!(finished, Ok(Ok(()))) {
+    let finished = state
+        .store
+        .finish_backtest(&id, status, report.as_deref(), error.as_deref())
+        .await;
+    if finished.is_err() {
         tracing::error!(backtest = %id, "could not record the end");
     }
     if let Ok(mut running) = state.backtests.progress.lock() {

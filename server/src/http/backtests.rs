@@ -1,6 +1,7 @@
 //! Backtests over the API: submit one, follow its progress, read its
 //! report and ledger. The runner is [`crate::backtests`].
 
+use crate::AppState;
 use crate::auth::random_hex;
 use crate::backtests::{BacktestRequest, Job, check, folder, inputs};
 use crate::error::ApiError;
@@ -10,7 +11,6 @@ use crate::http::common::{
 };
 use crate::store::StoredBacktest;
 use crate::store::millis;
-use crate::{AppState, blocking};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -64,13 +64,7 @@ pub async fn submit(
                 _ => error,
             })?;
     let (from, to) = check(&config, &request)?;
-    let inputs = {
-        let (config, request) = (config.clone(), request.clone());
-        blocking(&state, move |store| {
-            inputs(store, &config, &request, from, to)
-        })
-        .await??
-    };
+    let inputs = inputs(&state.store, &config, &request, from, to).await?;
     let mut strategies = request.strategies.clone();
     strategies.sort();
     strategies.dedup();
@@ -89,7 +83,7 @@ pub async fn submit(
     };
     {
         let stored = stored.clone();
-        blocking(&state, move |store| store.insert_backtest(&stored)).await??;
+        state.store.insert_backtest(&stored).await?;
     }
     let intervals = ((to - from).num_minutes() / i64::from(config.site.interval_minutes)) as usize;
     state.backtests.start(
@@ -224,7 +218,7 @@ pub async fn list(
     State(state): State<Arc<AppState>>,
     _: Allowed<ReadAll>,
 ) -> Result<Response, ApiError> {
-    let stored = blocking(&state, |store| store.backtests()).await??;
+    let stored = state.store.backtests().await?;
     let documents = stored
         .iter()
         .map(|b| document(&state, b))
@@ -234,8 +228,10 @@ pub async fn list(
 
 async fn stored(state: &AppState, id: &str) -> Result<StoredBacktest, ApiError> {
     let key = id.to_owned();
-    blocking(state, move |store| store.backtest(&key))
-        .await??
+    state
+        .store
+        .backtest(&key)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no backtest {id}")))
 }
 

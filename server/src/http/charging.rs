@@ -20,9 +20,9 @@ use super::common::{
     MAX_READ_BACK_DAYS, Operate, Range, Read, SiteFor, Stored, csv_rows, instant_range, is_csv,
     json, load_site, parse_json, reply, rfc, wants,
 };
+use crate::AppState;
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
-use crate::{AppState, blocking};
 
 /// The routes of this resource.
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -143,7 +143,7 @@ async fn put_charging(
     let (_, config) = load_site(&state, &site).await?;
     let rows = charging_rows(&config, &headers, &body)?;
     let id = site.clone();
-    let written = blocking(&state, move |store| store.put_charging(&id, &rows)).await??;
+    let written = state.store.put_charging(&id, &rows).await?;
     reply(StatusCode::OK, &Stored { stored: written })
 }
 
@@ -182,10 +182,10 @@ async fn put_charging_forecast(
         .now()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let id = site.clone();
-    let written = blocking(&state, move |store| {
-        store.put_charging_forecast(&id, &rows, &issued_at)
-    })
-    .await??;
+    let written = state
+        .store
+        .put_charging_forecast(&id, &rows, &issued_at)
+        .await?;
     reply(StatusCode::OK, &Stored { stored: written })
 }
 
@@ -259,14 +259,12 @@ async fn get_charging(
         MAX_READ_BACK_DAYS,
     )?;
     let (id, start, end) = (site.clone(), rfc(from), rfc(to));
-    let (readings, forecast) = blocking(&state, move |store| {
-        Ok::<_, crate::store::StoreError>((
-            store.charging_between(&id, &start, &end)?,
-            // Every value issued, however late: this is history, not a plan.
-            store.charging_forecast(&id, &start, &end, "9999")?,
-        ))
-    })
-    .await??;
+    let readings = state.store.charging_between(&id, &start, &end).await?;
+    // Every value issued, however late: this is history, not a plan.
+    let forecast = state
+        .store
+        .charging_forecast(&id, &start, &end, "9999")
+        .await?;
     if wants(&headers, "text/csv") {
         return charging_csv(&readings, &forecast);
     }

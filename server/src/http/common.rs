@@ -14,10 +14,10 @@ use serde::Deserialize;
 
 use arbiter_backtest::SiteConfig;
 
+use crate::AppState;
 use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::store::StoredSite;
-use crate::{AppState, blocking};
 
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
@@ -38,10 +38,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
             .to_owned();
         let caller = match state.keys.cached(&token) {
             Some(caller) => caller,
-            None => {
-                let keys = Arc::clone(state);
-                blocking(state, move |store| keys.keys.caller(store, &token)).await??
-            }
+            None => state.keys.caller(&state.store, &token).await?,
         };
         let caller =
             caller.ok_or_else(|| ApiError::unauthenticated("the API key is unknown or revoked"))?;
@@ -244,8 +241,10 @@ pub(crate) async fn load_site(
     site: &str,
 ) -> Result<(StoredSite, SiteConfig), ApiError> {
     let id = site.to_owned();
-    let stored = blocking(state, move |store| store.site(&id))
-        .await??
+    let stored = state
+        .store
+        .site(&id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no site {site}")))?;
     let config = SiteConfig::from_toml(&format!("site {site}"), &stored.config)
         .map_err(|error| ApiError::unreadable("site", format!("{site}: {error}")))?;
@@ -366,16 +365,16 @@ mod tests {
     /// A router with one admin route and one route that operates a site, and
     /// a token per role (the controller's for site `a`), and the store's
     /// folder (removed when dropped).
-    fn router() -> (Router, [String; 3], tempfile::TempDir) {
-        let (store, dir) = crate::store::temp_store("extract");
-        let token = |role, sites: &[&str]| {
+    async fn router() -> (Router, [String; 3], tempfile::TempDir) {
+        let (store, dir) = crate::store::temp_store("extract").await;
+        let token = async |role, sites: &[&str]| {
             let sites: Vec<String> = sites.iter().map(|s| (*s).to_owned()).collect();
-            create_key(&store, role, &sites).expect("key").1
+            create_key(&store, role, &sites).await.expect("key").1
         };
         let tokens = [
-            token(Role::Admin, &[]),
-            token(Role::Trader, &[]),
-            token(Role::Controller, &["a"]),
+            token(Role::Admin, &[]).await,
+            token(Role::Trader, &[]).await,
+            token(Role::Controller, &["a"]).await,
         ];
         let state = Arc::new(AppState::new(store, ServeConfig::default()));
         let router = Router::new()
@@ -405,7 +404,7 @@ mod tests {
 
     #[tokio::test]
     async fn fixed_and_site_scoped_checks_answer_401_then_403() {
-        let (router, [admin, trader, controller], _dir) = router();
+        let (router, [admin, trader, controller], _dir) = router().await;
         assert_eq!(status(&router, "/admin", None).await, 401);
         assert_eq!(status(&router, "/admin", Some("arb_unknown")).await, 401);
         assert_eq!(status(&router, "/admin", Some(&trader)).await, 403);

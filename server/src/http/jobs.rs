@@ -15,10 +15,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::common::{Operate, Read, SiteFor, json_at, load_site, parse_json, reply};
+use crate::AppState;
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::store::millis;
-use crate::{AppState, blocking};
 
 /// The routes of this resource.
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -125,7 +125,7 @@ async fn submit_job(
     };
     let inserted = {
         let job = job.clone();
-        blocking(&state, move |store| store.insert_job(&job)).await??
+        state.store.insert_job(&job).await?
     };
     if !inserted {
         return Err(ApiError::conflict(format!(
@@ -161,7 +161,7 @@ async fn list_jobs(
 ) -> Result<Response, ApiError> {
     load_site(&state, &site).await?;
     let id = site.clone();
-    let jobs = blocking(&state, move |store| store.jobs(&id, false)).await??;
+    let jobs = state.store.jobs(&id, false).await?;
     let now = state.clock.now();
     let jobs = jobs
         .iter()
@@ -172,8 +172,10 @@ async fn list_jobs(
 
 async fn find_job(state: &AppState, site: &str, job: &str) -> Result<StoredJob, ApiError> {
     let (s, j) = (site.to_owned(), job.to_owned());
-    blocking(state, move |store| store.job(&s, &j))
-        .await??
+    state
+        .store
+        .job(&s, &j)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("site {site} has no job {job}")))
 }
 
@@ -261,10 +263,7 @@ async fn update_job(
     };
     {
         let (s, j, status) = (site.clone(), job.clone(), status.to_owned());
-        blocking(&state, move |store| {
-            store.update_job(&s, &j, delivered, &status)
-        })
-        .await??;
+        state.store.update_job(&s, &j, delivered, &status).await?;
     }
     let updated = find_job(&state, &site, &job).await?;
     reply(StatusCode::OK, &job_view(&updated, state.clock.now())?)
@@ -297,10 +296,10 @@ async fn cancel_job(
     }
     {
         let (s, j, delivered) = (site.clone(), job.clone(), stored.delivered_kwh);
-        blocking(&state, move |store| {
-            store.update_job(&s, &j, delivered, "cancelled")
-        })
-        .await??;
+        state
+            .store
+            .update_job(&s, &j, delivered, "cancelled")
+            .await?;
     }
     let updated = find_job(&state, &site, &job).await?;
     reply(StatusCode::OK, &job_view(&updated, state.clock.now())?)

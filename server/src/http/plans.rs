@@ -23,7 +23,7 @@ use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound
 use crate::planning::{Document, interval_start, plan_site};
 use crate::store::StoredResponse;
 use crate::store::millis;
-use crate::{AppState, Published, blocking};
+use crate::{AppState, Published};
 
 /// The routes of this resource.
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -105,7 +105,7 @@ async fn post_plan(
     };
     if let Some(key) = &idempotency {
         let (key_id, k) = (caller.key_id.clone(), key.clone());
-        if let Some(previous) = blocking(&state, move |store| store.response(&key_id, &k)).await?? {
+        if let Some(previous) = state.store.response(&key_id, &k).await? {
             if previous.request != request_text {
                 return Err(ApiError::conflict(format!(
                     "Idempotency-Key {key} was used with another body"
@@ -137,10 +137,7 @@ async fn post_plan(
             body: String::from_utf8_lossy(&published.body).into_owned(),
         };
         let key_id = caller.key_id.clone();
-        blocking(&state, move |store| {
-            store.keep_response(&key_id, &key, &kept)
-        })
-        .await??;
+        state.store.keep_response(&key_id, &key, &kept).await?;
     }
     Ok(plan_response(StatusCode::CREATED, &published))
 }
@@ -182,7 +179,7 @@ async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, 
         return Ok(Some(published));
     }
     let id = site.to_owned();
-    let Some(stored) = blocking(state, move |store| store.plan(&id, None)).await?? else {
+    let Some(stored) = state.store.plan(&id, None).await? else {
         return Ok(None);
     };
     let published = Arc::new(
@@ -269,9 +266,10 @@ async fn get_plan(
         )
     })?;
     let id = site.clone();
-    let stored = blocking(&state, move |store| store.plan(&id, Some(number)))
-        .await??
-        .ok_or_else(|| ApiError::not_found(format!("site {site} has no plan version {number}")))?;
+    let stored =
+        state.store.plan(&id, Some(number)).await?.ok_or_else(|| {
+            ApiError::not_found(format!("site {site} has no plan version {number}"))
+        })?;
     let published =
         Published::from_stored(stored).map_err(|error| ApiError::unreadable("plan", error))?;
     Ok(plan_response(StatusCode::OK, &published))
@@ -317,7 +315,7 @@ async fn list_plans(
     let from = instant("from", &range.from, now - TimeDelta::days(1))?;
     let to = instant("to", &range.to, now + TimeDelta::days(1))?;
     let id = site.clone();
-    let plans = blocking(&state, move |store| store.plans_between(&id, &from, &to)).await??;
+    let plans = state.store.plans_between(&id, &from, &to).await?;
     if wants(&headers, "text/csv") {
         let mut csv = String::from(
             "version,created_at,status,start,price_per_mwh,import_kw,export_kw,charge_kw,discharge_kw,soc_kwh,compute_it_kw\n",

@@ -18,10 +18,10 @@ use arbiter_backtest::site::is_identifier;
 use super::common::{
     Allowed, Range, ReadAll, UploadPrices, csv_rows, is_csv, parse_json, reply, wants,
 };
+use crate::AppState;
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
 use crate::store::{NewPrices, StoredPrices, millis, seconds};
-use crate::{AppState, blocking};
 
 /// The routes of this resource.
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -317,7 +317,7 @@ async fn put_prices(
         prices: upload.prices_per_mwh,
         uploaded_by: caller.key_id,
     };
-    let (stored, changed) = blocking(&state, move |store| store.put_prices(&new)).await??;
+    let (stored, changed) = state.store.put_prices(&new).await?;
     let status = if !changed {
         StatusCode::OK
     } else if stored.revision == 1 {
@@ -362,10 +362,7 @@ async fn get_prices(
             .map_err(|_| ApiError::field(field, format!("({value:?}) must be a date, YYYY-MM-DD")))
     };
     let (from, to) = (day("from", &range.from)?, day("to", &range.to)?);
-    let days = blocking(&state, move |store| {
-        store.prices_between(&market, &from, &to)
-    })
-    .await??;
+    let days = state.store.prices_between(&market, &from, &to).await?;
     if wants(&headers, "text/csv") {
         let mut csv = String::from("timestamp_utc,price_per_mwh,day,revision\n");
         for d in &days {
@@ -412,7 +409,7 @@ async fn get_price_revisions(
     _: Allowed<ReadAll>,
 ) -> Result<Response, ApiError> {
     let (m, d) = (market.clone(), day.clone());
-    let revisions = blocking(&state, move |store| store.price_revisions(&m, &d)).await??;
+    let revisions = state.store.price_revisions(&m, &d).await?;
     if revisions.is_empty() {
         return Err(ApiError::not_found(format!(
             "no prices of {market} for {day}"

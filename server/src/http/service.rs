@@ -14,11 +14,11 @@ use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Allowed, ManageSites, parse_json, reply};
+use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::error::responses::{Conflict, Forbidden, Invalid, Unauthorized};
 use crate::store::AuditEntry;
-use crate::{AppState, blocking};
 
 /// The routes of this resource.
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -66,8 +66,8 @@ async fn healthz() -> &'static str {
     )
 )]
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    match blocking(&state, |store| store.ping()).await {
-        Ok(Ok(())) => "ready\n".into_response(),
+    match state.store.ping().await {
+        Ok(()) => "ready\n".into_response(),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
             "the database does not answer\n",
@@ -90,7 +90,7 @@ async fn audit_log(
     State(state): State<Arc<AppState>>,
     _: Allowed<ManageSites>,
 ) -> Result<Response, ApiError> {
-    let entries = blocking(&state, |store| store.audit_log()).await??;
+    let entries = state.store.audit_log().await?;
     reply(StatusCode::OK, &AuditLog { entries })
 }
 

@@ -17,12 +17,12 @@ use arbiter_backtest::site::Site;
 use super::common::{
     Allowed, ManageSites, Read, SiteFor, json_at, load_site, parse_json, reply, wants,
 };
+use crate::AppState;
 use crate::auth::{Action, Caller};
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
 use crate::store::StoredSite;
 use crate::store::millis;
-use crate::{AppState, blocking};
 
 /// The routes of this resource.
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -116,7 +116,7 @@ async fn list_sites(
     State(state): State<Arc<AppState>>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let sites = blocking(&state, |store| store.sites()).await??;
+    let sites = state.store.sites().await?;
     let sites = sites
         .iter()
         .filter(|site| caller.may(Action::ReadSite(&site.id)))
@@ -154,7 +154,7 @@ async fn create_site(
         toml::to_string(&config.site).map_err(|error| ApiError::internal(error.to_string()))?;
     let stored = {
         let id = id.clone();
-        blocking(&state, move |store| store.insert_site(&id, &text)).await??
+        state.store.insert_site(&id, &text).await?
     };
     let Some(stored) = stored else {
         return Err(ApiError::conflict(format!(
@@ -206,7 +206,7 @@ async fn put_site(
     }
     let text =
         toml::to_string(&config.site).map_err(|error| ApiError::internal(error.to_string()))?;
-    let stored = blocking(&state, move |store| store.put_site(&site, &text)).await??;
+    let stored = state.store.put_site(&site, &text).await?;
     let status = if stored.revision == 1 {
         StatusCode::CREATED
     } else {

@@ -19,9 +19,9 @@ use super::common::{
     MAX_READ_BACK_DAYS, Operate, Range, Read, SiteFor, instant_range, json, load_site, parse_json,
     reply, rfc,
 };
+use crate::AppState;
 use crate::error::responses::{BadRequest, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{ApiError, FieldIssue};
-use crate::{AppState, blocking};
 
 /// The routes of this resource.
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -91,10 +91,10 @@ pub(crate) async fn store_telemetry(
     );
     let body = serde_json::to_string(telemetry).unwrap_or_default();
     let (soc, meter) = (telemetry.soc_kwh, telemetry.meter_kw);
-    blocking(state, move |store| {
-        store.put_telemetry(&id, &at, soc, meter, &body)
-    })
-    .await??;
+    state
+        .store
+        .put_telemetry(&id, &at, soc, meter, &body)
+        .await?;
     Ok(())
 }
 
@@ -175,10 +175,7 @@ async fn get_telemetry(
         MAX_READ_BACK_DAYS,
     )?;
     let (id, start, end) = (site.clone(), rfc(from), rfc(to));
-    let stored = blocking(&state, move |store| {
-        store.telemetry_between(&id, &start, &end)
-    })
-    .await??;
+    let stored = state.store.telemetry_between(&id, &start, &end).await?;
     let reports = stored
         .iter()
         .map(|body| serde_json::from_str::<Telemetry>(body))

@@ -39,7 +39,7 @@ struct Horizon {
 }
 
 /// Reads what the plan at `at` is built from.
-pub(super) fn gather(
+pub(super) async fn gather(
     store: &Store,
     models: &PriceModels,
     config: SiteConfig,
@@ -57,11 +57,11 @@ pub(super) fn gather(
     };
     let id = config.site.id.clone();
     let mut warnings = Vec::new();
-    let prices = prices(store, models, &config, &horizon, &mut warnings)?;
-    let charging = charging(store, &config, &horizon, now, &mut warnings)?;
-    let battery = battery(store, &config, &horizon, &mut warnings)?;
-    let jobs = open_jobs(store, &id, at)?;
-    let (previous_version, previous) = previous_plan(store, &id, &mut warnings)?;
+    let prices = prices(store, models, &config, &horizon, &mut warnings).await?;
+    let charging = charging(store, &config, &horizon, now, &mut warnings).await?;
+    let battery = battery(store, &config, &horizon, &mut warnings).await?;
+    let jobs = open_jobs(store, &id, at).await?;
+    let (previous_version, previous) = previous_plan(store, &id, &mut warnings).await?;
     let published = published_until(&config, at);
     Ok(Gathered {
         basis: Basis {
@@ -99,7 +99,7 @@ struct Prices {
 
 /// Prices: the latest revision of each published day, extended by the day's
 /// price model; zero prices (with a warning) where there are none.
-fn prices(
+async fn prices(
     store: &Store,
     models: &PriceModels,
     config: &SiteConfig,
@@ -123,15 +123,17 @@ fn prices(
             vec![0.0; intervals]
         }
         Some(market) => {
-            let model = price_model(models, store, config, market, at)?;
+            let model = price_model(models, store, config, market, at).await?;
             chosen_model = Some(model.name());
             let lookback = i64::from(model.lookback_days()) + 2;
             let local = |t: DateTime<Utc>| t.with_timezone(&config.market_zone).date_naive();
-            let days = store.prices_between(
-                market,
-                &(local(at) - TimeDelta::days(lookback)).to_string(),
-                &(local(published) - TimeDelta::days(1)).to_string(),
-            )?;
+            let days = store
+                .prices_between(
+                    market,
+                    &(local(at) - TimeDelta::days(lookback)).to_string(),
+                    &(local(published) - TimeDelta::days(1)).to_string(),
+                )
+                .await?;
             for day in &days {
                 price_revisions.insert(day.day.clone(), day.revision);
             }
@@ -190,7 +192,7 @@ struct Charging {
 
 /// Charging: the metered load before `at`, forecast at the site's quantile;
 /// the controller's own values, sent by `now`, where they cover the horizon.
-fn charging(
+async fn charging(
     store: &Store,
     config: &SiteConfig,
     horizon: &Horizon,
@@ -207,7 +209,7 @@ fn charging(
     let id = site.id.as_str();
     let model = charging_model();
     let since = at - TimeDelta::days(i64::from(model.lookback_days()) + 2);
-    let readings = store.charging_since(id, &rfc(since))?;
+    let readings = store.charging_since(id, &rfc(since)).await?;
     let history = load_series(&readings, since, at, minutes);
     let charging_until = readings
         .iter()
@@ -237,7 +239,9 @@ fn charging(
     // the model's.
     // Sent by now (on the service's clock, so a replay sees what was sent).
     let sent_by = now.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let own = store.charging_forecast(id, &rfc(at), &rfc(horizon_end), &sent_by)?;
+    let own = store
+        .charging_forecast(id, &rfc(at), &rfc(horizon_end), &sent_by)
+        .await?;
     let mut ev = match ev {
         Some(ev) => ev,
         None if own.len() < intervals => {
@@ -296,7 +300,7 @@ struct Battery {
 
 /// Battery energy (the configured initial energy, with a warning, when none
 /// was reported) and the billing month's peak import so far.
-fn battery(
+async fn battery(
     store: &Store,
     config: &SiteConfig,
     horizon: &Horizon,
@@ -304,7 +308,7 @@ fn battery(
 ) -> Result<Battery, PlanningError> {
     let (site, at, minutes) = (&config.site, horizon.at, horizon.minutes);
     let id = site.id.as_str();
-    let soc = store.latest_soc(id)?;
+    let soc = store.latest_soc(id).await?;
     let soc_kwh = match (&soc, &site.battery) {
         (Some((_, kwh)), _) => *kwh,
         (None, Some(battery)) => {
@@ -328,7 +332,8 @@ fn battery(
             id,
             &rfc(month_start),
             &rfc(at + TimeDelta::minutes(i64::from(minutes)) + TimeDelta::seconds(1)),
-        )?
+        )
+        .await?
         .unwrap_or(0.0)
         .max(0.0);
 
@@ -341,13 +346,13 @@ fn battery(
 
 /// The site's open jobs due after `at`: the job, the energy it has had, and
 /// whether it is running.
-fn open_jobs(
+async fn open_jobs(
     store: &Store,
     id: &str,
     at: DateTime<Utc>,
 ) -> Result<Vec<(QueuedJob, f64, bool)>, PlanningError> {
-    let running = store.running_jobs(id)?;
-    let jobs: Vec<_> = crate::jobs::open_jobs(&store.jobs(id, true)?)?
+    let running = store.running_jobs(id).await?;
+    let jobs: Vec<_> = crate::jobs::open_jobs(&store.jobs(id, true).await?)?
         .into_iter()
         .filter(|(job, _)| job.deadline > at)
         .map(|(job, delivered)| {
@@ -361,12 +366,12 @@ fn open_jobs(
 
 /// The site's latest plan (stability reference and warm start) and its
 /// version; one that cannot be read is left out with a warning.
-fn previous_plan(
+async fn previous_plan(
     store: &Store,
     id: &str,
     warnings: &mut Vec<String>,
 ) -> Result<(Option<i64>, Option<Plan>), PlanningError> {
-    let Some(stored) = store.plan(id, None)? else {
+    let Some(stored) = store.plan(id, None).await? else {
         return Ok((None, None));
     };
     let plan = serde_json::from_str::<serde_json::Value>(&stored.body)

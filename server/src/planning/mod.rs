@@ -38,7 +38,7 @@ pub type PriceModels = Mutex<HashMap<(String, NaiveDate, u32, usize), Model>>;
 
 /// The price model for `market` on the market-local day of `at`, chosen on
 /// the first plan of the day and kept for the rest of it.
-fn price_model(
+async fn price_model(
     models: &PriceModels,
     store: &Store,
     config: &SiteConfig,
@@ -59,13 +59,22 @@ fn price_model(
         .and_hms_opt(0, 0, 0)
         .and_then(|midnight| config.market_zone.from_local_datetime(&midnight).earliest())
         .map_or(at, |midnight| midnight.with_timezone(&Utc));
-    let days = store.prices_between(
-        market,
-        &(day - TimeDelta::days(i64::from(price_model_history_days()))).to_string(),
-        &(day - TimeDelta::days(1)).to_string(),
-    )?;
+    let days = store
+        .prices_between(
+            market,
+            &(day - TimeDelta::days(i64::from(price_model_history_days()))).to_string(),
+            &(day - TimeDelta::days(1)).to_string(),
+        )
+        .await?;
     let model = match price_series(&days, minutes) {
-        Some(history) => choose_price_model(config, &history, before),
+        // Choosing scores every candidate model on the history: off the
+        // async executor.
+        Some(history) => {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || choose_price_model(&config, &history, before))
+                .await
+                .map_err(|error| PlanningError::Worker(error.to_string()))?
+        }
         None => Model::SeasonalNaive { lag_days: 1 },
     };
     if let Ok(mut models) = models.lock() {
@@ -168,17 +177,6 @@ pub enum PlanningError {
     Problem(String),
 }
 
-/// Runs `f` on the store off the async executor.
-async fn on_store<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&Store) -> T + Send + 'static,
-) -> Result<T, PlanningError> {
-    let store = Arc::clone(&state.store);
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .map_err(|error| PlanningError::Worker(error.to_string()))
-}
-
 /// Plans `site_id` from `at` (an interval start), stores and publishes the
 /// plan. The solve waits for one of the service's solver slots.
 pub async fn plan_site(
@@ -187,15 +185,15 @@ pub async fn plan_site(
     site_revision: i64,
     at: DateTime<Utc>,
 ) -> Result<Arc<Published>, PlanningError> {
-    let gathered = {
-        let config = config.clone();
-        let models = Arc::clone(state);
-        let now = state.clock.now();
-        on_store(state, move |store| {
-            gather(store, &models.price_models, config, site_revision, at, now)
-        })
-        .await??
-    };
+    let gathered = gather(
+        &state.store,
+        &state.price_models,
+        config.clone(),
+        site_revision,
+        at,
+        state.clock.now(),
+    )
+    .await?;
     let permit = tokio::time::timeout(SOLVE_QUEUE_TIMEOUT, state.solves.acquire())
         .await
         .map_err(|_| PlanningError::Busy)?
@@ -213,8 +211,9 @@ pub async fn plan_site(
         .plan_published(plan.status.as_str(), plan.solve_seconds);
     let site_id = config.site.id.clone();
     let status = plan.status.as_str().to_owned();
-    let stored = on_store(state, move |store| {
-        store.insert_plan(&site_id, &status, |version, created_at| {
+    let stored = state
+        .store
+        .insert_plan(&site_id, &status, |version, created_at| {
             serde_json::to_string(&Document {
                 site_id: &plan.site_id,
                 version,
@@ -226,8 +225,7 @@ pub async fn plan_site(
             })
             .unwrap_or_default()
         })
-    })
-    .await??;
+        .await?;
     let published = Arc::new(Published::from_stored(stored).map_err(PlanningError::Stored)?);
     if let Ok(mut latest) = state.latest.write() {
         latest.insert(published.site_id.clone(), Arc::clone(&published));

@@ -1,9 +1,14 @@
 //! The `backtests` table: backtests submitted over the API and their reports.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, millis, now, optional_time_column, time_column};
+
+/// The columns [`backtest_row`] reads, in its order.
+const COLUMNS: &str =
+    "id, created_at, key_id, request, status, started_at, finished_at, report, error";
 
 /// A backtest submitted over the API.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,104 +35,103 @@ pub struct StoredBacktest {
 
 impl Store {
     /// Records a submitted backtest (status `queued`).
-    pub fn insert_backtest(&self, backtest: &StoredBacktest) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO backtests (id, created_at, key_id, request, status)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    backtest.id,
-                    millis(backtest.created_at),
-                    backtest.key_id,
-                    backtest.request,
-                    backtest.status
-                ],
-            )
-            .map(drop)
-        })
+    pub async fn insert_backtest(&self, backtest: &StoredBacktest) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO backtests (id, created_at, key_id, request, status)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&backtest.id)
+        .bind(millis(backtest.created_at))
+        .bind(&backtest.key_id)
+        .bind(&backtest.request)
+        .bind(&backtest.status)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Marks a backtest running.
-    pub fn start_backtest(&self, id: &str) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE backtests SET status = 'running', started_at = ?2 WHERE id = ?1",
-                params![id, millis(now())],
-            )
-            .map(drop)
-        })
+    pub async fn start_backtest(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE backtests SET status = 'running', started_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(millis(now()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records how a backtest ended: `done` or `interrupted` with its
     /// report, or `failed` with the reason.
-    pub fn finish_backtest(
+    pub async fn finish_backtest(
         &self,
         id: &str,
         status: &str,
         report: Option<&str>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE backtests SET status = ?2, finished_at = ?3, report = ?4, error = ?5
-                 WHERE id = ?1",
-                params![id, status, millis(now()), report, error],
-            )
-            .map(drop)
-        })
+        sqlx::query(
+            "UPDATE backtests SET status = $2, finished_at = $3, report = $4, error = $5
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(millis(now()))
+        .bind(report)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Backtests left queued or running by a service that stopped without
     /// finishing them are failed, saying so (called at start).
-    pub fn fail_unfinished_backtests(&self) -> Result<usize, StoreError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE backtests SET status = 'failed', finished_at = ?1,
-                 error = 'the service stopped before the backtest finished; submit it again'
-                 WHERE status IN ('queued', 'running')",
-                [millis(now())],
-            )
-        })
+    pub async fn fail_unfinished_backtests(&self) -> Result<usize, StoreError> {
+        let failed = sqlx::query(
+            "UPDATE backtests SET status = 'failed', finished_at = $1,
+             error = 'the service stopped before the backtest finished; submit it again'
+             WHERE status IN ('queued', 'running')",
+        )
+        .bind(millis(now()))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(usize::try_from(failed).unwrap_or(usize::MAX))
     }
 
     /// One backtest.
-    pub fn backtest(&self, id: &str) -> Result<Option<StoredBacktest>, StoreError> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT id, created_at, key_id, request, status, started_at, finished_at,
-                    report, error FROM backtests WHERE id = ?1",
-                [id],
-                backtest_row,
-            )
-            .optional()
-        })
+    pub async fn backtest(&self, id: &str) -> Result<Option<StoredBacktest>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM backtests WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| backtest_row(&row))
+            .transpose()
     }
 
     /// Every backtest, newest first.
-    pub fn backtests(&self) -> Result<Vec<StoredBacktest>, StoreError> {
-        self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT id, created_at, key_id, request, status, started_at, finished_at,
-                    report, error FROM backtests ORDER BY created_at DESC, id",
-            )?;
-            statement
-                .query_map([], backtest_row)?
-                .collect::<Result<Vec<_>, _>>()
-        })
+    pub async fn backtests(&self) -> Result<Vec<StoredBacktest>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM backtests ORDER BY created_at DESC, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(backtest_row)
+        .collect()
     }
 }
 
-fn backtest_row(row: &rusqlite::Row) -> Result<StoredBacktest, rusqlite::Error> {
+fn backtest_row(row: &AnyRow) -> Result<StoredBacktest, StoreError> {
     Ok(StoredBacktest {
-        id: row.get(0)?,
+        id: row.try_get(0)?,
         created_at: time_column(row, 1)?,
-        key_id: row.get(2)?,
-        request: row.get(3)?,
-        status: row.get(4)?,
+        key_id: row.try_get(2)?,
+        request: row.try_get(3)?,
+        status: row.try_get(4)?,
         started_at: optional_time_column(row, 5)?,
         finished_at: optional_time_column(row, 6)?,
-        report: row.get(7)?,
-        error: row.get(8)?,
+        report: row.try_get(7)?,
+        error: row.try_get(8)?,
     })
 }
 
@@ -135,9 +139,9 @@ fn backtest_row(row: &rusqlite::Row) -> Result<StoredBacktest, rusqlite::Error> 
 mod tests {
     use super::*;
 
-    #[test]
-    fn backtests_left_unfinished_are_failed_at_start() {
-        let (store, _dir) = super::super::temp_store("backtests");
+    #[tokio::test]
+    async fn backtests_left_unfinished_are_failed_at_start() {
+        let (store, _dir) = super::super::temp_store("backtests").await;
         let backtest = StoredBacktest {
             id: "bt_1".to_owned(),
             created_at: now(),
@@ -149,13 +153,20 @@ mod tests {
             report: None,
             error: None,
         };
-        store.insert_backtest(&backtest).expect("stored");
-        store.start_backtest("bt_1").expect("started");
-        assert_eq!(store.fail_unfinished_backtests().expect("failed"), 1);
-        let failed = store.backtest("bt_1").expect("read").expect("the backtest");
+        store.insert_backtest(&backtest).await.expect("stored");
+        store.start_backtest("bt_1").await.expect("started");
+        assert_eq!(store.fail_unfinished_backtests().await.expect("failed"), 1);
+        let failed = store
+            .backtest("bt_1")
+            .await
+            .expect("read")
+            .expect("the backtest");
         assert_eq!(failed.status, "failed");
         assert!(failed.started_at.is_some() && failed.finished_at.is_some());
         assert!(failed.error.is_some());
-        assert_eq!(store.fail_unfinished_backtests().expect("none left"), 0);
+        assert_eq!(
+            store.fail_unfinished_backtests().await.expect("none left"),
+            0
+        );
     }
 }

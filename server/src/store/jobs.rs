@@ -1,9 +1,13 @@
 //! The `jobs` table: each site's compute job queue.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, millis, now, time_column};
+
+/// The columns [`job_row`] reads, in its order.
+const COLUMNS: &str = "site_id, id, spec, submitted_at, delivered_kwh, status, updated_at";
 
 /// A job in a site's queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,80 +30,81 @@ pub struct StoredJob {
 
 impl Store {
     /// Adds a job; false when the site already has a job with its id.
-    pub fn insert_job(&self, job: &StoredJob) -> Result<bool, StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO jobs (site_id, id, spec, submitted_at, delivered_kwh, status,
-                    updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    job.site_id,
-                    job.id,
-                    job.spec,
-                    millis(job.submitted_at),
-                    job.delivered_kwh,
-                    job.status,
-                    millis(job.updated_at)
-                ],
-            )
-            .map(|inserted| inserted == 1)
-        })
+    pub async fn insert_job(&self, job: &StoredJob) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO jobs ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (site_id, id) DO NOTHING"
+        ))
+        .bind(&job.site_id)
+        .bind(&job.id)
+        .bind(&job.spec)
+        .bind(millis(job.submitted_at))
+        .bind(job.delivered_kwh)
+        .bind(&job.status)
+        .bind(millis(job.updated_at))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
     }
 
     /// One job.
-    pub fn job(&self, site_id: &str, id: &str) -> Result<Option<StoredJob>, StoreError> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT site_id, id, spec, submitted_at, delivered_kwh, status, updated_at FROM jobs
-                 WHERE site_id = ?1 AND id = ?2",
-                [site_id, id],
-                job_row,
-            )
-            .optional()
-        })
+    pub async fn job(&self, site_id: &str, id: &str) -> Result<Option<StoredJob>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE site_id = $1 AND id = $2"
+        ))
+        .bind(site_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| job_row(&row))
+        .transpose()
     }
 
     /// A site's jobs, oldest first (`open_only`: those still open).
-    pub fn jobs(&self, site_id: &str, open_only: bool) -> Result<Vec<StoredJob>, StoreError> {
-        self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT site_id, id, spec, submitted_at, delivered_kwh, status, updated_at FROM jobs
-                 WHERE site_id = ?1 AND (?2 = 0 OR status = 'open') ORDER BY submitted_at, id",
-            )?;
-            statement
-                .query_map(params![site_id, open_only], job_row)?
-                .collect()
-        })
+    pub async fn jobs(&self, site_id: &str, open_only: bool) -> Result<Vec<StoredJob>, StoreError> {
+        let only = if open_only { "AND status = 'open'" } else { "" };
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE site_id = $1 {only} ORDER BY submitted_at, id"
+        ))
+        .bind(site_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(job_row)
+        .collect()
     }
 
     /// Sets a job's delivered energy and status.
-    pub fn update_job(
+    pub async fn update_job(
         &self,
         site_id: &str,
         id: &str,
         delivered_kwh: f64,
         status: &str,
     ) -> Result<(), StoreError> {
-        let at = now();
-        self.with(|c| {
-            c.execute(
-                "UPDATE jobs SET delivered_kwh = ?3, status = ?4, updated_at = ?5
-                 WHERE site_id = ?1 AND id = ?2",
-                params![site_id, id, delivered_kwh, status, millis(at)],
-            )
-            .map(drop)
-        })
+        sqlx::query(
+            "UPDATE jobs SET delivered_kwh = $3, status = $4, updated_at = $5
+             WHERE site_id = $1 AND id = $2",
+        )
+        .bind(site_id)
+        .bind(id)
+        .bind(delivered_kwh)
+        .bind(status)
+        .bind(millis(now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The jobs the latest telemetry report said were running.
-    pub fn running_jobs(&self, site_id: &str) -> Result<Vec<String>, StoreError> {
-        let body: Option<String> = self.with(|c| {
-            c.query_row(
-                "SELECT body FROM telemetry WHERE site_id = ?1 ORDER BY at DESC LIMIT 1",
-                [site_id],
-                |row| row.get(0),
-            )
-            .optional()
-        })?;
+    pub async fn running_jobs(&self, site_id: &str) -> Result<Vec<String>, StoreError> {
+        let body: Option<String> = sqlx::query_scalar(
+            "SELECT body FROM telemetry WHERE site_id = $1 ORDER BY at DESC LIMIT 1",
+        )
+        .bind(site_id)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(body) = body else {
             return Ok(Vec::new());
         };
@@ -111,14 +116,14 @@ impl Store {
     }
 }
 
-fn job_row(row: &rusqlite::Row) -> Result<StoredJob, rusqlite::Error> {
+fn job_row(row: &AnyRow) -> Result<StoredJob, StoreError> {
     Ok(StoredJob {
-        site_id: row.get(0)?,
-        id: row.get(1)?,
-        spec: row.get(2)?,
+        site_id: row.try_get(0)?,
+        id: row.try_get(1)?,
+        spec: row.try_get(2)?,
         submitted_at: time_column(row, 3)?,
-        delivered_kwh: row.get(4)?,
-        status: row.get(5)?,
+        delivered_kwh: row.try_get(4)?,
+        status: row.try_get(5)?,
         updated_at: time_column(row, 6)?,
     })
 }
@@ -127,9 +132,9 @@ fn job_row(row: &rusqlite::Row) -> Result<StoredJob, rusqlite::Error> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_job_is_stored_once_and_its_progress_updated() {
-        let (store, _dir) = super::super::temp_store("jobs");
+    #[tokio::test]
+    async fn a_job_is_stored_once_and_its_progress_updated() {
+        let (store, _dir) = super::super::temp_store("jobs").await;
         let job = StoredJob {
             site_id: "a".to_owned(),
             id: "j1".to_owned(),
@@ -139,20 +144,23 @@ mod tests {
             status: "open".to_owned(),
             updated_at: now(),
         };
-        assert!(store.insert_job(&job).expect("stored"));
+        assert!(store.insert_job(&job).await.expect("stored"));
         assert!(
-            !store.insert_job(&job).expect("read"),
+            !store.insert_job(&job).await.expect("read"),
             "the same id again is not stored"
         );
-        store.update_job("a", "j1", 12.5, "done").expect("updated");
-        let stored = store.job("a", "j1").expect("read").expect("the job");
+        store
+            .update_job("a", "j1", 12.5, "done")
+            .await
+            .expect("updated");
+        let stored = store.job("a", "j1").await.expect("read").expect("the job");
         assert_eq!(
             (stored.delivered_kwh, stored.status.as_str()),
             (12.5, "done")
         );
         assert_eq!(stored.submitted_at, job.submitted_at);
         assert!(
-            store.jobs("a", true).expect("read").is_empty(),
+            store.jobs("a", true).await.expect("read").is_empty(),
             "no open job left"
         );
     }

@@ -1,11 +1,13 @@
-//! The service's durable state: one SQLite file in WAL mode, its schema
-//! brought up to date by the migrations below at every start.
+//! The service's durable state, over either of two databases chosen by the
+//! database URL: SQLite (`sqlite://PATH`, the embedded default: one file in
+//! WAL mode with full sync) or PostgreSQL (`postgres://…`, for fleets). One
+//! schema serves both, brought up to date by the migrations below at every
+//! start; the statements are written once, in the SQL both accept.
 //!
 //! Every write is one transaction, committed before the request is
-//! acknowledged (`synchronous = FULL`), so a crash at any point loses no
-//! acknowledged write and never leaves half of one. The methods are
-//! blocking; the server calls them off the async executor. One module per
-//! table holds its row type, its methods on [`Store`] and its row mapper.
+//! acknowledged, so a crash at any point loses no acknowledged write and
+//! never leaves half of one. One module per table holds its row type, its
+//! methods on [`Store`] and its row mapper.
 
 mod audit;
 mod backtests;
@@ -19,17 +21,18 @@ mod sites;
 mod telemetry;
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
-use rusqlite::Connection;
-use rusqlite_migration::{M, Migrations};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 
-/// The schema, one step per migration; a database is moved to the last.
-fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(
-            "CREATE TABLE sites (
+/// The schema, one step per migration, in SQLite's words (see [`dialect`]
+/// for PostgreSQL's); a database is moved to the last. SQLite counts the
+/// steps applied in `PRAGMA user_version`, PostgreSQL in `arbiter_schema`.
+const MIGRATIONS: [&str; 4] = [
+    "CREATE TABLE sites (
             id TEXT PRIMARY KEY,
             config TEXT NOT NULL,
             revision INTEGER NOT NULL,
@@ -93,9 +96,7 @@ fn migrations() -> Migrations<'static> {
             body TEXT NOT NULL,
             PRIMARY KEY (key_id, idempotency_key)
         );",
-        ),
-        M::up(
-            "CREATE TABLE jobs (
+    "CREATE TABLE jobs (
             site_id TEXT NOT NULL,
             id TEXT NOT NULL,
             spec TEXT NOT NULL,
@@ -105,18 +106,14 @@ fn migrations() -> Migrations<'static> {
             updated_at TEXT NOT NULL,
             PRIMARY KEY (site_id, id)
         );",
-        ),
-        M::up(
-            "CREATE TABLE charging_forecast (
+    "CREATE TABLE charging_forecast (
             site_id TEXT NOT NULL,
             timestamp_utc TEXT NOT NULL,
             kw REAL NOT NULL,
             issued_at TEXT NOT NULL,
             PRIMARY KEY (site_id, timestamp_utc)
         );",
-        ),
-        M::up(
-            "CREATE TABLE backtests (
+    "CREATE TABLE backtests (
             id TEXT PRIMARY KEY,
             created_at TEXT NOT NULL,
             key_id TEXT NOT NULL,
@@ -127,8 +124,19 @@ fn migrations() -> Migrations<'static> {
             report TEXT,
             error TEXT
         );",
-        ),
-    ])
+];
+
+/// A migration step in the words of `backend`: PostgreSQL's integers are
+/// 64-bit (`BIGINT`, as SQLite's are), its floats `DOUBLE PRECISION` and its
+/// sequences `BIGSERIAL`.
+fn dialect(step: &str, backend: Backend) -> String {
+    match backend {
+        Backend::Sqlite => step.to_owned(),
+        Backend::Postgres => step
+            .replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+            .replace(" INTEGER", " BIGINT")
+            .replace(" REAL", " DOUBLE PRECISION"),
+    }
 }
 
 pub use audit::AuditEntry;
@@ -143,12 +151,20 @@ pub use sites::StoredSite;
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite refused or failed.
+    /// The database refused or failed, or cannot be reached.
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(sqlx::Error),
     /// The schema could not be brought up to date.
-    #[error("database migration: {0}")]
-    Migration(#[from] rusqlite_migration::Error),
+    #[error("database migration {step}: {source}")]
+    Migration {
+        /// The step (1 for the first).
+        step: usize,
+        /// What the database said.
+        source: sqlx::Error,
+    },
+    /// The database URL names no database this build speaks.
+    #[error("database URL {0:?}: must start with sqlite:// or postgres://")]
+    Url(String),
     /// The data folder cannot be created.
     #[error("cannot create the data folder: {0}")]
     Folder(#[from] std::io::Error),
@@ -158,32 +174,44 @@ pub enum StoreError {
     /// A stored JSON value cannot be read (or a value cannot be written).
     #[error("a stored JSON value: {0}")]
     Json(#[from] serde_json::Error),
-    /// Another request holds the connection and panicked.
-    #[error("database connection poisoned")]
-    Poisoned,
 }
 
-/// The SQLite database behind one mutex: SQLite has one writer at a time,
-/// and the reads the hot paths need are served from memory.
-#[derive(Debug)]
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Unreadable(error.to_string())
+            }
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+/// Which database a store is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// The database, through a pool of connections.
+#[derive(Debug, Clone)]
 pub struct Store {
-    connection: Mutex<Connection>,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 /// Column `index` of `row`, a JSON text, read as `T`: an error when it is
 /// not (never a default in its place).
 fn json_column<T: serde::de::DeserializeOwned>(
-    row: &rusqlite::Row,
+    row: &AnyRow,
     index: usize,
-) -> Result<T, rusqlite::Error> {
-    let text: String = row.get(index)?;
-    serde_json::from_str(&text).map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            Box::new(error),
-        )
-    })
+) -> Result<T, StoreError> {
+    let text: String = row.try_get(index)?;
+    serde_json::from_str(&text)
+        .map_err(|error| StoreError::Unreadable(format!("column {index}: {error}")))
 }
 
 /// Now, to the millisecond: what the store keeps of an instant it stamps.
@@ -212,74 +240,160 @@ pub fn serialize_millis<S: serde::Serializer>(
 
 /// Column `index` of `row`, an RFC 3339 instant: an error when it is not
 /// (never a made-up time in its place).
-fn time_column(row: &rusqlite::Row, index: usize) -> Result<DateTime<Utc>, rusqlite::Error> {
-    let text: String = row.get(index)?;
+fn time_column(row: &AnyRow, index: usize) -> Result<DateTime<Utc>, StoreError> {
+    let text: String = row.try_get(index)?;
     parse_time(&text, index)
 }
 
 /// [`time_column`] of a column that may be NULL.
-fn optional_time_column(
-    row: &rusqlite::Row,
-    index: usize,
-) -> Result<Option<DateTime<Utc>>, rusqlite::Error> {
-    let text: Option<String> = row.get(index)?;
+fn optional_time_column(row: &AnyRow, index: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let text: Option<String> = row.try_get(index)?;
     text.map(|text| parse_time(&text, index)).transpose()
 }
 
-fn parse_time(text: &str, index: usize) -> Result<DateTime<Utc>, rusqlite::Error> {
+fn parse_time(text: &str, index: usize) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|at| at.with_timezone(&Utc))
-        .map_err(|error| {
-            rusqlite::Error::FromSqlConversionFailure(
-                index,
-                rusqlite::types::Type::Text,
-                Box::new(error),
-            )
-        })
+        .map_err(|error| StoreError::Unreadable(format!("column {index}: {text:?}: {error}")))
 }
 
+/// How long a request waits for a free connection before it fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Store {
-    /// Opens (creating if needed) `dir/arbiter.sqlite`, in WAL mode with
-    /// full sync, and applies the migrations.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+    /// Opens (creating if needed) `dir/arbiter.sqlite`.
+    pub async fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let mut connection = Connection::open(dir.join("arbiter.sqlite"))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.pragma_update(None, "foreign_keys", "ON")?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
-        migrations().to_latest(&mut connection)?;
-        Ok(Store {
-            connection: Mutex::new(connection),
-        })
+        Store::connect(&sqlite_url(&dir.join("arbiter.sqlite"))).await
     }
 
-    /// Runs `f` on the connection (one at a time).
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
-    ) -> Result<T, StoreError> {
-        let mut connection = self.connection.lock().map_err(|_| StoreError::Poisoned)?;
-        f(&mut connection).map_err(|error| match error {
-            rusqlite::Error::FromSqlConversionFailure(..) => {
-                StoreError::Unreadable(error.to_string())
+    /// Connects to the database `url` names (`sqlite://PATH` or
+    /// `postgres://…`) and applies the migrations. SQLite is opened in WAL
+    /// mode with full sync, through one connection (SQLite has one writer
+    /// at a time); PostgreSQL through a pool of `max_connections`.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_with(url, 16).await
+    }
+
+    /// [`Store::connect`] with a pool of at most `max_connections`
+    /// (PostgreSQL; SQLite always has one).
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(url.to_owned()));
+        };
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            connection
+                                .execute(
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+                                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                                )
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
             }
-            other => StoreError::Sqlite(other),
-        })
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migration steps the database has not had, each in one
+    /// transaction with the count of steps applied; replicas starting at
+    /// once on PostgreSQL take turns (an advisory lock).
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::raw_sql(
+                "SELECT pg_advisory_lock(7418650001);
+                 CREATE TABLE IF NOT EXISTS arbiter_schema (version BIGINT NOT NULL);",
+            )
+            .execute(&mut *connection)
+            .await?;
+        }
+        let applied: i64 = match self.backend {
+            Backend::Sqlite => {
+                sqlx::query_scalar("PRAGMA user_version")
+                    .fetch_one(&mut *connection)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM arbiter_schema")
+                    .fetch_one(&mut *connection)
+                    .await?
+            }
+        };
+        let mut result = Ok(());
+        for (index, step) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
+            let number = index + 1;
+            let record = match self.backend {
+                Backend::Sqlite => format!("PRAGMA user_version = {number};"),
+                Backend::Postgres => {
+                    format!("INSERT INTO arbiter_schema (version) VALUES ({number});")
+                }
+            };
+            let sql = format!("BEGIN; {} ; {record} COMMIT;", dialect(step, self.backend));
+            if let Err(source) = sqlx::raw_sql(&sql).execute(&mut *connection).await {
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await;
+                result = Err(StoreError::Migration {
+                    step: number,
+                    source,
+                });
+                break;
+            }
+        }
+        if self.backend == Backend::Postgres {
+            sqlx::raw_sql("SELECT pg_advisory_unlock(7418650001)")
+                .execute(&mut *connection)
+                .await?;
+        }
+        result
     }
 
     /// Whether the database answers.
-    pub fn ping(&self) -> Result<(), StoreError> {
-        self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
+}
+
+/// The URL of the SQLite file at `path`, created if missing.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
 }
 
 /// A store in a fresh temporary folder, for the tests beside each table.
 #[cfg(test)]
-pub(crate) fn temp_store(name: &str) -> (Store, tempfile::TempDir) {
+pub(crate) async fn temp_store(name: &str) -> (Store, tempfile::TempDir) {
     let dir = tempfile::Builder::new()
         .prefix(&format!("arbiter-store-{name}-"))
         .tempdir()
         .expect("a temp folder");
-    (Store::open(dir.path()).expect("a store"), dir)
+    (Store::open(dir.path()).await.expect("a store"), dir)
 }

@@ -1,9 +1,13 @@
 //! The `plans` table: every published plan, versioned per site.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, millis, now, time_column};
+
+/// The columns [`plan_row`] reads, in its order.
+const COLUMNS: &str = "site_id, version, created_at, status, body";
 
 /// A published plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +27,7 @@ pub struct StoredPlan {
 impl Store {
     /// Publishes a plan as the site's next version; `body` is built from
     /// the version given.
-    pub fn insert_plan(
+    pub async fn insert_plan(
         &self,
         site_id: &str,
         status: &str,
@@ -31,86 +35,104 @@ impl Store {
     ) -> Result<StoredPlan, StoreError> {
         let at = now();
         let stamp = millis(at);
-        self.with(|c| {
-            let tx = c.transaction()?;
-            let version: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(version), 0) + 1 FROM plans WHERE site_id = ?1",
-                [site_id],
-                |row| row.get(0),
-            )?;
-            let body = body(version, &stamp);
-            tx.execute(
-                "INSERT INTO plans (site_id, version, created_at, status, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![site_id, version, stamp, status, body],
-            )?;
-            tx.commit()?;
-            Ok(StoredPlan {
-                site_id: site_id.to_owned(),
-                version,
-                created_at: at,
-                status: status.to_owned(),
-                body,
-            })
+        let mut tx = self.pool.begin().await?;
+        let version: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM plans WHERE site_id = $1",
+        )
+        .bind(site_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let body = body(version, &stamp);
+        sqlx::query(&format!(
+            "INSERT INTO plans ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+        ))
+        .bind(site_id)
+        .bind(version)
+        .bind(&stamp)
+        .bind(status)
+        .bind(&body)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(StoredPlan {
+            site_id: site_id.to_owned(),
+            version,
+            created_at: at,
+            status: status.to_owned(),
+            body,
         })
     }
 
     /// One version of a site's plan (`None`: the latest).
-    pub fn plan(
+    pub async fn plan(
         &self,
         site_id: &str,
         version: Option<i64>,
     ) -> Result<Option<StoredPlan>, StoreError> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT site_id, version, created_at, status, body FROM plans
-                 WHERE site_id = ?1 AND (?2 IS NULL OR version = ?2)
-                 ORDER BY version DESC LIMIT 1",
-                params![site_id, version],
-                plan_row,
-            )
-            .optional()
-        })
+        let row =
+            match version {
+                Some(version) => {
+                    sqlx::query(&format!(
+                        "SELECT {COLUMNS} FROM plans WHERE site_id = $1 AND version = $2"
+                    ))
+                    .bind(site_id)
+                    .bind(version)
+                    .fetch_optional(&self.pool)
+                    .await?
+                }
+                None => sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM plans WHERE site_id = $1 ORDER BY version DESC LIMIT 1"
+                ))
+                .bind(site_id)
+                .fetch_optional(&self.pool)
+                .await?,
+            };
+        row.map(|row| plan_row(&row)).transpose()
     }
 
     /// Every site's latest plan.
-    pub fn latest_plans(&self) -> Result<Vec<StoredPlan>, StoreError> {
-        self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT p.site_id, p.version, p.created_at, p.status, p.body FROM plans p
-                 WHERE p.version = (SELECT MAX(version) FROM plans q WHERE q.site_id = p.site_id)
-                 ORDER BY p.site_id",
-            )?;
-            statement.query_map([], plan_row)?.collect()
-        })
+    pub async fn latest_plans(&self) -> Result<Vec<StoredPlan>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM plans p
+             WHERE p.version = (SELECT MAX(version) FROM plans q WHERE q.site_id = p.site_id)
+             ORDER BY p.site_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(plan_row)
+        .collect()
     }
 
     /// A site's plans published from `from` to `to` (RFC 3339 UTC bounds,
     /// inclusive), oldest first.
-    pub fn plans_between(
+    pub async fn plans_between(
         &self,
         site_id: &str,
         from: &str,
         to: &str,
     ) -> Result<Vec<StoredPlan>, StoreError> {
-        self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT site_id, version, created_at, status, body FROM plans
-                 WHERE site_id = ?1 AND created_at BETWEEN ?2 AND ?3 ORDER BY version",
-            )?;
-            statement
-                .query_map([site_id, from, to], plan_row)?
-                .collect()
-        })
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM plans
+             WHERE site_id = $1 AND created_at BETWEEN $2 AND $3 ORDER BY version"
+        ))
+        .bind(site_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(plan_row)
+        .collect()
     }
 }
 
-fn plan_row(row: &rusqlite::Row) -> Result<StoredPlan, rusqlite::Error> {
+fn plan_row(row: &AnyRow) -> Result<StoredPlan, StoreError> {
     Ok(StoredPlan {
-        site_id: row.get(0)?,
-        version: row.get(1)?,
+        site_id: row.try_get(0)?,
+        version: row.try_get(1)?,
         created_at: time_column(row, 2)?,
-        status: row.get(3)?,
-        body: row.get(4)?,
+        status: row.try_get(3)?,
+        body: row.try_get(4)?,
     })
 }

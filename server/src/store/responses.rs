@@ -1,6 +1,6 @@
 //! The `responses` table: replayable answers to idempotent requests.
 
-use rusqlite::{OptionalExtension, params};
+use sqlx::Row;
 
 use super::{Store, StoreError};
 
@@ -16,49 +16,51 @@ pub struct StoredResponse {
 }
 
 impl Store {
-    /// The stored response to an earlier request with this idempotency key.
-    pub fn response(
+    /// The answer kept for `(key_id, idempotency_key)`, if any.
+    pub async fn response(
         &self,
         key_id: &str,
         idempotency_key: &str,
     ) -> Result<Option<StoredResponse>, StoreError> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT request, status, body FROM idempotency
-                 WHERE key_id = ?1 AND idempotency_key = ?2",
-                [key_id, idempotency_key],
-                |row| {
-                    Ok(StoredResponse {
-                        request: row.get(0)?,
-                        status: row.get(1)?,
-                        body: row.get(2)?,
-                    })
-                },
-            )
-            .optional()
-        })
+        let Some(row) = sqlx::query(
+            "SELECT request, status, body FROM idempotency
+             WHERE key_id = $1 AND idempotency_key = $2",
+        )
+        .bind(key_id)
+        .bind(idempotency_key)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let status: i64 = row.try_get(1)?;
+        Ok(Some(StoredResponse {
+            request: row.try_get(0)?,
+            status: u16::try_from(status)
+                .map_err(|_| StoreError::Unreadable(format!("idempotency status {status}")))?,
+            body: row.try_get(2)?,
+        }))
     }
 
-    /// Keeps a response for replays of its idempotency key.
-    pub fn keep_response(
+    /// Keeps an answer for replay; the first kept for a key stays.
+    pub async fn keep_response(
         &self,
         key_id: &str,
         idempotency_key: &str,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO idempotency (key_id, idempotency_key, request, status, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    key_id,
-                    idempotency_key,
-                    response.request,
-                    response.status,
-                    response.body
-                ],
-            )
-            .map(drop)
-        })
+        sqlx::query(
+            "INSERT INTO idempotency (key_id, idempotency_key, request, status, body)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (key_id, idempotency_key) DO NOTHING",
+        )
+        .bind(key_id)
+        .bind(idempotency_key)
+        .bind(&response.request)
+        .bind(i64::from(response.status))
+        .bind(&response.body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }

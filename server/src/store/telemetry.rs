@@ -1,32 +1,29 @@
 //! The `telemetry` table: battery energy, meter and running jobs as reported.
 
-use rusqlite::{OptionalExtension, params};
-
 use super::{Store, StoreError};
 
 impl Store {
     /// A site's telemetry reports for `from` ≤ at < `to`, oldest first: each
     /// report as stored (JSON).
-    pub fn telemetry_between(
+    pub async fn telemetry_between(
         &self,
         site_id: &str,
         from: &str,
         to: &str,
     ) -> Result<Vec<String>, StoreError> {
-        self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT body FROM telemetry WHERE site_id = ?1 AND at >= ?2 AND at < ?3
-                 ORDER BY at",
-            )?;
-            statement
-                .query_map([site_id, from, to], |row| row.get(0))?
-                .collect()
-        })
+        Ok(sqlx::query_scalar(
+            "SELECT body FROM telemetry WHERE site_id = $1 AND at >= $2 AND at < $3 ORDER BY at",
+        )
+        .bind(site_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Stores a telemetry report at its instant (`body` is the report as
     /// JSON); a report for an instant already stored replaces it.
-    pub fn put_telemetry(
+    pub async fn put_telemetry(
         &self,
         site_id: &str,
         at: &str,
@@ -34,67 +31,76 @@ impl Store {
         meter_kw: Option<f64>,
         body: &str,
     ) -> Result<(), StoreError> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO telemetry (site_id, at, soc_kwh, meter_kw, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (site_id, at) DO UPDATE SET soc_kwh = ?3, meter_kw = ?4, body = ?5",
-                params![site_id, at, soc_kwh, meter_kw, body],
-            )
-            .map(drop)
-        })
+        sqlx::query(
+            "INSERT INTO telemetry (site_id, at, soc_kwh, meter_kw, body)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (site_id, at) DO UPDATE SET soc_kwh = $3, meter_kw = $4, body = $5",
+        )
+        .bind(site_id)
+        .bind(at)
+        .bind(soc_kwh)
+        .bind(meter_kw)
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// A site's latest reported battery energy: (instant, kWh).
-    pub fn latest_soc(&self, site_id: &str) -> Result<Option<(String, f64)>, StoreError> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT at, soc_kwh FROM telemetry WHERE site_id = ?1 AND soc_kwh IS NOT NULL
-                 ORDER BY at DESC LIMIT 1",
-                [site_id],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
-        })
+    pub async fn latest_soc(&self, site_id: &str) -> Result<Option<(String, f64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT at, soc_kwh FROM telemetry WHERE site_id = $1 AND soc_kwh IS NOT NULL
+             ORDER BY at DESC LIMIT 1",
+        )
+        .bind(site_id)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// The highest meter reading (grid import, kW) a site reported from
     /// `from` (inclusive) to `to` (exclusive).
-    pub fn peak_between(
+    pub async fn peak_between(
         &self,
         site_id: &str,
         from: &str,
         to: &str,
     ) -> Result<Option<f64>, StoreError> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT MAX(meter_kw) FROM telemetry WHERE site_id = ?1 AND at >= ?2 AND at < ?3",
-                [site_id, from, to],
-                |row| row.get(0),
-            )
-        })
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(meter_kw) FROM telemetry WHERE site_id = $1 AND at >= $2 AND at < $3",
+        )
+        .bind(site_id)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_latest_energy_and_the_peak_of_a_range_read_back() {
-        let (store, _dir) = super::super::temp_store("telemetry");
-        let report = |at: &str, soc: Option<f64>, meter: f64| {
+    #[tokio::test]
+    async fn the_latest_energy_and_the_peak_of_a_range_read_back() {
+        let (store, _dir) = super::super::temp_store("telemetry").await;
+        for (at, soc, meter) in [
+            ("2024-10-24T07:00:00Z", Some(4000.0), 900.0),
+            ("2024-10-24T08:00:00Z", None, 1200.0),
+            ("2024-10-24T09:00:00Z", Some(3800.5), 800.0),
+        ] {
             store
                 .put_telemetry("a", at, soc, Some(meter), "{}")
+                .await
                 .expect("stored");
-        };
-        report("2024-10-24T07:00:00Z", Some(4000.0), 900.0);
-        report("2024-10-24T08:00:00Z", None, 1200.0);
-        report("2024-10-24T09:00:00Z", Some(3800.5), 800.0);
-        let latest = store.latest_soc("a").expect("read");
+        }
+        let latest = store.latest_soc("a").await.expect("read");
         assert_eq!(latest, Some(("2024-10-24T09:00:00Z".to_owned(), 3800.5)));
         let peak = store
             .peak_between("a", "2024-10-24T07:00:00Z", "2024-10-24T09:00:00Z")
+            .await
             .expect("read");
         assert_eq!(peak, Some(1200.0));
-        assert_eq!(store.peak_between("b", "2024", "2025").expect("read"), None);
+        assert_eq!(
+            store.peak_between("b", "2024", "2025").await.expect("read"),
+            None
+        );
     }
 }

@@ -62,9 +62,7 @@ async fn every_kind_of_error_carries_its_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_failure_is_answered_without_its_text() {
     let app = App::with_demo_site("errors-store").await;
-    let database =
-        rusqlite::Connection::open(app.dir.path().join("arbiter.sqlite")).expect("the database");
-    database.execute("DROP TABLE jobs", []).expect("dropped");
+    app.sql("DROP TABLE jobs").await;
     let answer = app
         .call(
             "GET",

@@ -32,11 +32,8 @@ async fn a_job_answers_typed_and_an_unreadable_stored_job_fails_loudly() {
     assert_eq!(queued.json()["spec"]["max_kw"], 100.0);
 
     // A job whose stored spec cannot be read is a 500 with a generic message.
-    let database =
-        rusqlite::Connection::open(app.dir.path().join("arbiter.sqlite")).expect("the database");
-    database
-        .execute("UPDATE jobs SET spec = 'not json' WHERE id = 'train-1'", [])
-        .expect("corrupted");
+    app.sql("UPDATE jobs SET spec = 'not json' WHERE id = 'train-1'")
+        .await;
     let read = app
         .call("GET", "/v1/sites/np15-hub/jobs/train-1", token, None, &[])
         .await;

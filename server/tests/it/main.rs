@@ -75,23 +75,21 @@ impl Answer {
 
 impl App {
     /// A service with no sites.
-    pub fn empty(name: &str) -> App {
+    pub async fn empty(name: &str) -> App {
         let dir = tempfile::Builder::new()
             .prefix(&format!("arbiter-server-{name}-"))
             .tempdir()
             .expect("a temp folder");
-        let store = Store::open(dir.path()).expect("store");
-        let key = |role, sites: &[&str]| {
+        let store = Store::open(dir.path()).await.expect("store");
+        let key = async |role, sites: &[&str]| {
             let sites: Vec<String> = sites.iter().map(|s| (*s).to_owned()).collect();
-            create_key(&store, role, &sites).expect("key").1
+            create_key(&store, role, &sites).await.expect("key").1
         };
-        let (admin, trader, analyst) = (
-            key(Role::Admin, &[]),
-            key(Role::Trader, &[]),
-            key(Role::Analyst, &[]),
-        );
-        let controller = key(Role::Controller, &["np15-hub"]);
-        let other_controller = key(Role::Controller, &["elsewhere"]);
+        let admin = key(Role::Admin, &[]).await;
+        let trader = key(Role::Trader, &[]).await;
+        let analyst = key(Role::Analyst, &[]).await;
+        let controller = key(Role::Controller, &["np15-hub"]).await;
+        let other_controller = key(Role::Controller, &["elsewhere"]).await;
         let config = ServeConfig {
             data_dir: dir.path().to_owned(),
             planning_loop: false,
@@ -110,7 +108,7 @@ impl App {
 
     /// A service with the demo site and prices for the days around now.
     pub async fn with_demo_site(name: &str) -> App {
-        let app = App::empty(name);
+        let app = App::empty(name).await;
         let created = app
             .call(
                 "POST",
@@ -134,6 +132,18 @@ impl App {
             assert_eq!(put.status, 201, "{}", put.body);
         }
         app
+    }
+
+    /// Runs `statement` on the app's database from a connection of its own
+    /// (to corrupt or drop what the service stored).
+    pub async fn sql(&self, statement: &str) {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let url = arbiter_server::store::sqlite_url(&self.dir.path().join("arbiter.sqlite"));
+        let mut connection = sqlx::AnyConnection::connect(&url)
+            .await
+            .expect("the database");
+        connection.execute(statement).await.expect(statement);
     }
 
     /// Sends a request; `token` and `body` are optional, `extra` adds headers.

@@ -79,14 +79,8 @@ async fn a_stored_plan_with_an_unreadable_time_is_refused_not_made_up() {
         )
         .await;
     assert_eq!(planned.status, 201, "{}", planned.body);
-    let database =
-        rusqlite::Connection::open(app.dir.path().join("arbiter.sqlite")).expect("the database");
-    database
-        .execute(
-            "UPDATE plans SET created_at = 'yesterday' WHERE version = 1",
-            [],
-        )
-        .expect("corrupted");
+    app.sql("UPDATE plans SET created_at = 'yesterday' WHERE version = 1")
+        .await;
     let read = app
         .call(
             "GET",

@@ -4,7 +4,7 @@ use crate::{App, days_around_now, price_day};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_answers_the_revision_with_its_keys_in_their_order() {
-    let app = App::empty("prices-typed");
+    let app = App::empty("prices-typed").await;
     let day = days_around_now()[0];
     let path = format!("/v1/markets/caiso-np15/prices/{day}");
     let put = app
@@ -78,7 +78,7 @@ async fn an_upload_answers_the_revision_with_its_keys_in_their_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_prices_that_cannot_be_read_fail_instead_of_reading_empty() {
-    let app = App::empty("prices-unreadable");
+    let app = App::empty("prices-unreadable").await;
     let day = days_around_now()[0];
     let path = format!("/v1/markets/caiso-np15/prices/{day}");
     let put = app
@@ -91,11 +91,7 @@ async fn stored_prices_that_cannot_be_read_fail_instead_of_reading_empty() {
         )
         .await;
     assert_eq!(put.status, 201, "{}", put.body);
-    let database =
-        rusqlite::Connection::open(app.dir.path().join("arbiter.sqlite")).expect("the database");
-    database
-        .execute("UPDATE prices SET prices = 'not json'", [])
-        .expect("corrupted");
+    app.sql("UPDATE prices SET prices = 'not json'").await;
     let read = app.call("GET", &path, Some(&app.analyst), None, &[]).await;
     assert_eq!(read.status, 500, "{}", read.body);
     assert_eq!(read.json()["code"], "unreadable");

@@ -8,7 +8,7 @@ use crate::{App, site_toml};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_of_one_site_answer_one_201_and_409s() {
-    let app = App::empty("sites-race");
+    let app = App::empty("sites-race").await;
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let (router, admin, toml) = (app.router.clone(), app.admin.clone(), site_toml());
@@ -41,7 +41,7 @@ async fn concurrent_creates_of_one_site_answer_one_201_and_409s() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_answers_typed_and_its_request_body_has_a_schema() {
-    let app = App::empty("sites-typed");
+    let app = App::empty("sites-typed").await;
     let created = app
         .call(
             "POST",
