@@ -45,10 +45,10 @@ pub enum ServeError {
     #[error("{0}")]
     Config(String),
     /// The store could not be opened or read.
-    #[error("{path}: {source}")]
+    #[error("{database}: {source}")]
     Store {
-        /// The data folder.
-        path: PathBuf,
+        /// The database (its URL, any password hidden).
+        database: String,
         /// What failed.
         source: store::StoreError,
     },
@@ -69,8 +69,12 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
 pub struct ServeConfig {
     /// Address and port to listen on.
     pub listen: SocketAddr,
-    /// Folder of the SQLite database.
+    /// The service's folder: the SQLite database (unless `database_url`
+    /// names another) and backtests' ledgers.
     pub data_dir: PathBuf,
+    /// The database: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`
+    /// [default: the SQLite file `arbiter.sqlite` in `data_dir`].
+    pub database_url: Option<String>,
     /// Solves run at the same time at most (each on its own thread).
     pub max_concurrent_solves: usize,
     /// Largest request body accepted, bytes.
@@ -89,6 +93,7 @@ impl Default for ServeConfig {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("arbiter-data"),
+            database_url: None,
             max_concurrent_solves: std::thread::available_parallelism().map_or(1, usize::from),
             max_body_bytes: 8 << 20,
             request_timeout_seconds: 120,
@@ -124,6 +129,9 @@ impl ServeConfig {
         }
         if let Ok(dir) = std::env::var("ARBITER_DATA_DIR") {
             config.data_dir = PathBuf::from(dir);
+        }
+        if let Ok(url) = std::env::var("ARBITER_DATABASE_URL") {
+            config.database_url = Some(url);
         }
         if let Ok(n) = std::env::var("ARBITER_MAX_CONCURRENT_SOLVES") {
             config.max_concurrent_solves = n.parse().map_err(|_| {
@@ -172,6 +180,14 @@ impl ServeConfig {
             return Err("max_concurrent_solves must be ≥ 1".to_owned());
         }
         Ok(config)
+    }
+
+    /// The database the service stores in: `database_url`, or the SQLite
+    /// file in `data_dir`.
+    pub fn database(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| store::sqlite_url(&self.data_dir.join("arbiter.sqlite")))
     }
 }
 
@@ -274,11 +290,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let database = config.database();
     let store_error = |source| ServeError::Store {
-        path: config.data_dir.clone(),
+        database: store::redacted(&database),
         source,
     };
-    let store = Store::open(&config.data_dir).await.map_err(store_error)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|error| store_error(store::StoreError::Folder(error)))?;
+    let store = Store::connect(&database).await.map_err(store_error)?;
     let failed = store
         .fail_unfinished_backtests()
         .await

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{Failure, invalid};
 use arbiter_server::clock::{ClockConfig, planning_cycle};
-use arbiter_server::store::Store;
+use arbiter_server::store::{Store, redacted, sqlite_url};
 use arbiter_server::{AppState, ServeConfig, demo};
 
 /// Benchmarks of the service.
@@ -46,6 +46,11 @@ pub struct CycleArgs {
     /// Database folder [default: a fresh temporary folder, removed after].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The database to plan on instead of a SQLite file in the folder:
+    /// `postgres://USER:PASSWORD@HOST/DB` (an empty database: the sites are
+    /// created in it).
+    #[arg(long, env = "ARBITER_DATABASE_URL")]
+    database_url: Option<String>,
     /// Also write the figures as JSON here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -135,9 +140,15 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
-    let store = runtime
-        .block_on(Store::open(&dir))
+    let database = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| sqlite_url(&dir.join("arbiter.sqlite")));
+    std::fs::create_dir_all(&dir)
         .map_err(|error| Failure::Internal(format!("{}: {error}", dir.display())))?;
+    let store = runtime
+        .block_on(Store::connect(&database))
+        .map_err(|error| Failure::Internal(format!("{}: {error}", redacted(&database))))?;
 
     let seeding = Instant::now();
     let bar = ProgressBar::new(args.sites as u64);
@@ -169,6 +180,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
     let start = demo::clock().map_err(Failure::Internal)?.start;
     let config = ServeConfig {
         data_dir: dir.clone(),
+        database_url: Some(database.clone()),
         max_concurrent_solves: solvers,
         planning_loop: false,
         clock: Some(ClockConfig { start, speed: 0.0 }),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use arbiter_server::auth::{Role, create_key};
-use arbiter_server::store::{Store, millis};
+use arbiter_server::store::{Store, millis, redacted};
 
 use super::{Failure, exit, invalid};
 
@@ -44,9 +44,13 @@ pub enum Command {
 /// Where the database is.
 #[derive(Debug, clap::Args)]
 pub struct DataDir {
-    /// The service's data folder.
+    /// The service's data folder (its SQLite file, unless --database-url
+    /// names another database).
     #[arg(long, env = "ARBITER_DATA_DIR", default_value = "arbiter-data")]
     data_dir: PathBuf,
+    /// The database: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`.
+    #[arg(long, env = "ARBITER_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -66,9 +70,14 @@ pub fn run(command: &Command) -> ExitCode {
 }
 
 async fn open(data: &DataDir) -> Result<Store, Failure> {
-    Store::open(&data.data_dir)
-        .await
-        .map_err(|error| Failure::Internal(format!("{}: {error}", data.data_dir.display())))
+    match &data.database_url {
+        Some(url) => Store::connect(url)
+            .await
+            .map_err(|error| Failure::Internal(format!("{}: {error}", redacted(url)))),
+        None => Store::open(&data.data_dir)
+            .await
+            .map_err(|error| Failure::Internal(format!("{}: {error}", data.data_dir.display()))),
+    }
 }
 
 async fn keys(command: &Command) -> Result<(), Failure> {

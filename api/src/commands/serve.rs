@@ -5,17 +5,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use arbiter_server::auth::Role;
-use arbiter_server::store::Store;
+use arbiter_server::store::{Store, redacted};
 use arbiter_server::{ServeConfig, ServeError, demo};
 
 use super::{EXIT_INTERNAL, EXIT_INVALID};
 
 /// Run the Arbiter service: the HTTP API under `/v1`, backed by a SQLite
-/// file.
+/// file or a PostgreSQL database.
 ///
-/// With no --config it stores in `./arbiter-data` and listens on
-/// 127.0.0.1:8080. Settings come from the file, then from the environment
-/// (`ARBITER_LISTEN`, `ARBITER_DATA_DIR`, `ARBITER_MAX_CONCURRENT_SOLVES`).
+/// With no --config it stores in `./arbiter-data/arbiter.sqlite` and
+/// listens on 127.0.0.1:8080. Settings come from the file, then from the
+/// environment (`ARBITER_LISTEN`, `ARBITER_DATA_DIR`, `ARBITER_DATABASE_URL`,
+/// `ARBITER_MAX_CONCURRENT_SOLVES`), then from --database-url.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:
   arbiter keys create --role admin        # prints a token once
@@ -30,11 +31,22 @@ pub struct Args {
     /// at 60× real time; prints a key per role.
     #[arg(long)]
     demo: bool,
+    /// The database: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`
+    /// (several replicas may share one PostgreSQL database).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 /// Runs the command.
 pub fn run(args: &Args) -> ExitCode {
     let config = match ServeConfig::load(args.config.as_deref()) {
+        Ok(config) if args.database_url.is_some() => Ok(ServeConfig {
+            database_url: args.database_url.clone(),
+            ..config
+        }),
+        other => other,
+    };
+    let config = match config {
         Ok(config) if args.demo => match demo::clock() {
             Ok(clock) => ServeConfig {
                 clock: Some(clock),
@@ -74,9 +86,11 @@ pub fn run(args: &Args) -> ExitCode {
 /// Ctrl-C or SIGTERM.
 async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
     let seeded = if demo {
-        let store = Store::open(&config.data_dir)
-            .await
+        std::fs::create_dir_all(&config.data_dir)
             .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
+        let store = Store::connect(&config.database())
+            .await
+            .map_err(|error| format!("{}: {error}", redacted(&config.database())))?;
         let seeded = demo::seed(&store, std::path::Path::new("."))
             .await
             .map_err(|error| format!("seeding the demo: {error}"))?;
@@ -98,8 +112,8 @@ async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
         .local_addr()
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
     eprintln!(
-        "arbiter: storing in {} (SQLite, WAL); listening on http://{address}",
-        config.data_dir.join("arbiter.sqlite").display()
+        "arbiter: storing in {}; listening on http://{address}",
+        redacted(&config.database())
     );
     if let Some(clock) = &config.clock {
         eprintln!(
