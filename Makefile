@@ -10,5 +10,9 @@ run: setup
 	cargo build -p arbiter
 	target/debug/arbiter serve --demo
 
-test: setup
+# The whole workspace on SQLite, then the service's in-process suite again
+# on PostgreSQL (a throwaway cluster the tests start and stop themselves).
+test:
+	@scripts/setup.sh --test
 	cargo test --workspace
+	ARBITER_TEST_DATABASE=postgres cargo test -p arbiter-server --test it

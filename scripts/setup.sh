@@ -3,12 +3,15 @@
 #   cmake         HiGHS is C++ built by cmake;
 #   a C++ compiler (g++);
 #   libclang-dev  HiGHS's Rust bindings are made by bindgen, which loads libclang
-#                 at build time.
+#                 at build time;
+#   postgresql    (with --test) the tests start throwaway PostgreSQL clusters
+#                 of their own (initdb, pg_ctl) to test fleet mode.
 # Safe to run again: it only installs what is missing. As root it uses
 # apt-get; otherwise it prints the exact command to run and exits 1.
 #
 #   scripts/setup.sh           check, then install what is missing
 #   scripts/setup.sh --check   only report; exit 1 when something is missing
+#   scripts/setup.sh --test    also what the tests need (PostgreSQL)
 #
 # libclang is looked for exactly where bindgen's loader (clang-sys 1.9, with
 # its `runtime` feature) looks, under the same file names: a look-alike such
@@ -20,11 +23,14 @@ set -euo pipefail
 
 root="${ARBITER_SETUP_ROOT:-}"
 check_only=false
-case "${1:-}" in
-  --check) check_only=true ;;
-  "") ;;
-  *) echo "setup: unknown option '$1' (usage: scripts/setup.sh [--check])" >&2; exit 2 ;;
-esac
+for_tests=false
+for option in "$@"; do
+  case "$option" in
+    --check) check_only=true ;;
+    --test) for_tests=true ;;
+    *) echo "setup: unknown option '$option' (usage: scripts/setup.sh [--check] [--test])" >&2; exit 2 ;;
+  esac
+done
 
 # True when FILE starts with the ELF magic and the class of this machine's
 # word size (clang-sys rejects a library of the other class).
@@ -86,6 +92,18 @@ find_libclang() {
   return 1
 }
 
+# True when PostgreSQL's server programs are installed where the tests look
+# (tests/support/postgres.rs): ARBITER_PG_BIN, Debian's
+# /usr/lib/postgresql/*/bin, or pg_config --bindir.
+have_postgresql() {
+  [ -n "${ARBITER_PG_BIN:-}" ] && [ -x "$ARBITER_PG_BIN/initdb" ] && return 0
+  local bin
+  for bin in "$root"/usr/lib/postgresql/*/bin; do
+    [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ] && return 0
+  done
+  command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]
+}
+
 missing=()
 command -v cargo >/dev/null 2>&1 || { echo "setup: cargo is not installed; install Rust with rustup first" >&2; exit 1; }
 command -v cmake >/dev/null 2>&1 || missing+=(cmake)
@@ -94,6 +112,9 @@ if libclang=$(find_libclang); then
   $check_only && echo "setup: libclang: $libclang" >&2
 else
   missing+=(libclang-dev)
+fi
+if $for_tests && ! have_postgresql; then
+  missing+=(postgresql)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
@@ -105,7 +126,7 @@ if $check_only; then
   exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup: missing ${missing[*]} (needed to build HiGHS)." >&2
+  echo "setup: missing ${missing[*]} (cmake, g++ and libclang-dev build HiGHS; the tests run PostgreSQL)." >&2
   echo "setup: run as root, or install them yourself: sudo apt-get install -y ${missing[*]}" >&2
   exit 1
 fi

@@ -14,6 +14,9 @@ mod readback;
 mod roles;
 mod sites;
 
+#[path = "../../../tests/support/postgres.rs"]
+mod postgres;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -37,8 +40,12 @@ pub fn root() -> PathBuf {
 #[derive(Debug)]
 pub struct App {
     pub router: Router,
-    /// The store's folder, removed when the app is dropped.
+    /// The service's folder, removed when the app is dropped.
     pub dir: tempfile::TempDir,
+    /// Its database: a SQLite file in `dir`, or with
+    /// `ARBITER_TEST_DATABASE=postgres` a fresh database in the test
+    /// process's PostgreSQL cluster.
+    pub database: String,
     pub admin: String,
     pub trader: String,
     pub analyst: String,
@@ -80,7 +87,14 @@ impl App {
             .prefix(&format!("arbiter-server-{name}-"))
             .tempdir()
             .expect("a temp folder");
-        let store = Store::open(dir.path()).await.expect("store");
+        let database = match std::env::var("ARBITER_TEST_DATABASE").as_deref() {
+            Ok("postgres") => postgres::Cluster::shared().database(name),
+            Ok("sqlite") | Err(_) => {
+                arbiter_server::store::sqlite_url(&dir.path().join("arbiter.sqlite"))
+            }
+            Ok(other) => panic!("ARBITER_TEST_DATABASE ({other:?}) must be sqlite or postgres"),
+        };
+        let store = Store::connect(&database).await.expect("store");
         let key = async |role, sites: &[&str]| {
             let sites: Vec<String> = sites.iter().map(|s| (*s).to_owned()).collect();
             create_key(&store, role, &sites).await.expect("key").1
@@ -92,12 +106,14 @@ impl App {
         let other_controller = key(Role::Controller, &["elsewhere"]).await;
         let config = ServeConfig {
             data_dir: dir.path().to_owned(),
+            database_url: Some(database.clone()),
             planning_loop: false,
             ..ServeConfig::default()
         };
         App {
             router: app(Arc::new(AppState::new(store, config))),
             dir,
+            database,
             admin,
             trader,
             analyst,
@@ -139,8 +155,7 @@ impl App {
     pub async fn sql(&self, statement: &str) {
         use sqlx::{Connection, Executor};
         sqlx::any::install_default_drivers();
-        let url = arbiter_server::store::sqlite_url(&self.dir.path().join("arbiter.sqlite"));
-        let mut connection = sqlx::AnyConnection::connect(&url)
+        let mut connection = sqlx::AnyConnection::connect(&self.database)
             .await
             .expect("the database");
         connection.execute(statement).await.expect(statement);
