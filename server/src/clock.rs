@@ -8,7 +8,12 @@
 //!
 //! The loop plans every site at each of its replan instants (every
 //! `planning.replan_minutes`, on the site's interval grid) that has no plan
-//! yet, a few sites at a time (the solver slots bound it).
+//! yet, a few sites at a time (the solver slots bound it). Replicas on one
+//! database share the work: a replica plans a site only under a claim on
+//! its replan instant (a lease of `planning_lease_seconds`), and publishes
+//! only while the claim is still its own, so each site is planned once per
+//! instant; a replica that dies leaves its claims to lapse, and the others,
+//! which look again at least every half lease, plan those sites.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +26,7 @@ use arbiter_backtest::SiteConfig;
 
 use super::AppState;
 use super::planning::plan_site;
+use super::store::seconds;
 
 /// A simulated clock's settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -93,20 +99,20 @@ impl Clock {
         true
     }
 
-    /// Waits until the clock may have passed `until`: a real sleep (scaled
-    /// by the speed), or the next manual advance.
-    async fn wait(&self, until: DateTime<Utc>) {
+    /// Waits until the clock may have passed `until` (a real sleep, scaled
+    /// by the speed), the next manual advance, or `at_most` of real time.
+    async fn wait(&self, until: DateTime<Utc>, at_most: Duration) {
         let mut changed = self.changed.subscribe();
         let speed = match &self.simulated {
             None => 1.0,
             Some(s) => s.speed,
         };
-        if speed <= 0.0 {
-            let _ = changed.changed().await;
-            return;
-        }
-        let simulated = (until - self.now()).num_milliseconds().max(0) as f64 / 1000.0;
-        let real = Duration::from_secs_f64((simulated / speed).clamp(0.05, 60.0));
+        let real = if speed <= 0.0 {
+            at_most
+        } else {
+            let simulated = (until - self.now()).num_milliseconds().max(0) as f64 / 1000.0;
+            Duration::from_secs_f64((simulated / speed).clamp(0.05, 60.0)).min(at_most)
+        };
         tokio::select! {
             () = tokio::time::sleep(real) => {}
             _ = changed.changed() => {}
@@ -129,13 +135,15 @@ pub fn replan_instant(config: &SiteConfig, now: DateTime<Utc>) -> DateTime<Utc> 
 }
 
 /// Plans every site that has no plan from its current replan instant, then
-/// waits for the next minute (on the clock); forever.
+/// waits for the next minute (on the clock), or half a lease (real time) to
+/// take over the claims of a replica that died; forever.
 pub async fn planning_loop(state: Arc<AppState>) {
+    let recheck = Duration::from_millis(state.config.planning_lease_seconds.max(1) * 500);
     loop {
         let now = state.clock.now();
         planning_cycle(&state, now).await;
         let next_minute = now + TimeDelta::seconds(60 - now.timestamp().rem_euclid(60));
-        state.clock.wait(next_minute).await;
+        state.clock.wait(next_minute, recheck).await;
     }
 }
 
@@ -177,10 +185,29 @@ pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize 
         let state = Arc::clone(state);
         let at = super::planning::interval_start(&config, now);
         planning.spawn(async move {
-            match plan_site(&state, config, stored.revision, at).await {
+            let wall = Utc::now();
+            let lease = TimeDelta::seconds(state.config.planning_lease_seconds as i64);
+            let instant = seconds(due);
+            let claim = match state
+                .store
+                .claim(&stored.id, &instant, &state.replica, wall, wall + lease)
+                .await
+            {
+                Ok(Some(claim)) => claim,
+                // Planned already, or another replica is at it.
+                Ok(None) => return false,
+                Err(error) => {
+                    tracing::error!(site = stored.id, %error, "cannot claim the site");
+                    return false;
+                }
+            };
+            match plan_site(&state, config, stored.revision, at, Some(claim.clone())).await {
                 Ok(_) => true,
                 Err(error) => {
                     tracing::error!(site = stored.id, %error, "planning failed");
+                    if let Err(error) = state.store.release(&claim).await {
+                        tracing::error!(site = stored.id, %error, "cannot release the claim");
+                    }
                     false
                 }
             }

@@ -21,6 +21,7 @@ pub mod issue;
 pub mod jobs;
 pub mod metrics;
 pub mod planning;
+pub mod replicas;
 pub mod store;
 
 use std::collections::HashMap;
@@ -86,6 +87,10 @@ pub struct ServeConfig {
     pub planning_loop: bool,
     /// A simulated clock instead of the wall clock.
     pub clock: Option<clock::ClockConfig>,
+    /// How long a replica's claim on planning a site lasts (wall-clock
+    /// seconds): a replica that dies mid-cycle has its sites planned by
+    /// another within this time.
+    pub planning_lease_seconds: u64,
 }
 
 impl Default for ServeConfig {
@@ -99,6 +104,7 @@ impl Default for ServeConfig {
             request_timeout_seconds: 120,
             planning_loop: true,
             clock: None,
+            planning_lease_seconds: 60,
         }
     }
 }
@@ -137,6 +143,15 @@ impl ServeConfig {
             config.max_concurrent_solves = n.parse().map_err(|_| {
                 format!("ARBITER_MAX_CONCURRENT_SOLVES ({n:?}) must be a whole number ≥ 1")
             })?;
+        }
+        if let Ok(text) = std::env::var("ARBITER_PLANNING_LEASE_SECONDS") {
+            config.planning_lease_seconds = text
+                .parse()
+                .ok()
+                .filter(|seconds| *seconds >= 1)
+                .ok_or_else(|| {
+                    format!("ARBITER_PLANNING_LEASE_SECONDS ({text:?}) must be a whole number ≥ 1")
+                })?;
         }
         if let Ok(text) = std::env::var("ARBITER_PLANNING_LOOP") {
             config.planning_loop = match text.as_str() {
@@ -258,6 +273,8 @@ pub struct AppState {
     pub price_models: planning::PriceModels,
     /// Idempotency keys (key id, key) whose request is being answered.
     pub idempotency: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    /// This replica's name in planning claims: random, new at each start.
+    pub replica: String,
 }
 
 impl AppState {
@@ -275,6 +292,7 @@ impl AppState {
             backtests: backtests::Backtests::new(),
             price_models: Default::default(),
             idempotency: Default::default(),
+            replica: format!("replica_{}", auth::random_hex::<6>()),
             config,
         }
     }
@@ -308,19 +326,11 @@ pub async fn serve(
             "backtests left unfinished by the last run marked failed"
         );
     }
-    let latest = store.latest_plans().await.map_err(store_error)?;
+    let backend = store.backend();
     let state = Arc::new(AppState::new(store, config));
-    if let Ok(mut cache) = state.latest.write() {
-        for stored in latest {
-            // An unreadable plan stays out of the cache: reading it then
-            // answers 500 (unreadable) instead of a made-up plan.
-            match Published::from_stored(stored) {
-                Ok(published) => {
-                    cache.insert(published.site_id.clone(), Arc::new(published));
-                }
-                Err(error) => tracing::error!(%error, "a stored plan is unreadable"),
-            }
-        }
+    replicas::catch_up(&state).await.map_err(store_error)?;
+    if backend == store::Backend::Postgres {
+        tokio::spawn(replicas::listen(Arc::clone(&state), database.clone()));
     }
     if state.config.planning_loop {
         tokio::spawn(clock::planning_loop(Arc::clone(&state)));

@@ -4,9 +4,13 @@
 
 mod backtest;
 mod cli;
+mod fleet;
 mod forecast_eval;
 mod serve;
 mod setup;
+
+#[path = "../support/postgres.rs"]
+mod postgres;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::{binary, root};
 
 /// A running service on a free port, over its own data folder.
-struct Service {
+pub(crate) struct Service {
     child: Child,
     base: String,
     /// The data folder, removed once the service is dropped (after it is
@@ -31,7 +31,11 @@ impl Service {
     }
 
     /// Starts `arbiter serve ARGS` with extra environment.
-    fn start_with(dir: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Service {
+    pub(crate) fn start_with(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Service {
         let mut child = Command::new(binary())
             .arg("serve")
             .args(args)
@@ -68,7 +72,7 @@ impl Service {
     }
 
     /// `kill -9`: no chance to finish anything.
-    fn kill(mut self) -> tempfile::TempDir {
+    pub(crate) fn kill(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.dir
@@ -76,7 +80,7 @@ impl Service {
             .expect("a service has its folder until killed")
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 }
@@ -89,7 +93,7 @@ impl Drop for Service {
 }
 
 /// A fresh data folder.
-fn data_dir(name: &str) -> tempfile::TempDir {
+pub(crate) fn data_dir(name: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(&format!("arbiter-serve-{name}-"))
         .tempdir()
@@ -117,14 +121,14 @@ fn key(dir: &Path, role: &str, sites: &[&str]) -> String {
 }
 
 /// A response's status, headers and body.
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     headers: ureq::http::HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 
@@ -134,7 +138,7 @@ impl Answer {
 }
 
 /// Sends a request; `token` and `body` are optional, `extra` adds headers.
-fn call(
+pub(crate) fn call(
     method: &str,
     url: &str,
     token: Option<&str>,
@@ -163,12 +167,12 @@ fn call(
     }
 }
 
-fn site_toml() -> String {
+pub(crate) fn site_toml() -> String {
     std::fs::read_to_string(root().join("fixtures/sites/demo.toml")).expect("demo site")
 }
 
 /// A day of hourly prices for `day` in Los Angeles: 23, 24 or 25 values.
-fn price_day(day: NaiveDate, level: f64) -> String {
+pub(crate) fn price_day(day: NaiveDate, level: f64) -> String {
     let zone = chrono_tz::America::Los_Angeles;
     let midnight = |d: NaiveDate| {
         zone.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))

@@ -100,6 +100,21 @@ impl Cluster {
         format!("postgres://arbiter@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// The rows `sql` returns on the database `url` named, one line each,
+    /// columns separated by `|`.
+    pub fn query(&self, url: &str, sql: &str) -> String {
+        let output = Command::new(self.bin.join("psql"))
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql, url])
+            .output()
+            .unwrap_or_else(|error| panic!("psql: {error}"));
+        assert!(
+            output.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
     /// `program` from the server's programs, as the cluster's user.
     fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);

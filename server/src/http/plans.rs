@@ -129,7 +129,7 @@ async fn post_plan(
         store_telemetry(&state, &site, &config, telemetry).await?;
     }
     let at = interval_start(&config, state.clock.now());
-    let published = plan_site(&state, config, stored.revision, at).await?;
+    let published = plan_site(&state, config, stored.revision, at, None).await?;
     if let Some(key) = idempotency {
         let kept = StoredResponse {
             request: request_text,

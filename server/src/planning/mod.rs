@@ -28,7 +28,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
 
 use self::gather::{Gathered, gather};
-use super::store::{Store, StoreError, StoredPrices};
+use super::store::{Claim, Store, StoreError, StoredPrices};
 use super::{AppState, Published, SOLVE_QUEUE_TIMEOUT};
 
 /// The price model of each market, local day, interval and horizon:
@@ -184,6 +184,7 @@ pub async fn plan_site(
     config: SiteConfig,
     site_revision: i64,
     at: DateTime<Utc>,
+    claim: Option<Claim>,
 ) -> Result<Arc<Published>, PlanningError> {
     let gathered = gather(
         &state.store,
@@ -213,7 +214,7 @@ pub async fn plan_site(
     let status = plan.status.as_str().to_owned();
     let stored = state
         .store
-        .insert_plan(&site_id, &status, |version, created_at| {
+        .insert_plan(&site_id, &status, claim.as_ref(), |version, created_at| {
             serde_json::to_string(&Document {
                 site_id: &plan.site_id,
                 version,
@@ -227,10 +228,7 @@ pub async fn plan_site(
         })
         .await?;
     let published = Arc::new(Published::from_stored(stored).map_err(PlanningError::Stored)?);
-    if let Ok(mut latest) = state.latest.write() {
-        latest.insert(published.site_id.clone(), Arc::clone(&published));
-    }
-    let _ = state.events.send(Arc::clone(&published));
+    crate::replicas::adopt(state, Arc::clone(&published));
     Ok(published)
 }
 

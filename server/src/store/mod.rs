@@ -12,6 +12,7 @@
 mod audit;
 mod backtests;
 mod charging;
+mod claims;
 mod jobs;
 mod keys;
 mod plans;
@@ -31,7 +32,7 @@ use sqlx::{AnyPool, Executor, Row};
 /// The schema, one step per migration, in SQLite's words (see [`dialect`]
 /// for PostgreSQL's); a database is moved to the last. SQLite counts the
 /// steps applied in `PRAGMA user_version`, PostgreSQL in `arbiter_schema`.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "CREATE TABLE sites (
             id TEXT PRIMARY KEY,
             config TEXT NOT NULL,
@@ -124,6 +125,23 @@ const MIGRATIONS: [&str; 4] = [
             report TEXT,
             error TEXT
         );",
+    // Fleet mode: each site's plan versions counted in one row (replicas
+    // publishing at once take turns on it, so versions stay gap-free), and
+    // the claims by which one replica plans a site at a replan instant.
+    "CREATE TABLE plan_versions (
+            site_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL
+        );
+        INSERT INTO plan_versions (site_id, version)
+            SELECT site_id, MAX(version) FROM plans GROUP BY site_id;
+        CREATE TABLE planning_claims (
+            site_id TEXT NOT NULL,
+            instant TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            lease_until TEXT NOT NULL,
+            done INTEGER NOT NULL,
+            PRIMARY KEY (site_id, instant)
+        );",
 ];
 
 /// A migration step in the words of `backend`: PostgreSQL's integers are
@@ -141,6 +159,7 @@ fn dialect(step: &str, backend: Backend) -> String {
 
 pub use audit::AuditEntry;
 pub use backtests::StoredBacktest;
+pub use claims::Claim;
 pub use jobs::StoredJob;
 pub use keys::StoredKey;
 pub use plans::StoredPlan;
@@ -171,6 +190,10 @@ pub enum StoreError {
     /// A stored value cannot be read as its type (an instant, a JSON list).
     #[error("a stored value is unreadable: {0}")]
     Unreadable(String),
+    /// The planning claim lapsed and another replica took it: this one
+    /// must not publish.
+    #[error("the planning claim was taken over by another replica")]
+    ClaimLost,
     /// A stored JSON value cannot be read (or a value cannot be written).
     #[error("a stored JSON value: {0}")]
     Json(#[from] serde_json::Error),
@@ -256,6 +279,10 @@ fn parse_time(text: &str, index: usize) -> Result<DateTime<Utc>, StoreError> {
         .map(|at| at.with_timezone(&Utc))
         .map_err(|error| StoreError::Unreadable(format!("column {index}: {text:?}: {error}")))
 }
+
+/// The PostgreSQL channel on which each published plan is announced, as
+/// `"<site> <version>"`.
+pub const PLANS_CHANNEL: &str = "arbiter_plans";
 
 /// How long a request waits for a free connection before it fails.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, millis, now, time_column};
+use super::{Backend, Claim, PLANS_CHANNEL, Store, StoreError, millis, now, time_column};
 
 /// The columns [`plan_row`] reads, in its order.
 const COLUMNS: &str = "site_id, version, created_at, status, body";
@@ -26,18 +26,42 @@ pub struct StoredPlan {
 
 impl Store {
     /// Publishes a plan as the site's next version; `body` is built from
-    /// the version given.
+    /// the version given. With a `claim` (the planning loop's), the claim
+    /// is completed in the same transaction, and nothing is published when
+    /// it is no longer this replica's ([`StoreError::ClaimLost`]): a site is
+    /// planned once per replan instant, whichever replica finishes.
+    /// On PostgreSQL every replica hears of the plan (`NOTIFY`).
     pub async fn insert_plan(
         &self,
         site_id: &str,
         status: &str,
+        claim: Option<&Claim>,
         body: impl FnOnce(i64, &str) -> String,
     ) -> Result<StoredPlan, StoreError> {
         let at = now();
         let stamp = millis(at);
         let mut tx = self.pool.begin().await?;
+        if let Some(claim) = claim {
+            let completed = sqlx::query(
+                "UPDATE planning_claims SET done = 1
+                 WHERE site_id = $1 AND instant = $2 AND owner = $3 AND done = 0",
+            )
+            .bind(&claim.site_id)
+            .bind(&claim.instant)
+            .bind(&claim.owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if completed != 1 {
+                return Err(StoreError::ClaimLost);
+            }
+        }
+        // One row per site counts its versions: replicas publishing at once
+        // take turns on it, and a rolled-back publish uses no version.
         let version: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM plans WHERE site_id = $1",
+            "INSERT INTO plan_versions (site_id, version) VALUES ($1, 1)
+             ON CONFLICT (site_id) DO UPDATE SET version = plan_versions.version + 1
+             RETURNING version",
         )
         .bind(site_id)
         .fetch_one(&mut *tx)
@@ -53,6 +77,13 @@ impl Store {
         .bind(&body)
         .execute(&mut *tx)
         .await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(PLANS_CHANNEL)
+                .bind(format!("{site_id} {version}"))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(StoredPlan {
             site_id: site_id.to_owned(),

@@ -14,6 +14,8 @@ mod readback;
 mod roles;
 mod sites;
 
+// The service suite needs only a database from the cluster.
+#[allow(dead_code)]
 #[path = "../../../tests/support/postgres.rs"]
 mod postgres;
 

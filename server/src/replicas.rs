@@ -1,0 +1,111 @@
+//! What replicas on one PostgreSQL database share beyond the tables: each
+//! published plan is announced on a channel (`NOTIFY`, sent in the plan's
+//! own transaction), and every replica adopts it into its latest-plan cache
+//! and its event stream, so `plans/latest`, ETags and `plans/stream` agree
+//! on every replica within a moment, with no polling of the plans table.
+//! After a lost connection a replica reads every site's latest plan again,
+//! since announcements made while it was away are not replayed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+
+use crate::store::PLANS_CHANNEL;
+use crate::{AppState, Published};
+
+/// Takes `published` as a site's latest plan unless a newer one is known,
+/// and streams it; false when it was not newer.
+pub fn adopt(state: &AppState, published: Arc<Published>) -> bool {
+    let Ok(mut latest) = state.latest.write() else {
+        return false;
+    };
+    if latest
+        .get(&published.site_id)
+        .is_some_and(|known| known.version >= published.version)
+    {
+        return false;
+    }
+    latest.insert(published.site_id.clone(), Arc::clone(&published));
+    drop(latest);
+    let _ = state.events.send(published);
+    true
+}
+
+/// Reads every site's latest plan into the cache.
+pub async fn catch_up(state: &AppState) -> Result<usize, crate::store::StoreError> {
+    let mut adopted = 0;
+    for stored in state.store.latest_plans().await? {
+        match Published::from_stored(stored) {
+            Ok(published) => adopted += usize::from(adopt(state, Arc::new(published))),
+            // An unreadable plan stays out of the cache: reading it then
+            // answers 500 (unreadable) instead of a made-up plan.
+            Err(error) => tracing::error!(%error, "a stored plan is unreadable"),
+        }
+    }
+    Ok(adopted)
+}
+
+/// Listens for the plans other replicas publish, forever.
+pub async fn listen(state: Arc<AppState>, url: String) {
+    loop {
+        match PgListener::connect(&url).await {
+            Ok(mut listener) => match listener.listen(PLANS_CHANNEL).await {
+                Ok(()) => {
+                    // What was published while this replica was not
+                    // listening.
+                    if let Err(error) = catch_up(&state).await {
+                        tracing::error!(%error, "cannot read the latest plans");
+                    }
+                    follow(&state, &mut listener).await;
+                }
+                Err(error) => tracing::error!(%error, "cannot listen for plans"),
+            },
+            Err(error) => tracing::warn!(%error, "cannot connect to listen for plans"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Adopts each announced plan until the connection is lost.
+async fn follow(state: &AppState, listener: &mut PgListener) {
+    loop {
+        let notification = match listener.try_recv().await {
+            Ok(Some(notification)) => notification,
+            Ok(None) => {
+                tracing::warn!("the plan announcements' connection was lost; reconnecting");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the plan announcements failed; reconnecting");
+                return;
+            }
+        };
+        let Some((site, version)) = notification
+            .payload()
+            .split_once(' ')
+            .and_then(|(site, version)| Some((site.to_owned(), version.parse::<i64>().ok()?)))
+        else {
+            continue;
+        };
+        let known = state
+            .latest
+            .read()
+            .ok()
+            .and_then(|latest| latest.get(&site).map(|p| p.version))
+            .is_some_and(|known| known >= version);
+        if known {
+            continue;
+        }
+        match state.store.plan(&site, Some(version)).await {
+            Ok(Some(stored)) => match Published::from_stored(stored) {
+                Ok(published) => {
+                    adopt(state, Arc::new(published));
+                }
+                Err(error) => tracing::error!(%error, "an announced plan is unreadable"),
+            },
+            Ok(None) => tracing::error!(site, version, "an announced plan is not stored"),
+            Err(error) => tracing::error!(site, version, %error, "cannot read an announced plan"),
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Fleet mode: several `arbiter serve` replicas on one PostgreSQL database
+//! (a throwaway cluster the test starts), planning many sites on a shared
+//! simulated clock.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+
+use crate::postgres::Cluster;
+use crate::serve::{Service, call, data_dir, price_day, site_toml};
+use crate::{binary, root};
+
+/// How long a replica's claim on a site lasts in these tests, seconds.
+const LEASE_SECONDS: u64 = 3;
+
+/// A key of `role` (for `sites`) created in the database at `url`.
+fn key_on(url: &str, role: &str, sites: &[&str]) -> String {
+    let output = Command::new(binary())
+        .args(["keys", "create", "--role", role, "--database-url", url])
+        .args(sites.iter().flat_map(|site| ["--site", site]))
+        .current_dir(root())
+        .output()
+        .expect("arbiter keys runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// A replica on the database at `url`, its planning loop on, on a
+/// simulated clock that moves only when advanced.
+fn replica(name: &str, url: &str) -> Service {
+    Service::start_with(
+        data_dir(name),
+        &["--database-url", url],
+        &[
+            ("ARBITER_PLANNING_LOOP", "on"),
+            ("ARBITER_CLOCK_START", "2024-10-24T07:00:00Z"),
+            ("ARBITER_CLOCK_SPEED", "0"),
+            ("ARBITER_MAX_CONCURRENT_SOLVES", "1"),
+            ("ARBITER_PLANNING_LEASE_SECONDS", &LEASE_SECONDS.to_string()),
+        ],
+    )
+}
+
+/// Sites with the plans they have, as `(site, plans, highest version)`,
+/// for the sites whose count is not `want`.
+fn sites_without(cluster: &Cluster, url: &str, want: usize) -> Vec<String> {
+    let rows = cluster.query(
+        url,
+        &format!(
+            "SELECT s.id, COUNT(p.version), COALESCE(MAX(p.version), 0) FROM sites s
+             LEFT JOIN plans p ON p.site_id = s.id GROUP BY s.id
+             HAVING COUNT(p.version) <> {want} OR COALESCE(MAX(p.version), 0) <> {want}
+             ORDER BY s.id"
+        ),
+    );
+    rows.lines().map(str::to_owned).collect()
+}
+
+/// Waits until every site has exactly `want` plans (versions 1 to `want`);
+/// the time it took.
+fn wait_for_plans(cluster: &Cluster, url: &str, want: usize, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let short = sites_without(cluster, url, want);
+        if short.is_empty() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "after {:?}, {} sites lack plan {want} or have more: {:?}",
+            started.elapsed(),
+            short.len(),
+            &short[..short.len().min(5)]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn three_replicas_plan_every_site_once_per_instant_and_survive_a_kill() {
+    let cluster = Cluster::shared();
+    let url = cluster.database("fleet");
+    let admin = key_on(&url, "admin", &[]);
+    let trader = key_on(&url, "trader", &[]);
+    let replicas: Vec<Service> = ["fleet-a", "fleet-b", "fleet-c"]
+        .iter()
+        .map(|name| replica(name, &url))
+        .collect();
+    let first = &replicas[0];
+    let sites = 200;
+    for i in 0..sites {
+        let toml = site_toml().replacen(r#"id = "np15-hub""#, &format!(r#"id = "site-{i:03}""#), 1);
+        let created = call(
+            "POST",
+            &first.url("/v1/sites"),
+            Some(&admin),
+            Some(&toml),
+            &[("Content-Type", "application/toml")],
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    for day in ["2024-10-23", "2024-10-24", "2024-10-25"] {
+        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("date");
+        let put = call(
+            "PUT",
+            &first.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
+            Some(&trader),
+            Some(&price_day(day, 40.0)),
+            &[],
+        );
+        assert_eq!(put.status, 201, "{}", put.body);
+    }
+    let advance = |replicas: &[Service], minutes: i64| {
+        for replica in replicas {
+            let moved = call(
+                "POST",
+                &replica.url("/v1/clock"),
+                Some(&admin),
+                Some(&format!("{{\"minutes\":{minutes}}}")),
+                &[],
+            );
+            assert_eq!(moved.status, 200, "{}", moved.body);
+        }
+    };
+
+    // The first instant: every site planned once, by the replicas together.
+    advance(&replicas, 1);
+    wait_for_plans(cluster, &url, 1, Duration::from_secs(120));
+    let owners = cluster.query(&url, "SELECT COUNT(DISTINCT owner) FROM planning_claims");
+    assert_eq!(owners, "3", "every replica took a share");
+
+    // The next hour: one replica is killed mid-cycle; the others take over
+    // its claims once they lapse, and no site is planned twice.
+    advance(&replicas, 60);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut replicas = replicas;
+    let killed = replicas.pop().expect("three replicas");
+    drop(killed.kill());
+    let took = wait_for_plans(cluster, &url, 2, Duration::from_secs(120));
+    eprintln!("after the kill, every site had its second plan within {took:?}");
+    let duplicates = cluster.query(
+        &url,
+        "SELECT COUNT(*) FROM (SELECT site_id, created_at FROM plans GROUP BY site_id, created_at
+         HAVING COUNT(*) > 1) twice",
+    );
+    assert_eq!(duplicates, "0");
+
+    // Versions stay gap-free and ordered whichever replica made them.
+    let gaps = cluster.query(
+        &url,
+        "SELECT COUNT(*) FROM (SELECT site_id FROM plans GROUP BY site_id
+         HAVING MIN(version) <> 1 OR MAX(version) <> COUNT(*)) gaps",
+    );
+    assert_eq!(gaps, "0");
+}
+
+#[test]
+fn a_plan_published_on_one_replica_reaches_the_latest_and_the_stream_of_another() {
+    let cluster = Cluster::shared();
+    let url = cluster.database("fleet_stream");
+    let admin = key_on(&url, "admin", &[]);
+    let trader = key_on(&url, "trader", &[]);
+    let quiet = |name: &str| {
+        Service::start_with(
+            data_dir(name),
+            &["--database-url", &url],
+            &[
+                ("ARBITER_PLANNING_LOOP", "off"),
+                ("ARBITER_CLOCK_START", "2024-10-24T07:00:00Z"),
+                ("ARBITER_CLOCK_SPEED", "0"),
+            ],
+        )
+    };
+    let controller = key_on(&url, "controller", &["np15-hub"]);
+    let (a, b) = (quiet("stream-a"), quiet("stream-b"));
+    let created = call(
+        "POST",
+        &a.url("/v1/sites"),
+        Some(&admin),
+        Some(&site_toml()),
+        &[("Content-Type", "application/toml")],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    for day in ["2024-10-23", "2024-10-24", "2024-10-25"] {
+        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("date");
+        let put = call(
+            "PUT",
+            &a.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
+            Some(&trader),
+            Some(&price_day(day, 40.0)),
+            &[],
+        );
+        assert_eq!(put.status, 201, "{}", put.body);
+    }
+    // A client of B follows the site's plans.
+    let stream = ureq::get(&b.url("/v1/sites/np15-hub/plans/stream"))
+        .header("Authorization", &format!("Bearer {trader}"))
+        .call()
+        .expect("the stream opens");
+    let (events, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let reader = std::io::BufReader::new(stream.into_body().into_reader());
+        for line in reader.lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data:") {
+                let _ = events.send((Instant::now(), data.trim().to_owned()));
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let planned = call(
+        "POST",
+        &a.url("/v1/sites/np15-hub/plan"),
+        Some(&controller),
+        None,
+        &[],
+    );
+    assert_eq!(planned.status, 201, "{}", planned.body);
+    let published = Instant::now();
+    let (at, data) = received
+        .recv_timeout(Duration::from_secs(5))
+        .expect("B streams A's plan");
+    assert!(
+        at.duration_since(published) < Duration::from_secs(1),
+        "{:?}",
+        at.duration_since(published)
+    );
+    let event: serde_json::Value = serde_json::from_str(&data).expect("JSON");
+    assert_eq!(event["version"], 1, "{data}");
+    // B's latest plan is A's, with the same tag.
+    let latest = call(
+        "GET",
+        &b.url("/v1/sites/np15-hub/plans/latest"),
+        Some(&trader),
+        None,
+        &[],
+    );
+    assert_eq!(latest.status, 200, "{}", latest.body);
+    assert_eq!(latest.json()["version"], 1);
+    assert_eq!(latest.json()["created_at"], planned.json()["created_at"]);
+}
