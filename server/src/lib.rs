@@ -271,8 +271,6 @@ pub struct AppState {
     pub backtests: backtests::Backtests,
     /// The price model of each market and day.
     pub price_models: planning::PriceModels,
-    /// Idempotency keys (key id, key) whose request is being answered.
-    pub idempotency: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
     /// This replica's name in planning claims: random, new at each start.
     pub replica: String,
 }
@@ -291,7 +289,6 @@ impl AppState {
             clock: clock::Clock::new(config.clock.as_ref()),
             backtests: backtests::Backtests::new(),
             price_models: Default::default(),
-            idempotency: Default::default(),
             replica: format!("replica_{}", auth::random_hex::<6>()),
             config,
         }

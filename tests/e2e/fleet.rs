@@ -159,12 +159,21 @@ fn three_replicas_plan_every_site_once_per_instant_and_survive_a_kill() {
     assert_eq!(gaps, "0");
 }
 
-#[test]
-fn a_plan_published_on_one_replica_reaches_the_latest_and_the_stream_of_another() {
+/// Two replicas on one database, planning only when asked, with the demo
+/// site and prices of the days around the clock's start.
+struct Pair {
+    a: Service,
+    b: Service,
+    trader: String,
+    controller: String,
+}
+
+fn pair(name: &str) -> Pair {
     let cluster = Cluster::shared();
-    let url = cluster.database("fleet_stream");
+    let url = cluster.database(name);
     let admin = key_on(&url, "admin", &[]);
     let trader = key_on(&url, "trader", &[]);
+    let controller = key_on(&url, "controller", &["np15-hub"]);
     let quiet = |name: &str| {
         Service::start_with(
             data_dir(name),
@@ -176,8 +185,7 @@ fn a_plan_published_on_one_replica_reaches_the_latest_and_the_stream_of_another(
             ],
         )
     };
-    let controller = key_on(&url, "controller", &["np15-hub"]);
-    let (a, b) = (quiet("stream-a"), quiet("stream-b"));
+    let (a, b) = (quiet(&format!("{name}-a")), quiet(&format!("{name}-b")));
     let created = call(
         "POST",
         &a.url("/v1/sites"),
@@ -197,6 +205,22 @@ fn a_plan_published_on_one_replica_reaches_the_latest_and_the_stream_of_another(
         );
         assert_eq!(put.status, 201, "{}", put.body);
     }
+    Pair {
+        a,
+        b,
+        trader,
+        controller,
+    }
+}
+
+#[test]
+fn a_plan_published_on_one_replica_reaches_the_latest_and_the_stream_of_another() {
+    let Pair {
+        a,
+        b,
+        trader,
+        controller,
+    } = pair("fleet_stream");
     // A client of B follows the site's plans.
     let stream = ureq::get(&b.url("/v1/sites/np15-hub/plans/stream"))
         .header("Authorization", &format!("Bearer {trader}"))
@@ -243,4 +267,44 @@ fn a_plan_published_on_one_replica_reaches_the_latest_and_the_stream_of_another(
     assert_eq!(latest.status, 200, "{}", latest.body);
     assert_eq!(latest.json()["version"], 1);
     assert_eq!(latest.json()["created_at"], planned.json()["created_at"]);
+}
+
+#[test]
+fn the_same_idempotent_request_to_two_replicas_plans_once() {
+    let Pair {
+        a, b, controller, ..
+    } = pair("fleet_idempotent");
+    let send = |service: &Service| {
+        call(
+            "POST",
+            &service.url("/v1/sites/np15-hub/plan"),
+            Some(&controller),
+            None,
+            &[("Idempotency-Key", "cycle-1")],
+        )
+    };
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| send(&a));
+        let second = scope.spawn(|| send(&b));
+        (
+            first.join().expect("a thread"),
+            second.join().expect("a thread"),
+        )
+    });
+    let mut statuses = [first.status, second.status];
+    statuses.sort_unstable();
+    // One plans; the other is told to retry (409) or, if the first was
+    // already answered, gets its answer again (201, replayed).
+    assert!(
+        statuses == [201, 409] || statuses == [201, 201],
+        "{statuses:?}: {} / {}",
+        first.body,
+        second.body
+    );
+    // Either replica replays the one answer; one plan was made.
+    for service in [&a, &b] {
+        let again = send(service);
+        assert_eq!(again.status, 201, "{}", again.body);
+        assert_eq!(again.json()["version"], 1, "{}", again.body);
+    }
 }

@@ -21,8 +21,8 @@ use super::telemetry::{Telemetry, store_telemetry};
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::planning::{Document, interval_start, plan_site};
-use crate::store::StoredResponse;
 use crate::store::millis;
+use crate::store::{Reserved, Store, StoredResponse};
 use crate::{AppState, Published};
 
 /// The routes of this resource.
@@ -92,31 +92,49 @@ async fn post_plan(
         .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?;
     let request_text = String::from_utf8_lossy(&body).into_owned();
     // Held until the response is kept: a second request with the key while
-    // the first is answered is refused rather than planned twice.
-    let _reserved = match &idempotency {
-        Some(key) => Some(
-            Reservation::take(&state, &caller.key_id, key).ok_or_else(|| {
-                ApiError::conflict(format!(
-                    "a request with Idempotency-Key {key} is still being answered; retry when it is"
-                ))
-            })?,
-        ),
-        None => None,
-    };
+    // the first is answered, on any replica, is refused rather than planned
+    // twice.
+    let mut reservation = None;
     if let Some(key) = &idempotency {
-        let (key_id, k) = (caller.key_id.clone(), key.clone());
-        if let Some(previous) = state.store.response(&key_id, &k).await? {
-            if previous.request != request_text {
+        let now = crate::store::now();
+        let lease = now + chrono::TimeDelta::seconds(state.config.request_timeout_seconds as i64);
+        let reserved = state
+            .store
+            .reserve_response(
+                &caller.key_id,
+                key,
+                &request_text,
+                &crate::store::millis(now),
+                &crate::store::millis(lease),
+            )
+            .await?;
+        match reserved {
+            Reserved::Taken => {
+                reservation = Some(Reservation {
+                    store: Arc::clone(&state.store),
+                    key_id: caller.key_id.clone(),
+                    key: key.clone(),
+                    kept: false,
+                });
+            }
+            Reserved::Pending => {
                 return Err(ApiError::conflict(format!(
-                    "Idempotency-Key {key} was used with another body"
+                    "a request with Idempotency-Key {key} is still being answered; retry when it is"
                 )));
             }
-            let status = StatusCode::from_u16(previous.status).unwrap_or(StatusCode::OK);
-            let mut response = json(status, previous.body);
-            response
-                .headers_mut()
-                .insert("idempotent-replay", HeaderValue::from_static("true"));
-            return Ok(response);
+            Reserved::Answered(previous) => {
+                if previous.request != request_text {
+                    return Err(ApiError::conflict(format!(
+                        "Idempotency-Key {key} was used with another body"
+                    )));
+                }
+                let status = StatusCode::from_u16(previous.status).unwrap_or(StatusCode::OK);
+                let mut response = json(status, previous.body);
+                response
+                    .headers_mut()
+                    .insert("idempotent-replay", HeaderValue::from_static("true"));
+                return Ok(response);
+            }
         }
     }
     let (stored, config) = load_site(&state, &site).await?;
@@ -130,41 +148,45 @@ async fn post_plan(
     }
     let at = interval_start(&config, state.clock.now());
     let published = plan_site(&state, config, stored.revision, at, None).await?;
-    if let Some(key) = idempotency {
+    if let Some(reservation) = &mut reservation {
         let kept = StoredResponse {
             request: request_text,
             status: StatusCode::CREATED.as_u16(),
             body: String::from_utf8_lossy(&published.body).into_owned(),
         };
-        let key_id = caller.key_id.clone();
-        state.store.keep_response(&key_id, &key, &kept).await?;
+        state
+            .store
+            .keep_response(&reservation.key_id, &reservation.key, &kept)
+            .await?;
+        reservation.kept = true;
     }
     Ok(plan_response(StatusCode::CREATED, &published))
 }
 
-/// An idempotency key being answered, released when dropped (also when
-/// the request fails or its client goes away).
-struct Reservation<'a> {
-    state: &'a AppState,
-    key: (String, String),
+/// An idempotency key being answered, released when dropped unless its
+/// answer was kept (also when the request fails or its client goes away).
+struct Reservation {
+    store: Arc<Store>,
+    key_id: String,
+    key: String,
+    kept: bool,
 }
 
-impl<'a> Reservation<'a> {
-    /// The key reserved, unless a request holds it.
-    fn take(state: &'a AppState, key_id: &str, key: &str) -> Option<Reservation<'a>> {
-        let key = (key_id.to_owned(), key.to_owned());
-        // The lock is released before a reservation exists: its drop takes
-        // the lock again.
-        let fresh = state.idempotency.lock().ok()?.insert(key.clone());
-        fresh.then(|| Reservation { state, key })
-    }
-}
-
-impl Drop for Reservation<'_> {
+impl Drop for Reservation {
     fn drop(&mut self) {
-        if let Ok(mut held) = self.state.idempotency.lock() {
-            held.remove(&self.key);
+        if self.kept {
+            return;
         }
+        let (store, key_id, key) = (
+            Arc::clone(&self.store),
+            self.key_id.clone(),
+            self.key.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(error) = store.release_response(&key_id, &key).await {
+                tracing::error!(%error, "an idempotency key could not be released");
+            }
+        });
     }
 }
 

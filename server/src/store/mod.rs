@@ -164,7 +164,7 @@ pub use jobs::StoredJob;
 pub use keys::StoredKey;
 pub use plans::StoredPlan;
 pub use prices::{NewPrices, StoredPrices};
-pub use responses::StoredResponse;
+pub use responses::{Reserved, StoredResponse};
 pub use sites::StoredSite;
 
 /// Why the store could not do something.

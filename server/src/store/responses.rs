@@ -15,8 +15,58 @@ pub struct StoredResponse {
     pub body: String,
 }
 
+/// What a request with an idempotency key finds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reserved {
+    /// The key is this request's to answer (until it keeps the answer or
+    /// releases the key).
+    Taken,
+    /// Another request with the key is being answered, on this replica or
+    /// another.
+    Pending,
+    /// The key was answered: replay this.
+    Answered(StoredResponse),
+}
+
 impl Store {
-    /// The answer kept for `(key_id, idempotency_key)`, if any.
+    /// Reserves `(key_id, idempotency_key)` for a request with body
+    /// `request` until `lease_until` (a request that does not finish by
+    /// then, its replica gone, leaves the key to the next), or says who has
+    /// it. One statement: concurrent requests on any replicas get one
+    /// `Taken` between them.
+    pub async fn reserve_response(
+        &self,
+        key_id: &str,
+        idempotency_key: &str,
+        request: &str,
+        now: &str,
+        lease_until: &str,
+    ) -> Result<Reserved, StoreError> {
+        let taken: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO idempotency (key_id, idempotency_key, request, status, body)
+             VALUES ($1, $2, $3, 0, $5)
+             ON CONFLICT (key_id, idempotency_key) DO UPDATE SET request = $3, body = $5
+             WHERE idempotency.status = 0 AND idempotency.body < $4
+             RETURNING status",
+        )
+        .bind(key_id)
+        .bind(idempotency_key)
+        .bind(request)
+        .bind(now)
+        .bind(lease_until)
+        .fetch_optional(&self.pool)
+        .await?;
+        if taken.is_some() {
+            return Ok(Reserved::Taken);
+        }
+        Ok(match self.response(key_id, idempotency_key).await? {
+            Some(response) if response.status != 0 => Reserved::Answered(response),
+            _ => Reserved::Pending,
+        })
+    }
+
+    /// The answer kept for `(key_id, idempotency_key)`, if any (status 0:
+    /// still being answered).
     pub async fn response(
         &self,
         key_id: &str,
@@ -42,7 +92,7 @@ impl Store {
         }))
     }
 
-    /// Keeps an answer for replay; the first kept for a key stays.
+    /// Keeps the answer to a reserved key for replay.
     pub async fn keep_response(
         &self,
         key_id: &str,
@@ -50,15 +100,30 @@ impl Store {
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO idempotency (key_id, idempotency_key, request, status, body)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (key_id, idempotency_key) DO NOTHING",
+            "UPDATE idempotency SET request = $3, status = $4, body = $5
+             WHERE key_id = $1 AND idempotency_key = $2",
         )
         .bind(key_id)
         .bind(idempotency_key)
         .bind(&response.request)
         .bind(i64::from(response.status))
         .bind(&response.body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Frees a reserved key that was not answered (the request failed).
+    pub async fn release_response(
+        &self,
+        key_id: &str,
+        idempotency_key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM idempotency WHERE key_id = $1 AND idempotency_key = $2 AND status = 0",
+        )
+        .bind(key_id)
+        .bind(idempotency_key)
         .execute(&self.pool)
         .await?;
         Ok(())
