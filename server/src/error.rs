@@ -167,6 +167,14 @@ impl From<StoreError> for ApiError {
         if let StoreError::Unreadable(_) | StoreError::Json(_) = error {
             return ApiError::unreadable("record", error);
         }
+        if error.is_unavailable() {
+            tracing::warn!(%error, "the database is away");
+            return ApiError::unavailable(
+                "database_unavailable",
+                "the database does not answer; nothing was changed; retry shortly",
+                2,
+            );
+        }
         tracing::error!(%error, "store");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

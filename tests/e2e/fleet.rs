@@ -308,3 +308,119 @@ fn the_same_idempotent_request_to_two_replicas_plans_once() {
         assert_eq!(again.json()["version"], 1, "{}", again.body);
     }
 }
+
+#[test]
+fn a_database_restart_under_load_answers_503_and_loses_no_acknowledged_write() {
+    let cluster = Cluster::dedicated();
+    let url = cluster.database("faults");
+    let admin = key_on(&url, "admin", &[]);
+    let controller = key_on(&url, "controller", &["np15-hub"]);
+    let service = Service::start_with(
+        data_dir("faults"),
+        &["--database-url", &url],
+        &[("ARBITER_PLANNING_LOOP", "off")],
+    );
+    let created = call(
+        "POST",
+        &service.url("/v1/sites"),
+        Some(&admin),
+        Some(&site_toml()),
+        &[("Content-Type", "application/toml")],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let deadline = (chrono::Utc::now() + chrono::TimeDelta::days(2)).to_rfc3339();
+    // Two writers submit jobs one after another and note which were
+    // acknowledged, and every other answer.
+    let (acknowledged, others) = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..2)
+            .map(|writer| {
+                let (service, controller, stop, deadline) =
+                    (&service, &controller, &stop, &deadline);
+                scope.spawn(move || {
+                    let mut acknowledged = Vec::new();
+                    let mut others = Vec::new();
+                    let mut n = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        n += 1;
+                        let id = format!("w{writer}-{n}");
+                        let job = serde_json::json!({
+                            "id": id, "energy_kwh": 10.0, "deadline": deadline,
+                            "kind": "preemptible", "max_kw": 100.0
+                        })
+                        .to_string();
+                        let answer = call(
+                            "POST",
+                            &service.url("/v1/sites/np15-hub/jobs"),
+                            Some(controller),
+                            Some(&job),
+                            &[],
+                        );
+                        match answer.status {
+                            201 => acknowledged.push(id),
+                            status => others.push((status, answer.header_value("retry-after"))),
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    (acknowledged, others)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(800));
+        cluster.stop().expect("the database stops");
+        // While it is away: not ready, and writes are refused with 503.
+        std::thread::sleep(Duration::from_millis(1500));
+        let ready = call("GET", &service.url("/readyz"), None, None, &[]);
+        assert_eq!(ready.status, 503, "{}", ready.body);
+        cluster.start_again().expect("the database starts again");
+        // Back: writes are acknowledged again without a restart of the
+        // service.
+        std::thread::sleep(Duration::from_millis(2500));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut acknowledged = Vec::new();
+        let mut others = Vec::new();
+        for writer in writers {
+            let (a, o) = writer.join().expect("a writer");
+            acknowledged.extend(a);
+            others.extend(o);
+        }
+        (acknowledged, others)
+    });
+    assert!(
+        others.iter().any(|(status, _)| *status == 503),
+        "no write was refused while the database was away: {others:?}"
+    );
+    assert!(
+        others
+            .iter()
+            .all(|(status, retry)| *status == 503 && retry.is_some()),
+        "every refusal is a 503 with Retry-After: {others:?}"
+    );
+    let ready = call("GET", &service.url("/readyz"), None, None, &[]);
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    // Every acknowledged job is stored.
+    let listed = call(
+        "GET",
+        &service.url("/v1/sites/np15-hub/jobs"),
+        Some(&controller),
+        None,
+        &[],
+    );
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let stored: std::collections::HashSet<String> = listed.json()["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|job| job["id"].as_str().map(str::to_owned))
+        .collect();
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    assert!(
+        acknowledged.len() > 20,
+        "writes went on before and after: {}",
+        acknowledged.len()
+    );
+}

@@ -135,6 +135,11 @@ impl Answer {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// A header's value, owned.
+    pub(crate) fn header_value(&self, name: &str) -> Option<String> {
+        self.header(name).map(str::to_owned)
+    }
 }
 
 /// Sends a request; `token` and `body` are optional, `extra` adds headers.

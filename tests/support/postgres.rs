@@ -18,6 +18,7 @@ pub struct Cluster {
     bin: PathBuf,
     port: u16,
     user: Option<&'static str>,
+    dir: PathBuf,
 }
 
 impl Cluster {
@@ -25,6 +26,12 @@ impl Cluster {
     pub fn shared() -> &'static Cluster {
         static CLUSTER: OnceLock<Cluster> = OnceLock::new();
         CLUSTER.get_or_init(|| Cluster::start().unwrap_or_else(|error| panic!("{error}")))
+    }
+
+    /// A cluster of the caller's own (to stop and start again), stopped
+    /// when dropped.
+    pub fn dedicated() -> Cluster {
+        Cluster::start().unwrap_or_else(|error| panic!("{error}"))
     }
 
     fn start() -> Result<Cluster, String> {
@@ -50,6 +57,7 @@ impl Cluster {
             bin,
             port: free_port()?,
             user,
+            dir: dir.clone(),
         };
         run(cluster.command("initdb").arg("-D").arg(&data).args([
             "-A",
@@ -60,21 +68,35 @@ impl Cluster {
             "-E",
             "UTF8",
         ]))?;
-        run(cluster
+        cluster.start_again()?;
+        cluster.watch(&data, &dir)?;
+        Ok(cluster)
+    }
+
+    /// Starts the stopped cluster (waiting until it accepts connections).
+    pub fn start_again(&self) -> Result<(), String> {
+        run(self
             .command("pg_ctl")
             .arg("-D")
-            .arg(&data)
+            .arg(self.dir.join("data"))
             .arg("-l")
-            .arg(dir.join("log"))
+            .arg(self.dir.join("log"))
             .arg("-o")
             .arg(format!(
                 "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=400",
-                cluster.port,
-                dir.display()
+                self.port,
+                self.dir.display()
             ))
-            .args(["-w", "start"]))?;
-        cluster.watch(&data, &dir)?;
-        Ok(cluster)
+            .args(["-w", "start"]))
+    }
+
+    /// Stops the cluster at once, as a crash would (`-m immediate`).
+    pub fn stop(&self) -> Result<(), String> {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"]))
     }
 
     /// A fresh, empty database; its URL.
@@ -151,6 +173,12 @@ impl Cluster {
             .spawn()
             .map(drop)
             .map_err(|error| format!("the cluster's watchdog: {error}"))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.stop();
     }
 }
 

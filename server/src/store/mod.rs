@@ -210,6 +210,30 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether the database is away (not answering, restarting, refusing
+    /// connections) rather than refusing the request: worth a retry.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => true,
+            // PostgreSQL's connection exceptions (class 08), its operator
+            // interventions (57: shutting down, cannot connect now) and
+            // SQLite's busy database.
+            sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57") || code == "5" || code == "6"
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// Which database a store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -284,8 +308,9 @@ fn parse_time(text: &str, index: usize) -> Result<DateTime<Utc>, StoreError> {
 /// `"<site> <version>"`.
 pub const PLANS_CHANNEL: &str = "arbiter_plans";
 
-/// How long a request waits for a free connection before it fails.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a connection before it fails (answered
+/// 503: the database is away or every connection is busy).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Store {
     /// Opens (creating if needed) `dir/arbiter.sqlite`.
@@ -403,9 +428,15 @@ impl Store {
         result
     }
 
-    /// Whether the database answers.
+    /// Whether the database answers within a second.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let answer = tokio::time::timeout(
+            Duration::from_secs(1),
+            sqlx::query("SELECT 1").execute(&self.pool),
+        )
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))?;
+        answer?;
         Ok(())
     }
 }
