@@ -32,7 +32,7 @@ use sqlx::{AnyPool, Executor, Row};
 /// The schema, one step per migration, in SQLite's words (see [`dialect`]
 /// for PostgreSQL's); a database is moved to the last. SQLite counts the
 /// steps applied in `PRAGMA user_version`, PostgreSQL in `arbiter_schema`.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     "CREATE TABLE sites (
             id TEXT PRIMARY KEY,
             config TEXT NOT NULL,
@@ -142,18 +142,23 @@ const MIGRATIONS: [&str; 5] = [
             done INTEGER NOT NULL,
             PRIMARY KEY (site_id, instant)
         );",
+    // Plans at fleet scale: the document compressed (zstd; `body` is then
+    // empty), and history found by site and time.
+    "ALTER TABLE plans ADD COLUMN document BLOB;
+        CREATE INDEX plans_by_time ON plans (site_id, created_at);",
 ];
 
 /// A migration step in the words of `backend`: PostgreSQL's integers are
-/// 64-bit (`BIGINT`, as SQLite's are), its floats `DOUBLE PRECISION` and its
-/// sequences `BIGSERIAL`.
+/// 64-bit (`BIGINT`, as SQLite's are), its floats `DOUBLE PRECISION`, its
+/// bytes `BYTEA` and its sequences `BIGSERIAL`.
 fn dialect(step: &str, backend: Backend) -> String {
     match backend {
         Backend::Sqlite => step.to_owned(),
         Backend::Postgres => step
             .replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
             .replace(" INTEGER", " BIGINT")
-            .replace(" REAL", " DOUBLE PRECISION"),
+            .replace(" REAL", " DOUBLE PRECISION")
+            .replace(" BLOB", " BYTEA"),
     }
 }
 
