@@ -185,8 +185,6 @@ fn plan_row(row: &AnyRow) -> Result<StoredPlan, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// A published 144-interval plan of the demo site (37 KB of JSON).
     fn demo_document() -> String {
         let path = concat!(
