@@ -139,11 +139,50 @@ pub fn replan_instant(config: &SiteConfig, now: DateTime<Utc>) -> DateTime<Utc> 
 /// take over the claims of a replica that died; forever.
 pub async fn planning_loop(state: Arc<AppState>) {
     let recheck = Duration::from_millis(state.config.planning_lease_seconds.max(1) * 500);
+    let mut tidied: Option<Instant> = None;
     loop {
         let now = state.clock.now();
         planning_cycle(&state, now).await;
+        if tidied.is_none_or(|at| at.elapsed() >= TIDY_EVERY) {
+            tidy(&state, now).await;
+            tidied = Some(Instant::now());
+        }
         let next_minute = now + TimeDelta::seconds(60 - now.timestamp().rem_euclid(60));
         state.clock.wait(next_minute, recheck).await;
+    }
+}
+
+/// How often (real time) a replica trims plans past retention and forgets
+/// old planning claims.
+const TIDY_EVERY: Duration = Duration::from_secs(3600);
+
+/// Claims on instants this long before the clock's now are forgotten.
+const CLAIMS_KEPT_DAYS: i64 = 2;
+
+/// Trims the plans past `plan_retention_days` (in batches) and forgets
+/// old planning claims; errors are logged, and it is tried again later.
+async fn tidy(state: &AppState, now: DateTime<Utc>) {
+    if let Some(days) = state.config.plan_retention_days {
+        let before = Utc::now() - TimeDelta::days(i64::from(days));
+        loop {
+            match state.store.trim_plans(before, 1000).await {
+                Ok(1000) => continue,
+                Ok(trimmed) => {
+                    if trimmed > 0 {
+                        tracing::info!(trimmed, "plans past retention trimmed");
+                    }
+                    break;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot trim plans past retention");
+                    break;
+                }
+            }
+        }
+    }
+    let before = seconds(now - TimeDelta::days(CLAIMS_KEPT_DAYS));
+    if let Err(error) = state.store.forget_claims(&before).await {
+        tracing::error!(%error, "cannot forget old planning claims");
     }
 }
 

@@ -87,6 +87,9 @@ pub struct ServeConfig {
     pub planning_loop: bool,
     /// A simulated clock instead of the wall clock.
     pub clock: Option<clock::ClockConfig>,
+    /// Days a plan is kept whole; after them it keeps only the intervals
+    /// it was in force for (`trimmed`). None: every plan is kept whole.
+    pub plan_retention_days: Option<u32>,
     /// How long a replica's claim on planning a site lasts (wall-clock
     /// seconds): a replica that dies mid-cycle has its sites planned by
     /// another within this time.
@@ -105,6 +108,7 @@ impl Default for ServeConfig {
             planning_loop: true,
             clock: None,
             planning_lease_seconds: 60,
+            plan_retention_days: None,
         }
     }
 }
@@ -152,6 +156,12 @@ impl ServeConfig {
                 .ok_or_else(|| {
                     format!("ARBITER_PLANNING_LEASE_SECONDS ({text:?}) must be a whole number ≥ 1")
                 })?;
+        }
+        if let Ok(text) = std::env::var("ARBITER_PLAN_RETENTION_DAYS") {
+            config.plan_retention_days =
+                Some(text.parse().ok().filter(|days| *days >= 1).ok_or_else(|| {
+                    format!("ARBITER_PLAN_RETENTION_DAYS ({text:?}) must be a whole number ≥ 1")
+                })?);
         }
         if let Ok(text) = std::env::var("ARBITER_PLANNING_LOOP") {
             config.planning_loop = match text.as_str() {

@@ -141,6 +141,12 @@ pub struct Document<'a> {
     pub warnings: &'a [String],
     /// The plan itself (the optimizer's plan format).
     pub plan: &'a Plan,
+    /// Present (true) once the plan is past the service's
+    /// `plan_retention_days`: `plan.intervals` then holds only the
+    /// intervals it was in force for (until the next version's start); its
+    /// costs and job summaries still describe the whole horizon it planned.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub trimmed: bool,
 }
 
 /// The start of the interval containing `now` on the site's grid.
@@ -223,6 +229,7 @@ pub async fn plan_site(
                 basis: &gathered.basis,
                 warnings: &gathered.warnings,
                 plan: &plan,
+                trimmed: false,
             })
             .unwrap_or_default()
         })

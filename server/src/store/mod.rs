@@ -32,7 +32,7 @@ use sqlx::{AnyPool, Executor, Row};
 /// The schema, one step per migration, in SQLite's words (see [`dialect`]
 /// for PostgreSQL's); a database is moved to the last. SQLite counts the
 /// steps applied in `PRAGMA user_version`, PostgreSQL in `arbiter_schema`.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     "CREATE TABLE sites (
             id TEXT PRIMARY KEY,
             config TEXT NOT NULL,
@@ -146,6 +146,9 @@ const MIGRATIONS: [&str; 6] = [
     // empty), and history found by site and time.
     "ALTER TABLE plans ADD COLUMN document BLOB;
         CREATE INDEX plans_by_time ON plans (site_id, created_at);",
+    // Retention: a plan past `plan_retention_days` keeps only what it was
+    // in force for.
+    "ALTER TABLE plans ADD COLUMN trimmed INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// A migration step in the words of `backend`: PostgreSQL's integers are

@@ -167,6 +167,60 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Trims up to `limit` plans published before `before`: each keeps
+    /// only the intervals it was in force for, from its start to the next
+    /// version's start (all of them for a site's latest plan, which is not
+    /// trimmed), and says so (`"trimmed": true`). Returns how many it
+    /// trimmed. Safe to run on several replicas at once.
+    pub async fn trim_plans(&self, before: DateTime<Utc>, limit: i64) -> Result<usize, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM plans p
+             WHERE p.trimmed = 0 AND p.created_at < $1
+               AND p.version < (SELECT MAX(version) FROM plans q WHERE q.site_id = p.site_id)
+             ORDER BY p.created_at LIMIT $2"
+        ))
+        .bind(millis(before))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut trimmed = 0;
+        for row in &rows {
+            let plan = plan_row(row)?;
+            let Some(next) = self.plan(&plan.site_id, Some(plan.version + 1)).await? else {
+                continue;
+            };
+            let next: serde_json::Value = serde_json::from_str(&next.body)?;
+            let mut document: serde_json::Value = serde_json::from_str(&plan.body)?;
+            let Some(until) = next["start"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            if let Some(intervals) = document["plan"]["intervals"].as_array_mut() {
+                // RFC 3339 UTC instants of one format order as text.
+                intervals.retain(|interval| {
+                    interval["start"]
+                        .as_str()
+                        .is_some_and(|start| start < until.as_str())
+                });
+            }
+            document["trimmed"] = serde_json::Value::Bool(true);
+            let compressed = zstd::encode_all(document.to_string().as_bytes(), ZSTD_LEVEL)
+                .map_err(|error| StoreError::Unreadable(format!("compressing a plan: {error}")))?;
+            trimmed += sqlx::query(
+                "UPDATE plans SET document = $3, body = '', trimmed = 1
+                 WHERE site_id = $1 AND version = $2 AND trimmed = 0",
+            )
+            .bind(&plan.site_id)
+            .bind(plan.version)
+            .bind(compressed)
+            .execute(&self.pool)
+            .await?
+            .rows_affected() as usize;
+        }
+        Ok(trimmed)
+    }
+}
+
 fn plan_row(row: &AnyRow) -> Result<StoredPlan, StoreError> {
     Ok(StoredPlan {
         site_id: row.try_get(0)?,
@@ -216,6 +270,51 @@ mod tests {
             .expect("read")
             .expect("the plan");
         assert_eq!(read.body, document);
+    }
+
+    #[tokio::test]
+    async fn a_plan_past_retention_keeps_the_intervals_it_was_in_force_for() {
+        let (store, _dir) = super::super::temp_store("plans-trim").await;
+        let document = |start: &str| {
+            serde_json::json!({
+                "start": start,
+                "plan": {"intervals": [
+                    {"start": "2024-10-24T07:00:00Z"}, {"start": "2024-10-24T07:15:00Z"},
+                    {"start": "2024-10-24T07:30:00Z"}, {"start": "2024-10-24T07:45:00Z"},
+                    {"start": "2024-10-24T08:00:00Z"}, {"start": "2024-10-24T08:15:00Z"}
+                ]}
+            })
+            .to_string()
+        };
+        for start in ["2024-10-24T07:00:00Z", "2024-10-24T07:30:00Z"] {
+            store
+                .insert_plan("a", "optimal", None, |_, _| document(start))
+                .await
+                .expect("stored");
+        }
+        let later = super::super::now() + chrono::TimeDelta::seconds(1);
+        assert_eq!(store.trim_plans(later, 100).await.expect("trimmed"), 1);
+        let first: serde_json::Value = serde_json::from_str(
+            &store
+                .plan("a", Some(1))
+                .await
+                .expect("read")
+                .expect("v1")
+                .body,
+        )
+        .expect("JSON");
+        assert_eq!(first["trimmed"], true);
+        let kept: Vec<_> = first["plan"]["intervals"]
+            .as_array()
+            .expect("intervals")
+            .iter()
+            .map(|i| i["start"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(kept, ["2024-10-24T07:00:00Z", "2024-10-24T07:15:00Z"]);
+        // The latest plan stays whole, and trimming again changes nothing.
+        let latest = store.plan("a", None).await.expect("read").expect("v2");
+        assert!(!latest.body.contains("trimmed"));
+        assert_eq!(store.trim_plans(later, 100).await.expect("trimmed"), 0);
     }
 
     #[tokio::test]
