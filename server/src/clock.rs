@@ -50,8 +50,9 @@ pub struct Clock {
 struct Simulated {
     start: DateTime<Utc>,
     speed: f64,
-    since: Instant,
-    advanced: Mutex<TimeDelta>,
+    /// The wall-clock instant the clock showed `start` (plus what it was
+    /// advanced by): replicas that share a clock share these.
+    running: Mutex<(DateTime<Utc>, TimeDelta)>,
 }
 
 impl Clock {
@@ -60,8 +61,7 @@ impl Clock {
         let simulated = config.map(|c| Simulated {
             start: c.start,
             speed: c.speed.max(0.0),
-            since: Instant::now(),
-            advanced: Mutex::new(TimeDelta::zero()),
+            running: Mutex::new((Utc::now(), TimeDelta::zero())),
         });
         let now = simulated.as_ref().map_or_else(Utc::now, |s| s.start);
         Clock {
@@ -75,9 +75,12 @@ impl Clock {
         match &self.simulated {
             None => Utc::now(),
             Some(s) => {
-                let real = s.since.elapsed().as_secs_f64() * s.speed;
-                let advanced = s.advanced.lock().map_or_else(|_| TimeDelta::zero(), |a| *a);
-                s.start + advanced + TimeDelta::milliseconds((real * 1000.0) as i64)
+                let (epoch, advanced) = s
+                    .running
+                    .lock()
+                    .map_or_else(|_| (Utc::now(), TimeDelta::zero()), |r| *r);
+                let real = (Utc::now() - epoch).num_milliseconds().max(0) as f64 * s.speed;
+                s.start + advanced + TimeDelta::milliseconds(real as i64)
             }
         }
     }
@@ -92,11 +95,28 @@ impl Clock {
         let Some(s) = &self.simulated else {
             return false;
         };
-        if let Ok(mut advanced) = s.advanced.lock() {
-            *advanced += by;
+        if let Ok(mut running) = s.running.lock() {
+            running.1 += by;
         }
         self.changed.send_replace(self.now());
         true
+    }
+
+    /// The simulated clock's settings: its start and speed.
+    pub fn settings(&self) -> Option<(DateTime<Utc>, f64)> {
+        self.simulated.as_ref().map(|s| (s.start, s.speed))
+    }
+
+    /// Runs a simulated clock from `epoch` (the wall-clock instant it
+    /// showed its start), advanced by `advanced`: the clock replicas share.
+    pub fn adopt(&self, epoch: DateTime<Utc>, advanced: TimeDelta) {
+        let Some(s) = &self.simulated else {
+            return;
+        };
+        if let Ok(mut running) = s.running.lock() {
+            *running = (epoch, advanced);
+        }
+        self.changed.send_replace(self.now());
     }
 
     /// Waits until the clock may have passed `until` (a real sleep, scaled

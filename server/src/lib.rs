@@ -283,6 +283,9 @@ pub struct AppState {
     pub price_models: planning::PriceModels,
     /// This replica's name in planning claims: random, new at each start.
     pub replica: String,
+    /// Whether the simulated clock is shared with the other replicas on
+    /// the database (PostgreSQL).
+    pub shared_clock: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -300,6 +303,7 @@ impl AppState {
             backtests: backtests::Backtests::new(),
             price_models: Default::default(),
             replica: format!("replica_{}", auth::random_hex::<6>()),
+            shared_clock: Default::default(),
             config,
         }
     }
@@ -337,6 +341,17 @@ pub async fn serve(
     let state = Arc::new(AppState::new(store, config));
     replicas::catch_up(&state).await.map_err(store_error)?;
     if backend == store::Backend::Postgres {
+        if let Some((start, speed)) = state.clock.settings() {
+            let shared = state
+                .store
+                .share_clock(start, speed, chrono::Utc::now())
+                .await
+                .map_err(store_error)?;
+            state.clock.adopt(shared.epoch, shared.advanced);
+            state
+                .shared_clock
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         tokio::spawn(replicas::listen(Arc::clone(&state), database.clone()));
     }
     if state.config.planning_loop {

@@ -4,14 +4,16 @@
 //! and its event stream, so `plans/latest`, ETags and `plans/stream` agree
 //! on every replica within a moment, with no polling of the plans table.
 //! After a lost connection a replica reads every site's latest plan again,
-//! since announcements made while it was away are not replayed.
+//! since announcements made while it was away are not replayed. A
+//! simulated clock is shared the same way: advancing it on one replica
+//! advances it on all.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
-use crate::store::PLANS_CHANNEL;
+use crate::store::{CLOCK_CHANNEL, PLANS_CHANNEL};
 use crate::{AppState, Published};
 
 /// Takes `published` as a site's latest plan unless a newer one is known,
@@ -50,13 +52,14 @@ pub async fn catch_up(state: &AppState) -> Result<usize, crate::store::StoreErro
 pub async fn listen(state: Arc<AppState>, url: String) {
     loop {
         match PgListener::connect(&url).await {
-            Ok(mut listener) => match listener.listen(PLANS_CHANNEL).await {
+            Ok(mut listener) => match listener.listen_all([PLANS_CHANNEL, CLOCK_CHANNEL]).await {
                 Ok(()) => {
-                    // What was published while this replica was not
-                    // listening.
+                    // What was published, and how the shared clock moved,
+                    // while this replica was not listening.
                     if let Err(error) = catch_up(&state).await {
                         tracing::error!(%error, "cannot read the latest plans");
                     }
+                    follow_clock(&state).await;
                     follow(&state, &mut listener).await;
                 }
                 Err(error) => tracing::error!(%error, "cannot listen for plans"),
@@ -67,7 +70,22 @@ pub async fn listen(state: Arc<AppState>, url: String) {
     }
 }
 
-/// Adopts each announced plan until the connection is lost.
+/// Runs the simulated clock as the replicas share it (when it is shared).
+async fn follow_clock(state: &AppState) {
+    if !state
+        .shared_clock
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return;
+    }
+    match state.store.shared_clock().await {
+        Ok(shared) => state.clock.adopt(shared.epoch, shared.advanced),
+        Err(error) => tracing::error!(%error, "cannot read the shared clock"),
+    }
+}
+
+/// Adopts each announced plan and clock advance until the connection is
+/// lost.
 async fn follow(state: &AppState, listener: &mut PgListener) {
     loop {
         let notification = match listener.try_recv().await {
@@ -81,6 +99,10 @@ async fn follow(state: &AppState, listener: &mut PgListener) {
                 return;
             }
         };
+        if notification.channel() == CLOCK_CHANNEL {
+            follow_clock(state).await;
+            continue;
+        }
         let Some((site, version)) = notification
             .payload()
             .split_once(' ')

@@ -171,7 +171,15 @@ async fn advance_clock(
             format!("({}) must be 1 to 525600", advance.minutes),
         ));
     }
-    if !state.clock.advance(TimeDelta::minutes(advance.minutes)) {
+    let by = TimeDelta::minutes(advance.minutes);
+    if state
+        .shared_clock
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        // Every replica on the database moves with it.
+        let shared = state.store.advance_shared_clock(by).await?;
+        state.clock.adopt(shared.epoch, shared.advanced);
+    } else if !state.clock.advance(by) {
         return Err(ApiError::conflict(
             "the service runs on the wall clock; only a simulated clock ([clock]) can be advanced",
         ));

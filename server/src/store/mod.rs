@@ -13,6 +13,7 @@ mod audit;
 mod backtests;
 mod charging;
 mod claims;
+mod clock;
 mod jobs;
 mod keys;
 mod plans;
@@ -32,7 +33,7 @@ use sqlx::{AnyPool, Executor, Row};
 /// The schema, one step per migration, in SQLite's words (see [`dialect`]
 /// for PostgreSQL's); a database is moved to the last. SQLite counts the
 /// steps applied in `PRAGMA user_version`, PostgreSQL in `arbiter_schema`.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     "CREATE TABLE sites (
             id TEXT PRIMARY KEY,
             config TEXT NOT NULL,
@@ -149,6 +150,14 @@ const MIGRATIONS: [&str; 7] = [
     // Retention: a plan past `plan_retention_days` keeps only what it was
     // in force for.
     "ALTER TABLE plans ADD COLUMN trimmed INTEGER NOT NULL DEFAULT 0;",
+    // The simulated clock replicas on one database share.
+    "CREATE TABLE simulated_clock (
+            id INTEGER PRIMARY KEY,
+            start TEXT NOT NULL,
+            speed REAL NOT NULL,
+            epoch TEXT NOT NULL,
+            advanced_ms INTEGER NOT NULL
+        );",
 ];
 
 /// A migration step in the words of `backend`: PostgreSQL's integers are
@@ -168,6 +177,7 @@ fn dialect(step: &str, backend: Backend) -> String {
 pub use audit::AuditEntry;
 pub use backtests::StoredBacktest;
 pub use claims::Claim;
+pub use clock::SharedClock;
 pub use jobs::StoredJob;
 pub use keys::StoredKey;
 pub use plans::StoredPlan;
@@ -315,6 +325,10 @@ fn parse_time(text: &str, index: usize) -> Result<DateTime<Utc>, StoreError> {
 /// The PostgreSQL channel on which each published plan is announced, as
 /// `"<site> <version>"`.
 pub const PLANS_CHANNEL: &str = "arbiter_plans";
+
+/// The PostgreSQL channel on which an advance of the shared simulated
+/// clock is announced.
+pub const CLOCK_CHANNEL: &str = "arbiter_clock";
 
 /// How long a request waits for a connection before it fails (answered
 /// 503: the database is away or every connection is busy).
