@@ -327,17 +327,24 @@ pub async fn serve(
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|error| store_error(store::StoreError::Folder(error)))?;
     let store = Store::connect(&database).await.map_err(store_error)?;
+    let backend = store.backend();
+    // A backtest runs in the process that received it: on SQLite, one left
+    // unfinished died with the last run; on PostgreSQL, with a replica that
+    // has been silent for a while.
+    let silent_since = match backend {
+        store::Backend::Sqlite => chrono::Utc::now() + chrono::TimeDelta::seconds(1),
+        store::Backend::Postgres => chrono::Utc::now() - backtests::SILENT_RUNNER,
+    };
     let failed = store
-        .fail_unfinished_backtests()
+        .fail_unfinished_backtests(silent_since)
         .await
         .map_err(store_error)?;
     if failed > 0 {
         tracing::warn!(
             failed,
-            "backtests left unfinished by the last run marked failed"
+            "backtests left unfinished by a stopped service marked failed"
         );
     }
-    let backend = store.backend();
     let state = Arc::new(AppState::new(store, config));
     replicas::catch_up(&state).await.map_err(store_error)?;
     if backend == store::Backend::Postgres {
@@ -354,6 +361,7 @@ pub async fn serve(
         }
         tokio::spawn(replicas::listen(Arc::clone(&state), database.clone()));
     }
+    tokio::spawn(backtests::keep_alive(Arc::clone(&state), backend));
     if state.config.planning_loop {
         tokio::spawn(clock::planning_loop(Arc::clone(&state)));
     }

@@ -61,6 +61,10 @@ pub struct Metrics {
     solves: Histogram,
     plans: Family<StatusLabels, Counter>,
     plan_age: Family<SiteLabels, Gauge<f64, AtomicU64>>,
+    database: Histogram,
+    /// Plans timed in `database`, and their database time in microseconds
+    /// (for `arbiter bench cycle`).
+    database_totals: (AtomicU64, AtomicU64),
 }
 
 impl Default for Metrics {
@@ -96,6 +100,12 @@ impl Default for Metrics {
             "Seconds since each site's latest plan was published",
             plan_age.clone(),
         );
+        let database = request_histogram();
+        registry.register(
+            "arbiter_plan_database_seconds",
+            "Time a plan spends in the database: reading what it is built from and publishing itself",
+            database.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -103,11 +113,32 @@ impl Default for Metrics {
             solves,
             plans,
             plan_age,
+            database,
+            database_totals: Default::default(),
         }
     }
 }
 
 impl Metrics {
+    /// Records the database time of one plan.
+    pub fn plan_database(&self, seconds: f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.database.observe(seconds);
+        self.database_totals.0.fetch_add(1, Relaxed);
+        self.database_totals
+            .1
+            .fetch_add((seconds * 1e6) as u64, Relaxed);
+    }
+
+    /// Plans timed so far and their database time in all, seconds.
+    pub fn plan_database_totals(&self) -> (u64, f64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.database_totals.0.load(Relaxed),
+            self.database_totals.1.load(Relaxed) as f64 / 1e6,
+        )
+    }
+
     /// Counts a published plan and its solve time.
     pub fn plan_published(&self, status: &str, solve_seconds: f64) {
         self.solves.observe(solve_seconds);

@@ -161,19 +161,27 @@ fn bench_cycle_plans_every_site_and_reports_the_solve_times() {
         "3",
         "--solvers",
         "1",
+        "--replicas",
+        "2",
         "--out",
         &out_text,
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = stdout(&output);
     assert!(
-        stdout.starts_with("planning cycle: 3 of 3 sites planned in "),
+        stdout.starts_with("planning cycle on sqlite: 3 of 3 sites planned in "),
         "{stdout}"
     );
     let figures: Value =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("figures")).expect("JSON");
+    // Two replicas share the three sites: each planned once.
     assert_eq!(figures["planned"], 3);
+    assert_eq!(figures["replicas"], 2);
     assert_eq!(figures["solvers"], 1);
+    let database = figures["database_seconds_per_plan"]
+        .as_f64()
+        .expect("seconds");
+    assert!(database > 0.0 && database < 1.0, "{figures}");
     let statuses: u64 = figures["statuses"]
         .as_object()
         .expect("statuses")

@@ -436,3 +436,34 @@ fn a_database_restart_under_load_answers_503_and_loses_no_acknowledged_write() {
         acknowledged.len()
     );
 }
+
+#[test]
+fn the_cycle_benchmark_runs_replicas_on_postgresql() {
+    let url = Cluster::shared().database("fleet_bench");
+    let output = Command::new(binary())
+        .args([
+            "bench",
+            "cycle",
+            "--sites",
+            "4",
+            "--solvers",
+            "1",
+            "--replicas",
+            "2",
+        ])
+        .args(["--database-url", &url])
+        .current_dir(root())
+        .output()
+        .expect("arbiter bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("planning cycle on postgres: 4 of 4 sites planned in "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("database time per site plan: "), "{stdout}");
+}

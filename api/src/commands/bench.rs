@@ -40,9 +40,14 @@ pub struct CycleArgs {
     /// Number of sites.
     #[arg(long, default_value_t = 1000)]
     sites: usize,
-    /// Solves at once [default: the number of cores].
+    /// Solves at once, per replica [default: the number of cores].
     #[arg(long)]
     solvers: Option<usize>,
+    /// Replicas sharing the cycle, as `arbiter serve` processes on one
+    /// database share it (each its own connection pool, solvers and
+    /// planning claims; here in one process).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
     /// Database folder [default: a fresh temporary folder, removed after].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -93,10 +98,13 @@ fn scaled(base: &SiteConfig, id: String, scale: f64) -> Result<SiteConfig, Failu
 #[derive(Debug, Serialize)]
 struct Figures {
     sites: usize,
+    database: String,
+    replicas: usize,
     solvers: usize,
     planned: usize,
     wall_seconds: f64,
     seed_seconds: f64,
+    database_seconds_per_plan: f64,
     statuses: std::collections::BTreeMap<String, usize>,
     solve_p50_seconds: f64,
     solve_p90_seconds: f64,
@@ -122,6 +130,9 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
     if solvers == 0 {
         return Err(invalid("--solvers must be at least 1"));
+    }
+    if args.replicas == 0 {
+        return Err(invalid("--replicas must be at least 1"));
     }
     let (dir, temporary) = match &args.data_dir {
         Some(dir) => (dir.clone(), false),
@@ -186,7 +197,15 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         clock: Some(ClockConfig { start, speed: 0.0 }),
         ..ServeConfig::default()
     };
-    let state = Arc::new(AppState::new(store, config));
+    // The first replica plans on the seeding store; each other on a pool
+    // of its own.
+    let mut states = vec![Arc::new(AppState::new(store, config.clone()))];
+    for _ in 1..args.replicas {
+        let store = runtime
+            .block_on(Store::connect(&database))
+            .map_err(|error| Failure::Internal(format!("{}: {error}", redacted(&database))))?;
+        states.push(Arc::new(AppState::new(store, config.clone())));
+    }
     let bar = ProgressBar::new(args.sites as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -196,34 +215,53 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
     );
     bar.set_message("planning");
     let (planned, wall_seconds) = runtime.block_on(async {
-        // The bar follows the published plans.
-        let mut events = state.events.subscribe();
-        let counting = {
-            let bar = bar.clone();
-            tokio::spawn(async move {
-                loop {
-                    match events.recv().await {
-                        Ok(_) => bar.inc(1),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                            bar.inc(missed);
+        // The bar follows the plans every replica publishes.
+        let counting: Vec<_> = states
+            .iter()
+            .map(|state| {
+                let mut events = state.events.subscribe();
+                let bar = bar.clone();
+                tokio::spawn(async move {
+                    loop {
+                        match events.recv().await {
+                            Ok(_) => bar.inc(1),
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                                bar.inc(missed);
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                         }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     }
-                }
+                })
             })
-        };
+            .collect();
         let started = Instant::now();
-        let planned = planning_cycle(&state, start).await;
+        let cycles = states.iter().map(|state| {
+            let state = Arc::clone(state);
+            tokio::spawn(async move { planning_cycle(&state, start).await })
+        });
+        let mut planned = 0;
+        for cycle in cycles.collect::<Vec<_>>() {
+            planned += cycle.await.unwrap_or(0);
+        }
         let wall = started.elapsed().as_secs_f64();
-        counting.abort();
+        counting.iter().for_each(tokio::task::JoinHandle::abort);
         (planned, wall)
     });
     bar.finish_and_clear();
-    let documents: Vec<_> = state
-        .latest
-        .read()
-        .map(|latest| latest.values().map(|p| p.body.clone()).collect())
-        .unwrap_or_default();
+    let documents: Vec<_> = states
+        .iter()
+        .flat_map(|state| {
+            state
+                .latest
+                .read()
+                .map(|latest| latest.values().map(|p| p.body.clone()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+        .collect();
+    let (timed, database_seconds) = states.iter().fold((0, 0.0), |(n, s), state| {
+        let (count, seconds) = state.metrics.plan_database_totals();
+        (n + count, s + seconds)
+    });
     let mut solves = Vec::new();
     let mut statuses = std::collections::BTreeMap::new();
     for body in &documents {
@@ -240,10 +278,17 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
     solves.sort_by(f64::total_cmp);
     let figures = Figures {
         sites: args.sites,
+        database: if database.starts_with("sqlite:") {
+            "sqlite".to_owned()
+        } else {
+            "postgres".to_owned()
+        },
+        replicas: args.replicas,
         solvers,
         planned,
         wall_seconds,
         seed_seconds,
+        database_seconds_per_plan: database_seconds / timed.max(1) as f64,
         statuses,
         solve_p50_seconds: quantile(&solves, 0.5),
         solve_p90_seconds: quantile(&solves, 0.9),
@@ -255,8 +300,18 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     println!(
-        "planning cycle: {} of {} sites planned in {:.1} s wall with {} solvers (seeding {:.1} s)",
-        figures.planned, figures.sites, figures.wall_seconds, figures.solvers, figures.seed_seconds
+        "planning cycle on {}: {} of {} sites planned in {:.1} s wall by {} replica(s) with {} solver(s) each (seeding {:.1} s)",
+        figures.database,
+        figures.planned,
+        figures.sites,
+        figures.wall_seconds,
+        figures.replicas,
+        figures.solvers,
+        figures.seed_seconds
+    );
+    println!(
+        "database time per site plan: {:.1} ms (reading its data, publishing the plan)",
+        figures.database_seconds_per_plan * 1000.0
     );
     println!(
         "solve per site: p50 {:.3} s, p90 {:.3} s, p99 {:.3} s, max {:.3} s; {:.1} s in all",

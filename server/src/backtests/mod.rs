@@ -241,6 +241,37 @@ pub(crate) struct Job {
     pub(crate) strategies: Vec<Strategy>,
 }
 
+/// How often a service says it still runs its backtests.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A replica silent this long has stopped: its unfinished backtests are
+/// failed (by any replica).
+pub const SILENT_RUNNER: chrono::TimeDelta = chrono::TimeDelta::seconds(45);
+
+/// Says every [`HEARTBEAT`] that this service still runs its backtests;
+/// on PostgreSQL also fails those of replicas silent for
+/// [`SILENT_RUNNER`]. Forever.
+pub async fn keep_alive(state: Arc<AppState>, backend: crate::store::Backend) {
+    loop {
+        tokio::time::sleep(HEARTBEAT).await;
+        let now = chrono::Utc::now();
+        if let Err(error) = state.store.heartbeat_backtests(&state.replica, now).await {
+            tracing::warn!(%error, "cannot record that the backtests still run");
+        }
+        if backend == crate::store::Backend::Postgres {
+            match state
+                .store
+                .fail_unfinished_backtests(now - SILENT_RUNNER)
+                .await
+            {
+                Ok(0) => {}
+                Ok(failed) => tracing::warn!(failed, "backtests of a stopped replica failed"),
+                Err(error) => tracing::warn!(%error, "cannot look for stopped backtests"),
+            }
+        }
+    }
+}
+
 /// Runs a submitted backtest when the slot is free and stores how it ended.
 async fn run(state: Arc<AppState>, id: String, job: Job, progress: Arc<Progress>) {
     let permit = state.backtests.slot.acquire().await;

@@ -83,7 +83,7 @@ pub async fn submit(
     };
     {
         let stored = stored.clone();
-        state.store.insert_backtest(&stored).await?;
+        state.store.insert_backtest(&stored, &state.replica).await?;
     }
     let intervals = ((to - from).num_minutes() / i64::from(config.site.interval_minutes)) as usize;
     state.backtests.start(

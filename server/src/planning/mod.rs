@@ -192,6 +192,7 @@ pub async fn plan_site(
     at: DateTime<Utc>,
     claim: Option<Claim>,
 ) -> Result<Arc<Published>, PlanningError> {
+    let reading = std::time::Instant::now();
     let gathered = gather(
         &state.store,
         &state.price_models,
@@ -201,6 +202,7 @@ pub async fn plan_site(
         state.clock.now(),
     )
     .await?;
+    let read_seconds = reading.elapsed().as_secs_f64();
     let permit = tokio::time::timeout(SOLVE_QUEUE_TIMEOUT, state.solves.acquire())
         .await
         .map_err(|_| PlanningError::Busy)?
@@ -218,6 +220,7 @@ pub async fn plan_site(
         .plan_published(plan.status.as_str(), plan.solve_seconds);
     let site_id = config.site.id.clone();
     let status = plan.status.as_str().to_owned();
+    let writing = std::time::Instant::now();
     let stored = state
         .store
         .insert_plan(&site_id, &status, claim.as_ref(), |version, created_at| {
@@ -234,6 +237,9 @@ pub async fn plan_site(
             .unwrap_or_default()
         })
         .await?;
+    state
+        .metrics
+        .plan_database(read_seconds + writing.elapsed().as_secs_f64());
     let published = Arc::new(Published::from_stored(stored).map_err(PlanningError::Stored)?);
     crate::replicas::adopt(state, Arc::clone(&published));
     Ok(published)

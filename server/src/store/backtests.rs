@@ -34,17 +34,39 @@ pub struct StoredBacktest {
 }
 
 impl Store {
-    /// Records a submitted backtest (status `queued`).
-    pub async fn insert_backtest(&self, backtest: &StoredBacktest) -> Result<(), StoreError> {
+    /// Records a submitted backtest (status `queued`), run by `runner`.
+    pub async fn insert_backtest(
+        &self,
+        backtest: &StoredBacktest,
+        runner: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO backtests (id, created_at, key_id, request, status)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO backtests (id, created_at, key_id, request, status, runner, alive_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $2)",
         )
         .bind(&backtest.id)
         .bind(millis(backtest.created_at))
         .bind(&backtest.key_id)
         .bind(&backtest.request)
         .bind(&backtest.status)
+        .bind(runner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Says `runner` is alive and still running its unfinished backtests.
+    pub async fn heartbeat_backtests(
+        &self,
+        runner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE backtests SET alive_at = $2
+             WHERE runner = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(runner)
+        .bind(millis(now))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -84,14 +106,19 @@ impl Store {
     }
 
     /// Backtests left queued or running by a service that stopped without
-    /// finishing them are failed, saying so (called at start).
-    pub async fn fail_unfinished_backtests(&self) -> Result<usize, StoreError> {
+    /// finishing them (its last sign of life before `silent_since`) are
+    /// failed, saying so.
+    pub async fn fail_unfinished_backtests(
+        &self,
+        silent_since: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         let failed = sqlx::query(
             "UPDATE backtests SET status = 'failed', finished_at = $1,
              error = 'the service stopped before the backtest finished; submit it again'
-             WHERE status IN ('queued', 'running')",
+             WHERE status IN ('queued', 'running') AND (alive_at IS NULL OR alive_at < $2)",
         )
         .bind(millis(now()))
+        .bind(millis(silent_since))
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -153,9 +180,30 @@ mod tests {
             report: None,
             error: None,
         };
-        store.insert_backtest(&backtest).await.expect("stored");
+        store
+            .insert_backtest(&backtest, "r1")
+            .await
+            .expect("stored");
         store.start_backtest("bt_1").await.expect("started");
-        assert_eq!(store.fail_unfinished_backtests().await.expect("failed"), 1);
+        // Alive a moment ago: not failed; silent since: failed.
+        let (earlier, later) = (
+            backtest.created_at - chrono::TimeDelta::seconds(1),
+            now() + chrono::TimeDelta::seconds(1),
+        );
+        assert_eq!(
+            store
+                .fail_unfinished_backtests(earlier)
+                .await
+                .expect("read"),
+            0
+        );
+        assert_eq!(
+            store
+                .fail_unfinished_backtests(later)
+                .await
+                .expect("failed"),
+            1
+        );
         let failed = store
             .backtest("bt_1")
             .await
@@ -165,7 +213,10 @@ mod tests {
         assert!(failed.started_at.is_some() && failed.finished_at.is_some());
         assert!(failed.error.is_some());
         assert_eq!(
-            store.fail_unfinished_backtests().await.expect("none left"),
+            store
+                .fail_unfinished_backtests(later)
+                .await
+                .expect("none left"),
             0
         );
     }

@@ -33,7 +33,7 @@ use sqlx::{AnyPool, Executor, Row};
 /// The schema, one step per migration, in SQLite's words (see [`dialect`]
 /// for PostgreSQL's); a database is moved to the last. SQLite counts the
 /// steps applied in `PRAGMA user_version`, PostgreSQL in `arbiter_schema`.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     "CREATE TABLE sites (
             id TEXT PRIMARY KEY,
             config TEXT NOT NULL,
@@ -158,6 +158,9 @@ const MIGRATIONS: [&str; 8] = [
             epoch TEXT NOT NULL,
             advanced_ms INTEGER NOT NULL
         );",
+    // Which replica runs a backtest, and when it last said it was alive.
+    "ALTER TABLE backtests ADD COLUMN runner TEXT;
+        ALTER TABLE backtests ADD COLUMN alive_at TEXT;",
 ];
 
 /// A migration step in the words of `backend`: PostgreSQL's integers are
