@@ -4,10 +4,16 @@
 #  2. POST /v1/sites/np15-hub/plan, one controller calling back to back
 #     (30 s), against the solve time the plans themselves report.
 # The service runs the demo (release build, planning loop off) on a fresh
-# data folder; wrk runs on the same 2-core machine. Usage:
-#   scripts/bench-http.sh [SECONDS]
+# data folder, or with --postgres on a throwaway PostgreSQL cluster
+# (scripts/scratch-postgres.sh); wrk runs on the same 2-core machine. Usage:
+#   scripts/bench-http.sh [--postgres] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+postgres=false
+if [ "${1:-}" = --postgres ]; then
+  postgres=true
+  shift
+fi
 seconds="${1:-30}"
 
 if ! command -v wrk >/dev/null; then
@@ -21,10 +27,17 @@ fi
 cargo build --release -p arbiter
 
 dir="$(mktemp -d)"
+cluster=""
+if $postgres; then
+  started="$(scripts/scratch-postgres.sh start)"
+  export ARBITER_DATABASE_URL="$(echo "$started" | head -1)"
+  cluster="$(echo "$started" | tail -1)"
+fi
 ARBITER_DATA_DIR="$dir" ARBITER_LISTEN=127.0.0.1:0 ARBITER_PLANNING_LOOP=off \
   target/release/arbiter serve --demo 2>"$dir/log" &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir";
+      [ -n "$cluster" ] && scripts/scratch-postgres.sh stop "$cluster"' EXIT
 for _ in $(seq 100); do
   grep -q "listening on" "$dir/log" 2>/dev/null && break
   sleep 0.1

@@ -217,9 +217,11 @@ pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize 
             Vec::new()
         }
     };
-    // At most as many sites in flight as there are solvers: a controller's
-    // own call then waits behind those solves only, not the whole cycle.
-    let limit = state.config.max_concurrent_solves.max(1);
+    // One site more in flight than there are solvers: while they solve, the
+    // next site's data is read (and a finished plan stored), so the solvers
+    // never wait on the database; a controller's own call waits behind
+    // those solves only, not the whole cycle.
+    let limit = state.config.max_concurrent_solves.max(1) + 1;
     let mut planning = tokio::task::JoinSet::new();
     let mut planned = 0;
     for stored in sites {

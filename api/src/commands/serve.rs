@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use arbiter_server::auth::Role;
-use arbiter_server::store::{Store, redacted};
+use arbiter_server::store::{Store, describe, redacted};
 use arbiter_server::{ServeConfig, ServeError, demo};
 
 use super::{EXIT_INTERNAL, EXIT_INVALID};
@@ -113,7 +113,7 @@ async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
         .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
     eprintln!(
         "arbiter: storing in {}; listening on http://{address}",
-        redacted(&config.database())
+        describe(&config.database())
     );
     if let Some(clock) = &config.clock {
         eprintln!(

@@ -477,6 +477,18 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// The database `url` names, as the service says where it stores: the
+/// SQLite file, or PostgreSQL and its URL without a password.
+pub fn describe(url: &str) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(path) => format!(
+            "{} (SQLite, WAL)",
+            path.split_once('?').map_or(path, |(path, _)| path)
+        ),
+        None => format!("{} (PostgreSQL)", redacted(url)),
+    }
+}
+
 /// The URL of the SQLite file at `path`, created if missing.
 pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
@@ -490,4 +502,36 @@ pub(crate) async fn temp_store(name: &str) -> (Store, tempfile::TempDir) {
         .tempdir()
         .expect("a temp folder");
     (Store::open(dir.path()).await.expect("a store"), dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_is_described_without_its_password() {
+        assert_eq!(
+            describe("sqlite://data/arbiter.sqlite?mode=rwc"),
+            "data/arbiter.sqlite (SQLite, WAL)"
+        );
+        assert_eq!(
+            describe("postgres://arbiter:secret@db.internal:5432/fleet"),
+            "postgres://arbiter:***@db.internal:5432/fleet (PostgreSQL)"
+        );
+        assert_eq!(
+            redacted("postgres://arbiter@db/fleet"),
+            "postgres://arbiter@db/fleet"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_url_of_another_database_is_refused_naming_the_schemes() {
+        let error = Store::connect("mysql://root:pw@db/arbiter")
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            error.to_string(),
+            "database URL \"mysql://root:***@db/arbiter\": must start with sqlite:// or postgres://"
+        );
+    }
 }
