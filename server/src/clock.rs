@@ -26,7 +26,7 @@ use arbiter_backtest::SiteConfig;
 
 use super::AppState;
 use super::planning::plan_site;
-use super::store::seconds;
+use super::store::{Claimed, seconds};
 
 /// A simulated clock's settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -162,13 +162,23 @@ pub async fn planning_loop(state: Arc<AppState>) {
     let mut tidied: Option<Instant> = None;
     loop {
         let now = state.clock.now();
-        planning_cycle(&state, now).await;
+        let cycle = planning_cycle(&state, now).await;
         if tidied.is_none_or(|at| at.elapsed() >= TIDY_EVERY) {
             tidy(&state, now).await;
             tidied = Some(Instant::now());
         }
         let next_minute = now + TimeDelta::seconds(60 - now.timestamp().rem_euclid(60));
-        state.clock.wait(next_minute, recheck).await;
+        // Another replica's claim lapsing: look again right after, to plan
+        // its site within the lease (and one solve) should that replica be
+        // gone.
+        let until_lapse = cycle.held_until.map(|until| {
+            ((until - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(50))
+                .min(recheck)
+        });
+        state
+            .clock
+            .wait(next_minute, until_lapse.unwrap_or(recheck))
+            .await;
     }
 }
 
@@ -209,7 +219,7 @@ async fn tidy(state: &AppState, now: DateTime<Utc>) {
 /// One cycle of the loop: plans every site that has no plan from its replan
 /// instant at `now`, [`AppState::solves`] at a time; returns how many it
 /// planned.
-pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize {
+pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> Cycle {
     let sites = match state.store.sites().await {
         Ok(sites) => sites,
         _ => {
@@ -223,7 +233,7 @@ pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize 
     // those solves only, not the whole cycle.
     let limit = state.config.max_concurrent_solves.max(1) + 1;
     let mut planning = tokio::task::JoinSet::new();
-    let mut planned = 0;
+    let mut cycle = Cycle::default();
     for stored in sites {
         let Ok(config) = SiteConfig::from_toml(&stored.id, &stored.config) else {
             continue;
@@ -239,8 +249,8 @@ pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize 
             continue;
         }
         while planning.len() >= limit {
-            if let Some(done) = planning.join_next().await {
-                planned += usize::from(matches!(done, Ok(true)));
+            if let Some(Ok(outcome)) = planning.join_next().await {
+                cycle.count(outcome);
             }
         }
         let state = Arc::clone(state);
@@ -254,28 +264,59 @@ pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> usize 
                 .claim(&stored.id, &instant, &state.replica, wall, wall + lease)
                 .await
             {
-                Ok(Some(claim)) => claim,
-                // Planned already, or another replica is at it.
-                Ok(None) => return false,
+                Ok(Claimed::Mine(claim)) => claim,
+                Ok(Claimed::Held(until)) => return Outcome::Held(until),
+                Ok(Claimed::Done) => return Outcome::Skipped,
                 Err(error) => {
                     tracing::error!(site = stored.id, %error, "cannot claim the site");
-                    return false;
+                    return Outcome::Skipped;
                 }
             };
             match plan_site(&state, config, stored.revision, at, Some(claim.clone())).await {
-                Ok(_) => true,
+                Ok(_) => Outcome::Planned,
                 Err(error) => {
                     tracing::error!(site = stored.id, %error, "planning failed");
                     if let Err(error) = state.store.release(&claim).await {
                         tracing::error!(site = stored.id, %error, "cannot release the claim");
                     }
-                    false
+                    Outcome::Skipped
                 }
             }
         });
     }
     while let Some(done) = planning.join_next().await {
-        planned += usize::from(matches!(done, Ok(true)));
+        if let Ok(outcome) = done {
+            cycle.count(outcome);
+        }
     }
-    planned
+    cycle
+}
+
+/// What a planning cycle did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cycle {
+    /// Sites this replica planned.
+    pub planned: usize,
+    /// The earliest lapse (wall-clock time) of another replica's claim on a
+    /// site still to be planned: the loop looks again then.
+    pub held_until: Option<DateTime<Utc>>,
+}
+
+impl Cycle {
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Planned => self.planned += 1,
+            Outcome::Held(until) => {
+                self.held_until = Some(self.held_until.map_or(until, |held| held.min(until)));
+            }
+            Outcome::Skipped => {}
+        }
+    }
+}
+
+/// What became of one site in a cycle.
+enum Outcome {
+    Planned,
+    Held(DateTime<Utc>),
+    Skipped,
 }

@@ -237,7 +237,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         let started = Instant::now();
         let cycles = states.iter().map(|state| {
             let state = Arc::clone(state);
-            tokio::spawn(async move { planning_cycle(&state, start).await })
+            tokio::spawn(async move { planning_cycle(&state, start).await.planned })
         });
         let mut planned = 0;
         for cycle in cycles.collect::<Vec<_>>() {

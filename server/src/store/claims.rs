@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, millis};
+use sqlx::Row;
+
+use super::{Store, StoreError, millis, time_column};
 
 /// A replica's claim on planning a site at one replan instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +20,20 @@ pub struct Claim {
     pub owner: String,
 }
 
+/// What a replica finds when it claims a site's replan instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// The claim is this replica's.
+    Mine(Claim),
+    /// Another replica holds it until then (wall-clock time).
+    Held(DateTime<Utc>),
+    /// The instant is planned.
+    Done,
+}
+
 impl Store {
     /// Claims planning `site_id` at `instant` for `owner` until
-    /// `lease_until` (wall-clock time): `None` when the instant is planned
+    /// `lease_until` (wall-clock time), unless the instant is planned
     /// already or another replica's lease has not lapsed at `now`.
     pub async fn claim(
         &self,
@@ -29,7 +42,7 @@ impl Store {
         owner: &str,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<Option<Claim>, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         let claimed: Option<String> = sqlx::query_scalar(
             "INSERT INTO planning_claims (site_id, instant, owner, lease_until, done)
              VALUES ($1, $2, $3, $5, 0)
@@ -44,11 +57,24 @@ impl Store {
         .bind(millis(lease_until))
         .fetch_optional(&self.pool)
         .await?;
-        Ok(claimed.map(|owner| Claim {
-            site_id: site_id.to_owned(),
-            instant: instant.to_owned(),
-            owner,
-        }))
+        if let Some(owner) = claimed {
+            return Ok(Claimed::Mine(Claim {
+                site_id: site_id.to_owned(),
+                instant: instant.to_owned(),
+                owner,
+            }));
+        }
+        let held = sqlx::query(
+            "SELECT done, lease_until FROM planning_claims WHERE site_id = $1 AND instant = $2",
+        )
+        .bind(site_id)
+        .bind(instant)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match held {
+            Some(row) if row.try_get::<i64, _>(0)? == 0 => Claimed::Held(time_column(&row, 1)?),
+            _ => Claimed::Done,
+        })
     }
 
     /// Gives a claim up (its plan failed), so that another replica, or
@@ -90,25 +116,29 @@ mod tests {
         let now: DateTime<Utc> = "2024-10-24T07:00:00Z".parse().expect("an instant");
         let lease = now + TimeDelta::seconds(30);
         let instant = "2024-10-24T07:00:00Z";
-        let first = store
-            .claim("a", instant, "r1", now, lease)
-            .await
-            .expect("claimed");
-        assert_eq!(first.as_ref().map(|c| c.owner.as_str()), Some("r1"));
-        // Another replica cannot take it while the lease runs...
-        let during = store
-            .claim("a", instant, "r2", now + TimeDelta::seconds(29), lease)
-            .await;
-        assert_eq!(during.expect("read"), None);
+        let claim = |owner: &'static str, at: DateTime<Utc>, until: DateTime<Utc>| {
+            let store = store.clone();
+            async move {
+                store
+                    .claim("a", instant, owner, at, until)
+                    .await
+                    .expect("read")
+            }
+        };
+        let Claimed::Mine(first) = claim("r1", now, lease).await else {
+            panic!("the first claim is r1's");
+        };
+        assert_eq!(first.owner, "r1");
+        // Another replica cannot take it while the lease runs, and learns
+        // until when...
+        let during = claim("r2", now + TimeDelta::seconds(29), lease).await;
+        assert_eq!(during, Claimed::Held(lease));
         // ...and takes it once the lease has lapsed; the first may then not
         // publish.
         let later = now + TimeDelta::seconds(31);
-        let second = store
-            .claim("a", instant, "r2", later, later + TimeDelta::seconds(30))
-            .await
-            .expect("claimed")
-            .expect("taken over");
-        let first = first.expect("the first claim");
+        let Claimed::Mine(second) = claim("r2", later, later + TimeDelta::seconds(30)).await else {
+            panic!("taken over");
+        };
         let lost = store
             .insert_plan("a", "optimal", Some(&first), |_, _| "{}".to_owned())
             .await;
@@ -120,9 +150,6 @@ mod tests {
         assert_eq!(plan.version, 1, "the lost attempt used no version");
         // Planned: nobody claims the instant again, however late.
         let much_later = later + TimeDelta::hours(1);
-        let again = store
-            .claim("a", instant, "r3", much_later, much_later)
-            .await;
-        assert_eq!(again.expect("read"), None);
+        assert_eq!(claim("r3", much_later, much_later).await, Claimed::Done);
     }
 }

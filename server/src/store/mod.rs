@@ -179,7 +179,7 @@ fn dialect(step: &str, backend: Backend) -> String {
 
 pub use audit::AuditEntry;
 pub use backtests::StoredBacktest;
-pub use claims::Claim;
+pub use claims::{Claim, Claimed};
 pub use clock::SharedClock;
 pub use jobs::StoredJob;
 pub use keys::StoredKey;
