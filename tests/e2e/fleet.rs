@@ -473,3 +473,53 @@ fn the_cycle_benchmark_runs_replicas_on_postgresql() {
     );
     assert!(stdout.contains("database time per site plan: "), "{stdout}");
 }
+
+#[test]
+fn a_backtest_run_by_one_replica_is_followed_and_its_ledger_read_on_another() {
+    let cluster = Cluster::shared();
+    let url = cluster.database("fleet_backtest");
+    let analyst = key_on(&url, "analyst", &[]);
+    let demo = |name: &str| {
+        Service::start_with(
+            data_dir(name),
+            &["--demo", "--database-url", &url],
+            &[("ARBITER_PLANNING_LOOP", "off")],
+        )
+    };
+    let (a, b) = (demo("backtest-a"), demo("backtest-b"));
+    let request = r#"{"site":"np15-hub","from":"2024-10-24","to":"2024-10-26",
+        "strategies":["naive","mpc"]}"#;
+    let accepted = call(
+        "POST",
+        &a.url("/v1/backtests"),
+        Some(&analyst),
+        Some(request),
+        &[],
+    );
+    assert_eq!(accepted.status, 202, "{}", accepted.body);
+    let id = accepted.json()["id"].as_str().expect("an id").to_owned();
+    // B follows it to the end (its progress as A last reported it).
+    let done = crate::serve::finished_backtest(&b, &analyst, &id);
+    assert_eq!(done["status"], "done", "{done}");
+    assert!(done["report"]["strategies"]["mpc"].is_object(), "{done}");
+    // Either replica serves the ledger A wrote.
+    for service in [&a, &b] {
+        let ledger = call(
+            "GET",
+            &service.url(&format!("/v1/backtests/{id}/ledger")),
+            Some(&analyst),
+            None,
+            &[],
+        );
+        assert_eq!(ledger.status, 200, "{}", ledger.body);
+        assert!(
+            ledger
+                .body
+                .starts_with("timestamp_utc,strategy,price_per_mwh,"),
+            "{}",
+            &ledger.body[..ledger.body.len().min(200)]
+        );
+        // Two days of quarter-hours for each of two strategies.
+        assert_eq!(ledger.body.lines().count(), 1 + 2 * 192);
+    }
+}

@@ -1060,7 +1060,7 @@ fn demo_token(service: &Service, role: &str) -> String {
 }
 
 /// Polls a backtest until it ends; returns its document.
-fn finished_backtest(service: &Service, token: &str, id: &str) -> Value {
+pub(crate) fn finished_backtest(service: &Service, token: &str, id: &str) -> Value {
     for _ in 0..1200 {
         let document = call(
             "GET",

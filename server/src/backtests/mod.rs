@@ -116,6 +116,51 @@ pub struct Progress {
     pub(crate) stop: AtomicBool,
 }
 
+impl Progress {
+    /// The progress as served.
+    pub fn view(&self) -> ProgressView {
+        let done = self.done.load(Ordering::Relaxed);
+        let fraction = done as f64 / self.total.max(1) as f64;
+        let elapsed = self
+            .started
+            .lock()
+            .ok()
+            .and_then(|at| at.map(|at| at.elapsed().as_secs_f64()));
+        let eta = elapsed
+            .filter(|_| done > 0)
+            .map(|elapsed| elapsed * (self.total - done.min(self.total)) as f64 / done as f64);
+        ProgressView {
+            elapsed_seconds: elapsed.map(f64::round),
+            eta_seconds: eta.map(f64::round),
+            fraction: (fraction * 1000.0).round() / 1000.0,
+            intervals_done: done,
+            intervals_total: self.total,
+            strategy: self
+                .strategy
+                .lock()
+                .map(|s| (*s).to_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A running backtest's progress (fields in alphabetical order, as always).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProgressView {
+    /// Seconds since it started, whole.
+    pub elapsed_seconds: Option<f64>,
+    /// Seconds it is expected to need still, whole.
+    pub eta_seconds: Option<f64>,
+    /// Share of the intervals done, to 0.001.
+    pub fraction: f64,
+    /// Intervals simulated, over every strategy.
+    pub intervals_done: usize,
+    /// Intervals to simulate, over every strategy.
+    pub intervals_total: usize,
+    /// The strategy running now.
+    pub strategy: String,
+}
+
 /// The running and queued backtests, with the background tasks to wait
 /// for at shutdown.
 #[derive(Debug)]
@@ -241,14 +286,16 @@ pub(crate) struct Job {
     pub(crate) strategies: Vec<Strategy>,
 }
 
-/// How often a service says it still runs its backtests.
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often a service says it still runs its backtests, and how far they
+/// are.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A replica silent this long has stopped: its unfinished backtests are
 /// failed (by any replica).
 pub const SILENT_RUNNER: chrono::TimeDelta = chrono::TimeDelta::seconds(45);
 
-/// Says every [`HEARTBEAT`] that this service still runs its backtests;
+/// Says every [`HEARTBEAT`] that this service still runs its backtests,
+/// and how far each is;
 /// on PostgreSQL also fails those of replicas silent for
 /// [`SILENT_RUNNER`]. Forever.
 pub async fn keep_alive(state: Arc<AppState>, backend: crate::store::Backend) {
@@ -257,6 +304,25 @@ pub async fn keep_alive(state: Arc<AppState>, backend: crate::store::Backend) {
         let now = chrono::Utc::now();
         if let Err(error) = state.store.heartbeat_backtests(&state.replica, now).await {
             tracing::warn!(%error, "cannot record that the backtests still run");
+        }
+        let running: Vec<(String, ProgressView)> = state
+            .backtests
+            .progress
+            .lock()
+            .map(|running| {
+                running
+                    .iter()
+                    .map(|(id, progress)| (id.clone(), progress.view()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (id, view) in running {
+            let Ok(json) = serde_json::to_string(&view) else {
+                continue;
+            };
+            if let Err(error) = state.store.backtest_progress(&id, &json).await {
+                tracing::warn!(%error, backtest = id, "cannot record the progress");
+            }
         }
         if backend == crate::store::Backend::Postgres {
             match state
@@ -290,6 +356,12 @@ async fn run(state: Arc<AppState>, id: String, job: Job, progress: Arc<Progress>
             .await
             .unwrap_or_else(|error| Err(format!("the backtest failed: {error}")))
     };
+    // The ledger goes to the database, for every replica to serve, before
+    // the backtest is said to be done.
+    let outcome = match outcome {
+        Ok(done) => keep_ledger(&state, &id).await.map(|()| done),
+        Err(error) => Err(error),
+    };
     let (status, report, error) = match outcome {
         Ok((report, interrupted)) => (
             if interrupted { "interrupted" } else { "done" },
@@ -308,6 +380,22 @@ async fn run(state: Arc<AppState>, id: String, job: Job, progress: Arc<Progress>
     if let Ok(mut running) = state.backtests.progress.lock() {
         running.remove(&id);
     }
+}
+
+/// Keeps the ledger files a backtest wrote in the database.
+async fn keep_ledger(state: &AppState, id: &str) -> Result<(), String> {
+    let out = folder(state, id);
+    for name in ["ledger.csv", "ledger.parquet"] {
+        let content = tokio::fs::read(out.join(name))
+            .await
+            .map_err(|error| format!("the ledger cannot be read: {error}"))?;
+        state
+            .store
+            .put_backtest_file(id, name, &content)
+            .await
+            .map_err(|error| format!("the ledger cannot be kept: {error}"))?;
+    }
+    Ok(())
 }
 
 /// Simulates each strategy in turn and writes the ledger (Parquet and CSV)

@@ -3,7 +3,7 @@
 
 use crate::AppState;
 use crate::auth::random_hex;
-use crate::backtests::{BacktestRequest, Job, check, folder, inputs};
+use crate::backtests::{BacktestRequest, Job, ProgressView, check, folder, inputs};
 use crate::error::ApiError;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::http::common::{
@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 /// The routes of backtests.
 pub(crate) fn router() -> axum::Router<Arc<AppState>> {
@@ -80,6 +79,7 @@ pub async fn submit(
         finished_at: None,
         report: None,
         error: None,
+        progress: None,
     };
     {
         let stored = stored.clone();
@@ -104,23 +104,6 @@ pub async fn submit(
             .map_err(|error| ApiError::internal(error.to_string()))?,
         &format!("/v1/backtests/{id}"),
     ))
-}
-
-/// A running backtest's progress (fields in alphabetical order, as always).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct ProgressView {
-    /// Seconds since it started, whole.
-    elapsed_seconds: Option<f64>,
-    /// Seconds it is expected to need still, whole.
-    eta_seconds: Option<f64>,
-    /// Share of the intervals done, to 0.001.
-    fraction: f64,
-    /// Intervals simulated, over every strategy.
-    intervals_done: usize,
-    /// Intervals to simulate, over every strategy.
-    intervals_total: usize,
-    /// The strategy running now.
-    strategy: &'static str,
 }
 
 /// A backtest as served: the request, the status, progress while it runs,
@@ -166,26 +149,18 @@ fn document(state: &AppState, stored: &StoredBacktest) -> Result<BacktestView, A
         .map(serde_json::from_str)
         .transpose()
         .map_err(unreadable("report"))?;
-    let progress = state.backtests.progress(&stored.id).map(|progress| {
-        let done = progress.done.load(Ordering::Relaxed);
-        let fraction = done as f64 / progress.total.max(1) as f64;
-        let elapsed = progress
-            .started
-            .lock()
-            .ok()
-            .and_then(|at| at.map(|at| at.elapsed().as_secs_f64()));
-        let eta = elapsed.filter(|_| done > 0).map(|elapsed| {
-            elapsed * (progress.total - done.min(progress.total)) as f64 / done as f64
-        });
-        ProgressView {
-            elapsed_seconds: elapsed.map(f64::round),
-            eta_seconds: eta.map(f64::round),
-            fraction: (fraction * 1000.0).round() / 1000.0,
-            intervals_done: done,
-            intervals_total: progress.total,
-            strategy: progress.strategy.lock().map(|s| *s).unwrap_or_default(),
-        }
-    });
+    // Live on the replica running it; as last reported (every few
+    // seconds) on the others.
+    let progress = match state.backtests.progress(&stored.id) {
+        Some(progress) => Some(progress.view()),
+        None if matches!(stored.status.as_str(), "queued" | "running") => stored
+            .progress
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(unreadable("progress"))?,
+        None => None,
+    };
     Ok(BacktestView {
         created_at: millis(stored.created_at),
         error: stored.error.clone(),
@@ -313,9 +288,14 @@ pub async fn ledger(
     } else {
         ("ledger.csv", "text/csv")
     };
-    let bytes = tokio::fs::read(folder(&state, &id).join(file))
-        .await
-        .map_err(|error| ApiError::internal(format!("the ledger cannot be read: {error}")))?;
+    // Kept in the database (any replica serves it); a backtest finished by
+    // an earlier version has it in its runner's data folder only.
+    let bytes = match state.store.backtest_file(&id, file).await? {
+        Some(bytes) => bytes,
+        None => tokio::fs::read(folder(&state, &id).join(file))
+            .await
+            .map_err(|error| ApiError::internal(format!("the ledger cannot be read: {error}")))?,
+    };
     let disposition = format!("attachment; filename=\"{id}-{file}\"");
     Ok((
         [

@@ -8,7 +8,7 @@ use super::{Store, StoreError, millis, now, optional_time_column, time_column};
 
 /// The columns [`backtest_row`] reads, in its order.
 const COLUMNS: &str =
-    "id, created_at, key_id, request, status, started_at, finished_at, report, error";
+    "id, created_at, key_id, request, status, started_at, finished_at, report, error, progress";
 
 /// A backtest submitted over the API.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,8 @@ pub struct StoredBacktest {
     pub report: Option<String>,
     /// Why it failed.
     pub error: Option<String>,
+    /// The progress its runner last reported (JSON), while it runs.
+    pub progress: Option<String>,
 }
 
 impl Store {
@@ -53,6 +55,53 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Records a running backtest's progress (JSON), for every replica.
+    pub async fn backtest_progress(&self, id: &str, progress: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE backtests SET progress = $2 WHERE id = $1")
+            .bind(id)
+            .bind(progress)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps a file a backtest wrote (its ledger), compressed.
+    pub async fn put_backtest_file(
+        &self,
+        id: &str,
+        name: &str,
+        content: &[u8],
+    ) -> Result<(), StoreError> {
+        let compressed = zstd::encode_all(content, 3)
+            .map_err(|error| StoreError::Unreadable(format!("compressing {name}: {error}")))?;
+        sqlx::query(
+            "INSERT INTO backtest_files (id, name, content) VALUES ($1, $2, $3)
+             ON CONFLICT (id, name) DO UPDATE SET content = $3",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(compressed)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A file a backtest wrote, if it was kept.
+    pub async fn backtest_file(&self, id: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let content: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT content FROM backtest_files WHERE id = $1 AND name = $2")
+                .bind(id)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        content
+            .map(|compressed| {
+                zstd::decode_all(compressed.as_slice())
+                    .map_err(|error| StoreError::Unreadable(format!("{id} {name}: {error}")))
+            })
+            .transpose()
     }
 
     /// Says `runner` is alive and still running its unfinished backtests.
@@ -159,6 +208,7 @@ fn backtest_row(row: &AnyRow) -> Result<StoredBacktest, StoreError> {
         finished_at: optional_time_column(row, 6)?,
         report: row.try_get(7)?,
         error: row.try_get(8)?,
+        progress: row.try_get(9)?,
     })
 }
 
@@ -179,6 +229,7 @@ mod tests {
             finished_at: None,
             report: None,
             error: None,
+            progress: None,
         };
         store
             .insert_backtest(&backtest, "r1")

@@ -33,7 +33,7 @@ use sqlx::{AnyPool, Executor, Row};
 /// The schema, one step per migration, in SQLite's words (see [`dialect`]
 /// for PostgreSQL's); a database is moved to the last. SQLite counts the
 /// steps applied in `PRAGMA user_version`, PostgreSQL in `arbiter_schema`.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     "CREATE TABLE sites (
             id TEXT PRIMARY KEY,
             config TEXT NOT NULL,
@@ -161,6 +161,15 @@ const MIGRATIONS: [&str; 9] = [
     // Which replica runs a backtest, and when it last said it was alive.
     "ALTER TABLE backtests ADD COLUMN runner TEXT;
         ALTER TABLE backtests ADD COLUMN alive_at TEXT;",
+    // Backtests readable on every replica: the progress the runner last
+    // reported, and the ledger files (zstd) it wrote.
+    "ALTER TABLE backtests ADD COLUMN progress TEXT;
+        CREATE TABLE backtest_files (
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            content BLOB NOT NULL,
+            PRIMARY KEY (id, name)
+        );",
 ];
 
 /// A migration step in the words of `backend`: PostgreSQL's integers are
