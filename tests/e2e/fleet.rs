@@ -325,6 +325,37 @@ fn the_same_idempotent_request_to_two_replicas_plans_once() {
         assert_eq!(again.status, 201, "{}", again.body);
         assert_eq!(again.json()["version"], 1, "{}", again.body);
     }
+
+    // The controller's key revoked: refused by both replicas within 5 s.
+    let url = a.database_url();
+    let listed = Command::new(binary())
+        .args(["keys", "list", "--database-url", &url])
+        .output()
+        .expect("arbiter keys runs");
+    let id = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .find(|line| line.contains(" controller "))
+        .and_then(|line| line.split_whitespace().next().map(str::to_owned))
+        .expect("the controller's key");
+    let revoked = Command::new(binary())
+        .args(["keys", "revoke", &id, "--database-url", &url])
+        .output()
+        .expect("arbiter keys runs");
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let since = Instant::now();
+    for service in [&a, &b] {
+        while send(service).status != 401 {
+            assert!(
+                since.elapsed() < Duration::from_millis(5500),
+                "still accepted"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 #[test]

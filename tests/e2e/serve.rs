@@ -21,6 +21,8 @@ pub(crate) struct Service {
     dir: Option<tempfile::TempDir>,
     /// What it printed before it listened.
     said: Vec<String>,
+    /// The database it was given, if not its data folder's.
+    database_url: Option<String>,
 }
 
 impl Service {
@@ -63,11 +65,17 @@ impl Service {
             let mut rest = String::new();
             let _ = lines.read_to_string(&mut rest);
         });
+        let database_url = args
+            .iter()
+            .position(|arg| *arg == "--database-url")
+            .and_then(|at| args.get(at + 1))
+            .map(|url| (*url).to_owned());
         Service {
             child,
             base,
             dir: Some(dir),
             said,
+            database_url,
         }
     }
 
@@ -78,6 +86,13 @@ impl Service {
         self.dir
             .take()
             .expect("a service has its folder until killed")
+    }
+
+    /// The database URL it was started with (`--database-url`).
+    pub(crate) fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .expect("started with --database-url")
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
