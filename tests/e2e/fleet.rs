@@ -288,7 +288,7 @@ fn a_plan_published_on_one_replica_reaches_the_latest_and_the_stream_of_another(
 }
 
 #[test]
-fn the_same_idempotent_request_to_two_replicas_plans_once() {
+fn the_same_idempotent_request_to_two_replicas_plans_once_and_a_revoked_key_is_refused_by_both() {
     let Pair {
         a, b, controller, ..
     } = pair("fleet_idempotent");
