@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fleet benchmark: one planning cycle over SITES sites (default 2,000) on a
 # throwaway PostgreSQL cluster, first by one replica with one solver, then
-# by two replicas with one solver each, each on a fresh database; prints
-# both and the ratio of their wall times. Figures (JSON) go to results/.
+# by two replicas (two processes started at once) with one solver each,
+# each on a fresh database seeded beforehand; prints both and the ratio of
+# their wall times. Figures (JSON) go to results/.
 #   scripts/bench-fleet.sh [SITES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,18 +14,26 @@ url="$(echo "$out" | head -1)"
 dir="$(echo "$out" | tail -1)"
 trap 'scripts/scratch-postgres.sh stop "$dir"' EXIT
 base="${url%/*}"
+port="${base##*:}"
+createdb="$(ls /usr/lib/postgresql/*/bin/createdb 2>/dev/null | tail -1)"
 mkdir -p results
+arbiter=target/release/arbiter
 for replicas in 1 2; do
-  database="bench_${replicas}"
-  createdb_bin="$(dirname "$(ls /usr/lib/postgresql/*/bin/createdb | tail -1)")/createdb"
-  "$createdb_bin" -h 127.0.0.1 -p "${base##*:}" -U arbiter "$database"
-  echo "== ${replicas} replica(s), 1 solver each, ${sites} sites"
-  target/release/arbiter bench cycle --sites "$sites" --solvers 1 --replicas "$replicas" \
-    --database-url "$base/$database" --out "results/bench-fleet-${replicas}.json"
+  "$createdb" -h 127.0.0.1 -p "$port" -U arbiter "bench_${replicas}"
+  "$arbiter" bench cycle --sites "$sites" --seed-only --database-url "$base/bench_${replicas}"
 done
-python3 - <<'PY'
-import json
-one, two = (json.load(open(f"results/bench-fleet-{n}.json")) for n in (1, 2))
-print(f"two replicas took {two['wall_seconds'] / one['wall_seconds']:.2f} x the wall time of one "
-      f"({two['wall_seconds']:.1f} s against {one['wall_seconds']:.1f} s)")
-PY
+plan() {
+  "$arbiter" bench cycle --sites "$sites" --solvers 1 --plan-only \
+    --database-url "$base/bench_$1" --out "results/bench-fleet-$1-$2.json"
+}
+echo "== one replica, one solver, ${sites} sites"
+started=$(date +%s.%N)
+plan 1 a
+one=$(echo "$(date +%s.%N) - $started" | bc)
+echo "== two replicas (processes), one solver each, ${sites} sites"
+started=$(date +%s.%N)
+plan 2 a &
+plan 2 b
+wait
+two=$(echo "$(date +%s.%N) - $started" | bc)
+echo "two replicas took $(echo "scale=2; $two / $one" | bc) x the wall time of one ($two s against $one s, whole processes)"

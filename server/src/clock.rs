@@ -234,6 +234,16 @@ pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> Cycle 
     let limit = state.config.max_concurrent_solves.max(1) + 1;
     let mut planning = tokio::task::JoinSet::new();
     let mut cycle = Cycle::default();
+    // Replicas start the sites at different places (by their names), so
+    // that they seldom reach for the same site at once.
+    let mut sites = sites;
+    if !sites.is_empty() {
+        let start = state.replica.bytes().fold(0usize, |hash, byte| {
+            hash.wrapping_mul(31).wrapping_add(usize::from(byte))
+        });
+        let len = sites.len();
+        sites.rotate_left(start % len);
+    }
     for stored in sites {
         let Ok(config) = SiteConfig::from_toml(&stored.id, &stored.config) else {
             continue;

@@ -193,6 +193,61 @@ fn bench_cycle_plans_every_site_and_reports_the_solve_times() {
     let max = figures["solve_max_seconds"].as_f64().expect("max");
     assert!(p50 > 0.0 && p50 <= max, "{figures}");
 
+    // Seeded once, planned by two processes started at once: replicas.
+    let data = dir.path().join("data");
+    let data_text = data.display().to_string();
+    let seeded = arbiter(&[
+        "bench",
+        "cycle",
+        "--sites",
+        "4",
+        "--seed-only",
+        "--data-dir",
+        &data_text,
+    ]);
+    assert!(seeded.status.success(), "{}", stderr(&seeded));
+    assert!(
+        crate::stdout(&seeded).starts_with("seeded 4 sites in "),
+        "{}",
+        crate::stdout(&seeded)
+    );
+    let args = [
+        "bench",
+        "cycle",
+        "--sites",
+        "4",
+        "--solvers",
+        "1",
+        "--plan-only",
+        "--data-dir",
+        &data_text,
+    ];
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| arbiter(&args));
+        let second = scope.spawn(|| arbiter(&args));
+        (first.join().expect("a run"), second.join().expect("a run"))
+    });
+    let planned = |output: &std::process::Output| -> u32 {
+        assert!(output.status.success(), "{}", stderr(output));
+        crate::stdout(output)
+            .split(": ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("planned count")
+    };
+    assert_eq!(
+        planned(&first) + planned(&second),
+        4,
+        "each site planned once"
+    );
+    let lonely = arbiter(&["bench", "cycle", "--plan-only"]);
+    assert_eq!(lonely.status.code(), Some(2));
+    assert_eq!(
+        stderr(&lonely),
+        "error: --plan-only needs the seeded database: --database-url or --data-dir\n"
+    );
+
     let refused = arbiter(&["bench", "cycle", "--sites", "0"]);
     assert_eq!(refused.status.code(), Some(2));
     assert_eq!(stderr(&refused), "error: --sites must be at least 1\n");
