@@ -4,6 +4,7 @@
 //! whatever was missing or stale and what replaced it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use arbiter_backtest::planner::{charging_model, horizon_intervals};
 use arbiter_backtest::{SiteConfig, published_until};
@@ -15,7 +16,8 @@ use super::{
     Basis, ChargingForecast, PlanningError, PriceModels, load_series, price_model, price_series,
     rfc,
 };
-use crate::store::Store;
+use crate::Published;
+use crate::store::{Store, TelemetryNow, running_jobs};
 
 /// Everything read from the store for one plan.
 pub(super) struct Gathered {
@@ -41,6 +43,7 @@ struct Horizon {
 /// Reads what the plan at `at` is built from.
 pub(super) async fn gather(
     store: &Store,
+    latest: Option<Arc<Published>>,
     models: &PriceModels,
     config: SiteConfig,
     site_revision: i64,
@@ -59,9 +62,11 @@ pub(super) async fn gather(
     let mut warnings = Vec::new();
     let prices = prices(store, models, &config, &horizon, &mut warnings).await?;
     let charging = charging(store, &config, &horizon, now, &mut warnings).await?;
-    let battery = battery(store, &config, &horizon, &mut warnings).await?;
-    let jobs = open_jobs(store, &id, at).await?;
-    let (previous_version, previous) = previous_plan(store, &id, &mut warnings).await?;
+    let telemetry = telemetry(store, &config, &horizon).await?;
+    let battery = battery(&config, &telemetry, &mut warnings);
+    let running = running_jobs(telemetry.latest.as_deref())?;
+    let jobs = open_jobs(store, &id, at, &running).await?;
+    let (previous_version, previous) = previous_plan(store, latest, &id, &mut warnings).await?;
     let published = published_until(&config, at);
     Ok(Gathered {
         basis: Basis {
@@ -298,18 +303,35 @@ struct Battery {
     month_peak_kw: f64,
 }
 
-/// Battery energy (the configured initial energy, with a warning, when none
-/// was reported) and the billing month's peak import so far.
-async fn battery(
+/// The site's telemetry as a plan needs it: the latest battery energy,
+/// the billing month's peak import so far (every reading of the month, up
+/// to one stamped at the end of the current interval: a meter reports the
+/// interval just ended) and the latest report, in one read.
+async fn telemetry(
     store: &Store,
     config: &SiteConfig,
     horizon: &Horizon,
-    warnings: &mut Vec<String>,
-) -> Result<Battery, PlanningError> {
-    let (site, at, minutes) = (&config.site, horizon.at, horizon.minutes);
-    let id = site.id.as_str();
-    let soc = store.latest_soc(id).await?;
-    let soc_kwh = match (&soc, &site.battery) {
+) -> Result<TelemetryNow, PlanningError> {
+    let (at, minutes) = (horizon.at, horizon.minutes);
+    let local = at.with_timezone(&config.zone);
+    let month_start = NaiveDate::from_ymd_opt(local.year(), local.month(), 1)
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .and_then(|midnight| config.zone.from_local_datetime(&midnight).earliest())
+        .map_or(at, |start| start.with_timezone(&Utc));
+    Ok(store
+        .telemetry_now(
+            &config.site.id,
+            &rfc(month_start),
+            &rfc(at + TimeDelta::minutes(i64::from(minutes)) + TimeDelta::seconds(1)),
+        )
+        .await?)
+}
+
+/// Battery energy (the configured initial energy, with a warning, when none
+/// was reported) and the billing month's peak import so far.
+fn battery(config: &SiteConfig, telemetry: &TelemetryNow, warnings: &mut Vec<String>) -> Battery {
+    let soc = telemetry.soc.clone();
+    let soc_kwh = match (&soc, &config.site.battery) {
         (Some((_, kwh)), _) => *kwh,
         (None, Some(battery)) => {
             warnings.push(format!(
@@ -320,28 +342,11 @@ async fn battery(
         }
         (None, None) => 0.0,
     };
-    let local = at.with_timezone(&config.zone);
-    let month_start = NaiveDate::from_ymd_opt(local.year(), local.month(), 1)
-        .and_then(|day| day.and_hms_opt(0, 0, 0))
-        .and_then(|midnight| config.zone.from_local_datetime(&midnight).earliest())
-        .map_or(at, |start| start.with_timezone(&Utc));
-    // Every reading of the month so far, up to one stamped at the end of
-    // the current interval (a meter reports the interval just ended).
-    let month_peak_kw = store
-        .peak_between(
-            id,
-            &rfc(month_start),
-            &rfc(at + TimeDelta::minutes(i64::from(minutes)) + TimeDelta::seconds(1)),
-        )
-        .await?
-        .unwrap_or(0.0)
-        .max(0.0);
-
-    Ok(Battery {
+    Battery {
         soc_kwh,
         reported_at: soc.map(|(at, _)| at),
-        month_peak_kw,
-    })
+        month_peak_kw: telemetry.peak_kw.unwrap_or(0.0).max(0.0),
+    }
 }
 
 /// The site's open jobs due after `at`: the job, the energy it has had, and
@@ -350,8 +355,8 @@ async fn open_jobs(
     store: &Store,
     id: &str,
     at: DateTime<Utc>,
+    running: &[String],
 ) -> Result<Vec<(QueuedJob, f64, bool)>, PlanningError> {
-    let running = store.running_jobs(id).await?;
     let jobs: Vec<_> = crate::jobs::open_jobs(&store.jobs(id, true).await?)?
         .into_iter()
         .filter(|(job, _)| job.deadline > at)
@@ -368,25 +373,27 @@ async fn open_jobs(
 /// version; one that cannot be read is left out with a warning.
 async fn previous_plan(
     store: &Store,
+    latest: Option<Arc<Published>>,
     id: &str,
     warnings: &mut Vec<String>,
 ) -> Result<(Option<i64>, Option<Plan>), PlanningError> {
-    let Some(stored) = store.plan(id, None).await? else {
-        return Ok((None, None));
+    // The service's latest-plan cache (kept current on every replica),
+    // else the store.
+    let (version, body) = match latest {
+        Some(published) => (published.version, published.body.to_vec()),
+        None => match store.plan(id, None).await? {
+            Some(stored) => (stored.version, stored.body.into_bytes()),
+            None => return Ok((None, None)),
+        },
     };
-    let plan = serde_json::from_str::<serde_json::Value>(&stored.body)
+    let plan = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|mut document| serde_json::from_value::<Plan>(document["plan"].take()).ok());
     if plan.is_none() {
-        tracing::error!(
-            site = id,
-            version = stored.version,
-            "the previous plan is unreadable"
-        );
+        tracing::error!(site = id, version, "the previous plan is unreadable");
         warnings.push(format!(
-            "plan version {} could not be read: planned without a stability reference or warm start",
-            stored.version
+            "plan version {version} could not be read: planned without a stability reference or warm start",
         ));
     }
-    Ok((Some(stored.version), plan))
+    Ok((Some(version), plan))
 }

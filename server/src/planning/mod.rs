@@ -193,8 +193,14 @@ pub async fn plan_site(
     claim: Option<Claim>,
 ) -> Result<Arc<Published>, PlanningError> {
     let reading = std::time::Instant::now();
+    let cached = state
+        .latest
+        .read()
+        .ok()
+        .and_then(|latest| latest.get(&config.site.id).cloned());
     let gathered = gather(
         &state.store,
+        cached,
         &state.price_models,
         config.clone(),
         site_revision,

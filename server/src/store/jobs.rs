@@ -96,24 +96,18 @@ impl Store {
         .await?;
         Ok(())
     }
+}
 
-    /// The jobs the latest telemetry report said were running.
-    pub async fn running_jobs(&self, site_id: &str) -> Result<Vec<String>, StoreError> {
-        let body: Option<String> = sqlx::query_scalar(
-            "SELECT body FROM telemetry WHERE site_id = $1 ORDER BY at DESC LIMIT 1",
-        )
-        .bind(site_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(body) = body else {
-            return Ok(Vec::new());
-        };
-        let mut report: serde_json::Value = serde_json::from_str(&body)?;
-        Ok(match report["running_jobs"].take() {
-            serde_json::Value::Null => Vec::new(),
-            running => serde_json::from_value(running)?,
-        })
-    }
+/// The jobs a telemetry report (JSON, as stored) says are running.
+pub fn running_jobs(report: Option<&str>) -> Result<Vec<String>, StoreError> {
+    let Some(body) = report else {
+        return Ok(Vec::new());
+    };
+    let mut report: serde_json::Value = serde_json::from_str(body)?;
+    Ok(match report["running_jobs"].take() {
+        serde_json::Value::Null => Vec::new(),
+        running => serde_json::from_value(running)?,
+    })
 }
 
 fn job_row(row: &AnyRow) -> Result<StoredJob, StoreError> {

@@ -190,12 +190,13 @@ pub use audit::AuditEntry;
 pub use backtests::StoredBacktest;
 pub use claims::{Claim, Claimed};
 pub use clock::SharedClock;
-pub use jobs::StoredJob;
+pub use jobs::{StoredJob, running_jobs};
 pub use keys::StoredKey;
 pub use plans::StoredPlan;
 pub use prices::{NewPrices, StoredPrices};
 pub use responses::{Reserved, StoredResponse};
 pub use sites::StoredSite;
+pub use telemetry::TelemetryNow;
 
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,19 @@
 //! The `telemetry` table: battery energy, meter and running jobs as reported.
 
+use sqlx::Row;
+
 use super::{Store, StoreError};
+
+/// What a plan needs of a site's telemetry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryNow {
+    /// The latest battery energy reported: (instant, kWh).
+    pub soc: Option<(String, f64)>,
+    /// The highest meter reading of the range asked for, kW.
+    pub peak_kw: Option<f64>,
+    /// The latest report, as stored (JSON).
+    pub latest: Option<String>,
+}
 
 impl Store {
     /// A site's telemetry reports for `from` ≤ at < `to`, oldest first: each
@@ -44,6 +57,39 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// What a plan needs of a site's telemetry, in one statement: the
+    /// latest battery energy (instant, kWh), the highest meter reading
+    /// from `from` (inclusive) to `to` (exclusive), and the latest report
+    /// (JSON).
+    pub async fn telemetry_now(
+        &self,
+        site_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<TelemetryNow, StoreError> {
+        let row = sqlx::query(
+            "SELECT
+               (SELECT at FROM telemetry WHERE site_id = $1 AND soc_kwh IS NOT NULL
+                ORDER BY at DESC LIMIT 1),
+               (SELECT soc_kwh FROM telemetry WHERE site_id = $1 AND soc_kwh IS NOT NULL
+                ORDER BY at DESC LIMIT 1),
+               (SELECT MAX(meter_kw) FROM telemetry WHERE site_id = $1 AND at >= $2 AND at < $3),
+               (SELECT body FROM telemetry WHERE site_id = $1 ORDER BY at DESC LIMIT 1)",
+        )
+        .bind(site_id)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        let at: Option<String> = row.try_get(0)?;
+        let soc: Option<f64> = row.try_get(1)?;
+        Ok(TelemetryNow {
+            soc: at.zip(soc),
+            peak_kw: row.try_get(2)?,
+            latest: row.try_get(3)?,
+        })
     }
 
     /// A site's latest reported battery energy: (instant, kWh).
