@@ -3,25 +3,62 @@
 
 use super::{Store, StoreError};
 
+/// Readings written per statement: four parameters each, well inside both
+/// databases' limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// `values`, keeping the last of any instant given twice (as writing them
+/// one after another would).
+fn last_per_instant(values: &[(String, f64)]) -> Vec<(&str, f64)> {
+    let mut last: std::collections::BTreeMap<&str, f64> = std::collections::BTreeMap::new();
+    for (at, kw) in values {
+        last.insert(at.as_str(), *kw);
+    }
+    last.into_iter().collect()
+}
+
+/// `INSERT INTO table (columns) VALUES ($1, …), (…) …` for `rows` rows of
+/// `columns.len()` parameters each, then `tail`.
+fn insert_rows(table: &str, columns: &[&str], rows: usize, tail: &str) -> String {
+    let width = columns.len();
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let cells: Vec<String> = (1..=width)
+                .map(|c| format!("${}", row * width + c))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES {} {tail}",
+        columns.join(", "),
+        values.join(", ")
+    )
+}
+
 impl Store {
     /// Stores metered charging load (kW per interval start); a reading for
     /// an instant already stored replaces it. Returns how many were written.
+    /// Written a few hundred readings per statement, in one transaction.
     pub async fn put_charging(
         &self,
         site_id: &str,
         readings: &[(String, f64)],
     ) -> Result<usize, StoreError> {
+        let rows = last_per_instant(readings);
         let mut tx = self.pool.begin().await?;
-        for (at, kw) in readings {
-            sqlx::query(
-                "INSERT INTO charging (site_id, timestamp_utc, kw) VALUES ($1, $2, $3)
-                 ON CONFLICT (site_id, timestamp_utc) DO UPDATE SET kw = $3",
-            )
-            .bind(site_id)
-            .bind(at)
-            .bind(kw)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = insert_rows(
+                "charging",
+                &["site_id", "timestamp_utc", "kw"],
+                chunk.len(),
+                "ON CONFLICT (site_id, timestamp_utc) DO UPDATE SET kw = excluded.kw",
+            );
+            let mut query = sqlx::query(&sql);
+            for (at, kw) in chunk {
+                query = query.bind(site_id).bind(*at).bind(*kw);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(readings.len())
@@ -35,19 +72,21 @@ impl Store {
         values: &[(String, f64)],
         issued_at: &str,
     ) -> Result<usize, StoreError> {
+        let rows = last_per_instant(values);
         let mut tx = self.pool.begin().await?;
-        for (at, kw) in values {
-            sqlx::query(
-                "INSERT INTO charging_forecast (site_id, timestamp_utc, kw, issued_at)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (site_id, timestamp_utc) DO UPDATE SET kw = $3, issued_at = $4",
-            )
-            .bind(site_id)
-            .bind(at)
-            .bind(kw)
-            .bind(issued_at)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = insert_rows(
+                "charging_forecast",
+                &["site_id", "timestamp_utc", "kw", "issued_at"],
+                chunk.len(),
+                "ON CONFLICT (site_id, timestamp_utc)
+                 DO UPDATE SET kw = excluded.kw, issued_at = excluded.issued_at",
+            );
+            let mut query = sqlx::query(&sql);
+            for (at, kw) in chunk {
+                query = query.bind(site_id).bind(*at).bind(*kw).bind(issued_at);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(values.len())
@@ -110,5 +149,49 @@ impl Store {
         .bind(to)
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn readings_are_written_in_chunks_and_the_last_of_an_instant_stays() {
+        let (store, _dir) = super::super::temp_store("charging").await;
+        // 1,201 readings (three statements), one instant given twice.
+        let mut readings: Vec<(String, f64)> = (0..1200)
+            .map(|i| {
+                let at = chrono::DateTime::from_timestamp(1_700_000_000 + i * 900, 0)
+                    .expect("an instant");
+                (super::super::seconds(at), i as f64)
+            })
+            .collect();
+        readings.push((readings[5].0.clone(), 999.0));
+        assert_eq!(
+            store.put_charging("a", &readings).await.expect("stored"),
+            1201
+        );
+        let stored = store.charging_since("a", "2000").await.expect("read");
+        assert_eq!(stored.len(), 1200);
+        assert_eq!(stored[5].1, 999.0);
+        assert_eq!(stored[1199].1, 1199.0);
+        // A second upload replaces what it repeats.
+        store
+            .put_charging("a", &[(readings[0].0.clone(), 7.5)])
+            .await
+            .expect("stored");
+        let first = store.charging_since("a", "2000").await.expect("read");
+        assert_eq!((first.len(), first[0].1), (1200, 7.5));
+        let issued = "2024-10-24T07:00:00.000Z";
+        let values = &readings[..3];
+        store
+            .put_charging_forecast("a", values, issued)
+            .await
+            .expect("stored");
+        let forecast = store
+            .charging_forecast("a", "2000", "3000", issued)
+            .await
+            .expect("read");
+        assert_eq!(forecast.len(), 3);
+        assert_eq!(forecast[0].2, issued);
     }
 }
