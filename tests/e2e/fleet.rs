@@ -5,10 +5,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
-
 use crate::postgres::Cluster;
-use crate::serve::{Service, call, data_dir, price_day, site_toml};
+use crate::serve::{Service, call, data_dir, put_clock_start_prices, site_toml};
 use crate::{binary, root};
 
 /// How long a replica's claim on a site lasts in these tests, seconds.
@@ -104,17 +102,7 @@ fn three_replicas_plan_every_site_once_per_instant_and_survive_a_kill() {
         );
         assert_eq!(created.status, 201, "{}", created.body);
     }
-    for day in ["2024-10-23", "2024-10-24", "2024-10-25"] {
-        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("date");
-        let put = call(
-            "PUT",
-            &first.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
-            Some(&trader),
-            Some(&price_day(day, 40.0)),
-            &[],
-        );
-        assert_eq!(put.status, 201, "{}", put.body);
-    }
+    put_clock_start_prices(first, &trader);
     // The replicas share one simulated clock: advancing it on one moves
     // it on all.
     let advance = |replica: &Service, minutes: i64| {
@@ -212,17 +200,7 @@ fn pair(name: &str) -> Pair {
         &[("Content-Type", "application/toml")],
     );
     assert_eq!(created.status, 201, "{}", created.body);
-    for day in ["2024-10-23", "2024-10-24", "2024-10-25"] {
-        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("date");
-        let put = call(
-            "PUT",
-            &a.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
-            Some(&trader),
-            Some(&price_day(day, 40.0)),
-            &[],
-        );
-        assert_eq!(put.status, 201, "{}", put.body);
-    }
+    put_clock_start_prices(&a, &trader);
     Pair {
         a,
         b,

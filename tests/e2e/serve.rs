@@ -192,6 +192,22 @@ pub(crate) fn site_toml() -> String {
 }
 
 /// A day of hourly prices for `day` in Los Angeles: 23, 24 or 25 values.
+/// Uploads (as `trader`) the demo market's prices of the days around the
+/// simulated clock's start, 2024-10-24 07:00 UTC: the 23rd to the 25th.
+pub(crate) fn put_clock_start_prices(service: &Service, trader: &str) {
+    for day in ["2024-10-23", "2024-10-24", "2024-10-25"] {
+        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("date");
+        let put = call(
+            "PUT",
+            &service.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
+            Some(trader),
+            Some(&price_day(day, 40.0)),
+            &[],
+        );
+        assert_eq!(put.status, 201, "{}", put.body);
+    }
+}
+
 pub(crate) fn price_day(day: NaiveDate, level: f64) -> String {
     let zone = chrono_tz::America::Los_Angeles;
     let midnight = |d: NaiveDate| {
@@ -886,17 +902,7 @@ fn the_planning_loop_publishes_at_each_replan_instant_of_a_simulated_clock() {
         &[("Content-Type", "application/toml")],
     );
     assert_eq!(created.status, 201);
-    for day in ["2024-10-23", "2024-10-24", "2024-10-25"] {
-        let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("date");
-        let put = call(
-            "PUT",
-            &s.url(&format!("/v1/markets/caiso-np15/prices/{day}")),
-            Some(&trader),
-            Some(&price_day(day, 40.0)),
-            &[],
-        );
-        assert_eq!(put.status, 201);
-    }
+    put_clock_start_prices(s, &trader);
     let clock = call("GET", &s.url("/v1/clock"), Some(&trader), None, &[]).json();
     assert_eq!(clock["now"], "2024-10-24T07:00:00.000Z");
     assert_eq!(clock["simulated"], true);

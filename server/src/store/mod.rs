@@ -188,6 +188,9 @@ pub const PLANS_CHANNEL: &str = "arbiter_plans";
 /// clock is announced.
 pub const CLOCK_CHANNEL: &str = "arbiter_clock";
 
+/// Connections a replica keeps to PostgreSQL at most.
+const POSTGRES_CONNECTIONS: u32 = 16;
+
 /// How long a request waits for a connection before it fails (answered
 /// 503: the database is away or every connection is busy).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -202,14 +205,8 @@ impl Store {
     /// Connects to the database `url` names (`sqlite://PATH` or
     /// `postgres://…`) and applies the migrations. SQLite is opened in WAL
     /// mode with full sync, through one connection (SQLite has one writer
-    /// at a time); PostgreSQL through a pool of `max_connections`.
+    /// at a time); PostgreSQL through a pool of [`POSTGRES_CONNECTIONS`].
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        Store::connect_with(url, 16).await
-    }
-
-    /// [`Store::connect`] with a pool of at most `max_connections`
-    /// (PostgreSQL; SQLite always has one).
-    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -240,7 +237,7 @@ impl Store {
             }
             Backend::Postgres => {
                 AnyPoolOptions::new()
-                    .max_connections(max_connections)
+                    .max_connections(POSTGRES_CONNECTIONS)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await?

@@ -91,35 +91,6 @@ impl Store {
             latest: row.try_get(3)?,
         })
     }
-
-    /// A site's latest reported battery energy: (instant, kWh).
-    pub async fn latest_soc(&self, site_id: &str) -> Result<Option<(String, f64)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT at, soc_kwh FROM telemetry WHERE site_id = $1 AND soc_kwh IS NOT NULL
-             ORDER BY at DESC LIMIT 1",
-        )
-        .bind(site_id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// The highest meter reading (grid import, kW) a site reported from
-    /// `from` (inclusive) to `to` (exclusive).
-    pub async fn peak_between(
-        &self,
-        site_id: &str,
-        from: &str,
-        to: &str,
-    ) -> Result<Option<f64>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT MAX(meter_kw) FROM telemetry WHERE site_id = $1 AND at >= $2 AND at < $3",
-        )
-        .bind(site_id)
-        .bind(from)
-        .bind(to)
-        .fetch_one(&self.pool)
-        .await?)
-    }
 }
 
 #[cfg(test)]
@@ -137,16 +108,17 @@ mod tests {
                 .await
                 .expect("stored");
         }
-        let latest = store.latest_soc("a").await.expect("read");
-        assert_eq!(latest, Some(("2024-10-24T09:00:00Z".to_owned(), 3800.5)));
-        let peak = store
-            .peak_between("a", "2024-10-24T07:00:00Z", "2024-10-24T09:00:00Z")
+        let now = store
+            .telemetry_now("a", "2024-10-24T07:00:00Z", "2024-10-24T09:00:00Z")
             .await
             .expect("read");
-        assert_eq!(peak, Some(1200.0));
-        assert_eq!(
-            store.peak_between("b", "2024", "2025").await.expect("read"),
-            None
-        );
+        assert_eq!(now.soc, Some(("2024-10-24T09:00:00Z".to_owned(), 3800.5)));
+        assert_eq!(now.peak_kw, Some(1200.0));
+        assert_eq!(now.latest.as_deref(), Some("{}"));
+        let none = store
+            .telemetry_now("b", "2024", "2025")
+            .await
+            .expect("read");
+        assert_eq!((none.soc, none.peak_kw, none.latest), (None, None, None));
     }
 }
