@@ -251,9 +251,7 @@ pub async fn planning_cycle(state: &Arc<AppState>, now: DateTime<Utc>) -> Cycle 
         let due = replan_instant(&config, now);
         let fresh = state
             .latest
-            .read()
-            .ok()
-            .and_then(|latest| latest.get(&stored.id).map(|p| p.start))
+            .start(&stored.id)
             .is_some_and(|start| start >= due);
         if fresh {
             continue;

@@ -19,16 +19,16 @@ pub mod error;
 pub mod http;
 pub mod issue;
 pub mod jobs;
+pub mod latest;
 pub mod metrics;
 pub mod planning;
 pub mod replicas;
 pub mod store;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -267,8 +267,8 @@ pub struct AppState {
     pub keys: Keys,
     /// Bounds the solves running at once.
     pub solves: Semaphore,
-    /// Each site's latest plan.
-    pub latest: RwLock<HashMap<String, Arc<Published>>>,
+    /// Each site's latest plan, held or announced.
+    pub latest: latest::LatestPlans,
     /// Every newly published plan.
     pub events: broadcast::Sender<Arc<Published>>,
     /// The settings.
@@ -296,7 +296,7 @@ impl AppState {
             store: Arc::new(store),
             keys: Keys::default(),
             solves: Semaphore::new(config.max_concurrent_solves),
-            latest: RwLock::new(HashMap::new()),
+            latest: latest::LatestPlans::default(),
             events,
             metrics: metrics::Metrics::default(),
             clock: clock::Clock::new(config.clock.as_ref()),

@@ -190,17 +190,13 @@ pub async fn track(State(state): State<Arc<AppState>>, request: Request, next: N
 )]
 pub async fn render(State(state): State<Arc<AppState>>) -> Response {
     let now = state.clock.now();
-    if let Ok(latest) = state.latest.read() {
-        for published in latest.values() {
-            let age = (now - published.created_at).num_milliseconds() as f64 / 1000.0;
-            state
-                .metrics
-                .plan_age
-                .get_or_create(&SiteLabels {
-                    site: published.site_id.clone(),
-                })
-                .set(age.max(0.0));
-        }
+    for (site, created_at) in state.latest.published_at() {
+        let age = (now - created_at).num_milliseconds() as f64 / 1000.0;
+        state
+            .metrics
+            .plan_age
+            .get_or_create(&SiteLabels { site })
+            .set(age.max(0.0));
     }
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry).is_err() {

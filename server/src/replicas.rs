@@ -1,8 +1,10 @@
 //! What replicas on one PostgreSQL database share beyond the tables: each
 //! published plan is announced on a channel (`NOTIFY`, sent in the plan's
-//! own transaction), and every replica adopts it into its latest-plan cache
-//! and its event stream, so `plans/latest`, ETags and `plans/stream` agree
-//! on every replica within a moment, with no polling of the plans table.
+//! own transaction). A replica with event-stream clients reads it at once
+//! and streams it; one without notes the announcement and reads the plan
+//! when it is first asked for. So `plans/latest`, ETags and `plans/stream`
+//! agree on every replica within a moment, with no polling of the plans
+//! table, and no replica reads every plan the others publish.
 //! After a lost connection a replica reads every site's latest plan again,
 //! since announcements made while it was away are not replayed. A
 //! simulated clock is shared the same way: advancing it on one replica
@@ -13,23 +15,15 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
-use crate::store::{CLOCK_CHANNEL, PLANS_CHANNEL};
+use crate::store::{Announcement, CLOCK_CHANNEL, PLANS_CHANNEL};
 use crate::{AppState, Published};
 
 /// Takes `published` as a site's latest plan unless a newer one is known,
 /// and streams it; false when it was not newer.
 pub fn adopt(state: &AppState, published: Arc<Published>) -> bool {
-    let Ok(mut latest) = state.latest.write() else {
-        return false;
-    };
-    if latest
-        .get(&published.site_id)
-        .is_some_and(|known| known.version >= published.version)
-    {
+    if !state.latest.adopt(Arc::clone(&published)) {
         return false;
     }
-    latest.insert(published.site_id.clone(), Arc::clone(&published));
-    drop(latest);
     let _ = state.events.send(published);
     true
 }
@@ -103,22 +97,19 @@ async fn follow(state: &AppState, listener: &mut PgListener) {
             follow_clock(state).await;
             continue;
         }
-        let Some((site, version)) = notification
-            .payload()
-            .split_once(' ')
-            .and_then(|(site, version)| Some((site.to_owned(), version.parse::<i64>().ok()?)))
-        else {
+        let Some(announced) = Announcement::parse(notification.payload()) else {
             continue;
         };
-        let known = state
-            .latest
-            .read()
-            .ok()
-            .and_then(|latest| latest.get(&site).map(|p| p.version))
-            .is_some_and(|known| known >= version);
-        if known {
+        if state.latest.knows(&announced.site_id, announced.version) {
             continue;
         }
+        // With nobody following the stream, the plan is read when first
+        // asked for (once), not by every replica at every publication.
+        if state.events.receiver_count() == 0 {
+            state.latest.announce(announced);
+            continue;
+        }
+        let (site, version) = (announced.site_id, announced.version);
         match state.store.plan(&site, Some(version)).await {
             Ok(Some(stored)) => match Published::from_stored(stored) {
                 Ok(published) => {

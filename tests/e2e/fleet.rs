@@ -266,6 +266,66 @@ fn a_plan_published_on_one_replica_reaches_the_latest_and_the_stream_of_another(
 }
 
 #[test]
+fn a_replica_without_stream_clients_serves_the_newer_plan_another_published() {
+    let Pair {
+        a,
+        b,
+        trader,
+        controller,
+    } = pair("fleet_announced");
+    let plan_on_a = || {
+        let planned = call(
+            "POST",
+            &a.url("/v1/sites/np15-hub/plan"),
+            Some(&controller),
+            None,
+            &[],
+        );
+        assert_eq!(planned.status, 201, "{}", planned.body);
+        planned
+    };
+    let latest_on_b = |etag: Option<&str>| {
+        let headers: Vec<(&str, &str)> = etag.map(|e| ("If-None-Match", e)).into_iter().collect();
+        call(
+            "GET",
+            &b.url("/v1/sites/np15-hub/plans/latest"),
+            Some(&trader),
+            None,
+            &headers,
+        )
+    };
+    plan_on_a();
+    // B reads version 1 once and holds it: the same tag answers 304.
+    let first = latest_on_b(None);
+    assert_eq!(first.json()["version"], 1, "{}", first.body);
+    let tag = first.header_value("etag").expect("an ETag");
+    assert_eq!(latest_on_b(Some(&tag)).status, 304);
+    // A publishes version 2: B, which holds version 1 and has no stream
+    // client, drops it on the announcement and serves version 2 within a
+    // second.
+    let second = plan_on_a();
+    let published = Instant::now();
+    loop {
+        let latest = latest_on_b(Some(&tag));
+        if latest.status == 200 {
+            assert_eq!(latest.json()["version"], 2, "{}", latest.body);
+            assert_eq!(latest.json()["created_at"], second.json()["created_at"]);
+            assert_eq!(
+                latest.header_value("etag").as_deref(),
+                Some("\"np15-hub-2\"")
+            );
+            break;
+        }
+        assert_eq!(latest.status, 304, "{}", latest.body);
+        assert!(
+            published.elapsed() < Duration::from_secs(1),
+            "B still serves version 1"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn the_same_idempotent_request_to_two_replicas_plans_once_and_a_revoked_key_is_refused_by_both() {
     let Pair {
         a, b, controller, ..

@@ -284,13 +284,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
     bar.finish_and_clear();
     let documents: Vec<_> = states
         .iter()
-        .flat_map(|state| {
-            state
-                .latest
-                .read()
-                .map(|latest| latest.values().map(|p| p.body.clone()).collect::<Vec<_>>())
-                .unwrap_or_default()
-        })
+        .flat_map(|state| state.latest.documents())
         .collect();
     let with_plans = runtime
         .block_on(states[0].store.latest_plans())

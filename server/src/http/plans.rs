@@ -192,12 +192,7 @@ impl Drop for Reservation {
 
 /// The site's latest plan from memory, loading it once from the store.
 async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, ApiError> {
-    if let Some(published) = state
-        .latest
-        .read()
-        .ok()
-        .and_then(|latest| latest.get(site).cloned())
-    {
+    if let Some(published) = state.latest.get(site) {
         return Ok(Some(published));
     }
     let id = site.to_owned();
@@ -207,14 +202,9 @@ async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, 
     let published = Arc::new(
         Published::from_stored(stored).map_err(|error| ApiError::unreadable("plan", error))?,
     );
-    if let Ok(mut latest) = state.latest.write() {
-        let entry = latest
-            .entry(site.to_owned())
-            .or_insert_with(|| Arc::clone(&published));
-        if entry.version < published.version {
-            *entry = Arc::clone(&published);
-        }
-    }
+    // Kept unless a newer plan was announced meanwhile (then the next
+    // request reads that one).
+    state.latest.adopt(Arc::clone(&published));
     Ok(Some(published))
 }
 

@@ -193,11 +193,7 @@ pub async fn plan_site(
     claim: Option<Claim>,
 ) -> Result<Arc<Published>, PlanningError> {
     let reading = std::time::Instant::now();
-    let cached = state
-        .latest
-        .read()
-        .ok()
-        .and_then(|latest| latest.get(&config.site.id).cloned());
+    let cached = state.latest.get(&config.site.id);
     let gathered = gather(
         &state.store,
         cached,
@@ -229,19 +225,25 @@ pub async fn plan_site(
     let writing = std::time::Instant::now();
     let stored = state
         .store
-        .insert_plan(&site_id, &status, claim.as_ref(), |version, created_at| {
-            serde_json::to_string(&Document {
-                site_id: &plan.site_id,
-                version,
-                created_at,
-                start: rfc(at),
-                basis: &gathered.basis,
-                warnings: &gathered.warnings,
-                plan: &plan,
-                trimmed: false,
-            })
-            .unwrap_or_default()
-        })
+        .insert_plan(
+            &site_id,
+            at,
+            &status,
+            claim.as_ref(),
+            |version, created_at| {
+                serde_json::to_string(&Document {
+                    site_id: &plan.site_id,
+                    version,
+                    created_at,
+                    start: rfc(at),
+                    basis: &gathered.basis,
+                    warnings: &gathered.warnings,
+                    plan: &plan,
+                    trimmed: false,
+                })
+                .unwrap_or_default()
+            },
+        )
         .await?;
     state
         .metrics

@@ -140,11 +140,15 @@ mod tests {
             panic!("taken over");
         };
         let lost = store
-            .insert_plan("a", "optimal", Some(&first), |_, _| "{}".to_owned())
+            .insert_plan("a", Utc::now(), "optimal", Some(&first), |_, _| {
+                "{}".to_owned()
+            })
             .await;
         assert!(matches!(lost, Err(StoreError::ClaimLost)), "{lost:?}");
         let plan = store
-            .insert_plan("a", "optimal", Some(&second), |_, _| "{}".to_owned())
+            .insert_plan("a", Utc::now(), "optimal", Some(&second), |_, _| {
+                "{}".to_owned()
+            })
             .await
             .expect("published");
         assert_eq!(plan.version, 1, "the lost attempt used no version");

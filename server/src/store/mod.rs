@@ -37,7 +37,7 @@ pub use claims::{Claim, Claimed};
 pub use clock::SharedClock;
 pub use jobs::{StoredJob, running_jobs};
 pub use keys::StoredKey;
-pub use plans::StoredPlan;
+pub use plans::{Announcement, StoredPlan};
 pub use prices::{NewPrices, StoredPrices};
 pub use responses::{Reserved, StoredResponse};
 pub use sites::StoredSite;

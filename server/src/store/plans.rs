@@ -16,6 +16,48 @@ const COLUMNS: &str = "site_id, version, created_at, status, body, document";
 /// 144-interval plan under 3 KB in about a millisecond.
 const ZSTD_LEVEL: i32 = 3;
 
+/// What the other replicas hear of a published plan (PostgreSQL `NOTIFY`
+/// on [`PLANS_CHANNEL`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announcement {
+    /// The site.
+    pub site_id: String,
+    /// The plan's version.
+    pub version: i64,
+    /// Its first interval's start.
+    pub start: DateTime<Utc>,
+    /// When it was published.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Announcement {
+    /// As sent: `VERSION START CREATED_AT SITE`, the times in RFC 3339.
+    pub fn payload(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.version,
+            millis(self.start),
+            millis(self.created_at),
+            self.site_id
+        )
+    }
+
+    /// Read back from a payload; `None` for any other text.
+    pub fn parse(payload: &str) -> Option<Announcement> {
+        let mut parts = payload.splitn(4, ' ');
+        let version = parts.next()?.parse().ok()?;
+        let start = parts.next()?.parse().ok()?;
+        let created_at = parts.next()?.parse().ok()?;
+        let site_id = parts.next()?.to_owned();
+        Some(Announcement {
+            site_id,
+            version,
+            start,
+            created_at,
+        })
+    }
+}
+
 /// A published plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPlan {
@@ -37,10 +79,12 @@ impl Store {
     /// is completed in the same transaction, and nothing is published when
     /// it is no longer this replica's ([`StoreError::ClaimLost`]): a site is
     /// planned once per replan instant, whichever replica finishes.
-    /// On PostgreSQL every replica hears of the plan (`NOTIFY`).
+    /// On PostgreSQL every replica hears of the plan (`NOTIFY`, an
+    /// [`Announcement`] with its `start`).
     pub async fn insert_plan(
         &self,
         site_id: &str,
+        start: DateTime<Utc>,
         status: &str,
         claim: Option<&Claim>,
         body: impl FnOnce(i64, &str) -> String,
@@ -89,7 +133,15 @@ impl Store {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(PLANS_CHANNEL)
-                .bind(format!("{site_id} {version}"))
+                .bind(
+                    Announcement {
+                        site_id: site_id.to_owned(),
+                        version,
+                        start,
+                        created_at: at,
+                    }
+                    .payload(),
+                )
                 .execute(&mut *tx)
                 .await?;
         }
@@ -239,6 +291,8 @@ fn plan_row(row: &AnyRow) -> Result<StoredPlan, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+
     /// A published 144-interval plan of the demo site (37 KB of JSON).
     fn demo_document() -> String {
         let path = concat!(
@@ -254,7 +308,9 @@ mod tests {
         let document = demo_document();
         assert!(document.len() > 30_000, "{}", document.len());
         let stored = store
-            .insert_plan("np15-hub", "optimal", None, |_, _| document.clone())
+            .insert_plan("np15-hub", Utc::now(), "optimal", None, |_, _| {
+                document.clone()
+            })
             .await
             .expect("stored");
         let kept: i64 = sqlx::query_scalar(
@@ -288,7 +344,7 @@ mod tests {
         };
         for start in ["2024-10-24T07:00:00Z", "2024-10-24T07:30:00Z"] {
             store
-                .insert_plan("a", "optimal", None, |_, _| document(start))
+                .insert_plan("a", Utc::now(), "optimal", None, |_, _| document(start))
                 .await
                 .expect("stored");
         }
