@@ -140,6 +140,7 @@ mod tests {
             created_at: at("2026-11-21T10:00:00Z"),
             start: at(start),
             body: Bytes::from_static(b"{}"),
+            outline: Default::default(),
         })
     }
 

@@ -16,6 +16,7 @@ pub mod backtests;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod issue;
 pub mod jobs;
@@ -232,6 +233,8 @@ pub struct Published {
     pub start: chrono::DateTime<chrono::Utc>,
     /// The document.
     pub body: Bytes,
+    /// What the fleet summary reads of it.
+    pub outline: fleet::Outline,
 }
 
 impl Published {
@@ -239,13 +242,11 @@ impl Published {
     /// read (its document's `start`, its `created_at`), never a made-up time.
     pub fn from_stored(stored: store::StoredPlan) -> Result<Published, String> {
         let named = |what: &str| format!("plan {} v{}: {what}", stored.site_id, stored.version);
-        let start = serde_json::from_str::<serde_json::Value>(&stored.body)
-            .ok()
-            .and_then(|document| {
-                chrono::DateTime::parse_from_rfc3339(document["start"].as_str()?).ok()
-            })
-            .ok_or_else(|| named("its document has no readable start"))?
-            .with_timezone(&chrono::Utc);
+        let outline = serde_json::from_str::<fleet::Outline>(&stored.body)
+            .map_err(|error| named(&format!("its document cannot be read: {error}")))?;
+        let start = outline
+            .start
+            .ok_or_else(|| named("its document has no readable start"))?;
         let created_at = stored.created_at;
         Ok(Published {
             start,
@@ -254,6 +255,7 @@ impl Published {
             site_id: stored.site_id,
             version: stored.version,
             body: stored.body.into(),
+            outline,
         })
     }
 }

@@ -10,7 +10,7 @@ use arbiter_backtest::planner::{charging_model, horizon_intervals};
 use arbiter_backtest::{SiteConfig, published_until};
 use arbiter_forecast::QueuedJob;
 use arbiter_optimizer::{POWER_DECIMALS, Plan, round_to};
-use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::{
     Basis, ChargingForecast, PlanningError, PriceModels, load_series, price_model, price_series,
@@ -313,11 +313,7 @@ async fn telemetry(
     horizon: &Horizon,
 ) -> Result<TelemetryNow, PlanningError> {
     let (at, minutes) = (horizon.at, horizon.minutes);
-    let local = at.with_timezone(&config.zone);
-    let month_start = NaiveDate::from_ymd_opt(local.year(), local.month(), 1)
-        .and_then(|day| day.and_hms_opt(0, 0, 0))
-        .and_then(|midnight| config.zone.from_local_datetime(&midnight).earliest())
-        .map_or(at, |start| start.with_timezone(&Utc));
+    let month_start = crate::fleet::month_start(config, at);
     Ok(store
         .telemetry_now(
             &config.site.id,
