@@ -94,6 +94,14 @@ impl LatestPlans {
         })
     }
 
+    /// Whether a newer plan than the one held (if any) was announced and is
+    /// still to be read.
+    pub fn unread(&self, site: &str) -> bool {
+        self.known
+            .read()
+            .is_ok_and(|known| known.announced.contains_key(site))
+    }
+
     /// The first interval's start of the site's latest plan, held or
     /// announced.
     pub fn start(&self, site: &str) -> Option<DateTime<Utc>> {
@@ -159,7 +167,7 @@ mod tests {
         assert!(latest.adopt(plan(1, "2026-11-21T10:00:00Z")));
         assert!(!latest.adopt(plan(1, "2026-11-21T10:00:00Z")));
         assert!(latest.announce(announced(2, "2026-11-21T11:00:00Z")));
-        assert!(latest.get("a").is_none());
+        assert!(latest.get("a").is_none() && latest.unread("a"));
         assert_eq!(
             latest.start("a"),
             Some("2026-11-21T11:00:00Z".parse().expect("start"))
@@ -171,6 +179,7 @@ mod tests {
         // Reading version 2 replaces the announcement.
         assert!(latest.adopt(plan(2, "2026-11-21T11:00:00Z")));
         assert_eq!(latest.get("a").map(|p| p.version), Some(2));
+        assert!(!latest.unread("a"));
         assert!(!latest.announce(announced(2, "2026-11-21T11:00:00Z")));
         assert_eq!(latest.published_at().len(), 1);
     }

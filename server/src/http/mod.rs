@@ -7,6 +7,7 @@ mod audit;
 pub(crate) mod backtests;
 pub(crate) mod charging;
 pub(crate) mod common;
+pub(crate) mod fleet;
 pub(crate) mod jobs;
 mod openapi;
 pub(crate) mod plans;
@@ -33,6 +34,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(service::router())
         .merge(openapi::router())
         .merge(sites::router())
+        .merge(fleet::router())
         .merge(prices::router())
         .merge(charging::router())
         .merge(telemetry::router())

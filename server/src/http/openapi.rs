@@ -5,7 +5,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::common::json;
-use super::{backtests, charging, jobs, plans, prices, service, sites, telemetry};
+use super::{backtests, charging, fleet, jobs, plans, prices, service, sites, telemetry};
 use crate::AppState;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{FieldIssue, Problem};
@@ -25,6 +25,7 @@ use crate::error::{FieldIssue, Problem};
     security(("bearer" = [])),
     tags(
         (name = "sites", description = "Site configurations (admin writes)"),
+        (name = "fleet", description = "Every site at a glance; who the caller is"),
         (name = "prices", description = "Day-ahead prices per market, with revisions (trader writes)"),
         (name = "charging", description = "Metered charging load (controller writes)"),
         (name = "telemetry", description = "Battery energy, meter, running jobs (controller writes)"),
@@ -55,6 +56,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     for part in [
         service::Doc::openapi(),
         sites::Doc::openapi(),
+        fleet::Doc::openapi(),
         prices::Doc::openapi(),
         charging::Doc::openapi(),
         telemetry::Doc::openapi(),

@@ -191,7 +191,10 @@ impl Drop for Reservation {
 }
 
 /// The site's latest plan from memory, loading it once from the store.
-async fn latest(state: &AppState, site: &str) -> Result<Option<Arc<Published>>, ApiError> {
+pub(crate) async fn latest(
+    state: &AppState,
+    site: &str,
+) -> Result<Option<Arc<Published>>, ApiError> {
     if let Some(published) = state.latest.get(site) {
         return Ok(Some(published));
     }

@@ -59,6 +59,42 @@ impl Store {
         Ok(())
     }
 
+    /// Every site's latest battery energy: site → (instant, kWh), in one
+    /// statement.
+    pub async fn latest_batteries(
+        &self,
+    ) -> Result<std::collections::HashMap<String, (String, f64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.site_id, t.at, t.soc_kwh FROM telemetry t
+             JOIN (SELECT site_id, MAX(at) AS at FROM telemetry
+                   WHERE soc_kwh IS NOT NULL GROUP BY site_id) latest
+               ON t.site_id = latest.site_id AND t.at = latest.at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?))))
+            .collect()
+    }
+
+    /// The highest meter reading of each site from `from` (inclusive) on,
+    /// in one statement: site → kW.
+    pub async fn peaks_since(
+        &self,
+        from: &str,
+    ) -> Result<std::collections::HashMap<String, f64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT site_id, MAX(meter_kw) FROM telemetry
+             WHERE at >= $1 AND meter_kw IS NOT NULL GROUP BY site_id",
+        )
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
+    }
+
     /// What a plan needs of a site's telemetry, in one statement: the
     /// latest battery energy (instant, kWh), the highest meter reading
     /// from `from` (inclusive) to `to` (exclusive), and the latest report
@@ -120,5 +156,20 @@ mod tests {
             .await
             .expect("read");
         assert_eq!((none.soc, none.peak_kw, none.latest), (None, None, None));
+        let batteries = store.latest_batteries().await.expect("batteries");
+        assert_eq!(batteries.len(), 1);
+        assert_eq!(batteries["a"], ("2024-10-24T09:00:00Z".to_owned(), 3800.5));
+        let peaks = store
+            .peaks_since("2024-10-24T08:30:00Z")
+            .await
+            .expect("peaks");
+        assert_eq!(peaks.get("a"), Some(&800.0));
+        assert!(
+            store
+                .peaks_since("2100-01-01T00:00:00Z")
+                .await
+                .expect("none")
+                .is_empty()
+        );
     }
 }

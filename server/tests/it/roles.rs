@@ -153,6 +153,8 @@ async fn every_role_gets_its_status_on_every_endpoint() {
             None,
             [401, 200, 403, 403, 403, 403],
         ),
+        ("GET", "/v1/fleet", None, [401, 200, 200, 200, 200, 200]),
+        ("GET", "/v1/whoami", None, [401, 200, 200, 200, 200, 200]),
         ("GET", "/v1/audit", None, [401, 403, 403, 403, 403, 200]),
         ("GET", "/v1/clock", None, [401, 200, 200, 200, 200, 200]),
         ("GET", "/v1/backtests", None, [401, 403, 403, 200, 200, 200]),
