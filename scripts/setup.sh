@@ -5,13 +5,16 @@
 #   libclang-dev  HiGHS's Rust bindings are made by bindgen, which loads libclang
 #                 at build time;
 #   postgresql    (with --test) the tests start throwaway PostgreSQL clusters
-#                 of their own (initdb, pg_ctl) to test fleet mode.
+#                 of their own (initdb, pg_ctl) to test fleet mode;
+#   chromium, chromium-driver
+#                 (with --test) the dashboard's tests drive headless Chromium
+#                 over WebDriver.
 # Safe to run again: it only installs what is missing. As root it uses
 # apt-get; otherwise it prints the exact command to run and exits 1.
 #
 #   scripts/setup.sh           check, then install what is missing
 #   scripts/setup.sh --check   only report; exit 1 when something is missing
-#   scripts/setup.sh --test    also what the tests need (PostgreSQL)
+#   scripts/setup.sh --test    also what the tests need (PostgreSQL, Chromium)
 #
 # libclang is looked for exactly where bindgen's loader (clang-sys 1.9, with
 # its `runtime` feature) looks, under the same file names: a look-alike such
@@ -116,6 +119,11 @@ fi
 if $for_tests && ! have_postgresql; then
   missing+=(postgresql)
 fi
+# Where tests/e2e/dashboard.rs runs them.
+if $for_tests; then
+  [ -x "$root/usr/bin/chromium" ] || missing+=(chromium)
+  [ -x "$root/usr/bin/chromedriver" ] || missing+=(chromium-driver)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   $check_only && echo "setup: nothing missing" >&2
@@ -126,7 +134,7 @@ if $check_only; then
   exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup: missing ${missing[*]} (cmake, g++ and libclang-dev build HiGHS; the tests run PostgreSQL)." >&2
+  echo "setup: missing ${missing[*]} (cmake, g++ and libclang-dev build HiGHS; the tests run PostgreSQL and Chromium)." >&2
   echo "setup: run as root, or install them yourself: sudo apt-get install -y ${missing[*]}" >&2
   exit 1
 fi

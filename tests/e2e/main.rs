@@ -4,6 +4,7 @@
 
 mod backtest;
 mod cli;
+mod dashboard;
 mod fleet;
 mod forecast_eval;
 mod serve;

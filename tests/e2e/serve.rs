@@ -98,6 +98,16 @@ impl Service {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// The key `--demo` printed for `role`.
+    pub(crate) fn demo_key(&self, role: &str) -> String {
+        self.said
+            .iter()
+            .find_map(|line| line.trim().strip_prefix(role))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {role} key in {:?}", self.said))
+            .to_owned()
+    }
 }
 
 impl Drop for Service {

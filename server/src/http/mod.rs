@@ -7,6 +7,7 @@ mod audit;
 pub(crate) mod backtests;
 pub(crate) mod charging;
 pub(crate) mod common;
+mod dashboard;
 pub(crate) mod fleet;
 pub(crate) mod jobs;
 mod openapi;
@@ -33,6 +34,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(service::router())
         .merge(openapi::router())
+        .merge(dashboard::router())
         .merge(sites::router())
         .merge(fleet::router())
         .merge(prices::router())

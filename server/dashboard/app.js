@@ -1,0 +1,492 @@
+// Arbiter's dashboard: the fleet and each site's plan, from the service's
+// own API (/v1) with the key the user signs in with. The key lives in this
+// tab's session storage only; it is sent as a bearer header, never in a
+// URL or a cookie.
+"use strict";
+
+const KEY = "arbiter.key";
+const state = { me: null, stream: null, fleetTimer: null, routeStarted: 0 };
+
+// An error nobody caught is shown, not lost.
+window.addEventListener("error", (event) => showFailure(event.message));
+window.addEventListener("unhandledrejection", (event) => showFailure(String(event.reason && event.reason.message || event.reason)));
+
+function showFailure(message) {
+  const box = document.getElementById("failure");
+  if (!box) return;
+  box.hidden = false;
+  box.textContent = "Something went wrong on this page: " + message;
+}
+
+// ---------------------------------------------------------------- API
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || "HTTP " + status);
+    this.status = status;
+  }
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ Authorization: "Bearer " + sessionStorage.getItem(KEY) }, options.headers || {});
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  if (response.status === 401) {
+    signOut("The key was refused: sign in again.");
+    throw new ApiError(401, null);
+  }
+  const text = await response.text();
+  const body = text && (response.headers.get("content-type") || "").includes("json") ? JSON.parse(text) : text;
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body;
+}
+
+// Follows a server-sent event stream with the bearer key (EventSource
+// cannot send one); calls onData with each event's data until stopped.
+function follow(path, onData) {
+  const controller = new AbortController();
+  (async () => {
+    while (!controller.signal.aborted) {
+      try {
+        const response = await fetch(path, {
+          headers: { Authorization: "Bearer " + sessionStorage.getItem(KEY), Accept: "text/event-stream" },
+          signal: controller.signal,
+        });
+        if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const event = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+            if (data) onData(data);
+          }
+        }
+      } catch (error) {
+        if (controller.signal.aborted) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  })();
+  return () => controller.abort();
+}
+
+// ---------------------------------------------------------------- helpers
+
+const $ = (id) => document.getElementById(id);
+
+function h(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+function number(value, digits = 0) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 90) return seconds + " s";
+  if (seconds < 5400) return Math.round(seconds / 60) + " min";
+  if (seconds < 172800) return (seconds / 3600).toFixed(1) + " h";
+  return Math.round(seconds / 86400) + " d";
+}
+
+function localTime(ms, zone, withDay) {
+  return new Intl.DateTimeFormat("en-GB", Object.assign({ timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" },
+    withDay ? { weekday: "short", day: "numeric", month: "short" } : {})).format(new Date(ms));
+}
+
+function announce(text) {
+  $("live").textContent = text;
+}
+
+function stopLive() {
+  if (state.stream) state.stream();
+  state.stream = null;
+  if (state.fleetTimer) clearInterval(state.fleetTimer);
+  state.fleetTimer = null;
+}
+
+// ---------------------------------------------------------------- sign-in
+
+async function signIn(key) {
+  sessionStorage.setItem(KEY, key);
+  try {
+    state.me = await api("/v1/whoami");
+  } catch (error) {
+    sessionStorage.removeItem(KEY);
+    throw error;
+  }
+}
+
+function signOut(message) {
+  stopLive();
+  sessionStorage.removeItem(KEY);
+  state.me = null;
+  $("who").hidden = true;
+  $("nav").hidden = true;
+  $("page").textContent = "";
+  $("sign-in").hidden = false;
+  $("sign-in-error").textContent = message || "";
+  $("key").focus();
+}
+
+function showSignedIn() {
+  const me = state.me;
+  $("sign-in").hidden = true;
+  $("who").hidden = false;
+  $("nav").hidden = false;
+  $("who-text").textContent = me.role + (me.sites.length ? " of " + me.sites.join(", ") : "") + " · " + me.key_id;
+}
+
+// ---------------------------------------------------------------- fleet
+
+const FLEET_COLUMNS = [
+  { key: "site_id", label: "Site", text: true, value: (s) => s.site_id },
+  { key: "status", label: "Plan", text: true, value: (s) => (s.plan ? s.plan.status : "") },
+  { key: "age", label: "Age", value: (s) => (s.plan ? s.plan.age_seconds : Infinity) },
+  { key: "battery", label: "Battery now (kWh)", value: (s) => s.battery_kwh },
+  { key: "month_peak", label: "Month peak (kW)", value: (s) => s.month_peak_kw, wide: true },
+  { key: "planned_peak", label: "Plan peak (kW)", value: (s) => s.planned_peak_kw, wide: true },
+  { key: "cost", label: "Cost rest of day", value: (s) => s.cost_rest_of_day },
+  { key: "attention", label: "Needs a look", text: true, value: (s) => s.attention.length },
+];
+
+const fleetView = { sort: "attention", descending: true, filter: "", attentionOnly: false, data: null };
+
+async function fleetPage() {
+  const page = $("page");
+  page.textContent = "";
+  const summary = h("p", { class: "muted", id: "fleet-summary" }, "Loading…");
+  const filter = h("input", { type: "search", id: "fleet-filter", value: fleetView.filter, "aria-label": "Filter sites by id, status or what needs a look", placeholder: "Filter" });
+  const only = h("input", { type: "checkbox", id: "fleet-attention", checked: fleetView.attentionOnly });
+  filter.addEventListener("input", () => { fleetView.filter = filter.value; renderFleet(); });
+  only.addEventListener("change", () => { fleetView.attentionOnly = only.checked; renderFleet(); });
+  page.append(
+    h("h1", {}, "Fleet"),
+    summary,
+    h("div", { class: "controls" }, filter, h("label", {}, only, " Only sites that need a look")),
+    h("div", { class: "table-wrap" }, h("table", { id: "fleet-table" }, h("caption", { class: "visually-hidden" }, "Every site with its latest plan"))),
+  );
+  const load = async () => {
+    try {
+      fleetView.data = await api("/v1/fleet");
+      renderFleet();
+    } catch (error) {
+      summary.textContent = "The fleet cannot be read: " + error.message;
+    }
+  };
+  await load();
+  state.fleetTimer = setInterval(load, 15000);
+}
+
+function renderFleet() {
+  const data = fleetView.data;
+  if (!data) return;
+  const table = $("fleet-table");
+  if (!table) return;
+  const column = FLEET_COLUMNS.find((c) => c.key === fleetView.sort) || FLEET_COLUMNS[0];
+  const needle = fleetView.filter.trim().toLowerCase();
+  const rows = data.sites.filter((s) => {
+    if (fleetView.attentionOnly && s.attention.length === 0) return false;
+    if (!needle) return true;
+    return [s.site_id, s.plan ? s.plan.status : "no plan", s.attention.join(" ")].join(" ").toLowerCase().includes(needle);
+  });
+  rows.sort((a, b) => {
+    const va = column.value(a);
+    const vb = column.value(b);
+    const order = va === vb ? a.site_id.localeCompare(b.site_id)
+      : va === null || va === undefined ? 1 : vb === null || vb === undefined ? -1
+      : typeof va === "string" ? va.localeCompare(vb) : va - vb;
+    return fleetView.descending ? -order : order;
+  });
+  const needing = data.sites.filter((s) => s.attention.length).length;
+  $("fleet-summary").textContent = `${data.sites.length} sites, ${needing} need a look; showing ${rows.length}. As of ${new Date(data.now).toISOString().slice(0, 16).replace("T", " ")} UTC.`;
+  const head = h("tr", {}, FLEET_COLUMNS.map((c) => h("th", {
+    scope: "col", class: [c.text ? "text" : "", c.wide ? "wide" : ""].join(" "),
+    "aria-sort": c.key === fleetView.sort ? (fleetView.descending ? "descending" : "ascending") : "none",
+  }, h("button", { type: "button", onclick: () => {
+    fleetView.descending = fleetView.sort === c.key ? !fleetView.descending : false;
+    fleetView.sort = c.key;
+    renderFleet();
+  } }, c.label, c.key === fleetView.sort ? (fleetView.descending ? " ▼" : " ▲") : ""))));
+  const body = document.createDocumentFragment();
+  // Long fleets are drawn in full: a 1,000-row table is a few milliseconds.
+  for (const s of rows) {
+    const plan = s.plan;
+    const status = plan ? plan.status + (plan.status === "feasible" ? " (gap " + (plan.mip_gap * 100).toFixed(2) + "%)" : "") : "no plan";
+    body.appendChild(h("tr", { class: s.attention.length ? "attention" : "", "data-site": s.site_id },
+      h("td", {}, h("a", { href: "#/sites/" + encodeURIComponent(s.site_id) }, s.site_id)),
+      h("td", { class: "text" + (plan && plan.status === "fallback" ? " status-fallback" : "") }, status, plan ? " v" + plan.version : ""),
+      h("td", {}, plan ? age(plan.age_seconds) : "–"),
+      h("td", {}, number(s.battery_kwh), s.battery_max_kwh && s.battery_kwh !== null ? h("span", { class: "muted" }, " (" + Math.round((100 * (s.battery_kwh || 0)) / s.battery_max_kwh) + "%)") : ""),
+      h("td", { class: "wide" }, number(s.month_peak_kw)),
+      h("td", { class: "wide" }, number(s.planned_peak_kw)),
+      h("td", {}, s.cost_rest_of_day === null ? "–" : number(s.cost_rest_of_day, 2) + " " + s.currency),
+      h("td", { class: "text" }, s.attention.length ? s.attention.map((a) => h("span", { class: "badge" }, a)) : h("span", { class: "badge ok" }, "ok")),
+    ));
+  }
+  table.replaceChildren(table.querySelector("caption"), h("thead", {}, head), h("tbody", {}, body));
+  $("page").dataset.renderMs = (performance.now() - state.routeStarted).toFixed(0);
+  $("page").dataset.ready = "fleet";
+}
+
+// ---------------------------------------------------------------- site
+
+const COLORS = {
+  import: "#0072b2", export: "#009e73", price: "#e69f00", exportPrice: "#56b4e9", limit: "#d55e00",
+  peak: "#cc79a7", charge: "#0072b2", discharge: "#d55e00", soc: "#009e73", bound: "#000000",
+  ev: "#cc79a7", metered: "#000000", jobs: ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442"],
+};
+
+async function sitePage(siteId) {
+  const page = $("page");
+  page.textContent = "";
+  page.append(h("p", { class: "muted" }, "Loading " + siteId + "…"));
+  let site;
+  let document_;
+  try {
+    site = await api("/v1/sites/" + encodeURIComponent(siteId));
+    document_ = await api("/v1/sites/" + encodeURIComponent(siteId) + "/plans/latest");
+  } catch (error) {
+    page.textContent = "";
+    page.append(h("h1", {}, siteId), h("p", { class: "error", role: "alert" },
+      error.status === 403 ? "This key may not read " + siteId + "." : error.status === 404 ? siteId + ": " + error.message : "Cannot read " + siteId + ": " + error.message));
+    return;
+  }
+  const extra = await siteExtras(siteId, document_);
+  renderSite(site, document_, extra);
+  state.stream = follow("/v1/sites/" + encodeURIComponent(siteId) + "/plans/stream", async (data) => {
+    const published = JSON.parse(data);
+    if (!published || published.version === undefined || published.version <= document_.version) return;
+    try {
+      document_ = published.plan ? published : await api("/v1/sites/" + encodeURIComponent(siteId) + "/plans/latest");
+      renderSite(site, document_, await siteExtras(siteId, document_));
+      announce("Plan version " + document_.version + " published");
+    } catch (error) {
+      announce("A new plan could not be read: " + error.message);
+    }
+  });
+}
+
+// The metered load of the last day and the site's jobs (with deadlines).
+async function siteExtras(siteId, doc) {
+  const start = Date.parse(doc.start);
+  const from = new Date(start - 24 * 3600e3).toISOString().slice(0, 19) + "Z";
+  const to = new Date(start).toISOString().slice(0, 19) + "Z";
+  const [charging, jobs] = await Promise.all([
+    api(`/v1/sites/${encodeURIComponent(siteId)}/charging?from=${from}&to=${to}`).catch(() => null),
+    api(`/v1/sites/${encodeURIComponent(siteId)}/jobs`).catch(() => null),
+  ]);
+  return { charging, jobs: jobs ? jobs.jobs : [] };
+}
+
+function renderSite(site, doc, extra) {
+  const config = site.config;
+  const zone = config.zone;
+  const plan = doc.plan;
+  const intervals = plan.intervals;
+  const stepMs = (config.interval_minutes || 15) * 60e3;
+  // The past day of metered load before the plan, then the plan.
+  const planStarts = intervals.map((i) => Date.parse(i.start));
+  const metered = new Map();
+  if (extra.charging) for (const r of extra.charging.readings || []) metered.set(Date.parse(r.timestamp_utc), r.kw);
+  const pastCount = metered.size ? Math.min(96, Math.ceil((planStarts[0] - Math.min(...metered.keys())) / stepMs)) : 0;
+  const starts = [];
+  for (let k = pastCount; k > 0; k--) starts.push(planStarts[0] - k * stepMs);
+  starts.push(...planStarts);
+  const pad = (values) => new Array(pastCount).fill(null).concat(values);
+  const field = (name) => pad(intervals.map((i) => i[name]));
+  const tariff = config.tariff || {};
+  const adderIn = tariff.import_adder_per_mwh || 0;
+  const adderOut = tariff.export_adder_per_mwh || 0;
+  const battery = config.battery;
+  const jobIds = plan.jobs.map((j) => j.id);
+  const jobSpecs = new Map((extra.jobs || []).map((j) => [j.id, j.spec]));
+  const axis = { starts, stepMs, zone, nowMs: planStarts[0] };
+  const specs = [
+    { title: "Prices", unit: config.currency + "/MWh", series: [
+      { name: "import (price + " + adderIn + ")", color: COLORS.price, values: field("price_per_mwh").map((p) => (p === null ? null : p + adderIn)) },
+      { name: "export (price − " + adderOut + ")", color: COLORS.exportPrice, dash: true, values: field("price_per_mwh").map((p) => (p === null ? null : p - adderOut)) },
+    ] },
+    { title: "Grid", unit: "kW", series: [
+      { name: "import", color: COLORS.import, values: field("import_kw") },
+      { name: "export (negative)", color: COLORS.export, dash: true, values: field("export_kw").map((v) => (v === null ? null : -v)) },
+    ], refs: [
+      { name: "import limit", value: config.grid.import_limit_kw, color: COLORS.limit },
+      { name: "month peak", value: doc.basis.month_peak_kw, color: COLORS.peak },
+    ] },
+  ];
+  if (battery) {
+    specs.push({ title: "Battery power", unit: "kW", series: [
+      { name: "charge", color: COLORS.charge, values: field("charge_kw") },
+      { name: "discharge (negative)", color: COLORS.discharge, dash: true, values: field("discharge_kw").map((v) => (v === null ? null : -v)) },
+    ] });
+    specs.push({ title: "Battery energy", unit: "kWh", series: [
+      { name: "stored energy (end of interval)", color: COLORS.soc, values: field("soc_kwh") },
+    ], refs: [
+      { name: "max", value: battery.soc_max_kwh, color: COLORS.bound },
+      { name: "min", value: battery.soc_min_kwh, color: COLORS.bound },
+    ] });
+  }
+  specs.push({ title: "EV charging", unit: "kW", series: [
+    { name: "planned (forecast served)", color: COLORS.ev, values: field("ev_served_kw") },
+    { name: "metered", color: COLORS.metered, dash: true, values: starts.map((t) => (metered.has(t) ? metered.get(t) : null)) },
+  ] });
+  if (jobIds.length) {
+    specs.push({ title: "Compute, per job", unit: "kW (IT)", series: jobIds.map((id, k) => ({
+      name: id, color: COLORS.jobs[k % COLORS.jobs.length], stack: "jobs",
+      values: pad(intervals.map((i) => (i.jobs && i.jobs[id]) || 0)).map((v) => v || 0),
+    })), marks: jobIds.filter((id) => jobSpecs.has(id) && jobSpecs.get(id).deadline).map((id, k) => ({
+      at: Date.parse(jobSpecs.get(id).deadline), label: id + " deadline", color: COLORS.jobs[jobIds.indexOf(id) % COLORS.jobs.length],
+    })) });
+  }
+
+  const page = $("page");
+  page.textContent = "";
+  const created = Date.parse(doc.created_at);
+  page.append(
+    h("h1", {}, doc.site_id, " ", h("span", { class: "muted" }, "plan v" + doc.version)),
+    h("div", { class: "summary", id: "plan-summary" },
+      h("div", {}, "Status", h("b", { class: plan.status === "fallback" ? "status-fallback" : "" }, plan.status + (plan.status === "feasible" ? " (gap " + (plan.mip_gap * 100).toFixed(2) + "%)" : ""))),
+      h("div", {}, "Published", h("b", { title: doc.created_at }, localTime(created, zone, true))),
+      h("div", {}, "Objective", h("b", {}, number(plan.objective, 2) + " " + config.currency)),
+      h("div", {}, "Time zone", h("b", {}, zone)),
+      h("div", {}, "Solve", h("b", {}, number(plan.solve_seconds * 1000, 0) + " ms")),
+    ),
+  );
+  if (doc.warnings.length) {
+    page.append(h("ul", { class: "error", "aria-label": "Warnings" }, doc.warnings.map((w) => h("li", {}, w))));
+  }
+  const chartsBox = h("div", { class: "charts", id: "charts", tabindex: "0", "aria-label": "Charts; left and right arrow keys move between intervals" });
+  const details = h("aside", { class: "details", id: "details", "aria-live": "polite" }, h("h2", {}, "Interval"), h("p", { class: "muted" }, "Hover a chart or focus it and use the arrow keys."));
+  page.append(h("div", { class: "layout" }, chartsBox, details));
+  const handles = [];
+  let cursor = pastCount;
+  const show = (i) => {
+    cursor = Math.max(0, Math.min(starts.length - 1, i));
+    handles.forEach((handle) => handle.setCursor(cursor));
+    renderDetails(details, cursor, starts, pastCount, intervals, metered, config, jobIds);
+  };
+  for (const spec of specs) {
+    const box = h("div", {});
+    chartsBox.appendChild(box);
+    handles.push(Charts.draw(box, spec, axis, show));
+  }
+  chartsBox.addEventListener("keydown", (event) => {
+    const moves = { ArrowLeft: -1, ArrowRight: 1, PageUp: -4, PageDown: 4 };
+    if (event.key in moves) {
+      show(cursor + moves[event.key]);
+      event.preventDefault();
+    } else if (event.key === "Home" || event.key === "End") {
+      show(event.key === "Home" ? 0 : starts.length - 1);
+      event.preventDefault();
+    }
+  });
+  page.append(h("h2", {}, "Costs over the horizon"), costTable(plan.costs, config.currency));
+  // For tests and measurements: what is drawn, and how long it took.
+  page.dataset.intervals = String(intervals.length);
+  page.dataset.past = String(pastCount);
+  page.dataset.renderMs = (performance.now() - state.routeStarted).toFixed(0);
+  page.dataset.ready = String(doc.version);
+}
+
+function renderDetails(box, i, starts, pastCount, intervals, metered, config, jobIds) {
+  const start = starts[i];
+  const zone = config.zone;
+  const rows = [["Local time", localTime(start, zone, true)], ["UTC", new Date(start).toISOString().slice(0, 16).replace("T", " ")]];
+  if (metered.has(start)) rows.push(["EV metered", number(metered.get(start), 1) + " kW"]);
+  const interval = intervals[i - pastCount];
+  if (interval) {
+    const tariff = config.tariff || {};
+    rows.push(
+      ["Price", number(interval.price_per_mwh, 2) + " " + config.currency + "/MWh"],
+      ["Import price", number(interval.price_per_mwh + (tariff.import_adder_per_mwh || 0), 2) + " " + config.currency + "/MWh"],
+      ["Grid import", number(interval.import_kw, 1) + " kW"],
+      ["Grid export", number(interval.export_kw, 1) + " kW"],
+      ["Battery charge", number(interval.charge_kw, 1) + " kW"],
+      ["Battery discharge", number(interval.discharge_kw, 1) + " kW"],
+      ["Stored energy", number(interval.soc_kwh, 0) + " kWh"],
+      ["EV served", number(interval.ev_served_kw, 1) + " kW"],
+      ["EV unserved", number(interval.unserved_kw, 1) + " kW"],
+      ["Compute (IT)", number(interval.compute_it_kw, 1) + " kW"],
+    );
+    for (const id of jobIds) rows.push(["  " + id, number((interval.jobs && interval.jobs[id]) || 0, 1) + " kW"]);
+  } else {
+    rows.push(["Plan", "before this plan"]);
+  }
+  box.replaceChildren(h("h2", {}, "Interval"), h("table", { id: "details-table" }, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", { scope: "row", class: "text" }, k), h("td", {}, v))))));
+}
+
+function costTable(costs, currency) {
+  const names = {
+    import: "Energy imported", export_revenue: "Export revenue (−)", degradation: "Battery degradation",
+    unserved_penalty: "Unserved EV penalty", demand_charge: "Demand charge", compute_value: "Compute value (−)",
+    shortfall_penalty: "Job shortfall penalty", start_costs: "Job starts", soc_target_penalty: "Energy target penalty",
+    stability_penalty: "Stability penalty", terminal_value: "Stored energy value at the end (−)",
+  };
+  return h("table", { id: "costs", class: "costs" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "text" }, "Term"), h("th", { scope: "col" }, currency))),
+    h("tbody", {}, Object.entries(costs).map(([key, value]) => h("tr", {}, h("th", { scope: "row", class: "text" }, names[key] || key), h("td", {}, number(value, 2))))));
+}
+
+// ---------------------------------------------------------------- routing
+
+async function route() {
+  state.routeStarted = performance.now();
+  stopLive();
+  if (!sessionStorage.getItem(KEY)) return signOut();
+  if (!state.me) {
+    try {
+      state.me = await api("/v1/whoami");
+    } catch (error) {
+      return signOut(error.status === 401 ? "The key was refused: sign in again." : "The service cannot be reached.");
+    }
+  }
+  showSignedIn();
+  const hash = location.hash || "#/fleet";
+  for (const link of document.querySelectorAll("nav a")) {
+    link.setAttribute("aria-current", hash.startsWith(link.getAttribute("href")) ? "page" : "false");
+  }
+  const site = hash.match(/^#\/sites\/([^/]+)/);
+  if (site) return sitePage(decodeURIComponent(site[1]));
+  return fleetPage();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("sign-in-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("sign-in-error").textContent = "";
+    try {
+      await signIn($("key").value.trim());
+      $("key").value = "";
+      await route();
+    } catch (error) {
+      $("sign-in-error").textContent = error.status === 401 ? "That key was refused." : "Cannot sign in: " + error.message;
+    }
+  });
+  $("sign-out").addEventListener("click", () => signOut());
+  window.addEventListener("hashchange", route);
+  let resize;
+  window.addEventListener("resize", () => {
+    clearTimeout(resize);
+    resize = setTimeout(() => { if (location.hash.startsWith("#/sites/")) route(); }, 250);
+  });
+  route();
+});

@@ -1,0 +1,343 @@
+//! The dashboard in a real browser: headless Chromium driven over
+//! WebDriver (chromedriver), both Debian packages that `make test`
+//! installs. Each test signs in with the demo's keys and reads what the
+//! page shows; the screenshots in the README are taken here (set
+//! `ARBITER_SCREENSHOTS=docs/images` to write them there).
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::serve::{Service, call, data_dir, site_toml};
+
+/// A headless Chromium behind its own chromedriver, stopped when dropped.
+struct Browser {
+    runtime: tokio::runtime::Runtime,
+    client: Option<Client>,
+    driver: Child,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a 1280×800 window.
+    fn start() -> Browser {
+        for program in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+            assert!(
+                std::path::Path::new(program).exists(),
+                "{program} is missing: `make test` installs it (scripts/setup.sh --test)"
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let since = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                since.elapsed() < Duration::from_secs(20),
+                "chromedriver does not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = crate::temp_dir("chromium-profile");
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1280,800", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }
+        });
+        std::mem::forget(profile);
+        let client = runtime
+            .block_on(
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(capabilities.as_object().cloned().expect("an object"))
+                    .connect(&format!("http://127.0.0.1:{port}")),
+            )
+            .expect("a browser session");
+        Browser {
+            runtime,
+            client: Some(client),
+            driver,
+        }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("a session")
+    }
+
+    fn open(&self, url: &str) {
+        self.runtime
+            .block_on(self.client().goto(url))
+            .expect("the page opens");
+    }
+
+    /// Runs a script in the page and returns its value.
+    fn eval(&self, script: &str) -> serde_json::Value {
+        self.runtime
+            .block_on(self.client().execute(script, Vec::new()))
+            .unwrap_or_else(|error| panic!("{script}: {error}"))
+    }
+
+    /// Waits (up to `limit`) until `script` returns true.
+    fn wait_until(&self, script: &str, limit: Duration) -> Duration {
+        let since = Instant::now();
+        loop {
+            if self.eval(script) == json!(true) {
+                return since.elapsed();
+            }
+            let failure = self.eval("return document.getElementById('failure').textContent");
+            assert_eq!(failure, json!(""), "the page failed");
+            assert!(since.elapsed() < limit, "never true: {script}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn text(&self, selector: &str) -> String {
+        self.runtime
+            .block_on(async {
+                self.client()
+                    .find(Locator::Css(selector))
+                    .await?
+                    .text()
+                    .await
+            })
+            .unwrap_or_else(|error| panic!("{selector}: {error}"))
+    }
+
+    /// Signs in at `base` with `key` and waits for the fleet.
+    fn sign_in(&self, base: &str, key: &str) {
+        self.open(&format!("{base}/"));
+        self.runtime
+            .block_on(async {
+                let field = self.client().find(Locator::Id("key")).await?;
+                field.send_keys(key).await?;
+                self.client()
+                    .find(Locator::Css("#sign-in-form button"))
+                    .await?
+                    .click()
+                    .await
+            })
+            .expect("the sign-in form");
+        self.wait_until(
+            "return document.getElementById('page').dataset.ready === 'fleet'",
+            Duration::from_secs(10),
+        );
+    }
+
+    /// Saves a screenshot as `name`.png in target/screenshots and, with
+    /// ARBITER_SCREENSHOTS set, in that folder too.
+    fn screenshot(&self, name: &str) {
+        let png = self
+            .runtime
+            .block_on(self.client().screenshot())
+            .expect("a screenshot");
+        let mut folders = vec![crate::root().join("target/screenshots")];
+        if let Ok(folder) = std::env::var("ARBITER_SCREENSHOTS") {
+            folders.push(crate::root().join(folder));
+        }
+        for folder in folders {
+            std::fs::create_dir_all(&folder).expect("a folder");
+            std::fs::write(folder.join(format!("{name}.png")), &png).expect("written");
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = self.runtime.block_on(client.close());
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The demo service (planning when asked) with a second site, and its
+/// first plan.
+fn demo(name: &str) -> Service {
+    let service = Service::start_with(
+        data_dir(name),
+        &["--demo"],
+        &[("ARBITER_PLANNING_LOOP", "off")],
+    );
+    let other = site_toml().replace("id = \"np15-hub\"", "id = \"sp15-depot\"");
+    let created = call(
+        "POST",
+        &service.url("/v1/sites"),
+        Some(&service.demo_key("admin")),
+        Some(&other),
+        &[("Content-Type", "application/toml")],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    plan(&service);
+    service
+}
+
+/// Asks for the demo site's plan; returns its version.
+fn plan(service: &Service) -> i64 {
+    let planned = call(
+        "POST",
+        &service.url("/v1/sites/np15-hub/plan"),
+        Some(&service.demo_key("controller")),
+        None,
+        &[],
+    );
+    assert_eq!(planned.status, 201, "{}", planned.body);
+    planned.json()["version"].as_i64().expect("a version")
+}
+
+#[test]
+fn each_role_signs_in_to_the_fleet_it_may_read_and_a_controller_cannot_open_another_site() {
+    let service = demo("dashboard-roles");
+    let browser = Browser::start();
+    let base = service.url("");
+    for role in ["trader", "analyst", "admin"] {
+        browser.sign_in(&base, &service.demo_key(role));
+        assert!(browser.text("#who-text").starts_with(role));
+        let sites = browser.eval(
+            "return [...document.querySelectorAll('#fleet-table tbody tr')].map(r => r.dataset.site)",
+        );
+        assert_eq!(sites, json!(["sp15-depot", "np15-hub"]), "{role}");
+        // The key is in the tab's session storage, nowhere else.
+        assert_eq!(browser.eval("return document.cookie"), json!(""));
+        assert_eq!(browser.eval("return localStorage.length"), json!(0));
+        if role == "trader" {
+            browser.screenshot("dashboard-fleet");
+        }
+        browser
+            .runtime
+            .block_on(async {
+                browser
+                    .client()
+                    .find(Locator::Id("sign-out"))
+                    .await?
+                    .click()
+                    .await
+            })
+            .expect("signs out");
+        assert_eq!(browser.eval("return sessionStorage.length"), json!(0));
+    }
+    browser.sign_in(&base, &service.demo_key("controller"));
+    let sites = browser.eval(
+        "return [...document.querySelectorAll('#fleet-table tbody tr')].map(r => r.dataset.site)",
+    );
+    assert_eq!(sites, json!(["np15-hub"]));
+    // The site that needs a look (no plan, no telemetry) is flagged in words.
+    browser.open(&format!("{base}/#/sites/sp15-depot"));
+    browser.wait_until(
+        "return document.querySelector('#page [role=alert]') !== null",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        browser.text("#page [role=alert]"),
+        "This key may not read sp15-depot."
+    );
+    // A refused key is sent back to sign in.
+    browser.open(&format!("{base}/"));
+    browser.eval("sessionStorage.setItem('arbiter.key', 'arb_wrong'); location.reload(); return 1");
+    browser.wait_until(
+        "return !document.getElementById('sign-in').hidden",
+        Duration::from_secs(10),
+    );
+}
+
+#[test]
+fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
+    let service = demo("dashboard-site");
+    let browser = Browser::start();
+    let base = service.url("");
+    browser.sign_in(&base, &service.demo_key("trader"));
+    browser.open(&format!("{base}/#/sites/np15-hub"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === '1'",
+        Duration::from_secs(10),
+    );
+    let drawn = browser.eval(
+        "const page = document.getElementById('page');
+         return {intervals: page.dataset.intervals, past: page.dataset.past,
+                 charts: [...document.querySelectorAll('#charts svg')].map(s => s.getAttribute('aria-label')),
+                 widths: [...document.querySelectorAll('#charts svg')].map(s => s.dataset.intervals)}",
+    );
+    // The demo plan: 36 hours of 15-minute intervals, and the charging
+    // metered the day before it.
+    assert_eq!(drawn["intervals"], "144", "{drawn}");
+    let past: usize = drawn["past"]
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .expect("a count");
+    assert!(past > 0, "{drawn}");
+    let charts: Vec<String> = serde_json::from_value(drawn["charts"].clone()).expect("labels");
+    assert_eq!(
+        charts,
+        [
+            "Prices, USD/MWh",
+            "Grid, kW",
+            "Battery power, kW",
+            "Battery energy, kWh",
+            "EV charging, kW",
+            "Compute, per job, kW (IT)",
+        ]
+        .map(|title| format!("{title}, {} intervals", 144 + past))
+    );
+    // The keyboard moves through the intervals; the panel names each value
+    // with its unit.
+    browser
+        .runtime
+        .block_on(async {
+            let charts = browser.client().find(Locator::Id("charts")).await?;
+            charts.click().await?;
+            charts.send_keys("\u{E014}").await // the right arrow
+        })
+        .expect("keys");
+    let rows = browser.eval(
+        "return Object.fromEntries([...document.querySelectorAll('#details-table tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent]))",
+    );
+    assert!(
+        rows["Grid import"]
+            .as_str()
+            .is_some_and(|v| v.ends_with(" kW")),
+        "{rows}"
+    );
+    assert!(
+        rows["Price"]
+            .as_str()
+            .is_some_and(|v| v.ends_with(" USD/MWh")),
+        "{rows}"
+    );
+    assert!(
+        rows["UTC"].is_string() && rows["Local time"].is_string(),
+        "{rows}"
+    );
+    browser.screenshot("dashboard-site");
+
+    // A plan published now is on screen without a reload.
+    let version = plan(&service);
+    assert_eq!(version, 2);
+    let published = Instant::now();
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === '2'",
+        Duration::from_secs(5),
+    );
+    eprintln!(
+        "dashboard: site page drawn {} ms after navigation; plan v2 on screen {:?} after it was stored",
+        browser.eval("return document.getElementById('page').dataset.renderMs"),
+        published.elapsed()
+    );
+}
