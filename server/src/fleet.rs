@@ -85,7 +85,8 @@ pub struct FleetSite {
 /// The latest plan of a [`FleetSite`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FleetPlan {
-    /// Seconds since it was published (on the service's clock).
+    /// Seconds since its first interval began, on the service's clock
+    /// (simulated or not; `created_at` is always wall-clock time).
     pub age_seconds: i64,
     /// When it was published.
     pub created_at: DateTime<Utc>,
@@ -148,7 +149,7 @@ pub fn summarize(
         None => attention.push("no plan".to_owned()),
         Some(plan) => {
             let replan = TimeDelta::minutes(i64::from(site.planning.replan_minutes.max(1)));
-            if now - plan.created_at > replan * 2 {
+            if now - plan.start > replan * 2 {
                 attention.push("stale plan".to_owned());
             }
             if plan.outline.plan.status == "fallback" {
@@ -180,7 +181,7 @@ pub fn summarize(
         month_peak_kw: measured.month_peak_kw,
         planned_peak_kw,
         plan: plan.map(|plan| FleetPlan {
-            age_seconds: (now - plan.created_at).num_seconds().max(0),
+            age_seconds: (now - plan.start).num_seconds().max(0),
             created_at: plan.created_at,
             mip_gap: plan.outline.plan.mip_gap,
             start: plan.start,
