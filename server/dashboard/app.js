@@ -112,6 +112,12 @@ function localTime(ms, zone, withDay) {
     withDay ? { weekday: "short", day: "numeric", month: "short" } : {})).format(new Date(ms));
 }
 
+// A feasible plan's gap, as a suffix ("" for the others).
+function gap(plan) {
+  if (plan.status !== "feasible") return "";
+  return plan.mip_gap === null ? " (gap unknown)" : " (gap " + (plan.mip_gap * 100).toFixed(2) + "%)";
+}
+
 function announce(text) {
   $("live").textContent = text;
 }
@@ -230,7 +236,7 @@ function renderFleet() {
   // Long fleets are drawn in full: a 1,000-row table is a few milliseconds.
   for (const s of rows) {
     const plan = s.plan;
-    const status = plan ? plan.status + (plan.status === "feasible" ? " (gap " + (plan.mip_gap * 100).toFixed(2) + "%)" : "") : "no plan";
+    const status = plan ? plan.status + gap(plan) : "no plan";
     body.appendChild(h("tr", { class: s.attention.length ? "attention" : "", "data-site": s.site_id },
       h("td", {}, h("a", { href: "#/sites/" + encodeURIComponent(s.site_id) }, s.site_id)),
       h("td", { class: "text" + (plan && plan.status === "fallback" ? " status-fallback" : "") }, status, plan ? " v" + plan.version : ""),
@@ -364,7 +370,7 @@ function renderSite(site, doc, extra) {
   page.append(
     h("h1", {}, doc.site_id, " ", h("span", { class: "muted" }, "plan v" + doc.version)),
     h("div", { class: "summary", id: "plan-summary" },
-      h("div", {}, "Status", h("b", { class: plan.status === "fallback" ? "status-fallback" : "" }, plan.status + (plan.status === "feasible" ? " (gap " + (plan.mip_gap * 100).toFixed(2) + "%)" : ""))),
+      h("div", {}, "Status", h("b", { class: plan.status === "fallback" ? "status-fallback" : "" }, plan.status + gap(plan))),
       h("div", {}, "Published", h("b", { title: doc.created_at }, localTime(created, zone, true))),
       h("div", {}, "Objective", h("b", {}, number(plan.objective, 2) + " " + config.currency)),
       h("div", {}, "Time zone", h("b", {}, zone)),

@@ -31,9 +31,10 @@ pub struct PlanOutline {
     /// `optimal`, `feasible` or `fallback`.
     #[serde(default)]
     pub status: String,
-    /// The relative gap the search stopped at.
+    /// The relative gap the search stopped at; `None` when no bound is
+    /// known (a fallback plan), as in the plan.
     #[serde(default)]
-    pub mip_gap: f64,
+    pub mip_gap: Option<f64>,
     /// The intervals (their energy flows and prices).
     #[serde(default)]
     pub intervals: Vec<IntervalOutline>,
@@ -90,8 +91,9 @@ pub struct FleetPlan {
     pub age_seconds: i64,
     /// When it was published.
     pub created_at: DateTime<Utc>,
-    /// The relative gap the search stopped at.
-    pub mip_gap: f64,
+    /// The relative gap the search stopped at (null when no bound is
+    /// known, as for a fallback plan).
+    pub mip_gap: Option<f64>,
     /// Its first interval's start.
     pub start: DateTime<Utc>,
     /// `optimal`, `feasible` or `fallback`.
@@ -267,7 +269,7 @@ mod tests {
             warnings: Vec::new(),
             plan: PlanOutline {
                 status: status.to_owned(),
-                mip_gap: 0.0,
+                mip_gap: (status != "fallback").then_some(0.0),
                 intervals,
             },
         }
@@ -325,6 +327,18 @@ mod tests {
         );
         assert_eq!(none.attention, vec!["no plan", "stale telemetry"]);
         assert_eq!(none.cost_rest_of_day, None);
+    }
+
+    #[test]
+    fn a_fallback_plan_without_a_gap_is_outlined() {
+        let document = r#"{"start":"2024-10-24T05:00:00Z","warnings":["no prices"],
+            "plan":{"status":"fallback","mip_gap":null,"intervals":[
+              {"start":"2024-10-24T05:00:00Z","price_per_mwh":40.0,"import_kw":700.0,"export_kw":0.0}]}}"#;
+        let outline: Outline = serde_json::from_str(document).expect("an outline");
+        assert_eq!(outline.plan.mip_gap, None);
+        assert_eq!(outline.plan.status, "fallback");
+        assert_eq!(outline.plan.intervals.len(), 1);
+        assert_eq!(outline.warnings, ["no prices"]);
     }
 
     #[test]

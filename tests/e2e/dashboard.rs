@@ -18,6 +18,8 @@ struct Browser {
     runtime: tokio::runtime::Runtime,
     client: Option<Client>,
     driver: Child,
+    /// Chromium's profile, removed once the browser has stopped.
+    _profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -63,7 +65,6 @@ impl Browser {
                 ],
             }
         });
-        std::mem::forget(profile);
         let client = runtime
             .block_on(
                 ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -75,6 +76,7 @@ impl Browser {
             runtime,
             client: Some(client),
             driver,
+            _profile: profile,
         }
     }
 

@@ -20,7 +20,7 @@ use crate::auth::{Action, Caller};
 use crate::error::ApiError;
 use crate::error::responses::Unauthorized;
 use crate::fleet::{FleetSite, Measured, PlanFacts, month_start, summarize};
-use crate::store::seconds as rfc_seconds;
+use crate::store::seconds;
 
 /// The routes of this resource.
 pub(crate) fn router() -> Router<Arc<AppState>> {
@@ -69,27 +69,32 @@ struct Whoami {
 )]
 async fn fleet(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let configs: Vec<SiteConfig> = state
+    // Each readable site with the start of its billing month.
+    let configs = state
         .store
         .sites()
         .await?
         .iter()
         .filter(|site| caller.may(Action::ReadSite(&site.id)))
-        .filter_map(|site| SiteConfig::from_toml(&site.id, &site.config).ok())
-        .collect();
+        .map(|site| {
+            let config = SiteConfig::from_toml(&site.id, &site.config)
+                .map_err(|error| ApiError::unreadable("site", format!("{}: {error}", site.id)))?;
+            let month = seconds(month_start(&config, now));
+            Ok((config, month))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let batteries = state.store.latest_batteries().await?;
     // One query per billing month start (sites in one zone share it).
-    let starts: BTreeSet<String> = configs
+    let mut peaks: HashMap<&str, HashMap<String, f64>> = HashMap::new();
+    for month in configs
         .iter()
-        .map(|config| rfc_seconds(month_start(config, now)))
-        .collect();
-    let mut peaks: HashMap<String, HashMap<String, f64>> = HashMap::new();
-    for start in starts {
-        let since = state.store.peaks_since(&start).await?;
-        peaks.insert(start, since);
+        .map(|(_, month)| month.as_str())
+        .collect::<BTreeSet<_>>()
+    {
+        peaks.insert(month, state.store.peaks_since(month).await?);
     }
     let mut sites = Vec::with_capacity(configs.len());
-    for config in &configs {
+    for (config, month) in &configs {
         let id = &config.site.id;
         // A plan another replica announced is read once, here.
         let published = if state.latest.unread(id) {
@@ -108,7 +113,7 @@ async fn fleet(State(state): State<Arc<AppState>>, caller: Caller) -> Result<Res
                 .get(id)
                 .and_then(|(at, kwh)| Some((at.parse::<DateTime<Utc>>().ok()?, *kwh))),
             month_peak_kw: peaks
-                .get(&rfc_seconds(month_start(config, now)))
+                .get(month.as_str())
                 .and_then(|peaks| peaks.get(id))
                 .copied(),
         };
