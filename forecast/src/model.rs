@@ -308,6 +308,39 @@ fn seasonal_naive(
 }
 
 impl Profile {
+    /// The grid rows of the look-back days before `date` that have weight,
+    /// with that weight (recency times day type), most recent first.
+    fn days_before(
+        &self,
+        grid: &DayGrid,
+        date: chrono::NaiveDate,
+        decay: f64,
+    ) -> Vec<(usize, f64)> {
+        let day_type = DayType::of(date);
+        let base = (date - grid.first_date).num_days();
+        let mut weight_of_day = 1.0;
+        let mut days = Vec::with_capacity(self.lookback_days as usize);
+        for back in 1..=i64::from(self.lookback_days) {
+            weight_of_day *= decay;
+            let earlier = date - TimeDelta::days(back);
+            let type_weight = if DayType::of(earlier) == day_type {
+                1.0
+            } else {
+                self.other_day_type_weight
+            };
+            if type_weight <= 0.0 {
+                continue;
+            }
+            let Ok(row) = usize::try_from(base - back) else {
+                continue;
+            };
+            if row < grid.values.nrows() {
+                days.push((row, weight_of_day * type_weight));
+            }
+        }
+        days
+    }
+
     fn quantiles(
         &self,
         grid: &DayGrid,
@@ -319,28 +352,33 @@ impl Profile {
             .map(|d| (-0.5 * (d as f64 / self.slot_sigma.max(1e-9)).powi(2)).exp())
             .collect();
         let decay = 0.5f64.powf(1.0 / self.half_life_days.max(1e-9));
+        // The days a target's date draws on, with their weights: the same
+        // for every target of that date (a horizon spans two or three).
+        let mut days_of: Option<(chrono::NaiveDate, Vec<(usize, f64)>)> = None;
         let mut samples = Vec::new();
         targets
             .iter()
             .enumerate()
             .map(|(h, target)| {
                 samples.clear();
-                let day_type = DayType::of(target.date);
-                let mut weight_of_day = 1.0;
-                for back in 1..=i64::from(self.lookback_days) {
-                    weight_of_day *= decay;
-                    let date = target.date - TimeDelta::days(back);
-                    let type_weight = if DayType::of(date) == day_type {
-                        1.0
-                    } else {
-                        self.other_day_type_weight
-                    };
-                    if type_weight <= 0.0 {
-                        continue;
+                let days = match &days_of {
+                    Some((date, days)) if *date == target.date => days,
+                    _ => {
+                        let days = self.days_before(grid, target.date, decay);
+                        &days_of.insert((target.date, days)).1
                     }
+                };
+                let slots = grid.slots() as isize;
+                for &(row, day_weight) in days.iter() {
+                    let values = grid.values.row(row);
                     for (k, d) in (-radius..=radius).enumerate() {
-                        if let Some(value) = grid.get(date, target.slot as isize + d) {
-                            samples.push((value, weight_of_day * type_weight * slot_weights[k]));
+                        let slot = target.slot as isize + d;
+                        if slot < 0 || slot >= slots {
+                            continue;
+                        }
+                        let value = values[slot as usize];
+                        if !value.is_nan() {
+                            samples.push((value, day_weight * slot_weights[k]));
                         }
                     }
                 }
@@ -380,4 +418,110 @@ pub fn extend(
     let mut extended = known.clone();
     extended.values.extend_from_slice(&forecast.values[0]);
     Ok((extended, horizon))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use ndarray::Array2;
+    use rand::rngs::Xoshiro256PlusPlus;
+    use rand::{RngExt, SeedableRng};
+
+    use super::*;
+    use crate::calendar::{DayGrid, LocalSlot, weighted_quantiles};
+
+    /// The profile's quantiles straight from their definition: every
+    /// look-back day and slot offset looked up by date, one at a time.
+    fn by_definition(
+        profile: &Profile,
+        grid: &DayGrid,
+        targets: &[LocalSlot],
+        levels: &[f64],
+    ) -> Vec<Vec<f64>> {
+        let radius = profile.slot_radius as isize;
+        let decay = 0.5f64.powf(1.0 / profile.half_life_days.max(1e-9));
+        targets
+            .iter()
+            .enumerate()
+            .map(|(h, target)| {
+                let mut samples = Vec::new();
+                let mut weight_of_day = 1.0;
+                for back in 1..=i64::from(profile.lookback_days) {
+                    weight_of_day *= decay;
+                    let date = target.date - TimeDelta::days(back);
+                    let type_weight = if DayType::of(date) == DayType::of(target.date) {
+                        1.0
+                    } else {
+                        profile.other_day_type_weight
+                    };
+                    if type_weight <= 0.0 {
+                        continue;
+                    }
+                    for d in -radius..=radius {
+                        let slot_weight =
+                            (-0.5 * (d as f64 / profile.slot_sigma.max(1e-9)).powi(2)).exp();
+                        if let Some(value) = grid.get(date, target.slot as isize + d) {
+                            samples.push((value, weight_of_day * type_weight * slot_weight));
+                        }
+                    }
+                }
+                let steps = profile.persistence_steps as usize;
+                if h < steps
+                    && let Some(last) = grid.last
+                {
+                    let total: f64 = samples.iter().map(|&(_, weight)| weight).sum();
+                    let share = 1.0 - h as f64 / steps as f64;
+                    samples.push((last, if total > 0.0 { total * share } else { share }));
+                }
+                weighted_quantiles(&mut samples, levels)
+                    .or_else(|| grid.last.map(|last| vec![last; levels.len()]))
+                    .unwrap_or_else(|| vec![0.0; levels.len()])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_profile_quantiles_are_those_of_their_definition() {
+        let mut random = Xoshiro256PlusPlus::seed_from_u64(7);
+        let first_date = NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date");
+        for profile in [
+            Profile::blend(),
+            Profile::day_type(),
+            Profile::recent_days(),
+        ] {
+            let (days, slots) = (90, 24);
+            // Charging-like values with ties (zeros) and gaps (NaN), and a
+            // grid shorter than the look-back at its start.
+            let values =
+                Array2::from_shape_fn((days, slots), |_| match random.random_range(0..10) {
+                    0 => f64::NAN,
+                    1..=3 => 0.0,
+                    _ => (random.random_range(0.0..300.0) * 10.0f64).round() / 10.0,
+                });
+            let grid = DayGrid {
+                first_date,
+                values,
+                range: (0.0, 300.0),
+                last: Some(42.0),
+            };
+            // A horizon over three dates, from the last day of the grid.
+            let targets: Vec<LocalSlot> = (0..60)
+                .map(|h| LocalSlot {
+                    date: first_date + TimeDelta::days(days as i64 - 1 + (h / slots) as i64),
+                    slot: h % slots,
+                })
+                .chain([LocalSlot {
+                    date: first_date + TimeDelta::days(20),
+                    slot: 0,
+                }])
+                .collect();
+            let levels = [0.1, 0.5, 0.9];
+            assert_eq!(
+                profile.quantiles(&grid, &targets, &levels),
+                by_definition(&profile, &grid, &targets, &levels),
+                "{}",
+                Model::Profile(profile.clone()).name()
+            );
+        }
+    }
 }
