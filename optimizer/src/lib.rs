@@ -29,6 +29,7 @@
 
 mod costs;
 mod echo;
+mod explain;
 mod model;
 mod plan;
 mod problem;
@@ -37,6 +38,7 @@ mod solve;
 
 pub use costs::Costs;
 pub use echo::{ECHO_LIMIT, brief, quote};
+pub use explain::{Binding, Explanation, IntervalWhy, JobLimit, JobWhy, Limit};
 pub use model::Formulation;
 pub use plan::{IntervalPlan, JobSummary, Plan, Status};
 pub use problem::{

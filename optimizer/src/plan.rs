@@ -61,6 +61,11 @@ pub struct Plan {
     /// Why the plan is a fallback, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Why the plan decided what it did, when asked for
+    /// ([`SolveOptions::explain`](crate::SolveOptions::explain)): what
+    /// energy is worth in each interval and which limits bind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<crate::Explanation>,
 }
 
 /// The schedule of one interval.

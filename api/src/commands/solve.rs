@@ -16,7 +16,8 @@ use super::EXIT_INTERNAL;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   arbiter solve fixtures/problems/site-day.json > plan.json
-  arbiter solve problem.json --out plan.json --mip-gap 1e-3 --time-limit 5")]
+  arbiter solve problem.json --out plan.json --mip-gap 1e-3 --time-limit 5
+  arbiter solve fixtures/problems/why.json --explain")]
 pub struct Args {
     /// The problem JSON file.
     problem: PathBuf,
@@ -41,6 +42,11 @@ pub struct Args {
     /// docs/problem-format.md, "Precision").
     #[arg(long)]
     full_precision: bool,
+    /// Add the plan's `explain` part: what one more MWh is worth at the grid
+    /// connection in each interval and which limits bind (the duals of the
+    /// linear program left with the plan's on/off decisions fixed).
+    #[arg(long)]
+    explain: bool,
 }
 
 fn parse_gap(text: &str) -> Result<f64, String> {
@@ -81,6 +87,7 @@ pub fn run(args: &Args) -> ExitCode {
         mip_gap: args.mip_gap,
         time_limit: Duration::from_secs_f64(args.time_limit),
         warm_start,
+        explain: args.explain,
         ..SolveOptions::default()
     };
     let plan = solve(&problem, &options);

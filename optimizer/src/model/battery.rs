@@ -37,7 +37,7 @@
 
 use good_lp::{Expression, Variable};
 
-use super::{Balance, Builder, Formulation, Values, grid, value};
+use super::{Balance, Builder, Formulation, Row, Values, grid, value};
 use crate::costs::Costs;
 use crate::problem::{Battery, Problem};
 
@@ -99,8 +99,14 @@ pub(crate) fn add(
         builder.constrain((next - soc).eq(0.0));
         if exclusive {
             let charging = builder.binary();
-            builder.constrain((charge - charge_max_kw * charging).leq(0.0));
-            builder.constrain((discharge + discharge_max_kw * charging).leq(discharge_max_kw));
+            builder.constrain_as(
+                (charge - charge_max_kw * charging).leq(0.0),
+                Row::Bound(charge),
+            );
+            builder.constrain_as(
+                (discharge + discharge_max_kw * charging).leq(discharge_max_kw),
+                Row::Bound(discharge),
+            );
             vars.charging.push(charging);
         }
         costs

@@ -25,7 +25,7 @@ use std::ops::Range;
 
 use good_lp::{Expression, Variable};
 
-use super::{Balance, Builder, Formulation, Values, value};
+use super::{Balance, Builder, Formulation, Row, Values, value};
 use crate::costs::Costs;
 use crate::problem::{Job, JobKind, Problem};
 
@@ -80,7 +80,7 @@ pub(crate) fn add(
         return Vars { jobs: Vec::new() };
     };
     let mut jobs = Vec::with_capacity(problem.jobs.len());
-    for job in &problem.jobs {
+    for (j, job) in problem.jobs.iter().enumerate() {
         let vars = match &job.kind {
             JobKind::Preemptible {
                 energy_kwh,
@@ -101,6 +101,7 @@ pub(crate) fn add(
                 };
                 let with_starts = *start_cost > 0.0 || !formulation.starts_only_with_cost;
                 let preemptible = Preemptible {
+                    job: j,
                     energy_kwh: *energy_kwh,
                     min_kw: *min_kw,
                     big_m,
@@ -137,7 +138,7 @@ pub(crate) fn add(
         }
         balance[t].add_mul(-compute.pue, total.clone());
         if !formulation.tight_bounds || reach_kw > compute.max_it_kw {
-            builder.constrain(total.leq(compute.max_it_kw));
+            builder.constrain_as(total.leq(compute.max_it_kw), Row::ComputeCapacity(t));
         }
         if formulation.capacity_cuts {
             add_pair_cuts(builder, &jobs, t, compute.max_it_kw);
@@ -181,6 +182,8 @@ fn add_pair_cuts(builder: &mut Builder, jobs: &[JobVars], t: usize, capacity_kw:
 
 /// Parameters of a preemptible job as the model uses them.
 struct Preemptible {
+    /// The job's index in the problem.
+    job: usize,
     energy_kwh: f64,
     min_kw: f64,
     big_m: f64,
@@ -210,7 +213,7 @@ impl Preemptible {
         for _ in window.clone() {
             let x = builder.continuous(0.0, self.big_m);
             let z = builder.binary();
-            builder.constrain((x - self.big_m * z).leq(0.0));
+            builder.constrain_as((x - self.big_m * z).leq(0.0), Row::Bound(x));
             builder.constrain((x - self.min_kw * z).geq(0.0));
             energy.add_mul(h, x);
             if self.with_starts {
@@ -228,7 +231,7 @@ impl Preemptible {
             on.push(z);
         }
         if !window.is_empty() && h * self.big_m * window.len() as f64 > self.energy_kwh {
-            builder.constrain(energy.leq(self.energy_kwh));
+            builder.constrain_as(energy.leq(self.energy_kwh), Row::JobEnergy(self.job));
         }
         JobVars {
             window,

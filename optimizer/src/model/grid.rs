@@ -20,7 +20,7 @@
 
 use good_lp::{Expression, Variable};
 
-use super::{Balance, Builder, Formulation, Values, value};
+use super::{Balance, Builder, Formulation, Row, Values, value};
 use crate::costs::Costs;
 use crate::problem::Problem;
 
@@ -73,8 +73,14 @@ pub(crate) fn add(
             let redundant = formulation.drop_redundant_binaries && ci >= ce;
             if !redundant {
                 let binary = builder.binary();
-                builder.constrain((import - import_max_kw * binary).leq(0.0));
-                builder.constrain((export + export_max_kw * binary).leq(export_max_kw));
+                builder.constrain_as(
+                    (import - import_max_kw * binary).leq(0.0),
+                    Row::Bound(import),
+                );
+                builder.constrain_as(
+                    (export + export_max_kw * binary).leq(export_max_kw),
+                    Row::Bound(export),
+                );
                 importing = Some(binary);
             }
             costs.export_revenue.add_mul(h / 1000.0 * ce, export);

@@ -73,13 +73,34 @@ impl Formulation {
     }
 }
 
+/// What a constraint row stands for, where the plan's explanation needs to
+/// know ([`crate::explain`]); every other row is [`Row::Other`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Row {
+    /// A row the explanation does not read.
+    Other,
+    /// Interval `t`'s power balance, `supply − demand = 0`.
+    Balance(usize),
+    /// An on/off row that bounds this variable from above (coefficient 1),
+    /// e.g. `import − M · importing ≤ 0`.
+    Bound(Variable),
+    /// The IT capacity of the compute container in interval `t`.
+    ComputeCapacity(usize),
+    /// Job `j`'s energy: at most what it needs.
+    JobEnergy(usize),
+    /// The month's peak at least interval `t`'s import.
+    Peak(usize),
+}
+
 /// Collects variables (remembering their column order) and constraints.
 #[derive(Default)]
 pub(crate) struct Builder {
     variables: ProblemVariables,
     columns: Vec<Variable>,
     bounds: Vec<(f64, f64)>,
+    integer: Vec<bool>,
     constraints: Vec<Constraint>,
+    rows: Vec<Row>,
     binaries: usize,
 }
 
@@ -89,6 +110,7 @@ impl Builder {
         let var = self.variables.add(variable().min(min).max(max));
         self.columns.push(var);
         self.bounds.push((min, max));
+        self.integer.push(false);
         var
     }
 
@@ -97,13 +119,20 @@ impl Builder {
         let var = self.variables.add(variable().binary());
         self.columns.push(var);
         self.bounds.push((0.0, 1.0));
+        self.integer.push(true);
         self.binaries += 1;
         var
     }
 
     /// Adds a constraint to the model.
     pub fn constrain(&mut self, constraint: Constraint) {
+        self.constrain_as(constraint, Row::Other);
+    }
+
+    /// Adds a constraint the plan's explanation reads, saying what it is.
+    pub fn constrain_as(&mut self, constraint: Constraint, row: Row) {
         self.constraints.push(constraint);
+        self.rows.push(row);
     }
 }
 
@@ -114,7 +143,11 @@ pub(crate) struct Model {
     pub columns: Vec<Variable>,
     /// `(min, max)` of each column.
     pub bounds: Vec<(f64, f64)>,
+    /// Whether each column is binary.
+    pub integer: Vec<bool>,
     pub constraints: Vec<Constraint>,
+    /// What each constraint stands for.
+    pub rows: Vec<Row>,
     /// Per interval, `supply − demand` (0 in every solution).
     pub balance: Balance,
     pub binaries: usize,
@@ -167,8 +200,8 @@ pub(crate) fn build(problem: &Problem, formulation: Formulation, exclusive_charg
     );
     let stability = stability::add(&mut builder, problem, battery.as_ref(), &mut costs);
 
-    for row in &balance {
-        builder.constrain(row.clone().eq(0.0));
+    for (t, row) in balance.iter().enumerate() {
+        builder.constrain_as(row.clone().eq(0.0), Row::Balance(t));
     }
     let constant = costs.objective().constant();
     let one =
@@ -178,7 +211,9 @@ pub(crate) fn build(problem: &Problem, formulation: Formulation, exclusive_charg
         variables: builder.variables,
         columns: builder.columns,
         bounds: builder.bounds,
+        integer: builder.integer,
         constraints: builder.constraints,
+        rows: builder.rows,
         balance,
         binaries: builder.binaries,
         one,

@@ -209,8 +209,9 @@ pub async fn plan_site(
         .await
         .map_err(|_| PlanningError::Busy)?
         .map_err(|_| PlanningError::ShuttingDown)?;
+    let explain = state.config.explain_plans;
     let (plan, gathered) = tokio::task::spawn_blocking(move || {
-        let plan = solve_gathered(&gathered, at);
+        let plan = solve_gathered(&gathered, at, explain);
         (plan, gathered)
     })
     .await
@@ -253,7 +254,11 @@ pub async fn plan_site(
     Ok(published)
 }
 
-fn solve_gathered(gathered: &Gathered, at: DateTime<Utc>) -> Result<Plan, PlanningError> {
+fn solve_gathered(
+    gathered: &Gathered,
+    at: DateTime<Utc>,
+    explain: bool,
+) -> Result<Plan, PlanningError> {
     let snapshot = Snapshot {
         at,
         prices_per_mwh: gathered.prices.clone(),
@@ -275,11 +280,11 @@ fn solve_gathered(gathered: &Gathered, at: DateTime<Utc>) -> Result<Plan, Planni
         .map_err(|error| PlanningError::Problem(error.to_string()))?;
     // Published (rounded, every rule kept): what controllers execute and the
     // next plan's stability reference and warm start.
-    Ok(solve(
-        &problem,
-        &solve_options(&gathered.config, gathered.previous.as_ref()),
-    )
-    .published(&problem))
+    let options = arbiter_optimizer::SolveOptions {
+        explain,
+        ..solve_options(&gathered.config, gathered.previous.as_ref())
+    };
+    Ok(solve(&problem, &options).published(&problem))
 }
 
 /// Stored price days as one series on the site's interval, when they are
