@@ -234,8 +234,8 @@ pub(crate) fn explain(
         if let Some(dual) = at_limit(model.grid.import_kw[t], problem.import_limit_kw) {
             binding.push(limit(Limit::ImportLimit, dual));
         }
-        if let Some(dual) = model.grid.export_kw[t]
-            .and_then(|export| at_limit(export, problem.export_limit_kw))
+        if let Some(dual) =
+            model.grid.export_kw[t].and_then(|export| at_limit(export, problem.export_limit_kw))
         {
             binding.push(limit(Limit::ExportLimit, dual));
         }
@@ -260,7 +260,10 @@ pub(crate) fn explain(
                     let (kind, at) = if columns[i] >= spec.soc_max_kwh - AT_LIMIT {
                         (Limit::BatteryFull, true)
                     } else {
-                        (Limit::BatteryEmpty, columns[i] <= spec.soc_min_kwh + AT_LIMIT)
+                        (
+                            Limit::BatteryEmpty,
+                            columns[i] <= spec.soc_min_kwh + AT_LIMIT,
+                        )
                     };
                     if at {
                         // Per kWh stored: the same per MWh whatever the
@@ -292,7 +295,10 @@ pub(crate) fn explain(
                 }
             }
         }
-        let short = plan.jobs.get(j).map_or(0.0, |summary| summary.shortfall_kwh);
+        let short = plan
+            .jobs
+            .get(j)
+            .map_or(0.0, |summary| summary.shortfall_kwh);
         if short > AT_LIMIT {
             // Short of its need: the deadline binds if its energy is worth
             // more than it would cost somewhere in its window (it would run
@@ -345,7 +351,13 @@ mod tests {
     fn names(why: &IntervalWhy) -> Vec<(Limit, Option<f64>, Option<f64>)> {
         why.binding
             .iter()
-            .map(|binding| (binding.constraint, binding.value_per_mwh, binding.value_per_kw))
+            .map(|binding| {
+                (
+                    binding.constraint,
+                    binding.value_per_mwh,
+                    binding.value_per_kw,
+                )
+            })
             .collect()
     }
 

@@ -244,7 +244,10 @@ struct Solved {
 
 /// The model handed to HiGHS (quiet), from copies of its variables and rows,
 /// with each variable of `fixings` fixed at its value.
-pub(crate) fn highs_model(model: &Model, fixings: &[(Variable, f64)]) -> Result<highs::Model, String> {
+pub(crate) fn highs_model(
+    model: &Model,
+    fixings: &[(Variable, f64)],
+) -> Result<highs::Model, String> {
     let mut lp = highs(model.variables.clone().minimise(model.solver_objective()));
     for constraint in &model.constraints {
         lp.add_constraint(constraint.clone());

@@ -258,7 +258,7 @@ function renderFleet() {
 const COLORS = {
   import: "#0072b2", export: "#009e73", price: "#e69f00", exportPrice: "#56b4e9", limit: "#d55e00",
   peak: "#cc79a7", charge: "#0072b2", discharge: "#d55e00", soc: "#009e73", bound: "#000000",
-  ev: "#cc79a7", metered: "#000000", jobs: ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442"],
+  ev: "#cc79a7", metered: "#000000", value: "#000000", jobs: ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442"],
 };
 
 async function sitePage(siteId) {
@@ -331,6 +331,15 @@ function renderSite(site, doc, extra) {
       { name: "import (price + " + adderIn + ")", color: COLORS.price, values: field("price_per_mwh").map((p) => (p === null ? null : p + adderIn)) },
       { name: "export (price − " + adderOut + ")", color: COLORS.exportPrice, dash: true, values: field("price_per_mwh").map((p) => (p === null ? null : p - adderOut)) },
     ] },
+  ];
+  const explain = plan.explain;
+  if (explain) {
+    specs.push({ title: "Why: energy value at the connection", unit: config.currency + "/MWh", series: [
+      { name: "one more MWh of demand costs", color: COLORS.value, values: pad(explain.intervals.map((w) => w.energy_value_per_mwh)) },
+      { name: "import price", color: COLORS.price, dash: true, values: field("price_per_mwh").map((p) => (p === null ? null : p + adderIn)) },
+    ] });
+  }
+  specs.push(
     { title: "Grid", unit: "kW", series: [
       { name: "import", color: COLORS.import, values: field("import_kw") },
       { name: "export (negative)", color: COLORS.export, dash: true, values: field("export_kw").map((v) => (v === null ? null : -v)) },
@@ -338,7 +347,7 @@ function renderSite(site, doc, extra) {
       { name: "import limit", value: config.grid.import_limit_kw, color: COLORS.limit },
       { name: "month peak", value: doc.basis.month_peak_kw, color: COLORS.peak },
     ] },
-  ];
+  );
   if (battery) {
     specs.push({ title: "Battery power", unit: "kW", series: [
       { name: "charge", color: COLORS.charge, values: field("charge_kw") },
@@ -388,7 +397,7 @@ function renderSite(site, doc, extra) {
   const show = (i) => {
     cursor = Math.max(0, Math.min(starts.length - 1, i));
     handles.forEach((handle) => handle.setCursor(cursor));
-    renderDetails(details, cursor, starts, pastCount, intervals, metered, config, jobIds);
+    renderDetails(details, cursor, starts, pastCount, plan, metered, config, jobIds);
   };
   for (const spec of specs) {
     const box = h("div", {});
@@ -405,6 +414,7 @@ function renderSite(site, doc, extra) {
       event.preventDefault();
     }
   });
+  page.append(whyPanel(plan, starts.slice(pastCount), stepMs, zone, config.currency));
   page.append(h("h2", {}, "Costs over the horizon"), costTable(plan.costs, config.currency));
   // For tests and measurements: what is drawn, and how long it took.
   page.dataset.intervals = String(intervals.length);
@@ -413,7 +423,8 @@ function renderSite(site, doc, extra) {
   page.dataset.ready = String(doc.version);
 }
 
-function renderDetails(box, i, starts, pastCount, intervals, metered, config, jobIds) {
+function renderDetails(box, i, starts, pastCount, plan, metered, config, jobIds) {
+  const intervals = plan.intervals;
   const start = starts[i];
   const zone = config.zone;
   const rows = [["Local time", localTime(start, zone, true)], ["UTC", new Date(start).toISOString().slice(0, 16).replace("T", " ")]];
@@ -434,10 +445,78 @@ function renderDetails(box, i, starts, pastCount, intervals, metered, config, jo
       ["Compute (IT)", number(interval.compute_it_kw, 1) + " kW"],
     );
     for (const id of jobIds) rows.push(["  " + id, number((interval.jobs && interval.jobs[id]) || 0, 1) + " kW"]);
+    const why = plan.explain && plan.explain.intervals[i - pastCount];
+    if (why) {
+      rows.push(["Energy worth", number(why.energy_value_per_mwh, 2) + " " + config.currency + "/MWh"]);
+      rows.push(["Binding", why.binding.length ? why.binding.map((b) => bindingText(b, config.currency)).join("; ") : "nothing"]);
+    }
   } else {
     rows.push(["Plan", "before this plan"]);
   }
   box.replaceChildren(h("h2", {}, "Interval"), h("table", { id: "details-table" }, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", { scope: "row", class: "text" }, k), h("td", {}, v))))));
+}
+
+const LIMITS = {
+  import_limit: "import limit", export_limit: "export limit", month_peak: "month's peak",
+  battery_full: "battery full", battery_empty: "battery empty", battery_charge_power: "battery charge power",
+  battery_discharge_power: "battery discharge power", compute_capacity: "compute capacity", job_max_power: "job at its most power",
+};
+
+// "import limit (worth 22.00 USD/MWh)".
+function bindingText(binding, currency) {
+  const name = binding.constraint === "job_max_power" ? binding.job + " at its most power" : LIMITS[binding.constraint] || binding.constraint;
+  const worth = binding.value_per_kw !== undefined
+    ? number(binding.value_per_kw, 2) + " " + currency + "/kW"
+    : number(binding.value_per_mwh, 2) + " " + currency + "/MWh";
+  return name + " (worth " + worth + ")";
+}
+
+// Why the plan is what it is: where energy is cheapest and dearest, each
+// binding limit with the runs of intervals it binds in, and the jobs.
+function whyPanel(plan, starts, stepMs, zone, currency) {
+  const box = h("section", { id: "why", "aria-labelledby": "why-title" }, h("h2", { id: "why-title" }, "Why"));
+  const explain = plan.explain;
+  if (!explain) {
+    box.append(h("p", { class: "muted" }, plan.status === "fallback" ? "A fallback plan has no explanation." : "This plan carries no explanation (the service's explain_plans is off)."));
+    return box;
+  }
+  const values = explain.intervals.map((w) => w.energy_value_per_mwh);
+  const low = values.indexOf(Math.min(...values));
+  const high = values.indexOf(Math.max(...values));
+  const at = (i) => localTime(starts[i], zone, true);
+  box.append(h("p", { id: "why-value" }, "Energy at the connection is worth " + number(values[high], 2) + " " + currency + "/MWh at " + at(high) +
+    " against " + number(values[low], 2) + " at " + at(low) + ": the plan stores and shifts energy and compute between them as far as the limits below allow."));
+  // Runs of consecutive intervals per limit (and job).
+  const runs = new Map();
+  explain.intervals.forEach((why, i) => {
+    for (const binding of why.binding) {
+      const key = binding.constraint + (binding.job ? ":" + binding.job : "");
+      const list = runs.get(key) || [];
+      const last = list[list.length - 1];
+      const worth = binding.value_per_kw !== undefined ? binding.value_per_kw : binding.value_per_mwh;
+      if (last && last.to === i - 1) { last.to = i; last.most = Math.max(last.most, worth); } else list.push({ from: i, to: i, most: worth, binding });
+      runs.set(key, list);
+    }
+  });
+  const items = [];
+  for (const list of runs.values()) {
+    for (const run of list) {
+      const until = localTime(starts[run.to] + stepMs, zone, false);
+      const unit = run.binding.value_per_kw !== undefined ? currency + "/kW" : currency + "/MWh";
+      const name = bindingText(run.binding, currency).replace(/ \(worth.*$/, "");
+      items.push({ first: run.from, text: name + " binds " + at(run.from) + "–" + until + " (worth up to " + number(run.most, 2) + " " + unit + ")", constraint: run.binding.constraint });
+    }
+  }
+  items.sort((a, b) => a.first - b.first);
+  box.append(items.length
+    ? h("ul", { id: "why-binding", "aria-label": "Binding limits" }, items.map((item) => h("li", { "data-constraint": item.constraint }, item.text)))
+    : h("p", { id: "why-binding" }, "No limit binds: the prices alone decide."));
+  if (explain.jobs.length) {
+    const says = { energy_need: "gets all it needs; one more MWh of need would earn", deadline: "falls short by its deadline; its energy is worth", cost: "falls short because running more costs more than its energy is worth," };
+    box.append(h("ul", { id: "why-jobs", "aria-label": "Jobs" }, explain.jobs.map((job) =>
+      h("li", { "data-binding": job.binding }, job.id + " " + (says[job.binding] || job.binding) + " " + number(job.value_per_mwh, 2) + " " + currency + "/MWh"))));
+  }
+  return box;
 }
 
 function costTable(costs, currency) {

@@ -290,6 +290,7 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
         charts,
         [
             "Prices, USD/MWh",
+            "Why: energy value at the connection, USD/MWh",
             "Grid, kW",
             "Battery power, kW",
             "Battery energy, kWh",
@@ -327,6 +328,50 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
         rows["UTC"].is_string() && rows["Local time"].is_string(),
         "{rows}"
     );
+    // Why: the panel names the limits the plan's explain part binds (read
+    // from the API), and the interval's energy value.
+    let latest = call(
+        "GET",
+        &service.url("/v1/sites/np15-hub/plans/latest"),
+        Some(&service.demo_key("trader")),
+        None,
+        &[],
+    )
+    .json();
+    let explain = &latest["plan"]["explain"];
+    let mut bound: Vec<String> = explain["intervals"]
+        .as_array()
+        .expect("intervals")
+        .iter()
+        .flat_map(|why| why["binding"].as_array().cloned().unwrap_or_default())
+        .map(|binding| binding["constraint"].as_str().unwrap_or("").to_owned())
+        .collect();
+    bound.sort();
+    bound.dedup();
+    assert!(
+        !bound.is_empty(),
+        "the demo plan binds some limit: {explain}"
+    );
+    let shown = browser.eval(
+        "return [...new Set([...document.querySelectorAll('#why-binding li')].map(li => li.dataset.constraint))].sort()",
+    );
+    assert_eq!(shown, json!(bound));
+    // The interval shown (the click hovered one; the arrow moved on).
+    let utc = rows["UTC"].as_str().expect("a time").replace(' ', "T") + ":00Z";
+    let shown_at = latest["plan"]["intervals"]
+        .as_array()
+        .expect("intervals")
+        .iter()
+        .position(|interval| interval["start"] == json!(utc))
+        .expect("a planned interval is shown");
+    let worth = explain["intervals"][shown_at]["energy_value_per_mwh"]
+        .as_f64()
+        .expect("a value");
+    assert_eq!(
+        rows["Energy worth"],
+        json!(format!("{} USD/MWh", thousands(worth))),
+        "{rows}"
+    );
     browser.screenshot("dashboard-site");
 
     // A plan published now is on screen without a reload.
@@ -342,4 +387,18 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
         browser.eval("return document.getElementById('page').dataset.renderMs"),
         published.elapsed()
     );
+}
+
+/// A number as the page writes it with two decimals (en-US grouping).
+fn thousands(value: f64) -> String {
+    let text = format!("{:.2}", value.abs());
+    let (whole, decimals) = text.split_once('.').expect("decimals");
+    let mut grouped = String::new();
+    for (k, digit) in whole.chars().enumerate() {
+        if k > 0 && (whole.len() - k) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("{}{grouped}.{decimals}", if value < 0.0 { "-" } else { "" })
 }

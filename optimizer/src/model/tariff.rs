@@ -33,7 +33,8 @@ pub(crate) fn add(
     let floor_kw = problem.peak_so_far_kw;
     let ceiling_kw = grid.import_max_kw.iter().copied().fold(floor_kw, f64::max);
     let peak = builder.continuous(floor_kw, ceiling_kw);
-    for (t, (&import, &import_max_kw)) in grid.import_kw.iter().zip(&grid.import_max_kw).enumerate() {
+    for (t, (&import, &import_max_kw)) in grid.import_kw.iter().zip(&grid.import_max_kw).enumerate()
+    {
         if import_max_kw > floor_kw {
             builder.constrain_as((peak - import).geq(0.0), Row::Peak(t));
         }
