@@ -361,26 +361,30 @@ mod tests {
             .collect()
     }
 
-    /// Charge at 31, serve the 18:00 demand the import limit cannot: energy
-    /// is worth 31 until the battery is full, 142 where the limit binds.
+    /// Charge at 31 (as fast as the battery takes it) and at 60 (until it is
+    /// full), discharge at 142 and where the import limit cannot serve the
+    /// 04:00 demand.
     #[test]
     fn the_battery_case_prices_energy_and_names_the_limits() {
-        let (plan, explain) = explained(include_str!("../../fixtures/problems/why.json"));
+        let (plan, explain) = explained(WHY);
         let charge: Vec<f64> = plan.intervals.iter().map(|i| i.charge_kw).collect();
-        assert_eq!(charge, [50.0, 0.0, 0.0, 0.0]);
+        assert_eq!(charge, [50.0, 40.0, 0.0, 0.0]);
         let values: Vec<f64> = explain
             .intervals
             .iter()
             .map(|why| why.energy_value_per_mwh)
             .collect();
-        // 01:00 and 02:00: one more kWh is charged at 01:00 (the battery
-        // serves 02:00); 03:00 at its import price; 04:00, where import is
-        // at its limit, from the battery refilled at 03:00's 142.
-        assert_eq!(values, [31.0, 31.0, 142.0, 142.0]);
-        assert_eq!(names(&explain.intervals[0]), []);
+        // The import price where the grid serves one more kWh; 142 at
+        // 04:00, where import is at its limit: one more kWh there comes from
+        // the battery, and 03:00 imports it instead.
+        assert_eq!(values, [31.0, 60.0, 142.0, 142.0]);
+        assert_eq!(
+            names(&explain.intervals[0]),
+            [(Limit::BatteryChargePower, Some(29.0), None)]
+        );
         assert_eq!(
             names(&explain.intervals[1]),
-            [(Limit::BatteryFull, Some(111.0), None)]
+            [(Limit::BatteryFull, Some(82.0), None)]
         );
         assert_eq!(names(&explain.intervals[2]), []);
         assert_eq!(
@@ -393,16 +397,61 @@ mod tests {
         assert!(explain.jobs.is_empty());
     }
 
+    const WHY: &str = include_str!("../../fixtures/problems/why.json");
+    const PEAK: &str = r#"{"site_id": "peak", "start": "2025-06-01T00:00:00Z", "interval_minutes": 60,
+        "prices_per_mwh": [20, 20],
+        "grid": {"import_limit_kw": 200, "export_limit_kw": 0},
+        "tariff": {"demand_charge_per_kw": 5, "peak_so_far_kw": 0},
+        "ev_demand_kw": [40, 10]}"#;
+    const JOB: &str = r#"{"site_id": "job", "start": "2025-06-01T00:00:00Z", "interval_minutes": 60,
+        "prices_per_mwh": [20, 20, 20],
+        "grid": {"import_limit_kw": 200, "export_limit_kw": 0},
+        "ev_demand_kw": [0, 0, 0],
+        "compute": {"max_it_kw": 100, "pue": 1.0},
+        "jobs": [{"id": "train", "kind": "preemptible", "energy_kwh": 100, "min_kw": 10,
+                  "max_kw": 40, "release": "2025-06-01T00:00:00Z",
+                  "deadline": "2025-06-01T02:00:00Z", "value_per_mwh": 200,
+                  "shortfall_penalty_per_mwh": 0}]}"#;
+
+    /// The energy value is what the cost does when the demand moves: half a
+    /// kW more or less in one interval, solved again, changes the optimal
+    /// cost by the value times the energy (these cases are not degenerate,
+    /// so both directions agree).
+    #[test]
+    fn the_energy_value_is_the_cost_of_one_more_kwh_solved_again() {
+        for json in [WHY, PEAK, JOB] {
+            let (_, explain) = explained(json);
+            let exact = |demand: &serde_json::Value| {
+                let problem = Problem::from_json(&demand.to_string()).expect("valid");
+                solve(&problem, &SolveOptions::default()).objective
+            };
+            let base: serde_json::Value = serde_json::from_str(json).expect("JSON");
+            let cost = exact(&base);
+            for (t, why) in explain.intervals.iter().enumerate() {
+                for delta in [0.5, -0.5] {
+                    let mut moved = base.clone();
+                    let ev = &mut moved["ev_demand_kw"][t];
+                    let kw = ev.as_f64().expect("a number") + delta;
+                    if kw < 0.0 {
+                        continue;
+                    }
+                    *ev = serde_json::json!(kw);
+                    // Hourly intervals: delta kW is delta kWh.
+                    let per_mwh = (exact(&moved) - cost) / (delta / 1000.0);
+                    assert!(
+                        (per_mwh - why.energy_value_per_mwh).abs() < 1e-3,
+                        "{t} {delta}: {per_mwh} against {}",
+                        why.energy_value_per_mwh
+                    );
+                }
+            }
+        }
+    }
+
     /// A demand charge of 5 per kW: the first hour sets the month's peak.
     #[test]
     fn the_month_peak_binds_where_import_sets_it() {
-        let (_, explain) = explained(
-            r#"{"site_id": "peak", "start": "2025-06-01T00:00:00Z", "interval_minutes": 60,
-                "prices_per_mwh": [20, 20],
-                "grid": {"import_limit_kw": 200, "export_limit_kw": 0},
-                "tariff": {"demand_charge_per_kw": 5, "peak_so_far_kw": 0},
-                "ev_demand_kw": [40, 10]}"#,
-        );
+        let (_, explain) = explained(PEAK);
         // One more kWh at 00:00 raises the peak by 1 kW: 20 + 5,000 per MWh.
         assert_eq!(explain.intervals[0].energy_value_per_mwh, 5020.0);
         assert_eq!(
@@ -417,16 +466,7 @@ mod tests {
     /// at most: its deadline binds, and so does its power.
     #[test]
     fn a_job_short_of_its_need_by_its_deadline() {
-        let (plan, explain) = explained(
-            r#"{"site_id": "job", "start": "2025-06-01T00:00:00Z", "interval_minutes": 60,
-                "prices_per_mwh": [20, 20, 20],
-                "grid": {"import_limit_kw": 200, "export_limit_kw": 0},
-                "ev_demand_kw": [0, 0, 0],
-                "compute": {"max_it_kw": 100, "pue": 1.0},
-                "jobs": [{"id": "train", "energy_kwh": 100, "min_kw": 10, "max_kw": 40,
-                          "kind": "preemptible", "release": "2025-06-01T00:00:00Z", "deadline": "2025-06-01T02:00:00Z",
-                          "value_per_mwh": 200, "shortfall_penalty_per_mwh": 0}]}"#,
-        );
+        let (plan, explain) = explained(JOB);
         assert_eq!(plan.jobs[0].shortfall_kwh, 20.0);
         assert_eq!(
             explain.jobs,
