@@ -268,8 +268,10 @@ async function sitePage(siteId) {
   let site;
   let document_;
   try {
-    site = await api("/v1/sites/" + encodeURIComponent(siteId));
-    document_ = await api("/v1/sites/" + encodeURIComponent(siteId) + "/plans/latest");
+    [site, document_] = await Promise.all([
+      api("/v1/sites/" + encodeURIComponent(siteId)),
+      api("/v1/sites/" + encodeURIComponent(siteId) + "/plans/latest"),
+    ]);
   } catch (error) {
     page.textContent = "";
     page.append(h("h1", {}, siteId), h("p", { class: "error", role: "alert" },
