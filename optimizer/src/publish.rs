@@ -490,6 +490,22 @@ pub mod rounded {
     }
 }
 
+/// An explanation with its values to the cent.
+fn rounded_explanation(explain: &crate::Explanation) -> crate::Explanation {
+    let mut explain = explain.clone();
+    for interval in &mut explain.intervals {
+        interval.energy_value_per_mwh = money(interval.energy_value_per_mwh);
+        for binding in &mut interval.binding {
+            binding.value_per_mwh = binding.value_per_mwh.map(money);
+            binding.value_per_kw = binding.value_per_kw.map(money);
+        }
+    }
+    for job in &mut explain.jobs {
+        job.value_per_mwh = money(job.value_per_mwh);
+    }
+    explain
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,20 +533,4 @@ mod tests {
         assert_eq!(kw_up(0.7 * 3.0), 2.1);
         assert_eq!(kw_up(0.1 + 0.2), 0.3);
     }
-}
-
-/// An explanation with its values to the cent.
-fn rounded_explanation(explain: &crate::Explanation) -> crate::Explanation {
-    let mut explain = explain.clone();
-    for interval in &mut explain.intervals {
-        interval.energy_value_per_mwh = money(interval.energy_value_per_mwh);
-        for binding in &mut interval.binding {
-            binding.value_per_mwh = binding.value_per_mwh.map(money);
-            binding.value_per_kw = binding.value_per_kw.map(money);
-        }
-    }
-    for job in &mut explain.jobs {
-        job.value_per_mwh = money(job.value_per_mwh);
-    }
-    explain
 }
