@@ -1031,8 +1031,9 @@ fn the_demo_plans_the_fixture_site_with_its_jobs() {
 }
 
 /// Every number of a published plan document carries at most its stated
-/// decimals (power and energy 3, money 4, `mip_gap` 8, seconds 6; prices as
-/// given) and none is a residue: a number is 0 or at least its last decimal.
+/// decimals (power and energy 3; money 4, the costs and the `explain` part;
+/// `mip_gap` 8; seconds 6; prices as given) and none is a residue: a number
+/// is 0 or at least its last decimal.
 fn assert_published_precision(document: &Value) {
     fn decimals(key: &str) -> Option<i32> {
         match key {
@@ -1047,7 +1048,7 @@ fn assert_published_precision(document: &Value) {
         match value {
             Value::Object(map) => {
                 for (k, v) in map {
-                    let in_costs = money || k == "costs";
+                    let in_costs = money || k == "costs" || k == "explain";
                     // Inside `jobs` maps the keys are job ids: their values are kW.
                     let key = if key == "jobs" && v.is_number() {
                         "kw"
