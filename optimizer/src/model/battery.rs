@@ -37,7 +37,7 @@
 
 use good_lp::{Expression, Variable};
 
-use super::{Balance, Builder, Formulation, Row, Values, grid, value};
+use super::{Balance, Builder, Formulation, Values, grid, value};
 use crate::costs::Costs;
 use crate::problem::{Battery, Problem};
 
@@ -98,15 +98,7 @@ pub(crate) fn add(
         next.add_mul(-h / spec.discharge_efficiency, discharge);
         builder.constrain((next - soc).eq(0.0));
         if exclusive {
-            let charging = builder.binary();
-            builder.constrain_as(
-                (charge - charge_max_kw * charging).leq(0.0),
-                Row::Bound(charge),
-            );
-            builder.constrain_as(
-                (discharge + discharge_max_kw * charging).leq(discharge_max_kw),
-                Row::Bound(discharge),
-            );
+            let charging = builder.either((charge, charge_max_kw), (discharge, discharge_max_kw));
             vars.charging.push(charging);
         }
         costs

@@ -20,7 +20,7 @@
 
 use good_lp::{Expression, Variable};
 
-use super::{Balance, Builder, Formulation, Row, Values, value};
+use super::{Balance, Builder, Formulation, Values, value};
 use crate::costs::Costs;
 use crate::problem::Problem;
 
@@ -72,16 +72,7 @@ pub(crate) fn add(
         if let Some(export) = export {
             let redundant = formulation.drop_redundant_binaries && ci >= ce;
             if !redundant {
-                let binary = builder.binary();
-                builder.constrain_as(
-                    (import - import_max_kw * binary).leq(0.0),
-                    Row::Bound(import),
-                );
-                builder.constrain_as(
-                    (export + export_max_kw * binary).leq(export_max_kw),
-                    Row::Bound(export),
-                );
-                importing = Some(binary);
+                importing = Some(builder.either((import, import_max_kw), (export, export_max_kw)));
             }
             costs.export_revenue.add_mul(h / 1000.0 * ce, export);
             balance[t] -= export;

@@ -129,6 +129,17 @@ impl Builder {
         self.constrain_as(constraint, Row::Other);
     }
 
+    /// A binary `b` that lets `first` (up to its most, while `b` is 1) or
+    /// `second` (while `b` is 0) be non-zero, never both:
+    /// `first − max₁ · b ≤ 0` and `second + max₂ · b ≤ max₂`.
+    pub fn either(&mut self, first: (Variable, f64), second: (Variable, f64)) -> Variable {
+        let ((a, a_max), (b, b_max)) = (first, second);
+        let on = self.binary();
+        self.constrain_as((a - a_max * on).leq(0.0), Row::Bound(a));
+        self.constrain_as((b + b_max * on).leq(b_max), Row::Bound(b));
+        on
+    }
+
     /// Adds a constraint the plan's explanation reads, saying what it is.
     pub fn constrain_as(&mut self, constraint: Constraint, row: Row) {
         self.constraints.push(constraint);
