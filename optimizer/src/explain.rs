@@ -146,8 +146,7 @@ pub(crate) fn explain(
         tight_bounds: false,
         ..formulation
     };
-    let model = crate::model::build(problem, formulation, exclusive_charge);
-    let model = &model;
+    let model = &crate::model::build(problem, formulation, exclusive_charge);
     let values = rules::from_plan(problem, model, plan);
     let fixings: Vec<(Variable, f64)> = model
         .columns
@@ -269,8 +268,10 @@ pub(crate) fn explain(
                         // Per kWh stored: the same per MWh whatever the
                         // interval's length.
                         binding.push(Binding {
+                            constraint: kind,
+                            job: None,
                             value_per_mwh: Some(dual.abs() * 1000.0),
-                            ..limit(kind, 0.0)
+                            value_per_kw: None,
                         });
                     }
                 }

@@ -464,9 +464,14 @@ const LIMITS = {
   battery_discharge_power: "battery discharge power", compute_capacity: "compute capacity", job_max_power: "job at its most power",
 };
 
+// "import limit", "train-7 at its most power".
+function limitName(binding) {
+  return binding.constraint === "job_max_power" ? binding.job + " at its most power" : LIMITS[binding.constraint] || binding.constraint;
+}
+
 // "import limit (worth 22.00 USD/MWh)".
 function bindingText(binding, currency) {
-  const name = binding.constraint === "job_max_power" ? binding.job + " at its most power" : LIMITS[binding.constraint] || binding.constraint;
+  const name = limitName(binding);
   const worth = binding.value_per_kw !== undefined
     ? number(binding.value_per_kw, 2) + " " + currency + "/kW"
     : number(binding.value_per_mwh, 2) + " " + currency + "/MWh";
@@ -505,8 +510,7 @@ function whyPanel(plan, starts, stepMs, zone, currency) {
     for (const run of list) {
       const until = localTime(starts[run.to] + stepMs, zone, false);
       const unit = run.binding.value_per_kw !== undefined ? currency + "/kW" : currency + "/MWh";
-      const name = bindingText(run.binding, currency).replace(/ \(worth.*$/, "");
-      items.push({ first: run.from, text: name + " binds " + at(run.from) + "–" + until + " (worth up to " + number(run.most, 2) + " " + unit + ")", constraint: run.binding.constraint });
+      items.push({ first: run.from, text: limitName(run.binding) + " binds " + at(run.from) + "–" + until + " (worth up to " + number(run.most, 2) + " " + unit + ")", constraint: run.binding.constraint });
     }
   }
   items.sort((a, b) => a.first - b.first);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::serve::{Service, call, data_dir, site_toml};
+use crate::serve::{Service, call, create_site, data_dir, site_toml};
 
 /// A headless Chromium behind its own chromedriver, stopped when dropped.
 struct Browser {
@@ -180,14 +180,7 @@ fn demo(name: &str) -> Service {
         &[("ARBITER_PLANNING_LOOP", "off")],
     );
     let other = site_toml().replace("id = \"np15-hub\"", "id = \"sp15-depot\"");
-    let created = call(
-        "POST",
-        &service.url("/v1/sites"),
-        Some(&service.demo_key("admin")),
-        Some(&other),
-        &[("Content-Type", "application/toml")],
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
+    create_site(&service, &service.demo_key("admin"), &other);
     plan(&service);
     service
 }

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::postgres::Cluster;
-use crate::serve::{Service, call, data_dir, put_clock_start_prices, site_toml};
+use crate::serve::{Service, call, create_site, data_dir, put_clock_start_prices, site_toml};
 use crate::{binary, root};
 
 /// How long a replica's claim on a site lasts in these tests, seconds.
@@ -93,14 +93,7 @@ fn three_replicas_plan_every_site_once_per_instant_and_survive_a_kill() {
     let sites = 200;
     for i in 0..sites {
         let toml = site_toml().replacen(r#"id = "np15-hub""#, &format!(r#"id = "site-{i:03}""#), 1);
-        let created = call(
-            "POST",
-            &first.url("/v1/sites"),
-            Some(&admin),
-            Some(&toml),
-            &[("Content-Type", "application/toml")],
-        );
-        assert_eq!(created.status, 201, "{}", created.body);
+        create_site(first, &admin, &toml);
     }
     put_clock_start_prices(first, &trader);
     // The replicas share one simulated clock: advancing it on one moves
@@ -192,14 +185,7 @@ fn pair(name: &str) -> Pair {
         )
     };
     let (a, b) = (quiet(&format!("{name}-a")), quiet(&format!("{name}-b")));
-    let created = call(
-        "POST",
-        &a.url("/v1/sites"),
-        Some(&admin),
-        Some(&site_toml()),
-        &[("Content-Type", "application/toml")],
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
+    create_site(&a, &admin, &site_toml());
     put_clock_start_prices(&a, &trader);
     Pair {
         a,
@@ -407,14 +393,7 @@ fn a_database_restart_under_load_answers_503_and_loses_no_acknowledged_write() {
         &["--database-url", &url],
         &[("ARBITER_PLANNING_LOOP", "off")],
     );
-    let created = call(
-        "POST",
-        &service.url("/v1/sites"),
-        Some(&admin),
-        Some(&site_toml()),
-        &[("Content-Type", "application/toml")],
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
+    create_site(&service, &admin, &site_toml());
     let stop = std::sync::atomic::AtomicBool::new(false);
     let deadline = (chrono::Utc::now() + chrono::TimeDelta::days(2)).to_rfc3339();
     // Two writers submit jobs one after another and note which were

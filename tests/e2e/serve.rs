@@ -201,6 +201,18 @@ pub(crate) fn site_toml() -> String {
     std::fs::read_to_string(root().join("fixtures/sites/demo.toml")).expect("demo site")
 }
 
+/// Creates a site from its TOML with an admin's key; it must be created.
+pub(crate) fn create_site(service: &Service, admin: &str, toml: &str) {
+    let created = call(
+        "POST",
+        &service.url("/v1/sites"),
+        Some(admin),
+        Some(toml),
+        &[("Content-Type", "application/toml")],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+}
+
 /// A day of hourly prices for `day` in Los Angeles: 23, 24 or 25 values.
 /// Uploads (as `trader`) the demo market's prices of the days around the
 /// simulated clock's start, 2024-10-24 07:00 UTC: the 23rd to the 25th.
@@ -264,14 +276,7 @@ fn demo(name: &str) -> Demo {
     let controller = key(dir.path(), "controller", &["np15-hub"]);
     let other_controller = key(dir.path(), "controller", &["elsewhere"]);
     let service = Service::start(dir);
-    let created = call(
-        "POST",
-        &service.url("/v1/sites"),
-        Some(&admin),
-        Some(&site_toml()),
-        &[("Content-Type", "application/toml")],
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
+    create_site(&service, &admin, &site_toml());
     for day in days_around_now() {
         let put = call(
             "PUT",
@@ -904,14 +909,7 @@ fn the_planning_loop_publishes_at_each_replan_instant_of_a_simulated_clock() {
         ],
     );
     let s = &service;
-    let created = call(
-        "POST",
-        &s.url("/v1/sites"),
-        Some(&admin),
-        Some(&site_toml()),
-        &[("Content-Type", "application/toml")],
-    );
-    assert_eq!(created.status, 201);
+    create_site(s, &admin, &site_toml());
     put_clock_start_prices(s, &trader);
     let clock = call("GET", &s.url("/v1/clock"), Some(&trader), None, &[]).json();
     assert_eq!(clock["now"], "2024-10-24T07:00:00.000Z");

@@ -39,16 +39,7 @@ async fn the_fleet_shows_each_readable_site_with_its_plan_battery_peak_and_cost(
         )
         .await;
     assert_eq!(post.status, 201, "{}", post.body);
-    let planned = app
-        .call(
-            "POST",
-            "/v1/sites/np15-hub/plan",
-            Some(&app.controller),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(planned.status, 201, "{}", planned.body);
+    let planned = app.plan_demo_site().await;
     let document = planned.json();
 
     let after = fleet(app.controller.clone()).await;

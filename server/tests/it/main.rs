@@ -164,6 +164,21 @@ impl App {
         connection.execute(statement).await.expect(statement);
     }
 
+    /// Asks for the demo site's plan as its controller; it must be made.
+    pub async fn plan_demo_site(&self) -> Answer {
+        let planned = self
+            .call(
+                "POST",
+                "/v1/sites/np15-hub/plan",
+                Some(&self.controller),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(planned.status, 201, "{}", planned.body);
+        planned
+    }
+
     /// Sends a request; `token` and `body` are optional, `extra` adds headers.
     pub async fn call(
         &self,

@@ -5,16 +5,7 @@ use crate::App;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_is_published_listed_and_described_by_its_schema() {
     let app = App::with_demo_site("plans").await;
-    let planned = app
-        .call(
-            "POST",
-            "/v1/sites/np15-hub/plan",
-            Some(&app.controller),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(planned.status, 201, "{}", planned.body);
+    let planned = app.plan_demo_site().await;
     assert_eq!(planned.header("etag"), Some("\"np15-hub-1\""));
     let document = planned.json();
     assert_eq!(document["version"], 1);
@@ -69,16 +60,7 @@ async fn a_plan_is_published_listed_and_described_by_its_schema() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_plan_with_an_unreadable_time_is_refused_not_made_up() {
     let app = App::with_demo_site("plans-unreadable").await;
-    let planned = app
-        .call(
-            "POST",
-            "/v1/sites/np15-hub/plan",
-            Some(&app.controller),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(planned.status, 201, "{}", planned.body);
+    app.plan_demo_site().await;
     app.sql("UPDATE plans SET created_at = 'yesterday' WHERE version = 1")
         .await;
     let read = app

@@ -7,16 +7,7 @@ use crate::{App, days_around_now, price_day, site_toml};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_gets_its_status_on_every_endpoint() {
     let app = App::with_demo_site("roles").await;
-    let plan = app
-        .call(
-            "POST",
-            "/v1/sites/np15-hub/plan",
-            Some(&app.controller),
-            None,
-            &[],
-        )
-        .await;
-    assert_eq!(plan.status, 201, "{}", plan.body);
+    app.plan_demo_site().await;
     let day = days_around_now()[1];
     let site = site_toml();
     let prices = price_day(day, 40.0);
