@@ -298,11 +298,12 @@ async function siteExtras(siteId, doc) {
   const start = Date.parse(doc.start);
   const from = new Date(start - 24 * 3600e3).toISOString().slice(0, 19) + "Z";
   const to = new Date(start).toISOString().slice(0, 19) + "Z";
-  const [charging, jobs] = await Promise.all([
+  const [charging, jobs, outturn] = await Promise.all([
     api(`/v1/sites/${encodeURIComponent(siteId)}/charging?from=${from}&to=${to}`).catch(() => null),
     api(`/v1/sites/${encodeURIComponent(siteId)}/jobs`).catch(() => null),
+    api(`/v1/sites/${encodeURIComponent(siteId)}/outturn?from=${from}`).catch(() => null),
   ]);
-  return { charging, jobs: jobs ? jobs.jobs : [] };
+  return { charging, jobs: jobs ? jobs.jobs : [], outturn };
 }
 
 function renderSite(site, doc, extra) {
@@ -417,6 +418,7 @@ function renderSite(site, doc, extra) {
     }
   });
   page.append(whyPanel(plan, starts.slice(pastCount), stepMs, zone, config.currency));
+  outturnPanel(page, extra.outturn, stepMs, zone, config.currency);
   page.append(h("h2", {}, "Costs over the horizon"), costTable(plan.costs, config.currency));
   // For tests and measurements: what is drawn, and how long it took.
   page.dataset.intervals = String(intervals.length);
@@ -523,6 +525,86 @@ function whyPanel(plan, starts, stepMs, zone, currency) {
       h("li", { "data-binding": job.binding }, job.id + " " + (says[job.binding] || job.binding) + " " + number(job.value_per_mwh, 2) + " " + currency + "/MWh"))));
   }
   return box;
+}
+
+// The hours behind now: what the plans in force planned against what the
+// controller reported, with the deviation and what it cost; appended to
+// `parent`.
+function outturnPanel(parent, outturn, stepMs, zone, currency) {
+  const box = h("section", { id: "outturn", "aria-labelledby": "outturn-title" }, h("h2", { id: "outturn-title" }, "Plan against what ran"));
+  parent.append(box);
+  const all = outturn ? outturn.intervals : [];
+  const first = all.findIndex((i) => i.version !== null);
+  const rows = first < 0 ? [] : all.slice(first);
+  if (!rows.length) {
+    box.append(h("p", { class: "muted", id: "outturn-summary" }, outturn ? "No plan was in force in the day before now." : "What ran cannot be read."));
+    return;
+  }
+  const t = outturn.totals;
+  const versions = new Set(rows.map((r) => r.version).filter((v) => v !== null));
+  box.append(h("p", { id: "outturn-summary" },
+    `${rows.length} intervals under ${versions.size} plan versions; ${t.metered_intervals} metered. ` +
+    `The meter read ${number(t.deviation_kwh, 1)} kWh ${t.deviation_kwh >= 0 ? "more" : "less"} than planned ` +
+    `(mean |deviation| ${number(t.mean_abs_deviation_kw, 1)} kW), which cost ${number(t.deviation_cost, 2)} ${currency} ` +
+    `(${number(t.metered_cost, 2)} metered against ${number(t.planned_cost, 2)} planned).`));
+  const starts = rows.map((r) => Date.parse(r.start));
+  const axis = { starts, stepMs, zone, nowMs: null };
+  const pick = (key) => rows.map((r) => r[key]);
+  let sum = 0;
+  const cumulative = rows.map((r) => (r.deviation_cost === null ? null : (sum += r.deviation_cost)));
+  const specs = [
+    { title: "Grid, planned against metered", unit: "kW", series: [
+      { name: "planned net import", color: COLORS.import, values: pick("planned_kw") },
+      { name: "metered net import", color: COLORS.metered, dash: true, values: pick("metered_kw") },
+      { name: "planned battery (charge +)", color: COLORS.discharge, width: 1, values: pick("planned_battery_kw") },
+      { name: "planned compute (IT)", color: COLORS.price, width: 1, values: pick("planned_compute_kw") },
+    ] },
+    { title: "Battery energy, planned against reported", unit: "kWh", series: [
+      { name: "planned", color: COLORS.soc, values: pick("planned_soc_kwh") },
+      { name: "reported", color: COLORS.metered, dash: true, values: pick("reported_soc_kwh") },
+    ] },
+    { title: "What the deviation cost, summed", unit: currency, series: [
+      { name: "metered less planned energy cost", color: COLORS.limit, values: cumulative },
+    ] },
+  ];
+  const charts = h("div", { class: "charts", id: "outturn-charts", tabindex: "0", "aria-label": "Plan against what ran; left and right arrow keys move between intervals" });
+  const details = h("aside", { class: "details", id: "outturn-details", "aria-live": "polite" }, h("h2", {}, "Interval"), h("p", { class: "muted" }, "Hover a chart or focus it and use the arrow keys."));
+  box.append(h("div", { class: "layout" }, charts, details));
+  const handles = [];
+  let cursor = rows.length - 1;
+  const show = (i) => {
+    cursor = Math.max(0, Math.min(rows.length - 1, i));
+    handles.forEach((handle) => handle.setCursor(cursor));
+    const r = rows[cursor];
+    const kw = (v) => (v === null ? "–" : number(v, 1) + " kW");
+    const cells = [
+      ["Local time", localTime(starts[cursor], zone, true)],
+      ["Plan", r.version === null ? "none" : "v" + r.version],
+      ["Price", r.price_per_mwh === null ? "–" : number(r.price_per_mwh, 2) + " " + currency + "/MWh"],
+      ["Planned net import", kw(r.planned_kw)],
+      ["Metered net import", kw(r.metered_kw)],
+      ["Deviation", kw(r.deviation_kw)],
+      ["Deviation cost", r.deviation_cost === null ? "–" : number(r.deviation_cost, 2) + " " + currency],
+      ["Planned battery", kw(r.planned_battery_kw)],
+      ["Planned compute", kw(r.planned_compute_kw)],
+      ["Planned stored", r.planned_soc_kwh === null ? "–" : number(r.planned_soc_kwh, 0) + " kWh"],
+      ["Reported stored", r.reported_soc_kwh === null ? "–" : number(r.reported_soc_kwh, 0) + " kWh"],
+    ];
+    details.replaceChildren(h("h2", {}, "Interval"), h("table", { id: "outturn-table" }, h("tbody", {}, cells.map(([k, v]) => h("tr", {}, h("th", { scope: "row", class: "text" }, k), h("td", {}, v))))));
+  };
+  for (const spec of specs) {
+    const holder = h("div", {});
+    charts.appendChild(holder);
+    handles.push(Charts.draw(holder, spec, axis, show));
+  }
+  charts.addEventListener("keydown", (event) => {
+    const moves = { ArrowLeft: -1, ArrowRight: 1, PageUp: -4, PageDown: 4 };
+    if (event.key in moves) {
+      show(cursor + moves[event.key]);
+      event.preventDefault();
+    }
+  });
+  box.dataset.intervals = String(rows.length);
 }
 
 function costTable(costs, currency) {

@@ -121,7 +121,7 @@ impl Clock {
 
     /// Waits until the clock may have passed `until` (a real sleep, scaled
     /// by the speed), the next manual advance, or `at_most` of real time.
-    async fn wait(&self, until: DateTime<Utc>, at_most: Duration) {
+    pub(crate) async fn wait(&self, until: DateTime<Utc>, at_most: Duration) {
         let mut changed = self.changed.subscribe();
         let speed = match &self.simulated {
             None => 1.0,

@@ -5,18 +5,25 @@
 //! jobs a synthetic queue had submitted by then, and one key per role.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use arbiter_backtest::SiteConfig;
 use arbiter_forecast::{
     PriceSource, SyntheticQueue, TimeColumn, align_by_week, read_metered_load, read_prices,
     resample,
 };
+use arbiter_optimizer::IntervalPlan;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde::Deserialize;
 
 use super::auth::{Role, create_key};
 use super::clock::ClockConfig;
 use super::jobs::JobSpec;
 use super::store::{NewPrices, Store, StoredJob};
+use crate::AppState;
+use crate::http::common::load_site;
+use crate::http::telemetry::{Telemetry, store_telemetry};
+use crate::planning::interval_start;
 
 /// Where the demo's clock starts.
 pub const START: &str = "2024-10-24T07:00:00Z";
@@ -232,4 +239,86 @@ pub async fn seed_site(
             .map_err(failed)?;
     }
     Ok(())
+}
+
+/// The part of a plan document the demo's controller follows.
+#[derive(Debug, Deserialize)]
+struct Followed {
+    start: DateTime<Utc>,
+    plan: FollowedPlan,
+}
+
+#[derive(Debug, Deserialize)]
+struct FollowedPlan {
+    intervals: Vec<IntervalPlan>,
+}
+
+/// The demo's site controller: at the end of each interval (on the
+/// service's clock) it reports what the plan in force made happen, as a
+/// real controller would measure it. The battery does what was planned;
+/// the meter reads the planned net import plus the charging load's
+/// departure from the plan (the stored metered load less the EV charging
+/// the plan served), and the jobs the plan ran are listed as running. So
+/// the demo's dashboard has a past to compare plans with. Runs until the
+/// process ends; an interval it cannot report is logged and skipped.
+pub async fn controller(state: Arc<AppState>, site_id: String) {
+    let mut followed: Option<Followed> = None;
+    let mut end: Option<DateTime<Utc>> = None;
+    loop {
+        let config = match load_site(&state, &site_id).await {
+            Ok((_, config)) => config,
+            Err(error) => {
+                tracing::warn!(site = %site_id, ?error, "the demo controller cannot read its site");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        let step = TimeDelta::minutes(i64::from(config.site.interval_minutes.max(1)));
+        let until = *end.get_or_insert_with(|| interval_start(&config, state.clock.now()) + step);
+        while state.clock.now() < until {
+            state.clock.wait(until, std::time::Duration::from_secs(5)).await;
+        }
+        let (start, end_) = (until - step, until);
+        end = Some(until + step);
+        // The newest plan that had begun by the interval.
+        if let Some(latest) = state.latest.get(&site_id)
+            && latest.start <= start
+            && followed.as_ref().is_none_or(|f| f.start < latest.start)
+        {
+            match serde_json::from_slice::<Followed>(&latest.body) {
+                Ok(document) => followed = Some(document),
+                Err(error) => tracing::warn!(site = %site_id, %error, "the demo controller cannot read a plan"),
+            }
+        }
+        if let Some(interval) = followed
+            .as_ref()
+            .and_then(|f| f.plan.intervals.iter().find(|i| i.start == start))
+        {
+            let metered = state
+                .store
+                .charging_between(&site_id, &rfc(start), &rfc(end_))
+                .await
+                .ok()
+                .and_then(|rows| rows.first().map(|(_, kw)| *kw));
+            let ev = metered.unwrap_or(interval.ev_served_kw);
+            let meter = interval.import_kw - interval.export_kw + ev - interval.ev_served_kw;
+            let report = Telemetry {
+                at: end_,
+                soc_kwh: config.site.battery.as_ref().map(|_| interval.soc_kwh),
+                meter_kw: Some(arbiter_optimizer::round_to(
+                    meter,
+                    arbiter_optimizer::POWER_DECIMALS,
+                )),
+                running_jobs: interval
+                    .jobs
+                    .iter()
+                    .filter(|(_, kw)| **kw > 0.0)
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+            };
+            if let Err(error) = store_telemetry(&state, &site_id, &config, &report).await {
+                tracing::warn!(site = %site_id, ?error, "the demo controller's report was refused");
+            }
+        }
+    }
 }

@@ -22,6 +22,7 @@ pub mod issue;
 pub mod jobs;
 pub mod latest;
 pub mod metrics;
+pub mod outturn;
 pub mod planning;
 pub mod replicas;
 pub mod store;
@@ -100,6 +101,11 @@ pub struct ServeConfig {
     /// dashboard's site page). It solves one more linear program per plan:
     /// about 10% more solver time on a 144-interval site-day.
     pub explain_plans: bool,
+    /// The demo's site, whose controller the service plays
+    /// ([`demo::controller`]); set by `arbiter serve --demo`, never read
+    /// from a file.
+    #[serde(skip)]
+    pub demo_controller: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -116,6 +122,7 @@ impl Default for ServeConfig {
             planning_lease_seconds: 60,
             plan_retention_days: None,
             explain_plans: true,
+            demo_controller: None,
         }
     }
 }
@@ -372,6 +379,9 @@ pub async fn serve(
     tokio::spawn(backtests::keep_alive(Arc::clone(&state), backend));
     if state.config.planning_loop {
         tokio::spawn(clock::planning_loop(Arc::clone(&state)));
+    }
+    if let Some(site) = state.config.demo_controller.clone() {
+        tokio::spawn(demo::controller(Arc::clone(&state), site));
     }
     axum::serve(listener, app(Arc::clone(&state)))
         .with_graceful_shutdown(shutdown)

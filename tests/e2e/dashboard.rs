@@ -382,6 +382,96 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
     );
 }
 
+/// Moves the demo's simulated clock on by `minutes` (as its admin).
+fn advance(service: &Service, minutes: i64) {
+    let moved = call(
+        "POST",
+        &service.url("/v1/clock"),
+        Some(&service.demo_key("admin")),
+        Some(&json!({ "minutes": minutes }).to_string()),
+        &[],
+    );
+    assert_eq!(moved.status, 200, "{}", moved.body);
+}
+
+#[test]
+fn the_site_page_sets_what_ran_against_the_plans_in_force() {
+    let service = demo("dashboard-outturn");
+    // Eight hours on, the demo's controller has reported every interval
+    // under plan v1; then v2 is in force for two more hours.
+    let path = service.url("/v1/sites/np15-hub/outturn?from=2024-10-24T07:00:00Z");
+    let trader = service.demo_key("trader");
+    let reported = |count: u64| {
+        let since = Instant::now();
+        loop {
+            let outturn = call("GET", &path, Some(&trader), None, &[]).json();
+            if outturn["totals"]["metered_intervals"].as_u64() >= Some(count) {
+                return outturn;
+            }
+            assert!(since.elapsed() < Duration::from_secs(20), "the controller reports: {outturn}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    advance(&service, 8 * 60);
+    reported(32);
+    plan(&service);
+    advance(&service, 2 * 60);
+    let outturn = reported(40);
+    let intervals = outturn["intervals"].as_array().expect("intervals");
+    let versions: std::collections::BTreeSet<i64> =
+        intervals.iter().filter_map(|i| i["version"].as_i64()).collect();
+    assert_eq!(versions, [1, 2].into(), "{outturn}");
+    let browser = Browser::start();
+    let base = service.url("");
+    browser.sign_in(&base, &trader);
+    browser.open(&format!("{base}/#/sites/np15-hub"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === '2'",
+        Duration::from_secs(10),
+    );
+    // The page reads from the day before the plan's start: every interval
+    // from the first plan's on, in three charts.
+    let drawn = browser.eval(
+        "return {count: document.getElementById('outturn').dataset.intervals,
+                 charts: [...document.querySelectorAll('#outturn-charts svg')].map(s => s.getAttribute('aria-label'))}",
+    );
+    let shown = intervals.iter().filter(|i| !i["version"].is_null()).count();
+    assert_eq!(drawn["count"], json!(shown.to_string()), "{drawn}");
+    let charts: Vec<String> = serde_json::from_value(drawn["charts"].clone()).expect("labels");
+    assert_eq!(
+        charts,
+        [
+            "Grid, planned against metered, kW",
+            "Battery energy, planned against reported, kWh",
+            "What the deviation cost, summed, USD",
+        ]
+        .map(|title| format!("{title}, {shown} intervals"))
+    );
+    let summary = browser.text("#outturn-summary");
+    let cost = outturn["totals"]["deviation_cost"].as_f64().expect("a cost");
+    assert!(
+        summary.contains(&format!("which cost {} USD", thousands(cost)))
+            && summary.contains("under 2 plan versions"),
+        "{summary} against {}",
+        outturn["totals"]
+    );
+    // The panel names an interval's values with their units.
+    browser
+        .runtime
+        .block_on(async {
+            let charts = browser.client().find(Locator::Id("outturn-charts")).await?;
+            charts.send_keys("\u{E012}").await // the left arrow
+        })
+        .expect("keys");
+    let rows = browser.eval(
+        "return Object.fromEntries([...document.querySelectorAll('#outturn-table tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent]))",
+    );
+    assert_eq!(rows["Plan"], json!("v2"), "{rows}");
+    assert!(rows["Metered net import"].as_str().is_some_and(|v| v.ends_with(" kW")), "{rows}");
+    browser.eval("document.getElementById('outturn').scrollIntoView(); return true");
+    browser.screenshot("dashboard-outturn");
+}
+
 /// A number as the page writes it with two decimals (en-US grouping).
 fn thousands(value: f64) -> String {
     let text = format!("{:.2}", value.abs());

@@ -84,7 +84,7 @@ pub fn run(args: &Args) -> ExitCode {
 
 /// Seeds the demo (if asked), binds, says where it listens, and serves until
 /// Ctrl-C or SIGTERM.
-async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
+async fn serve(mut config: ServeConfig, demo: bool) -> Result<(), String> {
     let seeded = if demo {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|error| format!("{}: {error}", config.data_dir.display()))?;
@@ -101,6 +101,7 @@ async fn serve(config: ServeConfig, demo: bool) -> Result<(), String> {
         for (role, key_id, token) in &seeded.keys {
             eprintln!("  {:<10} {token}  ({key_id})", role.name());
         }
+        config.demo_controller = Some(seeded.site_id.clone());
         Some(seeded)
     } else {
         None

@@ -11,6 +11,7 @@ mod dashboard;
 pub(crate) mod fleet;
 pub(crate) mod jobs;
 mod openapi;
+pub(crate) mod outturn;
 pub(crate) mod plans;
 pub(crate) mod prices;
 pub(crate) mod service;
@@ -42,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(telemetry::router())
         .merge(jobs::router())
         .merge(plans::router())
+        .merge(outturn::router())
         .merge(backtests::router())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(

@@ -5,7 +5,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::common::json;
-use super::{backtests, charging, fleet, jobs, plans, prices, service, sites, telemetry};
+use super::{
+    backtests, charging, fleet, jobs, outturn, plans, prices, service, sites, telemetry,
+};
 use crate::AppState;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{FieldIssue, Problem};
@@ -62,6 +64,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         telemetry::Doc::openapi(),
         jobs::Doc::openapi(),
         plans::Doc::openapi(),
+        outturn::Doc::openapi(),
         backtests::Doc::openapi(),
     ] {
         document.merge(part);

@@ -245,6 +245,7 @@ impl Store {
         };
         let store = Store { pool, backend };
         store.migrate().await?;
+        store.fill_plan_starts().await?;
         Ok(store)
     }
 

@@ -121,13 +121,14 @@ impl Store {
         let document = zstd::encode_all(body.as_bytes(), ZSTD_LEVEL)
             .map_err(|error| StoreError::Unreadable(format!("compressing a plan: {error}")))?;
         sqlx::query(&format!(
-            "INSERT INTO plans ({COLUMNS}) VALUES ($1, $2, $3, $4, '', $5)"
+            "INSERT INTO plans ({COLUMNS}, start) VALUES ($1, $2, $3, $4, '', $5, $6)"
         ))
         .bind(site_id)
         .bind(version)
         .bind(&stamp)
         .bind(status)
         .bind(document)
+        .bind(millis(start))
         .execute(&mut *tx)
         .await?;
         if self.backend == Backend::Postgres {
@@ -220,6 +221,67 @@ impl Store {
 }
 
 impl Store {
+    /// A site's plans in force over `from` ≤ t < `to` (RFC 3339 UTC
+    /// bounds in [`millis`] form): the last to start at or before `from`,
+    /// then every one starting before `to`, ordered by start and version
+    /// (of two with one start, the later version is the one in force).
+    pub async fn plans_in_force(
+        &self,
+        site_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<StoredPlan>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM plans
+             WHERE site_id = $1 AND start < $3
+               AND start >= COALESCE(
+                   (SELECT MAX(start) FROM plans WHERE site_id = $1 AND start <= $2), '')
+             ORDER BY start, version"
+        ))
+        .bind(site_id)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(plan_row)
+        .collect()
+    }
+
+    /// Gives plans stored before their start had a column (migration 11)
+    /// the start their document names, a few hundred at a time.
+    pub(super) async fn fill_plan_starts(&self) -> Result<(), StoreError> {
+        loop {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM plans WHERE start IS NULL LIMIT 500"
+            ))
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for row in &rows {
+                let plan = plan_row(row)?;
+                let document: serde_json::Value = serde_json::from_str(&plan.body)?;
+                let start = document["start"]
+                    .as_str()
+                    .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+                    .ok_or_else(|| {
+                        StoreError::Unreadable(format!(
+                            "plan {} v{}: its document has no readable start",
+                            plan.site_id, plan.version
+                        ))
+                    })?;
+                sqlx::query("UPDATE plans SET start = $3 WHERE site_id = $1 AND version = $2")
+                    .bind(&plan.site_id)
+                    .bind(plan.version)
+                    .bind(millis(start.with_timezone(&Utc)))
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+    }
+
     /// Trims up to `limit` plans published before `before`: each keeps
     /// only the intervals it was in force for, from its start to the next
     /// version's start (all of them for a site's latest plan, which is not

@@ -7,7 +7,7 @@ use super::{Backend, Store, StoreError};
 /// The schema, one step per migration, in SQLite's words (see [`dialect`]
 /// for PostgreSQL's); a database is moved to the last. SQLite counts the
 /// steps applied in `PRAGMA user_version`, PostgreSQL in `arbiter_schema`.
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     "CREATE TABLE sites (
             id TEXT PRIMARY KEY,
             config TEXT NOT NULL,
@@ -144,6 +144,11 @@ const MIGRATIONS: [&str; 10] = [
             content BLOB NOT NULL,
             PRIMARY KEY (id, name)
         );",
+    // Plans found by the interval they start at (what ran against what was
+    // planned); plans stored before this step get theirs from their
+    // document when the store opens (`Store::fill_plan_starts`).
+    "ALTER TABLE plans ADD COLUMN start TEXT;
+        CREATE INDEX plans_by_start ON plans (site_id, start);",
 ];
 
 /// A migration step in the words of `backend`: PostgreSQL's integers are

@@ -8,6 +8,7 @@ mod fleet;
 mod idempotency;
 mod invalid;
 mod jobs;
+mod outturn;
 mod openapi;
 mod plans;
 mod prices;
@@ -86,6 +87,11 @@ impl Answer {
 impl App {
     /// A service with no sites.
     pub async fn empty(name: &str) -> App {
+        App::empty_with(name, |_| ()).await
+    }
+
+    /// A service with no sites and the settings `adjust` makes.
+    pub async fn empty_with(name: &str, adjust: impl FnOnce(&mut ServeConfig)) -> App {
         let dir = tempfile::Builder::new()
             .prefix(&format!("arbiter-server-{name}-"))
             .tempdir()
@@ -107,12 +113,13 @@ impl App {
         let analyst = key(Role::Analyst, &[]).await;
         let controller = key(Role::Controller, &["np15-hub"]).await;
         let other_controller = key(Role::Controller, &["elsewhere"]).await;
-        let config = ServeConfig {
+        let mut config = ServeConfig {
             data_dir: dir.path().to_owned(),
             database_url: Some(database.clone()),
             planning_loop: false,
             ..ServeConfig::default()
         };
+        adjust(&mut config);
         App {
             router: app(Arc::new(AppState::new(store, config))),
             dir,
@@ -127,7 +134,12 @@ impl App {
 
     /// A service with the demo site and prices for the days around now.
     pub async fn with_demo_site(name: &str) -> App {
-        let app = App::empty(name).await;
+        App::with_demo_site_and(name, |_| ()).await
+    }
+
+    /// [`App::with_demo_site`] with the settings `adjust` makes.
+    pub async fn with_demo_site_and(name: &str, adjust: impl FnOnce(&mut ServeConfig)) -> App {
+        let app = App::empty_with(name, adjust).await;
         let created = app
             .call(
                 "POST",

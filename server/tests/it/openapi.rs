@@ -43,6 +43,7 @@ fn the_openapi_document_describes_every_route() {
         "GET /v1/sites/{site}/charging",
         "GET /v1/sites/{site}/jobs",
         "GET /v1/sites/{site}/jobs/{job}",
+        "GET /v1/sites/{site}/outturn",
         "GET /v1/sites/{site}/plans",
         "GET /v1/sites/{site}/plans/latest",
         "GET /v1/sites/{site}/plans/stream",
