@@ -118,6 +118,15 @@ function gap(plan) {
   return plan.mip_gap === null ? " (gap unknown)" : " (gap " + (plan.mip_gap * 100).toFixed(2) + "%)";
 }
 
+// For tests and measurements: the page drawn is `name`, so many ms after
+// its route began (renderMs) and after the document's navigation (readyAt).
+function markReady(name) {
+  const page = $("page");
+  page.dataset.renderMs = (performance.now() - state.routeStarted).toFixed(0);
+  page.dataset.readyAt = performance.now().toFixed(0);
+  page.dataset.ready = name;
+}
+
 function announce(text) {
   $("live").textContent = text;
 }
@@ -249,8 +258,7 @@ function renderFleet() {
     ));
   }
   table.replaceChildren(table.querySelector("caption"), h("thead", {}, head), h("tbody", {}, body));
-  $("page").dataset.renderMs = (performance.now() - state.routeStarted).toFixed(0);
-  $("page").dataset.ready = "fleet";
+  markReady("fleet");
 }
 
 // ---------------------------------------------------------------- site
@@ -267,10 +275,14 @@ async function sitePage(siteId) {
   page.append(h("p", { class: "muted" }, "Loading " + siteId + "…"));
   let site;
   let document_;
+  let extra;
   try {
-    [site, document_] = await Promise.all([
+    // Everything at once: the metered load and what ran are read over the
+    // day before the service's clock (their defaults), the plan's past.
+    [site, document_, extra] = await Promise.all([
       api("/v1/sites/" + encodeURIComponent(siteId)),
       api("/v1/sites/" + encodeURIComponent(siteId) + "/plans/latest"),
+      siteExtras(siteId),
     ]);
   } catch (error) {
     page.textContent = "";
@@ -278,14 +290,13 @@ async function sitePage(siteId) {
       error.status === 403 ? "This key may not read " + siteId + "." : error.status === 404 ? siteId + ": " + error.message : "Cannot read " + siteId + ": " + error.message));
     return;
   }
-  const extra = await siteExtras(siteId, document_);
   renderSite(site, document_, extra);
   state.stream = follow("/v1/sites/" + encodeURIComponent(siteId) + "/plans/stream", async (data) => {
     const published = JSON.parse(data);
     if (!published || published.version === undefined || published.version <= document_.version) return;
     try {
       document_ = published.plan ? published : await api("/v1/sites/" + encodeURIComponent(siteId) + "/plans/latest");
-      renderSite(site, document_, await siteExtras(siteId, document_));
+      renderSite(site, document_, await siteExtras(siteId));
       announce("Plan version " + document_.version + " published");
     } catch (error) {
       announce("A new plan could not be read: " + error.message);
@@ -293,15 +304,14 @@ async function sitePage(siteId) {
   });
 }
 
-// The metered load of the last day and the site's jobs (with deadlines).
-async function siteExtras(siteId, doc) {
-  const start = Date.parse(doc.start);
-  const from = new Date(start - 24 * 3600e3).toISOString().slice(0, 19) + "Z";
-  const to = new Date(start).toISOString().slice(0, 19) + "Z";
+// The metered load and what ran over the day before the service's clock,
+// and the site's jobs (with deadlines).
+async function siteExtras(siteId) {
+  const base = "/v1/sites/" + encodeURIComponent(siteId);
   const [charging, jobs, outturn] = await Promise.all([
-    api(`/v1/sites/${encodeURIComponent(siteId)}/charging?from=${from}&to=${to}`).catch(() => null),
-    api(`/v1/sites/${encodeURIComponent(siteId)}/jobs`).catch(() => null),
-    api(`/v1/sites/${encodeURIComponent(siteId)}/outturn?from=${from}`).catch(() => null),
+    api(base + "/charging").catch(() => null),
+    api(base + "/jobs").catch(() => null),
+    api(base + "/outturn").catch(() => null),
   ]);
   return { charging, jobs: jobs ? jobs.jobs : [], outturn };
 }
@@ -315,7 +325,13 @@ function renderSite(site, doc, extra) {
   // The past day of metered load before the plan, then the plan.
   const planStarts = intervals.map((i) => Date.parse(i.start));
   const metered = new Map();
-  if (extra.charging) for (const r of extra.charging.readings || []) metered.set(Date.parse(r.timestamp_utc), r.kw);
+  // Readings before the plan (a demo stores its whole week as metered).
+  if (extra.charging) {
+    for (const r of extra.charging.readings || []) {
+      const at = Date.parse(r.timestamp_utc);
+      if (at < planStarts[0]) metered.set(at, r.kw);
+    }
+  }
   const pastCount = metered.size ? Math.min(96, Math.ceil((planStarts[0] - Math.min(...metered.keys())) / stepMs)) : 0;
   const starts = [];
   for (let k = pastCount; k > 0; k--) starts.push(planStarts[0] - k * stepMs);
@@ -381,6 +397,7 @@ function renderSite(site, doc, extra) {
   const created = Date.parse(doc.created_at);
   page.append(
     h("h1", {}, doc.site_id, " ", h("span", { class: "muted" }, "plan v" + doc.version)),
+    siteTabs(doc.site_id, "plan"),
     h("div", { class: "summary", id: "plan-summary" },
       h("div", {}, "Status", h("b", { class: plan.status === "fallback" ? "status-fallback" : "" }, plan.status + gap(plan))),
       h("div", {}, "Published", h("b", { title: doc.created_at }, localTime(created, zone, true))),
@@ -392,30 +409,9 @@ function renderSite(site, doc, extra) {
   if (doc.warnings.length) {
     page.append(h("ul", { class: "error", "aria-label": "Warnings" }, doc.warnings.map((w) => h("li", {}, w))));
   }
-  const chartsBox = h("div", { class: "charts", id: "charts", tabindex: "0", "aria-label": "Charts; left and right arrow keys move between intervals" });
-  const details = h("aside", { class: "details", id: "details", "aria-live": "polite" }, h("h2", {}, "Interval"), h("p", { class: "muted" }, "Hover a chart or focus it and use the arrow keys."));
-  page.append(h("div", { class: "layout" }, chartsBox, details));
-  const handles = [];
-  let cursor = pastCount;
-  const show = (i) => {
-    cursor = Math.max(0, Math.min(starts.length - 1, i));
-    handles.forEach((handle) => handle.setCursor(cursor));
-    renderDetails(details, cursor, starts, pastCount, plan, metered, config, jobIds);
-  };
-  for (const spec of specs) {
-    const box = h("div", {});
-    chartsBox.appendChild(box);
-    handles.push(Charts.draw(box, spec, axis, show));
-  }
-  chartsBox.addEventListener("keydown", (event) => {
-    const moves = { ArrowLeft: -1, ArrowRight: 1, PageUp: -4, PageDown: 4 };
-    if (event.key in moves) {
-      show(cursor + moves[event.key]);
-      event.preventDefault();
-    } else if (event.key === "Home" || event.key === "End") {
-      show(event.key === "Home" ? 0 : starts.length - 1);
-      event.preventDefault();
-    }
+  chartGroup(page, {
+    id: "plan", label: "Charts of the plan", specs, axis, cursor: pastCount,
+    rows: (i) => intervalRows(i, starts, pastCount, plan, metered, config, jobIds),
   });
   page.append(whyPanel(plan, starts.slice(pastCount), stepMs, zone, config.currency));
   outturnPanel(page, extra.outturn, stepMs, zone, config.currency);
@@ -423,11 +419,11 @@ function renderSite(site, doc, extra) {
   // For tests and measurements: what is drawn, and how long it took.
   page.dataset.intervals = String(intervals.length);
   page.dataset.past = String(pastCount);
-  page.dataset.renderMs = (performance.now() - state.routeStarted).toFixed(0);
-  page.dataset.ready = String(doc.version);
+  markReady(String(doc.version));
 }
 
-function renderDetails(box, i, starts, pastCount, plan, metered, config, jobIds) {
+// The hovered interval's values, each with its unit.
+function intervalRows(i, starts, pastCount, plan, metered, config, jobIds) {
   const intervals = plan.intervals;
   const start = starts[i];
   const zone = config.zone;
@@ -457,7 +453,40 @@ function renderDetails(box, i, starts, pastCount, plan, metered, config, jobIds)
   } else {
     rows.push(["Plan", "before this plan"]);
   }
-  box.replaceChildren(h("h2", {}, "Interval"), h("table", { id: "details-table" }, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", { scope: "row", class: "text" }, k), h("td", {}, v))))));
+  return rows;
+}
+
+// Charts on one time axis beside a panel that names the values of the
+// interval under the pointer (or moved to with the arrow, Page and
+// Home/End keys): `${id}-charts`, `${id}-details`, `${id}-table`.
+function chartGroup(parent, { id, label, specs, axis, rows, cursor }) {
+  const hint = () => [h("h2", {}, "Interval"), h("p", { class: "muted" }, "Hover a chart or focus it and use the arrow keys.")];
+  const charts = h("div", { class: "charts", id: id + "-charts", tabindex: "0", "aria-label": label + "; the left and right arrow keys move between intervals" });
+  const details = h("aside", { class: "details", id: id + "-details", "aria-live": "polite" }, hint());
+  parent.append(h("div", { class: "layout" }, charts, details));
+  const n = axis.starts.length;
+  const handles = [];
+  let at = cursor === undefined ? n - 1 : cursor;
+  const measured = Object.assign({ width: charts.clientWidth }, axis);
+  const show = (i) => {
+    at = Math.max(0, Math.min(n - 1, i));
+    handles.forEach((handle) => handle.setCursor(at));
+    details.replaceChildren(h("h2", {}, "Interval"), h("table", { id: id + "-table" },
+      h("tbody", {}, rows(at).map(([k, v]) => h("tr", {}, h("th", { scope: "row", class: "text" }, k), h("td", {}, v))))));
+  };
+  for (const spec of specs) {
+    const holder = h("div", {});
+    charts.appendChild(holder);
+    handles.push(Charts.draw(holder, spec, measured, show));
+  }
+  charts.addEventListener("keydown", (event) => {
+    const moves = { ArrowLeft: -1, ArrowRight: 1, PageUp: -4, PageDown: 4 };
+    if (event.key in moves) show(at + moves[event.key]);
+    else if (event.key === "Home") show(0);
+    else if (event.key === "End") show(n - 1);
+    else return;
+    event.preventDefault();
+  });
 }
 
 const LIMITS = {
@@ -567,42 +596,25 @@ function outturnPanel(parent, outturn, stepMs, zone, currency) {
       { name: "metered less planned energy cost", color: COLORS.limit, values: cumulative },
     ] },
   ];
-  const charts = h("div", { class: "charts", id: "outturn-charts", tabindex: "0", "aria-label": "Plan against what ran; left and right arrow keys move between intervals" });
-  const details = h("aside", { class: "details", id: "outturn-details", "aria-live": "polite" }, h("h2", {}, "Interval"), h("p", { class: "muted" }, "Hover a chart or focus it and use the arrow keys."));
-  box.append(h("div", { class: "layout" }, charts, details));
-  const handles = [];
-  let cursor = rows.length - 1;
-  const show = (i) => {
-    cursor = Math.max(0, Math.min(rows.length - 1, i));
-    handles.forEach((handle) => handle.setCursor(cursor));
-    const r = rows[cursor];
-    const kw = (v) => (v === null ? "–" : number(v, 1) + " kW");
-    const cells = [
-      ["Local time", localTime(starts[cursor], zone, true)],
-      ["Plan", r.version === null ? "none" : "v" + r.version],
-      ["Price", r.price_per_mwh === null ? "–" : number(r.price_per_mwh, 2) + " " + currency + "/MWh"],
-      ["Planned net import", kw(r.planned_kw)],
-      ["Metered net import", kw(r.metered_kw)],
-      ["Deviation", kw(r.deviation_kw)],
-      ["Deviation cost", r.deviation_cost === null ? "–" : number(r.deviation_cost, 2) + " " + currency],
-      ["Planned battery", kw(r.planned_battery_kw)],
-      ["Planned compute", kw(r.planned_compute_kw)],
-      ["Planned stored", r.planned_soc_kwh === null ? "–" : number(r.planned_soc_kwh, 0) + " kWh"],
-      ["Reported stored", r.reported_soc_kwh === null ? "–" : number(r.reported_soc_kwh, 0) + " kWh"],
-    ];
-    details.replaceChildren(h("h2", {}, "Interval"), h("table", { id: "outturn-table" }, h("tbody", {}, cells.map(([k, v]) => h("tr", {}, h("th", { scope: "row", class: "text" }, k), h("td", {}, v))))));
-  };
-  for (const spec of specs) {
-    const holder = h("div", {});
-    charts.appendChild(holder);
-    handles.push(Charts.draw(holder, spec, axis, show));
-  }
-  charts.addEventListener("keydown", (event) => {
-    const moves = { ArrowLeft: -1, ArrowRight: 1, PageUp: -4, PageDown: 4 };
-    if (event.key in moves) {
-      show(cursor + moves[event.key]);
-      event.preventDefault();
-    }
+  const kw = (v) => (v === null ? "–" : number(v, 1) + " kW");
+  chartGroup(box, {
+    id: "outturn", label: "Plan against what ran", specs, axis,
+    rows: (i) => {
+      const r = rows[i];
+      return [
+        ["Local time", localTime(starts[i], zone, true)],
+        ["Plan", r.version === null ? "none" : "v" + r.version],
+        ["Price", r.price_per_mwh === null ? "–" : number(r.price_per_mwh, 2) + " " + currency + "/MWh"],
+        ["Planned net import", kw(r.planned_kw)],
+        ["Metered net import", kw(r.metered_kw)],
+        ["Deviation", kw(r.deviation_kw)],
+        ["Deviation cost", r.deviation_cost === null ? "–" : number(r.deviation_cost, 2) + " " + currency],
+        ["Planned battery", kw(r.planned_battery_kw)],
+        ["Planned compute", kw(r.planned_compute_kw)],
+        ["Planned stored", r.planned_soc_kwh === null ? "–" : number(r.planned_soc_kwh, 0) + " kWh"],
+        ["Reported stored", r.reported_soc_kwh === null ? "–" : number(r.reported_soc_kwh, 0) + " kWh"],
+      ];
+    },
   });
   box.dataset.intervals = String(rows.length);
 }
@@ -621,7 +633,15 @@ function costTable(costs, currency) {
 
 // ---------------------------------------------------------------- routing
 
-async function route() {
+// One page at a time: a route asked for while another is drawing waits
+// for it, so two pages never draw into one.
+let routing = Promise.resolve();
+function route() {
+  routing = routing.then(drawRoute, drawRoute);
+  return routing;
+}
+
+async function drawRoute() {
   state.routeStarted = performance.now();
   stopLive();
   if (!sessionStorage.getItem(KEY)) return signOut();
@@ -634,11 +654,20 @@ async function route() {
   }
   showSignedIn();
   const hash = location.hash || "#/fleet";
-  for (const link of document.querySelectorAll("nav a")) {
+  for (const link of document.querySelectorAll("#nav a")) {
+    // Controllers read their own sites only: no market or backtest pages.
+    link.hidden = link.dataset.needs === "read_all" && state.me.role === "controller";
     link.setAttribute("aria-current", hash.startsWith(link.getAttribute("href")) ? "page" : "false");
   }
-  const site = hash.match(/^#\/sites\/([^/]+)/);
-  if (site) return sitePage(decodeURIComponent(site[1]));
+  const site = hash.match(/^#\/sites\/([^/]+)(?:\/(jobs|history))?$/);
+  if (site) {
+    const id = decodeURIComponent(site[1]);
+    return site[2] === "jobs" ? jobsPage(id) : site[2] === "history" ? historyPage(id) : sitePage(id);
+  }
+  const backtest = hash.match(/^#\/backtests\/([^/]+)$/);
+  if (backtest) return backtestPage(decodeURIComponent(backtest[1]));
+  if (hash === "#/backtests") return backtestsPage();
+  if (hash === "#/prices") return pricesPage();
   return fleetPage();
 }
 
@@ -659,7 +688,7 @@ document.addEventListener("DOMContentLoaded", () => {
   let resize;
   window.addEventListener("resize", () => {
     clearTimeout(resize);
-    resize = setTimeout(() => { if (location.hash.startsWith("#/sites/")) route(); }, 250);
+    resize = setTimeout(() => { if (/^#\/(sites|prices|backtests\/)/.test(location.hash)) route(); }, 250);
   });
   route();
 });

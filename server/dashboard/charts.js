@@ -77,7 +77,7 @@ const Charts = (() => {
   }
 
   // Draws a chart into `container` over `axis` ({starts, stepMs, zone,
-  // nowMs}); returns a handle whose setCursor(i) marks interval i.
+  // nowMs, width}); returns a handle whose setCursor(i) marks interval i.
   function draw(container, spec, axis, onHover) {
     container.textContent = "";
     container.className = "chart";
@@ -85,7 +85,9 @@ const Charts = (() => {
     const heading = document.createElement("h3");
     heading.textContent = spec.title + " (" + spec.unit + ")";
     container.appendChild(heading);
-    const width = Math.max(320, container.clientWidth || 800);
+    // The group's width, measured once (reading each chart's would lay the
+    // page out again for every chart).
+    const width = Math.max(320, axis.width || container.clientWidth || 800);
     const height = spec.height || 150;
     const inner = { w: width - MARGIN.left - MARGIN.right, h: height - MARGIN.top - MARGIN.bottom };
     const stacked = stackSeries(spec.series, n);

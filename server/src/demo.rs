@@ -276,7 +276,10 @@ pub async fn controller(state: Arc<AppState>, site_id: String) {
         let step = TimeDelta::minutes(i64::from(config.site.interval_minutes.max(1)));
         let until = *end.get_or_insert_with(|| interval_start(&config, state.clock.now()) + step);
         while state.clock.now() < until {
-            state.clock.wait(until, std::time::Duration::from_secs(5)).await;
+            state
+                .clock
+                .wait(until, std::time::Duration::from_secs(5))
+                .await;
         }
         let (start, end_) = (until - step, until);
         end = Some(until + step);
@@ -287,7 +290,9 @@ pub async fn controller(state: Arc<AppState>, site_id: String) {
         {
             match serde_json::from_slice::<Followed>(&latest.body) {
                 Ok(document) => followed = Some(document),
-                Err(error) => tracing::warn!(site = %site_id, %error, "the demo controller cannot read a plan"),
+                Err(error) => {
+                    tracing::warn!(site = %site_id, %error, "the demo controller cannot read a plan")
+                }
             }
         }
         if let Some(interval) = followed

@@ -149,26 +149,23 @@ pub fn compare(
     }
     let mut intervals = Vec::new();
     while start < to && start + step <= now {
-        let planned = plans
-            .iter()
-            .rev()
-            .find_map(|document| {
-                let first = document.plan.intervals.first()?;
-                if first.start > start {
-                    return None;
-                }
-                let interval = document.plan.intervals.iter().find(|i| i.start == start)?;
-                Some((document.version, interval))
-            });
+        let planned = plans.iter().rev().find_map(|document| {
+            let first = document.plan.intervals.first()?;
+            if first.start > start {
+                return None;
+            }
+            let interval = document.plan.intervals.iter().find(|i| i.start == start)?;
+            Some((document.version, interval))
+        });
         let end = start + step;
         let report = reports.iter().rev().find(|r| r.at > start && r.at <= end);
         let metered = report.and_then(|r| r.meter_kw);
         let reported_soc = report.and_then(|r| r.soc_kwh);
         let net = planned.map(|(_, p)| p.import_kw - p.export_kw);
         let deviation = metered.zip(net).map(|(m, n)| m - n);
-        let deviation_cost = planned
-            .zip(metered)
-            .map(|((_, p), m)| cost(m, p.price_per_mwh) - cost(p.import_kw - p.export_kw, p.price_per_mwh));
+        let deviation_cost = planned.zip(metered).map(|((_, p), m)| {
+            cost(m, p.price_per_mwh) - cost(p.import_kw - p.export_kw, p.price_per_mwh)
+        });
         intervals.push(OutturnInterval {
             deviation_kw: deviation.map(kw),
             deviation_cost: deviation_cost.map(money),
@@ -229,7 +226,9 @@ mod tests {
     }
 
     fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).expect("an instant").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .expect("an instant")
+            .with_timezone(&Utc)
     }
 
     /// A plan from `start` of 15-min intervals with these (price, import,
@@ -242,38 +241,52 @@ mod tests {
                 intervals: rows
                     .iter()
                     .enumerate()
-                    .map(|(k, &(price, import, export, charge, discharge, soc))| Planned {
-                        start: start + TimeDelta::minutes(15 * k as i64),
-                        price_per_mwh: price,
-                        import_kw: import,
-                        export_kw: export,
-                        charge_kw: charge,
-                        discharge_kw: discharge,
-                        soc_kwh: soc,
-                        compute_it_kw: 100.0,
-                    })
+                    .map(
+                        |(k, &(price, import, export, charge, discharge, soc))| Planned {
+                            start: start + TimeDelta::minutes(15 * k as i64),
+                            price_per_mwh: price,
+                            import_kw: import,
+                            export_kw: export,
+                            charge_kw: charge,
+                            discharge_kw: discharge,
+                            soc_kwh: soc,
+                            compute_it_kw: 100.0,
+                        },
+                    )
                     .collect(),
             },
         }
     }
 
     fn report(text: &str, soc: Option<f64>, meter: Option<f64>) -> Report {
-        Report { at: at(text), soc_kwh: soc, meter_kw: meter }
+        Report {
+            at: at(text),
+            soc_kwh: soc,
+            meter_kw: meter,
+        }
     }
 
     #[test]
     fn each_interval_meets_the_plan_in_force_and_the_report_that_closes_it() {
         let plans = [
-            plan(1, "2024-10-24T07:00:00Z", &[
-                (40.0, 1000.0, 0.0, 400.0, 0.0, 4000.0),
-                (40.0, 1000.0, 0.0, 400.0, 0.0, 4100.0),
-                (80.0, 0.0, 500.0, 0.0, 800.0, 3900.0),
-            ]),
+            plan(
+                1,
+                "2024-10-24T07:00:00Z",
+                &[
+                    (40.0, 1000.0, 0.0, 400.0, 0.0, 4000.0),
+                    (40.0, 1000.0, 0.0, 400.0, 0.0, 4100.0),
+                    (80.0, 0.0, 500.0, 0.0, 800.0, 3900.0),
+                ],
+            ),
             // From 07:15 the second plan is in force.
-            plan(2, "2024-10-24T07:15:00Z", &[
-                (40.0, 800.0, 0.0, 200.0, 0.0, 4050.0),
-                (80.0, 0.0, 200.0, 0.0, 600.0, 3900.0),
-            ]),
+            plan(
+                2,
+                "2024-10-24T07:15:00Z",
+                &[
+                    (40.0, 800.0, 0.0, 200.0, 0.0, 4050.0),
+                    (80.0, 0.0, 200.0, 0.0, 600.0, 3900.0),
+                ],
+            ),
         ];
         let reports = [
             // Closes 07:00–07:15: 100 kW more than planned at 40 + 25.
@@ -292,7 +305,11 @@ mod tests {
             at("2024-10-24T09:00:00Z"),
             at("2024-10-24T08:01:00Z"),
         );
-        let starts: Vec<_> = outturn.intervals.iter().map(|i| i.start.to_rfc3339()).collect();
+        let starts: Vec<_> = outturn
+            .intervals
+            .iter()
+            .map(|i| i.start.to_rfc3339())
+            .collect();
         assert_eq!(
             starts,
             [
@@ -314,7 +331,10 @@ mod tests {
         // 100 kW for a quarter hour at 65 per MWh.
         assert_eq!(first.deviation_cost, Some(1.625));
         assert_eq!(first.soc_deviation_kwh, Some(-10.0));
-        assert_eq!((second.version, second.planned_kw, second.deviation_kw), (Some(2), Some(800.0), Some(0.0)));
+        assert_eq!(
+            (second.version, second.planned_kw, second.deviation_kw),
+            (Some(2), Some(800.0), Some(0.0))
+        );
         assert_eq!(second.deviation_cost, Some(0.0));
         assert_eq!(third.version, Some(2));
         assert_eq!(third.planned_kw, Some(-200.0));
@@ -323,7 +343,10 @@ mod tests {
         assert_eq!(third.deviation_cost, Some(1.875));
         assert_eq!(third.soc_deviation_kwh, Some(-10.0));
         // No plan covers 07:45 and no report closes it.
-        assert_eq!((fourth.version, fourth.metered_kw, fourth.deviation_cost), (None, None, None));
+        assert_eq!(
+            (fourth.version, fourth.metered_kw, fourth.deviation_cost),
+            (None, None, None)
+        );
         let totals = &outturn.totals;
         assert_eq!(totals.metered_intervals, 3);
         assert_eq!(totals.deviation_cost, 3.5);
@@ -336,7 +359,11 @@ mod tests {
 
     #[test]
     fn nothing_before_the_first_plan_or_after_now() {
-        let plans = [plan(3, "2024-10-24T08:00:00Z", &[(40.0, 10.0, 0.0, 0.0, 0.0, 400.0)])];
+        let plans = [plan(
+            3,
+            "2024-10-24T08:00:00Z",
+            &[(40.0, 10.0, 0.0, 0.0, 0.0, 400.0)],
+        )];
         let outturn = compare(
             &config(),
             &plans,
@@ -346,7 +373,11 @@ mod tests {
             at("2024-10-24T08:29:59Z"),
         );
         let versions: Vec<_> = outturn.intervals.iter().map(|i| i.version).collect();
-        assert_eq!(versions, [None, Some(3)], "07:45 has no plan; 08:15 has not ended");
+        assert_eq!(
+            versions,
+            [None, Some(3)],
+            "07:45 has no plan; 08:15 has not ended"
+        );
         assert_eq!(outturn.intervals[1].deviation_kw, Some(2.0));
         assert_eq!(outturn.totals.metered_intervals, 1);
     }

@@ -106,7 +106,11 @@ impl Browser {
             }
             let failure = self.eval("return document.getElementById('failure').textContent");
             assert_eq!(failure, json!(""), "the page failed");
-            assert!(since.elapsed() < limit, "never true: {script}");
+            assert!(
+                since.elapsed() < limit,
+                "never true: {script}; the page says {}",
+                self.eval("return document.getElementById('main').innerText.slice(-600)")
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -123,9 +127,13 @@ impl Browser {
             .unwrap_or_else(|error| panic!("{selector}: {error}"))
     }
 
-    /// Signs in at `base` with `key` and waits for the fleet.
+    /// Signs in at `base` with `key` (signing out first) and waits for the
+    /// fleet.
     fn sign_in(&self, base: &str, key: &str) {
         self.open(&format!("{base}/"));
+        if self.eval("return sessionStorage.length > 0") == json!(true) {
+            self.eval("document.getElementById('sign-out').click(); return true");
+        }
         self.runtime
             .block_on(async {
                 let field = self.client().find(Locator::Id("key")).await?;
@@ -264,11 +272,12 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
         "return document.getElementById('page').dataset.ready === '1'",
         Duration::from_secs(10),
     );
+    let in_page = browser.eval("return document.getElementById('page').dataset.renderMs");
     let drawn = browser.eval(
         "const page = document.getElementById('page');
          return {intervals: page.dataset.intervals, past: page.dataset.past,
-                 charts: [...document.querySelectorAll('#charts svg')].map(s => s.getAttribute('aria-label')),
-                 widths: [...document.querySelectorAll('#charts svg')].map(s => s.dataset.intervals)}",
+                 charts: [...document.querySelectorAll('#plan-charts svg')].map(s => s.getAttribute('aria-label')),
+                 widths: [...document.querySelectorAll('#plan-charts svg')].map(s => s.dataset.intervals)}",
     );
     // The demo plan: 36 hours of 15-minute intervals, and the charging
     // metered the day before it.
@@ -297,13 +306,13 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
     browser
         .runtime
         .block_on(async {
-            let charts = browser.client().find(Locator::Id("charts")).await?;
+            let charts = browser.client().find(Locator::Id("plan-charts")).await?;
             charts.click().await?;
             charts.send_keys("\u{E014}").await // the right arrow
         })
         .expect("keys");
     let rows = browser.eval(
-        "return Object.fromEntries([...document.querySelectorAll('#details-table tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent]))",
+        "return Object.fromEntries([...document.querySelectorAll('#plan-table tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent]))",
     );
     assert!(
         rows["Grid import"]
@@ -375,10 +384,24 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
         "return document.getElementById('page').dataset.ready === '2'",
         Duration::from_secs(5),
     );
+    let on_screen = published.elapsed();
+    // A full load of the page (a new document: scripts, key check, data).
+    browser.open(&format!("{base}/?load#/sites/np15-hub"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === '2'",
+        Duration::from_secs(10),
+    );
+    let load = browser.eval(
+        "const entries = performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'));
+         return {at: document.getElementById('page').dataset.readyAt,
+                 bytes: entries.reduce((sum, e) => sum + e.transferSize, 0)}",
+    );
+    let bytes = load["bytes"].as_u64().expect("bytes");
+    assert!(bytes <= 500_000, "the site page transfers {bytes} bytes");
     eprintln!(
-        "dashboard: site page drawn {} ms after navigation; plan v2 on screen {:?} after it was stored",
-        browser.eval("return document.getElementById('page').dataset.renderMs"),
-        published.elapsed()
+        "dashboard: site page drawn {in_page} ms after an in-page navigation and {} ms after a full load \
+         ({bytes} bytes transferred); plan v2 on screen {on_screen:?} after it was stored",
+        load["at"]
     );
 }
 
@@ -408,7 +431,10 @@ fn the_site_page_sets_what_ran_against_the_plans_in_force() {
             if outturn["totals"]["metered_intervals"].as_u64() >= Some(count) {
                 return outturn;
             }
-            assert!(since.elapsed() < Duration::from_secs(20), "the controller reports: {outturn}");
+            assert!(
+                since.elapsed() < Duration::from_secs(20),
+                "the controller reports: {outturn}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     };
@@ -418,8 +444,10 @@ fn the_site_page_sets_what_ran_against_the_plans_in_force() {
     advance(&service, 2 * 60);
     let outturn = reported(40);
     let intervals = outturn["intervals"].as_array().expect("intervals");
-    let versions: std::collections::BTreeSet<i64> =
-        intervals.iter().filter_map(|i| i["version"].as_i64()).collect();
+    let versions: std::collections::BTreeSet<i64> = intervals
+        .iter()
+        .filter_map(|i| i["version"].as_i64())
+        .collect();
     assert_eq!(versions, [1, 2].into(), "{outturn}");
     let browser = Browser::start();
     let base = service.url("");
@@ -448,7 +476,9 @@ fn the_site_page_sets_what_ran_against_the_plans_in_force() {
         .map(|title| format!("{title}, {shown} intervals"))
     );
     let summary = browser.text("#outturn-summary");
-    let cost = outturn["totals"]["deviation_cost"].as_f64().expect("a cost");
+    let cost = outturn["totals"]["deviation_cost"]
+        .as_f64()
+        .expect("a cost");
     assert!(
         summary.contains(&format!("which cost {} USD", thousands(cost)))
             && summary.contains("under 2 plan versions"),
@@ -467,21 +497,377 @@ fn the_site_page_sets_what_ran_against_the_plans_in_force() {
         "return Object.fromEntries([...document.querySelectorAll('#outturn-table tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent]))",
     );
     assert_eq!(rows["Plan"], json!("v2"), "{rows}");
-    assert!(rows["Metered net import"].as_str().is_some_and(|v| v.ends_with(" kW")), "{rows}");
+    assert!(
+        rows["Metered net import"]
+            .as_str()
+            .is_some_and(|v| v.ends_with(" kW")),
+        "{rows}"
+    );
     browser.eval("document.getElementById('outturn').scrollIntoView(); return true");
     browser.screenshot("dashboard-outturn");
 }
 
 /// A number as the page writes it with two decimals (en-US grouping).
 fn thousands(value: f64) -> String {
-    let text = format!("{:.2}", value.abs());
-    let (whole, decimals) = text.split_once('.').expect("decimals");
-    let mut grouped = String::new();
+    grouped(value, 2)
+}
+
+/// A number as the page writes it with `decimals` (en-US grouping).
+fn grouped(value: f64, decimals: usize) -> String {
+    let text = format!("{:.*}", decimals, value.abs());
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let mut out = String::new();
     for (k, digit) in whole.chars().enumerate() {
         if k > 0 && (whole.len() - k) % 3 == 0 {
-            grouped.push(',');
+            out.push(',');
         }
-        grouped.push(digit);
+        out.push(digit);
     }
-    format!("{}{grouped}.{decimals}", if value < 0.0 { "-" } else { "" })
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(fraction);
+    }
+    format!("{}{out}", if value < 0.0 { "-" } else { "" })
+}
+
+#[test]
+fn the_jobs_and_history_pages_show_the_queue_and_what_changed_between_two_plans() {
+    let service = demo("dashboard-history");
+    advance(&service, 60);
+    assert_eq!(plan(&service), 2);
+    let trader = service.demo_key("trader");
+    let jobs = call(
+        "GET",
+        &service.url("/v1/sites/np15-hub/jobs"),
+        Some(&trader),
+        None,
+        &[],
+    )
+    .json();
+    let open: Vec<&serde_json::Value> = jobs["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter(|job| job["status"] == "open")
+        .collect();
+    assert!(!open.is_empty(), "the demo has open jobs: {jobs}");
+    let browser = Browser::start();
+    let base = service.url("");
+    browser.sign_in(&base, &trader);
+
+    // Jobs: the open ones by deadline, each with what it needs.
+    browser.open(&format!("{base}/#/sites/np15-hub/jobs"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === 'jobs'",
+        Duration::from_secs(10),
+    );
+    let table = browser.eval(
+        "return [...document.querySelectorAll('#jobs-table tbody tr')].map(r => [...r.cells].map(c => c.textContent))",
+    );
+    let rows = table.as_array().expect("rows");
+    assert_eq!(rows.len(), open.len(), "{table}");
+    let first = open
+        .iter()
+        .min_by_key(|job| job["spec"]["deadline"].as_str().map(str::to_owned))
+        .expect("a job");
+    assert_eq!(rows[0][0], first["id"], "{table}");
+    let needed = first["spec"]["energy_kwh"].as_f64().expect("energy");
+    let delivered = first["delivered_kwh"].as_f64().expect("delivered");
+    assert!(
+        rows[0][3]
+            .as_str()
+            .is_some_and(|cell| cell.starts_with(&format!(
+                "{} / {} kWh",
+                grouped(delivered, 1),
+                grouped(needed, 1)
+            ))),
+        "{table}"
+    );
+    browser.screenshot("dashboard-jobs");
+
+    // History: the two plans, the later against the earlier, with the
+    // basis fields that changed (the hour moved on, so its telemetry).
+    browser.open(&format!("{base}/#/sites/np15-hub/history"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === 'history'",
+        Duration::from_secs(10),
+    );
+    let versions = browser.eval(
+        "return [...document.querySelectorAll('#history-table tbody tr')].map(r => r.cells[0].textContent)",
+    );
+    assert_eq!(versions, json!(["v2", "v1"]));
+    assert_eq!(browser.text("#history-diff h2"), "v1 against v2");
+    let v1 = call(
+        "GET",
+        &service.url("/v1/sites/np15-hub/plans/1"),
+        Some(&trader),
+        None,
+        &[],
+    )
+    .json();
+    let v2 = call(
+        "GET",
+        &service.url("/v1/sites/np15-hub/plans/2"),
+        Some(&trader),
+        None,
+        &[],
+    )
+    .json();
+    let changed = browser.eval(
+        "return Object.fromEntries([...document.querySelectorAll('#diff-basis tbody tr')].map(r => [r.cells[0].textContent, [r.cells[1].textContent, r.cells[2].textContent]]))",
+    );
+    assert_eq!(
+        changed["previous version"],
+        serde_json::Value::Null,
+        "the link between versions is not a change: {changed}"
+    );
+    assert_eq!(
+        changed["telemetry at"],
+        json!([v1["basis"]["telemetry_at"], v2["basis"]["telemetry_at"]]),
+        "{changed}"
+    );
+    // Both plans' intervals on one axis: v1 from 07:00, v2 an hour later,
+    // each 144 intervals long.
+    let drawn = browser.eval(
+        "return [...document.querySelectorAll('#diff-charts svg')].map(s => s.dataset.intervals)",
+    );
+    assert_eq!(drawn, json!(["148", "148", "148"]));
+    let summary = browser.text("#diff-summary");
+    assert!(summary.starts_with("140 intervals in both"), "{summary}");
+    browser.screenshot("dashboard-history");
+}
+
+#[test]
+fn a_trader_uploads_a_day_of_prices_as_csv_and_sees_its_revisions() {
+    let service = demo("dashboard-prices");
+    let browser = Browser::start();
+    let base = service.url("");
+    browser.sign_in(&base, &service.demo_key("trader"));
+    browser.open(&format!("{base}/#/prices"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === 'prices'",
+        Duration::from_secs(10),
+    );
+    // The days around the demo's clock (2024-10-24): 10-21 to 10-25, of
+    // which the fixture week stores 10-24 and 10-25 (and on).
+    let days = browser.eval(
+        "return [...document.querySelectorAll('#prices-table tbody tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent, r.cells[5].textContent])",
+    );
+    let stored = call(
+        "GET",
+        &service.url("/v1/markets/caiso-np15/prices?from=2024-10-21&to=2024-10-25"),
+        Some(&service.demo_key("trader")),
+        None,
+        &[],
+    )
+    .json();
+    let expected: Vec<_> = stored["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .map(|d| {
+            json!([
+                d["day"],
+                d["revision"].to_string(),
+                d["prices_per_mwh"].as_array().map(|p| p.len().to_string())
+            ])
+        })
+        .collect();
+    assert!(!expected.is_empty(), "{stored}");
+    assert_eq!(days, json!(expected));
+
+    // A new revision of 2024-10-25 from a CSV file: 24 hourly prices from
+    // the Pacific midnight (07:00 UTC).
+    let mut csv = String::from("timestamp_utc,price_per_mwh\n");
+    for hour in 0..24 {
+        let at = chrono::DateTime::parse_from_rfc3339("2024-10-25T07:00:00Z").expect("an instant")
+            + chrono::TimeDelta::hours(hour);
+        csv.push_str(&format!(
+            "{},{}\n",
+            at.format("%Y-%m-%dT%H:%M:%SZ"),
+            20 + hour
+        ));
+    }
+    let folder = tempfile::tempdir().expect("a folder");
+    let file = folder.path().join("day.csv");
+    std::fs::write(&file, csv).expect("written");
+    browser.eval("document.getElementById('upload-day').value = '2024-10-25'; return true");
+    browser
+        .runtime
+        .block_on(async {
+            let input = browser.client().find(Locator::Id("upload-file")).await?;
+            input.send_keys(&file.display().to_string()).await?;
+            browser
+                .client()
+                .find(Locator::Css("#upload button[type=submit]"))
+                .await?
+                .click()
+                .await
+        })
+        .expect("the upload form");
+    browser.wait_until(
+        "return document.getElementById('upload-result').textContent.startsWith('Stored')",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        browser.text("#upload-result"),
+        "Stored caiso-np15 2024-10-25 as revision 2 (24 intervals)."
+    );
+    // Its revisions drawn over each other.
+    browser.eval(
+        "[...document.querySelectorAll('#prices-table button')].find(b => b.textContent === '2024-10-25').click(); return true",
+    );
+    browser.wait_until(
+        "return document.getElementById('prices-revisions').dataset.revisions === '2'",
+        Duration::from_secs(10),
+    );
+    let legend = browser.eval(
+        "return [...document.querySelectorAll('#revisions-charts .legend span')].map(s => s.textContent)",
+    );
+    assert_eq!(legend.as_array().map(Vec::len), Some(2), "{legend}");
+    browser.eval("document.getElementById('prices-revisions').scrollIntoView(); return true");
+    browser.screenshot("dashboard-prices");
+
+    // A file that breaks a rule is refused with its line and column.
+    std::fs::write(
+        &file,
+        "timestamp_utc,price_per_mwh\n2024-10-26T07:00:00Z,cheap\n",
+    )
+    .expect("written");
+    browser.eval("document.getElementById('upload-day').value = '2024-10-26'; return true");
+    browser
+        .runtime
+        .block_on(async {
+            let input = browser.client().find(Locator::Id("upload-file")).await?;
+            input.send_keys(&file.display().to_string()).await?;
+            browser
+                .client()
+                .find(Locator::Css("#upload button[type=submit]"))
+                .await?
+                .click()
+                .await
+        })
+        .expect("the upload form");
+    browser.wait_until(
+        "return document.getElementById('upload-result').textContent.startsWith('Refused')",
+        Duration::from_secs(10),
+    );
+    let refused = browser.text("#upload-result");
+    assert!(refused.contains("line 2.price_per_mwh"), "{refused}");
+
+    // An analyst reads prices but has no upload form.
+    browser.sign_in(&base, &service.demo_key("analyst"));
+    browser.open(&format!("{base}/#/prices"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === 'prices'",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        browser.eval("return document.getElementById('upload') === null"),
+        json!(true)
+    );
+}
+
+#[test]
+fn an_analyst_runs_a_backtest_from_the_page_and_reads_its_results() {
+    let service = demo("dashboard-backtest");
+    let browser = Browser::start();
+    let base = service.url("");
+    let analyst = service.demo_key("analyst");
+    browser.sign_in(&base, &analyst);
+    browser.open(&format!("{base}/#/backtests"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === 'backtests'",
+        Duration::from_secs(10),
+    );
+    browser.eval(
+        "document.getElementById('bt-from').value = '2024-10-24';
+         document.getElementById('bt-to').value = '2024-10-25';
+         document.querySelector('input[name=strategy][value=threshold]').checked = false;
+         document.querySelector('#backtest-form button[type=submit]').click();
+         return true",
+    );
+    // Live progress, then the results.
+    browser.wait_until(
+        "return /^backtest-(queued|running|done)$/.test(document.getElementById('page').dataset.ready)",
+        Duration::from_secs(10),
+    );
+    let id = browser
+        .eval("return location.hash.split('/')[2]")
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === 'backtest-done'",
+        Duration::from_secs(300),
+    );
+    let run = call(
+        "GET",
+        &service.url(&format!("/v1/backtests/{id}")),
+        Some(&analyst),
+        None,
+        &[],
+    )
+    .json();
+    let report = &run["report"];
+    let kpis = browser.eval(
+        "const t = document.getElementById('bt-kpis');
+         return {head: [...t.tHead.rows[0].cells].map(c => c.textContent),
+                 net: [...t.tBodies[0].rows[0].cells].map(c => c.textContent)}",
+    );
+    assert_eq!(kpis["head"], json!(["KPI", "mpc", "naive", "perfect"]));
+    let net: Vec<String> = ["mpc", "naive", "perfect"]
+        .iter()
+        .map(|s| {
+            thousands(
+                report["strategies"][s]["net_cost"]
+                    .as_f64()
+                    .expect("a cost"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kpis["net"],
+        json!(["Net cost (USD)", net[0], net[1], net[2]])
+    );
+    let captured = report["savings_captured"].as_f64().expect("a share");
+    assert!(
+        browser
+            .text("#bt-captured")
+            .starts_with(&format!("mpc captures {:.1}%", captured * 100.0)),
+        "{}",
+        browser.text("#bt-captured")
+    );
+    // A day of 15-minute intervals in the week's three charts and the
+    // savings chart (mpc and perfect against naive).
+    let drawn = browser.eval(
+        "return {week: [...document.querySelectorAll('#bt-week-charts svg')].map(s => s.dataset.intervals),
+                 savings: [...document.querySelectorAll('#bt-savings-charts path[data-series]')].map(p => p.dataset.series)}",
+    );
+    assert_eq!(drawn["week"], json!(["96", "96", "96"]));
+    assert_eq!(drawn["savings"], json!(["mpc", "perfect"]));
+    browser.screenshot("dashboard-backtest");
+    browser.eval("document.getElementById('bt-week-charts').scrollIntoView(); return true");
+    browser.screenshot("dashboard-backtest-charts");
+
+    // A trader reads backtests but may not start one.
+    browser.sign_in(&base, &service.demo_key("trader"));
+    browser.open(&format!("{base}/#/backtests"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === 'backtests'",
+        Duration::from_secs(10),
+    );
+    let runs = call(
+        "GET",
+        &service.url("/v1/backtests"),
+        Some(&analyst),
+        None,
+        &[],
+    )
+    .json();
+    assert_eq!(
+        browser.eval("return [document.getElementById('backtest-form') === null, [...document.querySelectorAll('#backtests-table tbody tr')].map(r => r.cells[0].textContent)]"),
+        json!([true, [id]]),
+        "{runs}"
+    );
 }

@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// The files, with their content types.
-const FILES: [(&str, &str, &str); 4] = [
+const FILES: [(&str, &str, &str); 5] = [
     (
         "index.html",
         "text/html; charset=utf-8",
@@ -27,6 +27,11 @@ const FILES: [(&str, &str, &str); 4] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../dashboard/app.js"),
+    ),
+    (
+        "pages.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../dashboard/pages.js"),
     ),
     (
         "charts.js",

@@ -5,9 +5,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::common::json;
-use super::{
-    backtests, charging, fleet, jobs, outturn, plans, prices, service, sites, telemetry,
-};
+use super::{backtests, charging, fleet, jobs, outturn, plans, prices, service, sites, telemetry};
 use crate::AppState;
 use crate::error::responses::{BadRequest, Conflict, Forbidden, Invalid, NotFound, Unauthorized};
 use crate::error::{FieldIssue, Problem};

@@ -109,7 +109,9 @@ async fn get_outturn(
                     soc_kwh: report.soc_kwh,
                     meter_kw: report.meter_kw,
                 })
-                .map_err(|error| ApiError::unreadable("telemetry report", format!("{site}: {error}")))
+                .map_err(|error| {
+                    ApiError::unreadable("telemetry report", format!("{site}: {error}"))
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let Outturn { intervals, totals } = compare(&config, &plans, &reports, from, to, now);

@@ -39,7 +39,10 @@ impl App {
 fn planned(plan: &Value, start: DateTime<Utc>) -> (f64, f64) {
     let interval = plan["plan"]["intervals"]
         .as_array()
-        .and_then(|all| all.iter().find(|i| i["start"].as_str() == Some(&rfc(start))))
+        .and_then(|all| {
+            all.iter()
+                .find(|i| i["start"].as_str() == Some(&rfc(start)))
+        })
         .unwrap_or_else(|| panic!("the plan has {start}"));
     let f = |key: &str| interval[key].as_f64().expect(key);
     (f("import_kw") - f("export_kw"), f("soc_kwh"))
@@ -58,7 +61,9 @@ async fn each_past_interval_meets_its_plan_in_force_and_the_meter() {
     // import costs 40 + 25 per MWh and the plan never exports (35 per MWh
     // earned against 40 kept).
     for day in days_around_now() {
-        let flat = price_day(day, 0.0).replace("-30.0", "40.0").replace("10.0", "40.0");
+        let flat = price_day(day, 0.0)
+            .replace("-30.0", "40.0")
+            .replace("10.0", "40.0");
         let put = app
             .call(
                 "PUT",
@@ -77,9 +82,13 @@ async fn each_past_interval_meets_its_plan_in_force_and_the_meter() {
     // as planned.
     let (net0, soc0) = planned(&first, quarter(0));
     let (net1, _) = planned(&first, quarter(1));
-    assert!(net0 >= 0.0 && net1 >= 0.0, "the flat-price plan exports: {net0}, {net1}");
+    assert!(
+        net0 >= 0.0 && net1 >= 0.0,
+        "the flat-price plan exports: {net0}, {net1}"
+    );
     app.advance(15).await;
-    app.report(quarter(1), Some(soc0 - 10.0), net0 + 100.0).await;
+    app.report(quarter(1), Some(soc0 - 10.0), net0 + 100.0)
+        .await;
     app.advance(15).await;
     app.report(quarter(2), None, net1).await;
     // The second plan is in force from interval 2; it ran 40 kW above.
@@ -101,13 +110,21 @@ async fn each_past_interval_meets_its_plan_in_force_and_the_meter() {
     let intervals = outturn["intervals"].as_array().expect("intervals");
     let rows: Vec<_> = intervals
         .iter()
-        .map(|i| (i["start"].as_str().unwrap_or_default().to_owned(), i["version"].as_i64()))
+        .map(|i| {
+            (
+                i["start"].as_str().unwrap_or_default().to_owned(),
+                i["version"].as_i64(),
+            )
+        })
         .collect();
     let expected: Vec<_> = [(-1, None), (0, Some(1)), (1, Some(1)), (2, Some(2))]
         .into_iter()
         .map(|(k, v)| (rfc(quarter(k)), v))
         .collect();
-    assert_eq!(rows, expected, "the intervals ended by the clock, each with its plan");
+    assert_eq!(
+        rows, expected,
+        "the intervals ended by the clock, each with its plan"
+    );
     let field = |k: usize, key: &str| intervals[k][key].as_f64();
     assert_eq!(field(1, "deviation_kw"), Some(100.0));
     // 100 kW for a quarter hour at 40 + 25 per MWh.
@@ -124,7 +141,9 @@ async fn each_past_interval_meets_its_plan_in_force_and_the_meter() {
     assert_eq!(outturn["currency"].as_str(), Some("USD"));
 
     // Another site's controller may not read it; a bad bound is named.
-    let refused = app.call("GET", &path, Some(&app.other_controller), None, &[]).await;
+    let refused = app
+        .call("GET", &path, Some(&app.other_controller), None, &[])
+        .await;
     assert_eq!(refused.status, 403, "{}", refused.body);
     let bad = app
         .call(
