@@ -522,8 +522,10 @@ function whyPanel(plan, starts, stepMs, zone, currency) {
   const low = values.indexOf(Math.min(...values));
   const high = values.indexOf(Math.max(...values));
   const at = (i) => localTime(starts[i], zone, true);
-  box.append(h("p", { id: "why-value" }, "Energy at the connection is worth " + number(values[high], 2) + " " + currency + "/MWh at " + at(high) +
-    " against " + number(values[low], 2) + " at " + at(low) + ": the plan stores and shifts energy and compute between them as far as the limits below allow."));
+  box.append(h("p", { id: "why-value" }, values[high] - values[low] < 0.005
+    ? "Energy at the connection is worth " + number(values[high], 2) + " " + currency + "/MWh in every interval: one more MWh of demand at any hour would be met with energy that costs that much."
+    : "Energy at the connection is worth " + number(values[high], 2) + " " + currency + "/MWh at " + at(high) +
+      " against " + number(values[low], 2) + " at " + at(low) + ": the plan stores and shifts energy and compute between them as far as the limits below allow."));
   // Runs of consecutive intervals per limit (and job).
   const runs = new Map();
   explain.intervals.forEach((why, i) => {
@@ -566,7 +568,7 @@ function outturnPanel(parent, outturn, stepMs, zone, currency) {
   const first = all.findIndex((i) => i.version !== null);
   const rows = first < 0 ? [] : all.slice(first);
   if (!rows.length) {
-    box.append(h("p", { class: "muted", id: "outturn-summary" }, outturn ? "No plan was in force in the day before now." : "What ran cannot be read."));
+    box.append(h("p", { class: "muted", id: "outturn-summary" }, outturn ? "No interval under a plan has ended in the day before now." : "What ran cannot be read."));
     return;
   }
   const t = outturn.totals;

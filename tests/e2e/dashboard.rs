@@ -871,3 +871,80 @@ fn an_analyst_runs_a_backtest_from_the_page_and_reads_its_results() {
         "{runs}"
     );
 }
+
+#[test]
+fn the_why_panel_names_the_limits_of_a_hand_made_case() {
+    let service = demo("dashboard-why");
+    let why =
+        std::fs::read_to_string(crate::root().join("fixtures/sites/why.toml")).expect("the site");
+    create_site(&service, &service.demo_key("admin"), &why);
+    // The demo's clock is at 2024-10-24 00:00 in Los Angeles: that day and
+    // the next at 10, 10, 50, 50, 200, 200, 200 and then 50 per MWh.
+    let trader = service.demo_key("trader");
+    let mut prices = vec![10.0, 10.0, 50.0, 50.0, 200.0, 200.0, 200.0];
+    prices.resize(24, 50.0);
+    for day in ["2024-10-24", "2024-10-25"] {
+        let body = json!({ "zone": "America/Los_Angeles", "currency": "USD",
+                           "interval_minutes": 60, "prices_per_mwh": prices })
+        .to_string();
+        let put = call(
+            "PUT",
+            &service.url(&format!("/v1/markets/why-market/prices/{day}")),
+            Some(&trader),
+            Some(&body),
+            &[],
+        );
+        assert_eq!(put.status, 201, "{}", put.body);
+    }
+    let controller = service.new_key("controller", &["why-site"]);
+    let planned = call(
+        "POST",
+        &service.url("/v1/sites/why-site/plan"),
+        Some(&controller),
+        None,
+        &[],
+    );
+    assert_eq!(planned.status, 201, "{}", planned.body);
+
+    let browser = Browser::start();
+    let base = service.url("");
+    browser.sign_in(&base, &trader);
+    browser.open(&format!("{base}/#/sites/why-site"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === '1'",
+        Duration::from_secs(10),
+    );
+    let listed = browser
+        .eval("return [...document.querySelectorAll('#why-binding li')].map(li => li.textContent)");
+    let listed: Vec<String> = serde_json::from_value(listed).expect("texts");
+    assert_eq!(
+        listed[..2],
+        [
+            "import limit binds Thu 24 Oct, 00:00–02:00 (worth up to 40.00 USD/MWh)",
+            "export limit binds Thu 24 Oct, 04:00–07:00 (worth up to 150.00 USD/MWh)",
+        ],
+        "{listed:?}"
+    );
+    // Whatever else binds is what the plan's explain part says.
+    let explain = &planned.json()["plan"]["explain"];
+    let mut bound: Vec<String> = explain["intervals"]
+        .as_array()
+        .expect("intervals")
+        .iter()
+        .flat_map(|why| why["binding"].as_array().cloned().unwrap_or_default())
+        .map(|binding| binding["constraint"].as_str().unwrap_or("").to_owned())
+        .collect();
+    bound.sort();
+    bound.dedup();
+    let shown = browser.eval(
+        "return [...new Set([...document.querySelectorAll('#why-binding li')].map(li => li.dataset.constraint))].sort()",
+    );
+    assert_eq!(shown, json!(bound));
+    assert_eq!(
+        browser.text("#why-value"),
+        "Energy at the connection is worth 50.00 USD/MWh in every interval: \
+         one more MWh of demand at any hour would be met with energy that costs that much."
+    );
+    browser.eval("document.getElementById('why').scrollIntoView(); return true");
+    browser.screenshot("dashboard-why");
+}

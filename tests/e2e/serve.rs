@@ -99,6 +99,29 @@ impl Service {
         format!("{}{path}", self.base)
     }
 
+    /// A new key of `role` (for `sites`), made with `arbiter keys create`
+    /// on the service's database while it runs.
+    pub(crate) fn new_key(&self, role: &str, sites: &[&str]) -> String {
+        let database = match (&self.database_url, &self.dir) {
+            (Some(url), _) => ["--database-url".to_owned(), url.clone()],
+            (None, Some(dir)) => ["--data-dir".to_owned(), dir.path().display().to_string()],
+            (None, None) => panic!("a running service has its folder"),
+        };
+        let output = Command::new(binary())
+            .args(["keys", "create", "--role", role])
+            .args(&database)
+            .args(sites.iter().flat_map(|site| ["--site", site]))
+            .current_dir(root())
+            .output()
+            .expect("arbiter keys runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
     /// The key `--demo` printed for `role`.
     pub(crate) fn demo_key(&self, role: &str) -> String {
         self.said
