@@ -379,10 +379,13 @@ function renderSite(site, doc, extra) {
       { name: "min", value: battery.soc_min_kwh, color: COLORS.bound },
     ] });
   }
+  const band = doc.ev_forecast;
   specs.push({ title: "EV charging", unit: "kW", series: [
+    band ? { name: "forecast P50 (band to P90)", color: COLORS.exportPrice, dash: true, width: 1.5,
+      values: pad(band.p50_kw), band: [pad(band.p50_kw), pad(band.p90_kw)] } : null,
     { name: "planned (forecast served)", color: COLORS.ev, values: field("ev_served_kw") },
     { name: "metered", color: COLORS.metered, dash: true, values: starts.map((t) => (metered.has(t) ? metered.get(t) : null)) },
-  ] });
+  ].filter(Boolean) });
   if (jobIds.length) {
     specs.push({ title: "Compute, per job", unit: "kW (IT)", series: jobIds.map((id, k) => ({
       name: id, color: COLORS.jobs[k % COLORS.jobs.length], stack: "jobs",
@@ -411,7 +414,7 @@ function renderSite(site, doc, extra) {
   }
   chartGroup(page, {
     id: "plan", label: "Charts of the plan", specs, axis, cursor: pastCount,
-    rows: (i) => intervalRows(i, starts, pastCount, plan, metered, config, jobIds),
+    rows: (i) => intervalRows(i, starts, pastCount, plan, band, metered, config, jobIds),
   });
   page.append(whyPanel(plan, starts.slice(pastCount), stepMs, zone, config.currency));
   outturnPanel(page, extra.outturn, stepMs, zone, config.currency);
@@ -423,7 +426,7 @@ function renderSite(site, doc, extra) {
 }
 
 // The hovered interval's values, each with its unit.
-function intervalRows(i, starts, pastCount, plan, metered, config, jobIds) {
+function intervalRows(i, starts, pastCount, plan, band, metered, config, jobIds) {
   const intervals = plan.intervals;
   const start = starts[i];
   const zone = config.zone;
@@ -441,6 +444,7 @@ function intervalRows(i, starts, pastCount, plan, metered, config, jobIds) {
       ["Battery discharge", number(interval.discharge_kw, 1) + " kW"],
       ["Stored energy", number(interval.soc_kwh, 0) + " kWh"],
       ["EV served", number(interval.ev_served_kw, 1) + " kW"],
+      ...(band ? [["EV forecast P50", number(band.p50_kw[i - pastCount], 1) + " kW"], ["EV forecast P90", number(band.p90_kw[i - pastCount], 1) + " kW"]] : []),
       ["EV unserved", number(interval.unserved_kw, 1) + " kW"],
       ["Compute (IT)", number(interval.compute_it_kw, 1) + " kW"],
     );

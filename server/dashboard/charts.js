@@ -64,16 +64,23 @@ const Charts = (() => {
     return d;
   }
 
+  // The area between lower and upper step lines, one closed shape per run
+  // of intervals where both have a value.
   function bandPath(lower, upper, x, y) {
-    let top = "";
-    let bottom = "";
-    upper.forEach((v, i) => {
-      top += (i ? "L" : "M") + x(i) + " " + y(v) + "L" + x(i + 1) + " " + y(v);
-    });
-    for (let i = lower.length - 1; i >= 0; i--) {
-      bottom += "L" + x(i + 1) + " " + y(lower[i]) + "L" + x(i) + " " + y(lower[i]);
+    const known = (i) => i < upper.length && upper[i] !== null && lower[i] !== null && upper[i] !== undefined && lower[i] !== undefined;
+    let d = "";
+    for (let i = 0; i < upper.length; i++) {
+      if (!known(i)) continue;
+      let end = i;
+      while (known(end + 1)) end++;
+      let top = "";
+      let bottom = "";
+      for (let k = i; k <= end; k++) top += (k === i ? "M" : "L") + x(k) + " " + y(upper[k]) + "L" + x(k + 1) + " " + y(upper[k]);
+      for (let k = end; k >= i; k--) bottom += "L" + x(k + 1) + " " + y(lower[k]) + "L" + x(k) + " " + y(lower[k]);
+      d += top + bottom + "Z";
+      i = end;
     }
-    return top + bottom + "Z";
+    return d;
   }
 
   // Draws a chart into `container` over `axis` ({starts, stepMs, zone,

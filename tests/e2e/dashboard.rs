@@ -374,6 +374,33 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
         json!(format!("{} USD/MWh", thousands(worth))),
         "{rows}"
     );
+    // The charging forecast's P50 to P90 band, shaded, with the interval's
+    // values in the panel.
+    let band = &latest["ev_forecast"];
+    let (p50, p90) = (
+        band["p50_kw"].as_array().expect("P50"),
+        band["p90_kw"].as_array().expect("P90"),
+    );
+    assert_eq!((p50.len(), p90.len()), (144, 144), "{band}");
+    assert!(
+        p50.iter().zip(p90).all(|(a, b)| a.as_f64() <= b.as_f64()),
+        "{band}"
+    );
+    assert!(p90.iter().any(|v| v.as_f64() > Some(0.0)), "{band}");
+    let p90_here = p90[shown_at].as_f64().expect("a value");
+    assert_eq!(
+        rows["EV forecast P90"],
+        json!(format!("{} kW", grouped(p90_here, 1))),
+        "{rows}"
+    );
+    assert_eq!(
+        browser.eval(
+            "return [...document.querySelectorAll('#plan-charts svg')].filter(s => s.getAttribute('aria-label').startsWith('EV charging'))
+                .map(s => s.querySelectorAll('path[fill-opacity=\"0.18\"]').length)"
+        ),
+        json!([1]),
+        "one band: the plan's intervals (the past has none)"
+    );
     browser.screenshot("dashboard-site");
 
     // A plan published now is on screen without a reload.

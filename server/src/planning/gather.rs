@@ -13,8 +13,8 @@ use arbiter_optimizer::{POWER_DECIMALS, Plan, round_to};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::{
-    Basis, ChargingForecast, PlanningError, PriceModels, load_series, price_model, price_series,
-    rfc,
+    Basis, ChargingForecast, EvForecast, PlanningError, PriceModels, load_series, price_model,
+    price_series, rfc,
 };
 use crate::Published;
 use crate::store::{Store, TelemetryNow, running_jobs};
@@ -26,6 +26,9 @@ pub(super) struct Gathered {
     pub(super) warnings: Vec<String>,
     pub(super) prices: Vec<f64>,
     pub(super) ev: Vec<f64>,
+    /// The model's charging forecast at the median and the 90th percentile
+    /// (none without metered history), for those who read the plan.
+    pub(super) ev_band: Option<EvForecast>,
     pub(super) soc_kwh: f64,
     pub(super) previous: Option<Plan>,
     /// Open jobs: the job, energy delivered so far, whether it is running.
@@ -89,6 +92,7 @@ pub(super) async fn gather(
         warnings,
         prices: prices.values,
         ev: charging.values,
+        ev_band: charging.band,
         soc_kwh: battery.soc_kwh,
         previous,
         jobs,
@@ -191,6 +195,7 @@ async fn prices(
 /// The horizon's charging load and where it came from.
 struct Charging {
     values: Vec<f64>,
+    band: Option<EvForecast>,
     until: Option<String>,
     forecast: ChargingForecast,
 }
@@ -221,25 +226,39 @@ async fn charging(
         .rev()
         .find(|(t, _)| t.as_str() < rfc(at).as_str())
         .map(|(t, _)| t.clone());
-    let ev = match &history {
-        Some(history) => model
-            .forecast(
-                history,
-                config.zone,
-                at,
-                intervals,
-                &[site.planning.charging_quantile],
-            )
+    // The site's quantile is planned for; the median and the 90th
+    // percentile are published beside it (one forecast gives all three).
+    let quantiles = [site.planning.charging_quantile, 0.5, 0.9];
+    let forecast = history.as_ref().and_then(|history| {
+        model
+            .forecast(history, config.zone, at, intervals, &quantiles)
             .ok()
-            .and_then(|mut forecast| forecast.values.pop())
-            .map(|values| {
-                values
-                    .into_iter()
-                    .map(|v| if v.is_finite() { v.max(0.0) } else { 0.0 })
-                    .collect()
-            }),
-        None => None,
+    });
+    let level = |wanted: f64| -> Option<Vec<f64>> {
+        let forecast = forecast.as_ref()?;
+        let k = forecast
+            .levels
+            .iter()
+            .position(|&l| (l - wanted).abs() < 1e-9)?;
+        Some(
+            forecast
+                .values
+                .get(k)?
+                .iter()
+                .map(|&v| if v.is_finite() { v.max(0.0) } else { 0.0 })
+                .collect(),
+        )
     };
+    let ev = level(site.planning.charging_quantile);
+    let rounded = |v: Vec<f64>| {
+        v.into_iter()
+            .map(|kw| round_to(kw, POWER_DECIMALS))
+            .collect()
+    };
+    let band = level(0.5).zip(level(0.9)).map(|(p50, p90)| EvForecast {
+        p50_kw: rounded(p50),
+        p90_kw: rounded(p90),
+    });
     // The controller's own forecast, where it covers the horizon, replaces
     // the model's.
     // Sent by now (on the service's clock, so a replay sees what was sent).
@@ -291,6 +310,7 @@ async fn charging(
 
     Ok(Charging {
         values: ev,
+        band,
         until: charging_until,
         forecast: charging_forecast,
     })

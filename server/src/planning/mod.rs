@@ -123,6 +123,18 @@ pub struct ChargingForecast {
     pub issued_at: Option<String>,
 }
 
+/// The model's charging forecast over a plan's horizon at the median and
+/// the 90th percentile, kW per interval (the plan itself is built on the
+/// site's `charging_quantile`, and on the controller's own values where it
+/// sent them).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct EvForecast {
+    /// The median.
+    pub p50_kw: Vec<f64>,
+    /// The 90th percentile.
+    pub p90_kw: Vec<f64>,
+}
+
 /// The published document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = PlanDocument)]
@@ -141,6 +153,10 @@ pub struct Document<'a> {
     pub warnings: &'a [String],
     /// The plan itself (the optimizer's plan format).
     pub plan: &'a Plan,
+    /// The model's charging forecast, P50 and P90 (none without metered
+    /// charging history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ev_forecast: Option<&'a EvForecast>,
     /// Present (true) once the plan is past the service's
     /// `plan_retention_days`: `plan.intervals` then holds only the
     /// intervals it was in force for (until the next version's start); its
@@ -240,6 +256,7 @@ pub async fn plan_site(
                     basis: &gathered.basis,
                     warnings: &gathered.warnings,
                     plan: &plan,
+                    ev_forecast: gathered.ev_band.as_ref(),
                     trimmed: false,
                 })
                 .unwrap_or_default()
