@@ -632,9 +632,9 @@ function costTable(costs, currency) {
     shortfall_penalty: "Job shortfall penalty", start_costs: "Job starts", soc_target_penalty: "Energy target penalty",
     stability_penalty: "Stability penalty", terminal_value: "Stored energy value at the end (−)",
   };
-  return h("table", { id: "costs", class: "costs" },
+  return h("div", { class: "table-wrap" }, h("table", { id: "costs", class: "costs" },
     h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "text" }, "Term"), h("th", { scope: "col" }, currency))),
-    h("tbody", {}, Object.entries(costs).map(([key, value]) => h("tr", {}, h("th", { scope: "row", class: "text" }, names[key] || key), h("td", {}, number(value, 2))))));
+    h("tbody", {}, Object.entries(costs).map(([key, value]) => h("tr", {}, h("th", { scope: "row", class: "text" }, names[key] || key), h("td", {}, number(value, 2)))))));
 }
 
 // ---------------------------------------------------------------- routing

@@ -132,17 +132,38 @@ const Charts = (() => {
       x: 12, y: MARGIN.top + inner.h / 2, "text-anchor": "middle",
       transform: `rotate(-90 12 ${MARGIN.top + inner.h / 2})`,
     }, svg).textContent = spec.unit;
-    // Time ticks at local hours divisible by 6; the day at midnight.
+    // Time ticks at local hours divisible by 6, 12 or 24, or at every
+    // 2nd, 7th, 14th… local midnight: the finest that keeps 48 px between
+    // ticks; the day at midnight.
+    const spanHours = (n * axis.stepMs) / 3600e3;
+    const every = [6, 12, 24, 48, 168, 336, 672, 1344, 2688].find((hours) => (inner.w * hours) / spanHours >= 48) || 8760;
     const hourOf = new Intl.DateTimeFormat("en-GB", { timeZone: axis.zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
     const dayOf = new Intl.DateTimeFormat("en-GB", { timeZone: axis.zone, weekday: "short", day: "numeric" });
-    axis.starts.forEach((start, i) => {
-      const hm = hourOf.format(new Date(start));
-      const [h, m] = hm.split(":").map(Number);
-      if (m !== 0 || h % 6 !== 0) return;
+    const dateOf = new Intl.DateTimeFormat("en-GB", { timeZone: axis.zone, day: "numeric", month: "short" });
+    const tick = (i, text) => {
       el("line", { class: "grid", x1: x(i), x2: x(i), y1: MARGIN.top, y2: MARGIN.top + inner.h }, svg);
-      el("text", { x: x(i), y: height - 8, "text-anchor": "middle" }, svg).textContent =
-        h === 0 ? dayOf.format(new Date(start)) : hm;
-    });
+      el("text", { x: x(i), y: height - 8, "text-anchor": "middle" }, svg).textContent = text;
+    };
+    if (every <= 24) {
+      axis.starts.forEach((start, i) => {
+        const hm = hourOf.format(new Date(start));
+        const [h, m] = hm.split(":").map(Number);
+        if (m !== 0 || h % every !== 0) return;
+        tick(i, h === 0 ? dayOf.format(new Date(start)) : hm);
+      });
+    } else {
+      // Local midnights found by jumping most of a day at a time (a long
+      // axis has tens of thousands of intervals).
+      const perHour = Math.max(1, Math.round(3600e3 / axis.stepMs));
+      let days = 0;
+      for (let i = 0; i < n; ) {
+        if (hourOf.format(new Date(axis.starts[i])) === "00:00") {
+          if (days % (every / 24) === 0) tick(i, dateOf.format(new Date(axis.starts[i])));
+          days += 1;
+          i += Math.max(1, 22 * perHour);
+        } else i += 1;
+      }
+    }
     spec.series.forEach((s, k) => {
       if (!s.band) return;
       const [lower, upper] = s.band;
