@@ -255,15 +255,24 @@ struct FollowedPlan {
 
 /// The demo's site controller: at the end of each interval (on the
 /// service's clock) it reports what the plan in force made happen, as a
-/// real controller would measure it. The battery does what was planned;
-/// the meter reads the planned net import plus the charging load's
-/// departure from the plan (the stored metered load less the EV charging
-/// the plan served), and the jobs the plan ran are listed as running. So
-/// the demo's dashboard has a past to compare plans with. Runs until the
-/// process ends; an interval it cannot report is logged and skipped.
+/// real controller would measure it. The battery runs at the planned power,
+/// its energy moving from the last report by that power through the
+/// efficiencies (so a plan built on a stale report shows up as a
+/// difference in stored energy); the meter reads the planned net import
+/// plus the charging load's departure from the plan (the stored metered
+/// load less the EV charging the plan served); the jobs the plan ran are
+/// listed as running. So the demo's dashboard has a past to compare plans
+/// with. Runs until the process ends; an interval it cannot report is
+/// logged and skipped.
 pub async fn controller(state: Arc<AppState>, site_id: String) {
     let mut followed: Option<Followed> = None;
     let mut end: Option<DateTime<Utc>> = None;
+    let mut soc: Option<f64> = state
+        .store
+        .latest_batteries()
+        .await
+        .ok()
+        .and_then(|batteries| batteries.get(&site_id).map(|(_, kwh)| *kwh));
     loop {
         let config = match load_site(&state, &site_id).await {
             Ok((_, config)) => config,
@@ -307,9 +316,21 @@ pub async fn controller(state: Arc<AppState>, site_id: String) {
                 .and_then(|rows| rows.first().map(|(_, kw)| *kw));
             let ev = metered.unwrap_or(interval.ev_served_kw);
             let meter = interval.import_kw - interval.export_kw + ev - interval.ev_served_kw;
+            let hours = step.num_seconds() as f64 / 3600.0;
+            let stored = config.site.battery.as_ref().map(|battery| {
+                let before = soc.unwrap_or(battery.initial_soc_kwh);
+                let moved = (interval.charge_kw * battery.charge_efficiency
+                    - interval.discharge_kw / battery.discharge_efficiency)
+                    * hours;
+                arbiter_optimizer::round_to(
+                    (before + moved).clamp(0.0, battery.soc_max_kwh),
+                    arbiter_optimizer::POWER_DECIMALS,
+                )
+            });
+            soc = stored.or(soc);
             let report = Telemetry {
                 at: end_,
-                soc_kwh: config.site.battery.as_ref().map(|_| interval.soc_kwh),
+                soc_kwh: stored,
                 meter_kw: Some(arbiter_optimizer::round_to(
                     meter,
                     arbiter_optimizer::POWER_DECIMALS,

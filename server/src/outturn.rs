@@ -206,14 +206,14 @@ pub fn compare(
     }
 }
 
-/// kW and kWh to the watt.
+/// kW and kWh to the watt (never −0).
 fn kw(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
+    (value * 1000.0).round() / 1000.0 + 0.0
 }
 
-/// Money to 0.0001.
+/// Money to 0.0001 (never −0).
 fn money(value: f64) -> f64 {
-    (value * 10_000.0).round() / 10_000.0
+    (value * 10_000.0).round() / 10_000.0 + 0.0
 }
 
 #[cfg(test)]
@@ -380,5 +380,20 @@ mod tests {
         );
         assert_eq!(outturn.intervals[1].deviation_kw, Some(2.0));
         assert_eq!(outturn.totals.metered_intervals, 1);
+    }
+
+    #[test]
+    fn an_empty_range_sums_to_zeros_that_print_as_zeros() {
+        let outturn = compare(
+            &config(),
+            &[],
+            &[],
+            at("2024-10-24T07:00:00Z"),
+            at("2024-10-24T08:00:00Z"),
+            at("2024-10-24T07:00:00Z"),
+        );
+        assert!(outturn.intervals.is_empty());
+        let totals = serde_json::to_string(&outturn.totals).expect("JSON");
+        assert!(!totals.contains("-0"), "{totals}");
     }
 }

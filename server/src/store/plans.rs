@@ -355,6 +355,8 @@ fn plan_row(row: &AnyRow) -> Result<StoredPlan, StoreError> {
 mod tests {
     use chrono::Utc;
 
+    use super::millis;
+
     /// A published 144-interval plan of the demo site (37 KB of JSON).
     fn demo_document() -> String {
         let path = concat!(
@@ -388,6 +390,61 @@ mod tests {
             .expect("read")
             .expect("the plan");
         assert_eq!(read.body, document);
+    }
+
+    #[tokio::test]
+    async fn plans_in_force_are_found_by_start_also_when_stored_before_it_was_kept() {
+        let (store, _dir) = super::super::temp_store("plans-start").await;
+        let at = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .expect("an instant")
+                .with_timezone(&Utc)
+        };
+        for start in [
+            "2024-10-24T07:00:00Z",
+            "2024-10-24T08:00:00Z",
+            "2024-10-24T09:00:00Z",
+        ] {
+            let document = serde_json::json!({ "start": start }).to_string();
+            store
+                .insert_plan("a", at(start), "optimal", None, |_, _| document.clone())
+                .await
+                .expect("stored");
+        }
+        let versions = async |from: &str, to: &str| -> Vec<i64> {
+            store
+                .plans_in_force("a", &millis(at(from)), &millis(at(to)))
+                .await
+                .expect("read")
+                .iter()
+                .map(|plan| plan.version)
+                .collect()
+        };
+        // In force over 07:30-08:30: the one from 07:00, then the 08:00.
+        assert_eq!(
+            versions("2024-10-24T07:30:00Z", "2024-10-24T08:30:00Z").await,
+            [1, 2]
+        );
+        assert_eq!(
+            versions("2024-10-24T09:00:00Z", "2024-10-24T10:00:00Z").await,
+            [3]
+        );
+        assert!(
+            versions("2024-10-24T06:00:00Z", "2024-10-24T07:00:00Z")
+                .await
+                .is_empty()
+        );
+        // Rows from before the column (as migration 11 leaves them) get
+        // their start from the document.
+        sqlx::query("UPDATE plans SET start = NULL")
+            .execute(&store.pool)
+            .await
+            .expect("cleared");
+        store.fill_plan_starts().await.expect("filled");
+        assert_eq!(
+            versions("2024-10-24T07:30:00Z", "2024-10-24T08:30:00Z").await,
+            [1, 2]
+        );
     }
 
     #[tokio::test]

@@ -79,6 +79,12 @@ async fn every_role_gets_its_status_on_every_endpoint() {
             [401, 200, 403, 200, 200, 200],
         ),
         (
+            "GET",
+            "/v1/sites/np15-hub/outturn",
+            None,
+            [401, 200, 403, 200, 200, 200],
+        ),
+        (
             "POST",
             "/v1/sites/np15-hub/telemetry",
             Some(&telemetry),
