@@ -8,7 +8,11 @@
 #                 of their own (initdb, pg_ctl) to test fleet mode;
 #   chromium, chromium-driver
 #                 (with --test) the dashboard's tests drive headless Chromium
-#                 over WebDriver.
+#                 over WebDriver;
+#   firefox-esr   (with --test) and headless Firefox, over geckodriver, which
+#                 Debian does not package: it is built from crates.io with
+#                 `cargo install` into target/tools (once; about 80 s on two
+#                 cores; no root needed).
 # Safe to run again: it only installs what is missing. As root it uses
 # apt-get; otherwise it prints the exact command to run and exits 1.
 #
@@ -120,21 +124,38 @@ if $for_tests && ! have_postgresql; then
   missing+=(postgresql)
 fi
 # Where tests/e2e/dashboard.rs runs them.
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+geckodriver="$repo/target/tools/bin/geckodriver"
+need_geckodriver=false
 if $for_tests; then
   [ -x "$root/usr/bin/chromium" ] || missing+=(chromium)
   [ -x "$root/usr/bin/chromedriver" ] || missing+=(chromium-driver)
+  [ -x "$root/usr/bin/firefox-esr" ] || missing+=(firefox-esr)
+  [ -x "$geckodriver" ] || need_geckodriver=true
 fi
 
-if [ ${#missing[@]} -eq 0 ]; then
+# geckodriver: from crates.io, into the repository's target/tools.
+install_geckodriver() {
+  $need_geckodriver || return 0
+  echo "setup: building geckodriver into target/tools (cargo install, once)" >&2
+  cargo install --quiet --locked geckodriver --version 0.37.1 --root "$repo/target/tools"
+}
+
+if [ ${#missing[@]} -eq 0 ] && ! $need_geckodriver; then
   $check_only && echo "setup: nothing missing" >&2
   exit 0
 fi
 if $check_only; then
+  $need_geckodriver && missing+=("geckodriver (cargo install, into target/tools)")
   echo "setup: missing: ${missing[*]}" >&2
   exit 1
 fi
+if [ ${#missing[@]} -eq 0 ]; then
+  install_geckodriver
+  exit 0
+fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "setup: missing ${missing[*]} (cmake, g++ and libclang-dev build HiGHS; the tests run PostgreSQL and Chromium)." >&2
+  echo "setup: missing ${missing[*]} (cmake, g++ and libclang-dev build HiGHS; the tests run PostgreSQL, Chromium and Firefox)." >&2
   echo "setup: run as root, or install them yourself: sudo apt-get install -y ${missing[*]}" >&2
   exit 1
 fi
@@ -151,4 +172,5 @@ if [[ " ${missing[*]} " == *" libclang-dev "* ]] && ! find_libclang >/dev/null; 
   echo "setup: set LIBCLANG_PATH to the folder that holds libclang.so (see README, Troubleshooting the build)" >&2
   exit 1
 fi
+install_geckodriver
 echo "setup: done" >&2

@@ -23,36 +23,9 @@ struct Browser {
 }
 
 impl Browser {
-    /// Starts chromedriver on a free port and opens a 1280×800 window.
+    /// Starts chromedriver on a free port and opens a 1280×800 window of
+    /// headless Chromium.
     fn start() -> Browser {
-        for program in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-            assert!(
-                std::path::Path::new(program).exists(),
-                "{program} is missing: `make test` installs it (scripts/setup.sh --test)"
-            );
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let driver = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let since = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                since.elapsed() < Duration::from_secs(20),
-                "chromedriver does not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
         let profile = crate::temp_dir("chromium-profile");
         let capabilities = json!({
             "goog:chromeOptions": {
@@ -65,6 +38,81 @@ impl Browser {
                 ],
             }
         });
+        let program = std::path::PathBuf::from("/usr/bin/chromedriver");
+        Browser::launch(
+            &[std::path::Path::new("/usr/bin/chromium"), &program],
+            &program,
+            &[],
+            capabilities,
+            profile,
+        )
+    }
+
+    /// Starts geckodriver (built by `make test` into target/tools) and a
+    /// 1280×800 window of headless Firefox ESR.
+    fn start_firefox() -> Browser {
+        let profile = crate::temp_dir("firefox-profile");
+        let capabilities = json!({
+            "moz:firefoxOptions": {
+                "binary": "/usr/bin/firefox-esr",
+                "args": ["-headless", "-profile", profile.path().display().to_string()],
+                "prefs": { "network.proxy.type": 0, "browser.shell.checkDefaultBrowser": false },
+            }
+        });
+        let program = crate::root().join("target/tools/bin/geckodriver");
+        let browser = Browser::launch(
+            &[std::path::Path::new("/usr/bin/firefox-esr"), &program],
+            &program,
+            &["--host", "127.0.0.1"],
+            capabilities,
+            profile,
+        );
+        browser
+            .runtime
+            .block_on(browser.client().set_window_size(1280, 800))
+            .expect("a window size");
+        browser
+    }
+
+    /// Starts `driver` (WebDriver) on a free port and opens a session with
+    /// `capabilities`; `needs` must exist first.
+    fn launch(
+        needs: &[&std::path::Path],
+        driver: &std::path::Path,
+        args: &[&str],
+        capabilities: serde_json::Value,
+        profile: tempfile::TempDir,
+    ) -> Browser {
+        for program in needs {
+            assert!(
+                program.exists(),
+                "{} is missing: `make test` installs it (scripts/setup.sh --test)",
+                program.display()
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the WebDriver starts");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let since = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                since.elapsed() < Duration::from_secs(20),
+                "the WebDriver does not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let client = runtime
             .block_on(
                 ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -1160,5 +1208,73 @@ fn the_fleet_page_lists_a_thousand_planned_sites() {
         SITES + 1,
         times[2],
         times
+    );
+}
+
+#[test]
+fn the_pages_work_in_firefox_too() {
+    let service = demo("dashboard-firefox");
+    let browser = Browser::start_firefox();
+    let base = service.url("");
+    let trader = service.demo_key("trader");
+    browser.sign_in(&base, &trader);
+    browser.open(&format!("{base}/#/sites/np15-hub"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === '1'",
+        Duration::from_secs(20),
+    );
+    let drawn = browser.eval(
+        "return {intervals: document.getElementById('page').dataset.intervals,
+                 charts: document.querySelectorAll('#plan-charts svg').length,
+                 why: [...new Set([...document.querySelectorAll('#why-binding li')].map(li => li.dataset.constraint))].sort()}",
+    );
+    assert_eq!(drawn["intervals"], "144", "{drawn}");
+    assert_eq!(drawn["charts"], 7, "{drawn}");
+    let latest = call(
+        "GET",
+        &service.url("/v1/sites/np15-hub/plans/latest"),
+        Some(&trader),
+        None,
+        &[],
+    )
+    .json();
+    let mut bound: Vec<String> = latest["plan"]["explain"]["intervals"]
+        .as_array()
+        .expect("intervals")
+        .iter()
+        .flat_map(|why| why["binding"].as_array().cloned().unwrap_or_default())
+        .map(|binding| binding["constraint"].as_str().unwrap_or("").to_owned())
+        .collect();
+    bound.sort();
+    bound.dedup();
+    assert_eq!(drawn["why"], json!(bound));
+    // The event stream (fetch with a reader) works here too.
+    advance(&service, 60);
+    assert_eq!(plan(&service), 2);
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === '2'",
+        Duration::from_secs(5),
+    );
+    browser.screenshot("dashboard-firefox");
+    // The history and prices pages draw.
+    browser.open(&format!("{base}/#/sites/np15-hub/history"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === 'history'",
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        browser.eval("return document.querySelectorAll('#diff-charts svg').length"),
+        json!(3)
+    );
+    browser.open(&format!("{base}/#/prices"));
+    browser.wait_until(
+        "return document.getElementById('page').dataset.ready === 'prices'",
+        Duration::from_secs(20),
+    );
+    assert!(
+        browser
+            .eval("return document.querySelectorAll('#prices-table tbody tr').length")
+            .as_u64()
+            > Some(0)
     );
 }
