@@ -183,7 +183,9 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
     let deferral_value = (median_price + site.tariff.import_adder_per_mwh) * pue;
     let hours = f64::from(site.interval_minutes) / 60.0;
     let keep_deadline = deadline_penalty(config, prices);
-    let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    // Windows as they are, to the nanosecond: a job may run in the part of
+    // an interval inside its window (contract v1.1).
+    let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
 
     let mut jobs = Vec::new();
     for open in &snapshot.jobs {

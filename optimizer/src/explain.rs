@@ -284,11 +284,12 @@ pub(crate) fn explain(
     let pue = problem.compute.as_ref().map_or(1.0, |compute| compute.pue);
     let mut jobs = Vec::new();
     for (j, (job, vars)) in problem.jobs.iter().zip(&model.compute.jobs).enumerate() {
-        if let (JobKind::Preemptible { max_kw, .. }, KindVars::Preemptible { power_kw, .. }) =
+        if let (JobKind::Preemptible { .. }, KindVars::Preemptible { power_kw, .. }) =
             (&job.kind, &vars.kind)
         {
             for (t, &power) in vars.window.clone().zip(power_kw) {
-                if let Some(dual) = at_limit(power, *max_kw) {
+                // Its most in the interval: `f_jt · max_kw`.
+                if let Some(dual) = at_limit(power, job.power_range_at(t).1) {
                     intervals[t].binding.push(Binding {
                         job: Some(job.id.clone()),
                         ..limit(Limit::JobMaxPower, dual)

@@ -9,7 +9,9 @@
 //!
 //! - solver residues (|x| < 1e-9) are exact zeros, and no value is `-0`;
 //! - a job's power is rounded to the nearest watt inside `[min_kw, max_kw]`
-//!   (a block keeps its `power_kw` exactly), on/off as planned; where that
+//!   scaled by the share of the interval in its window (`f_jt`; bounds that
+//!   are not whole watts are rounded inwards); a block keeps its `power_kw`
+//!   exactly; on/off as planned; where that
 //!   would give a job more than its energy or the container more than its
 //!   capacity, watts are taken back where rounding added the most;
 //! - the stored energy is rounded, and the battery's power is taken from the
@@ -209,6 +211,18 @@ impl Plan {
                     .collect()
             })
             .collect();
+        // A running preemptible job's range in an interval, to the watt
+        // inside its bounds (`f_jt · min_kw` to `f_jt · max_kw`, which need
+        // not be whole watts in an interval its window covers in part).
+        let range = |job: &crate::problem::Job, t: usize| {
+            let (least, most) = job.power_range_at(t);
+            let (up, down) = (kw_up(least), kw_down(most));
+            if up <= down {
+                (up, down)
+            } else {
+                (least, most)
+            }
+        };
         let mut powers: Vec<Vec<f64>> = problem
             .jobs
             .iter()
@@ -216,9 +230,13 @@ impl Plan {
             .map(|(job, exact)| {
                 exact
                     .iter()
-                    .map(|&x| match job.kind {
+                    .enumerate()
+                    .map(|(t, &x)| match job.kind {
                         _ if x < RESIDUE => 0.0,
-                        JobKind::Preemptible { min_kw, max_kw, .. } => kw(x).clamp(min_kw, max_kw),
+                        JobKind::Preemptible { .. } => {
+                            let (least, most) = range(job, t);
+                            kw(x).clamp(least, most)
+                        }
                         JobKind::Block { power_kw, .. } => power_kw,
                     })
                     .collect()
@@ -226,15 +244,15 @@ impl Plan {
             .collect();
         // A watt may come off a preemptible job's interval that runs and
         // stays at or above its minimum.
-        let reducible = |job: &crate::problem::Job, x: f64| match job.kind {
-            JobKind::Preemptible { min_kw, .. } => x > 0.0 && x - 0.001 >= min_kw,
+        let reducible = |job: &crate::problem::Job, t: usize, x: f64| match job.kind {
+            JobKind::Preemptible { .. } => x > 0.0 && x - 0.001 >= range(job, t).0,
             JobKind::Block { .. } => false,
         };
         for (j, job) in problem.jobs.iter().enumerate() {
             let energy = job.target_energy_kwh(h);
             while powers[j].iter().sum::<f64>() * h > energy + 1e-9 {
                 let most_added = (0..powers[j].len())
-                    .filter(|&t| reducible(job, powers[j][t]))
+                    .filter(|&t| reducible(job, t, powers[j][t]))
                     .max_by(|&a, &b| {
                         (powers[j][a] - exact[j][a]).total_cmp(&(powers[j][b] - exact[j][b]))
                     });
@@ -248,7 +266,7 @@ impl Plan {
             for t in 0..self.intervals.len() {
                 while powers.iter().map(|p| p[t]).sum::<f64>() > compute.max_it_kw + 1e-9 {
                     let most_added = (0..powers.len())
-                        .filter(|&j| reducible(&problem.jobs[j], powers[j][t]))
+                        .filter(|&j| reducible(&problem.jobs[j], t, powers[j][t]))
                         .max_by(|&a, &b| {
                             (powers[a][t] - exact[a][t]).total_cmp(&(powers[b][t] - exact[b][t]))
                         });
@@ -261,7 +279,7 @@ impl Plan {
         }
         // Whatever could not be repaired a watt at a time is rounded down.
         for (j, job) in problem.jobs.iter().enumerate() {
-            if let JobKind::Preemptible { min_kw, max_kw, .. } = job.kind {
+            if let JobKind::Preemptible { .. } = job.kind {
                 let over_energy =
                     powers[j].iter().sum::<f64>() * h > job.target_energy_kwh(h) + 1e-9;
                 for t in 0..powers[j].len() {
@@ -269,7 +287,8 @@ impl Plan {
                         powers.iter().map(|p| p[t]).sum::<f64>() > c.max_it_kw + 1e-9
                     });
                     if (over_energy || over_capacity) && powers[j][t] > 0.0 {
-                        powers[j][t] = kw_down(exact[j][t]).max(min_kw).min(max_kw);
+                        let (least, most) = range(job, t);
+                        powers[j][t] = kw_down(exact[j][t]).max(least).min(most);
                     }
                 }
             }

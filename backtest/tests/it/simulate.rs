@@ -624,3 +624,103 @@ fn a_new_billing_month_is_planned_from_no_peak() {
     assert!((october - 1150.0).abs() < 1e-6, "{october}");
     assert!((november_peak - 200.0).abs() < 2.0, "{november_peak}");
 }
+
+/// IT energy the ledger bills, kWh.
+fn billed_it_kwh(run: &Run) -> f64 {
+    run.rows.iter().map(|row| row.compute_it_kw * 0.25).sum()
+}
+
+#[test]
+fn energy_after_a_deadline_counts_for_nothing_and_is_not_run() {
+    // 100 kWh at up to 200 kW, due 20 minutes after it arrives: the naive
+    // rule runs it at full power, 50 kWh in the first quarter hour and a
+    // third of the second (the part before the deadline), 16.667 kWh; the
+    // rest of that quarter hour is not run nor credited.
+    let config = config();
+    let mut inputs = inputs(&config);
+    inputs.jobs = vec![queued(
+        "due-at-20",
+        "2024-10-24T08:00:00Z",
+        utc("2024-10-24T08:20:00Z"),
+        100.0,
+        JobKind::Preemptible {
+            min_kw: 10.0,
+            max_kw: 200.0,
+        },
+    )];
+    for strategy in [Strategy::Naive, Strategy::Mpc] {
+        let run = run(&config, &inputs, strategy, 4);
+        let outcome = &run.jobs[0];
+        assert!(
+            (outcome.delivered_kwh - 200.0 / 3.0).abs() < 1e-6,
+            "{strategy:?}: {outcome:?}"
+        );
+        assert!(!outcome.on_time(), "{strategy:?}");
+        assert!(
+            (billed_it_kwh(&run) - 200.0 / 3.0).abs() < 1e-6,
+            "{strategy:?}"
+        );
+        let kpis = kpis(&config, &run);
+        // A third of the job short, at 1,000 per MWh.
+        assert!(
+            (kpis.deadline_penalties - 100.0 / 3.0).abs() < 1e-3,
+            "{strategy:?}: {kpis:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_job_that_fits_the_part_of_an_interval_before_its_deadline_is_on_time() {
+    // 10 kWh by 08:20 from 08:10: 10 minutes at up to 120 kW holds 20 kWh.
+    let config = config();
+    let mut inputs = inputs(&config);
+    inputs.jobs = vec![queued(
+        "short",
+        "2024-10-24T08:10:00Z",
+        utc("2024-10-24T08:20:00Z"),
+        10.0,
+        JobKind::Preemptible {
+            min_kw: 10.0,
+            max_kw: 120.0,
+        },
+    )];
+    let run = run(&config, &inputs, Strategy::Perfect, 4);
+    let outcome = &run.jobs[0];
+    assert!((outcome.delivered_kwh - 10.0).abs() < 1e-6, "{outcome:?}");
+    // Done within the window: by 08:15, or by its deadline in the quarter
+    // hour that holds it.
+    assert!(outcome.on_time(), "{outcome:?}");
+    assert!((billed_it_kwh(&run) - 10.0).abs() < 1e-6);
+}
+
+#[test]
+fn a_block_job_is_billed_the_energy_it_runs_not_its_whole_last_interval() {
+    // 100 kWh at 300 kW is 20 minutes: two quarter hours, the second run for
+    // 5 minutes. The plan holds 300 kW over both; the site draws 300 kW and
+    // then 100 kW on average, and bills 100 kWh.
+    let config = config();
+    let mut inputs = inputs(&config);
+    inputs.jobs = vec![queued(
+        "render",
+        "2024-10-24T08:00:00Z",
+        utc("2024-10-24T12:00:00Z"),
+        100.0,
+        JobKind::Block { power_kw: 300.0 },
+    )];
+    for strategy in [Strategy::Mpc, Strategy::Naive] {
+        let run = run(&config, &inputs, strategy, 6);
+        assert!(
+            (run.jobs[0].delivered_kwh - 100.0).abs() < 1e-6,
+            "{strategy:?}"
+        );
+        assert!(
+            (billed_it_kwh(&run) - 100.0).abs() < 1e-6,
+            "{strategy:?}: {}",
+            billed_it_kwh(&run)
+        );
+        assert!(
+            (kpis(&config, &run).compute_kwh - 100.0).abs() < 1e-6,
+            "{strategy:?}"
+        );
+    }
+}

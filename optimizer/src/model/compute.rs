@@ -7,15 +7,18 @@
 //!   `shortfall_penalty = Σ_j penalty_j · (E_j − Σ_t h · x_jt) / 1000`
 //!   (the `E_j` part is a constant, passed to the solver as an offset).
 //!
-//! Preemptible job (on/off binary `z_jt`): `min_kw · z_jt ≤ x_jt ≤ M_j · z_jt`,
-//! `Σ_t h · x_jt ≤ energy_kwh`; starts `y_jt ≥ z_jt − z_{j,t−1}` with
-//! `z_{j,−1} = running` (and `z = 0` outside the window), costing
-//! `start_cost · Σ_t y_jt`. `M_j = max_kw` in the textbook form; tight, it is
-//! `min(max_kw, max_it_kw, energy_kwh / h)`, and a job whose `M_j < min_kw`
-//! can never run (one interval at `min_kw` would break a limit), so it gets no
-//! variables. Starts need a variable only where they cost something; with a
-//! positive cost and `z` binary the optimal `y` is `max(0, z_t − z_{t−1})`, so
-//! `y` can be continuous in `[0, 1]`.
+//! Preemptible job (on/off binary `z_jt`), in each interval `t` its window
+//! overlaps by the share `f_jt` (contract v1.1; 1 for an interval wholly
+//! inside): `f_jt · min_kw · z_jt ≤ x_jt ≤ M_jt · z_jt`, `Σ_t h · x_jt ≤
+//! energy_kwh`; starts `y_jt ≥ z_jt − z_{j,t−1}` with `z_{j,−1} = running`
+//! (and `z = 0` outside the window), costing `start_cost · Σ_t y_jt`.
+//! `M_jt = f_jt · max_kw` in the textbook form; tight, it is
+//! `min(f_jt · max_kw, max_it_kw, energy_kwh / h)`, and an interval where
+//! `M_jt < f_jt · min_kw` cannot hold a run (its rows force `z_jt = 0`); a
+//! job with no interval that can gets no variables. Starts need a variable
+//! only where they cost something; with a positive cost and `z` binary the
+//! optimal `y` is `max(0, z_t − z_{t−1})`, so `y` can be continuous in
+//! `[0, 1]`.
 //!
 //! Block job (start binaries `s_jt`, only where all `L` intervals of the run
 //! lie in the window and the horizon): `Σ_t s_jt ≤ 1`,
@@ -44,8 +47,9 @@ pub(crate) struct JobVars {
     /// solution): `z_jt` for a preemptible job, `Σ s_jτ` over the starts
     /// whose run covers `t` for a block.
     pub on: Vec<Expression>,
-    /// Most IT power the job draws while on, kW (`M_j`, or `power_kw`).
-    pub max_kw: f64,
+    /// Most IT power the job draws while on in each interval of `window`,
+    /// kW (`M_jt`, or a block's `power_kw`).
+    pub max_at: Vec<f64>,
     pub kind: KindVars,
 }
 
@@ -89,22 +93,30 @@ pub(crate) fn add(
                 start_cost,
                 running,
             } => {
-                let big_m = if formulation.tight_bounds {
-                    max_kw.min(compute.max_it_kw).min(energy_kwh / h)
+                // Each interval's least and most power while running.
+                let ranges: Vec<(f64, f64)> = job
+                    .availability
+                    .iter()
+                    .map(|f| {
+                        let most = if formulation.tight_bounds {
+                            (f * max_kw).min(compute.max_it_kw).min(energy_kwh / h)
+                        } else {
+                            f * max_kw
+                        };
+                        (f * min_kw, most)
+                    })
+                    .collect();
+                let runnable = ranges.iter().any(|&(least, most)| most >= least);
+                let (window, ranges) = if runnable {
+                    (job.window.clone(), ranges)
                 } else {
-                    *max_kw
-                };
-                let window = if big_m < *min_kw {
-                    0..0
-                } else {
-                    job.window.clone()
+                    (0..0, Vec::new())
                 };
                 let with_starts = *start_cost > 0.0 || !formulation.starts_only_with_cost;
                 let preemptible = Preemptible {
                     job: j,
                     energy_kwh: *energy_kwh,
-                    min_kw: *min_kw,
-                    big_m,
+                    ranges,
                     running: *running,
                     with_starts,
                     continuous_starts: formulation.starts_only_with_cost,
@@ -130,7 +142,7 @@ pub(crate) fn add(
         for (job, vars) in problem.jobs.iter().zip(&jobs) {
             if let Some(power) = vars.power_at(t) {
                 total += power.clone();
-                reach_kw += max_power_kw(job);
+                reach_kw += job.power_range_at(t).1;
             }
         }
         if reach_kw == 0.0 {
@@ -163,7 +175,7 @@ fn add_pair_cuts(builder: &mut Builder, jobs: &[JobVars], t: usize, capacity_kw:
         .filter(|job| job.window.contains(&t))
         .map(|job| {
             let i = t - job.window.start;
-            (&job.power_kw[i], &job.on[i], job.max_kw.min(capacity_kw))
+            (&job.power_kw[i], &job.on[i], job.max_at[i].min(capacity_kw))
         })
         .collect();
     for (i, &(x_a, on_a, m_a)) in active.iter().enumerate() {
@@ -185,8 +197,8 @@ struct Preemptible {
     /// The job's index in the problem.
     job: usize,
     energy_kwh: f64,
-    min_kw: f64,
-    big_m: f64,
+    /// `(f_jt · min_kw, M_jt)` for each interval of the window.
+    ranges: Vec<(f64, f64)>,
     running: bool,
     with_starts: bool,
     continuous_starts: bool,
@@ -210,11 +222,11 @@ impl Preemptible {
         } else {
             0.0.into()
         };
-        for _ in window.clone() {
-            let x = builder.continuous(0.0, self.big_m);
+        for &(least, most) in &self.ranges {
+            let x = builder.continuous(0.0, most.max(0.0));
             let z = builder.binary();
-            builder.constrain_as((x - self.big_m * z).leq(0.0), Row::Bound(x));
-            builder.constrain((x - self.min_kw * z).geq(0.0));
+            builder.constrain_as((x - most * z).leq(0.0), Row::Bound(x));
+            builder.constrain((x - least * z).geq(0.0));
             energy.add_mul(h, x);
             if self.with_starts {
                 let y = if self.continuous_starts {
@@ -230,14 +242,15 @@ impl Preemptible {
             power_kw.push(x);
             on.push(z);
         }
-        if !window.is_empty() && h * self.big_m * window.len() as f64 > self.energy_kwh {
+        let reach: f64 = self.ranges.iter().map(|&(_, most)| h * most).sum();
+        if !window.is_empty() && reach > self.energy_kwh {
             builder.constrain_as(energy.leq(self.energy_kwh), Row::JobEnergy(self.job));
         }
         JobVars {
             window,
             power_kw: power_kw.iter().map(|&x| x.into()).collect(),
             on: on.iter().map(|&z| z.into()).collect(),
-            max_kw: self.big_m,
+            max_at: self.ranges.iter().map(|&(_, most)| most).collect(),
             kind: KindVars::Preemptible {
                 power_kw,
                 on,
@@ -254,7 +267,7 @@ fn add_block(builder: &mut Builder, window: Range<usize>, power_kw: f64, run: us
             window: 0..0,
             power_kw: Vec::new(),
             on: Vec::new(),
-            max_kw: power_kw,
+            max_at: Vec::new(),
             kind: KindVars::Block { starts: Vec::new() },
         };
     }
@@ -276,13 +289,13 @@ fn add_block(builder: &mut Builder, window: Range<usize>, power_kw: f64, run: us
         })
         .collect();
     JobVars {
+        max_at: vec![power_kw; window.len()],
         window,
         power_kw: on
             .iter()
             .map(|running| power_kw * running.clone())
             .collect(),
         on,
-        max_kw: power_kw,
         kind: KindVars::Block { starts },
     }
 }
@@ -300,25 +313,12 @@ fn add_job_costs(job: &Job, vars: &JobVars, h: f64, costs: &mut Costs<Expression
     }
 }
 
-/// Largest IT power a job can draw, kW.
-fn max_power_kw(job: &Job) -> f64 {
-    match job.kind {
-        JobKind::Preemptible { max_kw, .. } => max_kw,
-        JobKind::Block { power_kw, .. } => power_kw,
-    }
-}
-
 /// Most site power (IT power times PUE) the jobs can draw in interval `t`, kW.
 pub(crate) fn max_site_kw(problem: &Problem, t: usize) -> f64 {
     let Some(compute) = problem.compute.as_ref() else {
         return 0.0;
     };
-    let reach: f64 = problem
-        .jobs
-        .iter()
-        .filter(|job| job.window.contains(&t))
-        .map(max_power_kw)
-        .sum();
+    let reach: f64 = problem.jobs.iter().map(|job| job.power_range_at(t).1).sum();
     compute.pue * reach.min(compute.max_it_kw)
 }
 
@@ -352,16 +352,13 @@ pub(crate) fn snap(problem: &Problem, vars: &Vars, values: &mut Values) {
                 starts,
                 running,
             } => {
-                let min_kw = match spec.kind {
-                    JobKind::Preemptible { min_kw, .. } => min_kw,
-                    JobKind::Block { .. } => 0.0,
-                };
                 let mut previous = job.window.start == 0 && *running;
                 for (i, (&x, &z)) in power_kw.iter().zip(on).enumerate() {
                     let is_on = value(values, z) > 0.5;
                     values.insert(z, if is_on { 1.0 } else { 0.0 });
+                    let least = spec.power_range_at(job.window.start + i).0;
                     let power = if is_on {
-                        value(values, x).max(min_kw)
+                        value(values, x).max(least)
                     } else {
                         0.0
                     };

@@ -94,8 +94,13 @@ pub(crate) struct Compute {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Job {
     pub id: String,
-    /// `W_j ∩ [0, T)`: intervals in which the job may draw power (may be empty).
+    /// `W_j ∩ [0, T)`: intervals in which the job may draw power (may be
+    /// empty): for a preemptible job every interval its window overlaps
+    /// (contract v1.1), for a block only whole intervals inside it.
     pub window: Range<usize>,
+    /// `f_jt` for each interval of `window`, in order: the share of the
+    /// interval inside the job's window, in (0, 1]; 1 for a block.
+    pub availability: Vec<f64>,
     pub value_per_mwh: f64,
     pub shortfall_penalty_per_mwh: f64,
     pub kind: JobKind,
@@ -119,6 +124,34 @@ pub(crate) enum JobKind {
 }
 
 impl Job {
+    /// `f_jt`: the share of interval `t` inside the job's window (0 outside
+    /// `window`).
+    pub fn availability_at(&self, t: usize) -> f64 {
+        if self.window.contains(&t) {
+            self.availability
+                .get(t - self.window.start)
+                .copied()
+                .unwrap_or(0.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// Least and most IT power while running in interval `t`, kW: `f_jt ·
+    /// min_kw` to `f_jt · max_kw` for a preemptible job (its average power
+    /// over the interval), `power_kw` for a block; `(0, 0)` outside the
+    /// window.
+    pub fn power_range_at(&self, t: usize) -> (f64, f64) {
+        let f = self.availability_at(t);
+        if f == 0.0 {
+            return (0.0, 0.0);
+        }
+        match self.kind {
+            JobKind::Preemptible { min_kw, max_kw, .. } => (f * min_kw, f * max_kw),
+            JobKind::Block { power_kw, .. } => (power_kw, power_kw),
+        }
+    }
+
     /// `E_j`: the energy the shortfall penalty is measured against, kWh.
     pub fn target_energy_kwh(&self, hours_per_interval: f64) -> f64 {
         match self.kind {

@@ -486,8 +486,35 @@ struct Horizon {
 }
 
 impl Horizon {
+    /// Every interval of the horizon that `[release, deadline)` overlaps,
+    /// with the share of each inside it (`f_jt`, in (0, 1]): a preemptible
+    /// job's window (contract v1.1).
+    fn overlapping(
+        &self,
+        release: DateTime<Utc>,
+        deadline: DateTime<Utc>,
+    ) -> (Range<usize>, Vec<f64>) {
+        let intervals = self.intervals as i128;
+        let (from, to) = (
+            nanos_between(self.start, release),
+            nanos_between(self.start, deadline),
+        );
+        let first = from.div_euclid(self.step_nanos).clamp(0, intervals); // floor
+        let end = (-((-to).div_euclid(self.step_nanos))).clamp(0, intervals); // ceil
+        // Every interval from the one holding `release` to the one holding
+        // the instant before `deadline` overlaps the window by a positive time.
+        let shares = (first..end)
+            .map(|t| {
+                let inside = ((t + 1) * self.step_nanos).min(to) - (t * self.step_nanos).max(from);
+                inside as f64 / self.step_nanos as f64
+            })
+            .collect();
+        let window = first as usize..end.max(first) as usize;
+        (window, shares)
+    }
+
     /// Intervals `t` with `interval_start(t) ≥ release` and `interval_end(t) ≤ deadline`,
-    /// clipped to the horizon.
+    /// clipped to the horizon: a block job's window.
     fn window(&self, release: DateTime<Utc>, deadline: DateTime<Utc>) -> Range<usize> {
         let intervals = self.intervals as i128;
         let from_release = nanos_between(self.start, release);
@@ -703,10 +730,19 @@ fn check_job(
             }
         }
     };
-    let window = horizon?.window(release_at?, deadline_at?);
+    let (horizon, release_at, deadline_at) = (horizon?, release_at?, deadline_at?);
+    let (window, availability) = match kind {
+        JobKind::Preemptible { .. } => horizon.overlapping(release_at, deadline_at),
+        JobKind::Block { .. } => {
+            let window = horizon.window(release_at, deadline_at);
+            let whole = vec![1.0; window.len()];
+            (window, whole)
+        }
+    };
     Some(Job {
         id: raw.id().to_owned(),
         window,
+        availability,
         value_per_mwh,
         shortfall_penalty_per_mwh,
         kind,

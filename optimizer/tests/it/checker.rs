@@ -169,17 +169,26 @@ pub fn check_with(problem: &RawProblem, plan: &Plan, slack: Slack) -> Report {
             };
             it_kw += x;
             compute_value += h / 1000.0 * value.unwrap_or(0.0) * x;
-            let inside = begin(t) >= time(release) && begin(t + 1) <= time(deadline);
+            // The share of the interval inside the window (contract v1.1):
+            // a preemptible job may run in any part, a block in whole ones.
+            let overlap = begin(t + 1).min(time(deadline)) - begin(t).max(time(release));
+            let share = (overlap.num_nanoseconds().unwrap_or(0) as f64
+                / (begin(t + 1) - begin(t)).num_nanoseconds().unwrap_or(1) as f64)
+                .max(0.0);
+            let inside = match job {
+                RawJob::Preemptible(_) => share > 0.0,
+                RawJob::Block(_) => share >= 1.0,
+            };
             if !inside && x.abs() > TOL {
                 bad.push(at(&format!("job {id} runs outside its window")));
             }
             match job {
                 RawJob::Preemptible(j) => {
-                    let ok = x.abs() <= TOL || (at_most(j.min_kw, x) && at_most(x, j.max_kw));
+                    let (least, most) = (share * j.min_kw, share * j.max_kw);
+                    let ok = x.abs() <= TOL || (at_most(least, x) && at_most(x, most));
                     if !ok {
                         bad.push(at(&format!(
-                            "job {id} at {x} kW, outside 0 or [{}, {}]",
-                            j.min_kw, j.max_kw
+                            "job {id} at {x} kW, outside 0 or [{least}, {most}] ({share} of the interval in its window)"
                         )));
                     }
                 }

@@ -51,6 +51,26 @@ fn site_day_reaches_its_optimum() {
     solve_example("site-day.json");
 }
 
+/// Contract v1.1: `train-a`'s window (00:10–00:40) covers a third of the
+/// first quarter hour and two thirds of the third; `short-b` (00:48:20–
+/// 00:55) lies inside the last quarter hour, 6 min 40 s of it. Each may run
+/// there at its power scaled by that share.
+#[test]
+fn partial_windows_reach_their_optimum() {
+    let plan = solve_example("partial-windows.json");
+    let power = |id: &str| -> Vec<f64> { plan.intervals.iter().map(|i| i.jobs[id]).collect() };
+    // short-b: 12.5 kWh in 6 min 40 s is 112.5 kW while open, 50 kW on
+    // average over the quarter hour (4/9 of it), within 4/9 · [50, 150].
+    assert_eq!(power("short-b"), [0.0, 0.0, 0.0, 50.0]);
+    // train-a: its 40 kWh at the cheapest: 2/3 of 200 kW at 20 per MWh
+    // (33.3 kWh), the rest in the third of the first quarter hour it has,
+    // at 50 (under 1/3 of 200 kW there); none at 80, none after 00:40.
+    let train = power("train-a");
+    for (got, want) in train.iter().zip([80.0 / 3.0, 0.0, 400.0 / 3.0, 0.0]) {
+        assert!((got - want).abs() < 0.001, "{train:?}");
+    }
+}
+
 #[test]
 fn a_solver_that_finds_nothing_gives_the_fallback_plan() {
     let problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");

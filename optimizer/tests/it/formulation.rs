@@ -180,9 +180,11 @@ fn compute_capacity_caps_all_jobs_together() {
 
 #[test]
 fn a_job_runs_only_inside_its_window_even_when_it_starts_before_the_horizon() {
-    // Released before the horizon, due at 02:30: only intervals 0 and 1 end in
-    // time. Running there at 100 kW: value 2 × 100 × 500/1000 = 100, energy
-    // 2 × 100 × 100/1000 = 20, so −80. The free hours 2 and 3 would give −180.
+    // Released before the horizon, due at 02:30: intervals 0 and 1 whole and
+    // half of interval 2 (contract v1.1), none of interval 3. Running 0 and 1
+    // at 100 kW: value 2 × 100 × 500/1000 = 100, energy 2 × 100 × 100/1000 =
+    // 20; half of the free hour 2 at 100 kW, 50 kW on average: value 25. So
+    // −105; the free hour 3 would give 50 more, but the window is shut.
     let job = preemptible(
         "w",
         1000.0,
@@ -197,15 +199,17 @@ fn a_job_runs_only_inside_its_window_even_when_it_starts_before_the_horizon() {
         1000.0,
         vec![job],
     ));
-    assert_near(plan.objective, -80.0);
-    assert_near(plan.intervals[2].compute_it_kw, 0.0);
+    assert_near(plan.objective, -105.0);
+    assert_near(plan.intervals[2].compute_it_kw, 50.0);
+    assert_near(plan.intervals[3].compute_it_kw, 0.0);
 }
 
 #[test]
-fn a_window_that_opens_mid_interval_starts_at_the_next_boundary() {
-    // Released at 01:30, due after the horizon: intervals 2 and 3 only. The
-    // job would rather run in the cheap hour 1; it runs 2 and 3:
-    // value 2 × 100 × 500/1000 = 100, energy 2 × 100 × 200/1000 = 40: −60.
+fn a_window_that_opens_mid_interval_runs_for_the_part_it_covers() {
+    // Released at 01:30, due after the horizon: half of interval 1 and all of
+    // 2 and 3. The cheap hour 1 holds 50 kW on average (value 25, free);
+    // hours 2 and 3 at 100 kW: value 100, energy 2 × 100 × 200/1000 = 40.
+    // So −85.
     let job = preemptible(
         "w",
         1000.0,
@@ -220,8 +224,33 @@ fn a_window_that_opens_mid_interval_starts_at_the_next_boundary() {
         1000.0,
         vec![job],
     ));
-    assert_near(plan.objective, -60.0);
-    assert_near(plan.intervals[1].compute_it_kw, 0.0);
+    assert_near(plan.objective, -85.0);
+    assert_near(plan.intervals[0].compute_it_kw, 0.0);
+    assert_near(plan.intervals[1].compute_it_kw, 50.0);
+}
+
+#[test]
+fn a_part_interval_scales_a_jobs_least_power_too() {
+    // Released at 01:45 with min 80 kW: a quarter of interval 1 allows 20 to
+    // 25 kW on average; 20 kWh need exactly 20 kW there (value 10, free)
+    // rather than a full hour at 80 kW at 200 per MWh.
+    let job = preemptible(
+        "w",
+        20.0,
+        80.0,
+        100.0,
+        "2025-06-01T01:45:00Z",
+        "2025-06-01T03:00:00Z",
+        500.0,
+    );
+    let plan = solve_checked(&with_compute(
+        site(&[0.0, 0.0, 200.0, 200.0]),
+        1000.0,
+        vec![job],
+    ));
+    assert_near(plan.intervals[1].compute_it_kw, 20.0);
+    assert_near(plan.intervals[2].compute_it_kw, 0.0);
+    assert_near(plan.objective, -10.0);
 }
 
 #[test]
