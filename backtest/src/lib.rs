@@ -23,6 +23,6 @@ pub mod site;
 pub use dispatch::{BatteryLimits, Limits, Setpoint, Settled, settle};
 pub use kpi::{Kpis, kpis};
 pub use planner::{OpenJob, Snapshot, published_until};
-pub use report::Report;
+pub use report::{AgainstRule, Report};
 pub use simulate::{BacktestError, Inputs, JobOutcome, Row, Run, Strategy, simulate};
 pub use site::{SiteConfig, SiteError};

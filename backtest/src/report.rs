@@ -38,6 +38,22 @@ pub struct Report {
     /// Jobs due in the period that `mpc` finished late or not at all while
     /// `perfect` finished them on time (absent unless both ran).
     pub missed_by_mpc_only: Option<Vec<String>>,
+    /// `mpc` against the cheapest rule that ran (`naive`, `threshold` or
+    /// `tou`); absent unless `mpc` and a rule ran.
+    pub mpc_against_best_rule: Option<AgainstRule>,
+}
+
+/// What `mpc` saves against a rule, in net cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct AgainstRule {
+    /// The rule.
+    pub rule: &'static str,
+    /// The rule's net cost less `mpc`'s (negative: the rule costs less).
+    #[serde(serialize_with = "arbiter_optimizer::rounded::money")]
+    pub saving: f64,
+    /// That saving as a share of the rule's net cost.
+    pub share: f64,
 }
 
 impl Report {
@@ -63,6 +79,21 @@ impl Report {
             }
             _ => None,
         };
+        let mpc_against_best_rule = strategies.get("mpc").and_then(|mpc| {
+            ["naive", "threshold", "tou"]
+                .into_iter()
+                .filter_map(|rule| strategies.get(rule).map(|kpis| (rule, kpis.net_cost)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(rule, cost)| AgainstRule {
+                    rule,
+                    saving: cost - mpc.net_cost,
+                    share: if cost.abs() > 0.0 {
+                        (cost - mpc.net_cost) / cost.abs()
+                    } else {
+                        0.0
+                    },
+                })
+        });
         let outcomes = |strategy: Strategy| {
             runs.iter()
                 .find(|run| run.strategy == strategy)
@@ -97,6 +128,7 @@ impl Report {
             strategies,
             savings_captured,
             missed_by_mpc_only,
+            mpc_against_best_rule,
         }
     }
 }

@@ -39,6 +39,12 @@ pub enum Strategy {
     /// the price is at or below the local day's 25th percentile, discharge
     /// at full power at or above its 75th; jobs as `naive`.
     Threshold,
+    /// Time-of-use arbitrage with peak shaving, the rule an EMS user
+    /// configures: charge in the local day's cheapest quarter of prices
+    /// without raising the month's peak, discharge in its dearest quarter
+    /// down to a quarter of the battery (kept for shaving), and at any time
+    /// discharge to hold import at the month's peak so far; jobs as `naive`.
+    Tou,
     /// Perfect foresight of prices, charging and jobs, solved over
     /// [`PERFECT_WINDOW_HOURS`] windows, [`PERFECT_COMMIT_HOURS`] of each
     /// followed: the bound no forecast can beat (up to the window's edge).
@@ -52,6 +58,7 @@ impl Strategy {
             Strategy::Mpc => "mpc",
             Strategy::Naive => "naive",
             Strategy::Threshold => "threshold",
+            Strategy::Tou => "tou",
             Strategy::Perfect => "perfect",
         }
     }
@@ -329,7 +336,7 @@ impl<'a> Simulation<'a> {
         let foresight = match self.strategy {
             Strategy::Mpc => Foresight::Forecast,
             Strategy::Perfect => Foresight::Perfect,
-            Strategy::Naive | Strategy::Threshold => return Ok(()),
+            Strategy::Naive | Strategy::Threshold | Strategy::Tou => return Ok(()),
         };
         let (plan, seconds) = plan_at(self.config, self.inputs, &self.state, at, foresight)?;
         self.run.solve_seconds.push(seconds);
@@ -358,6 +365,19 @@ impl<'a> Simulation<'a> {
                 let mut instruction = naive(config, jobs, state, at, ev_actual, self.hours);
                 instruction.setpoint =
                     threshold(config, &self.inputs.prices, at, instruction.setpoint);
+                instruction
+            }
+            Strategy::Tou => {
+                let mut instruction = naive(config, jobs, state, at, ev_actual, self.hours);
+                instruction.setpoint = time_of_use(
+                    config,
+                    &self.inputs.prices,
+                    at,
+                    instruction.setpoint,
+                    state,
+                    ev_actual,
+                    self.hours,
+                );
                 instruction
             }
         }
@@ -389,7 +409,9 @@ impl<'a> Simulation<'a> {
             Strategy::Mpc | Strategy::Perfect => {
                 self.state.month_peak_kw.max(instruction.import_kw)
             }
-            Strategy::Naive | Strategy::Threshold => f64::INFINITY,
+            // Shaving starts once the month has a peak to hold.
+            Strategy::Tou if self.state.month_peak_kw > 0.0 => self.state.month_peak_kw,
+            Strategy::Naive | Strategy::Threshold | Strategy::Tou => f64::INFINITY,
         };
         let hours = self.hours;
         let settled = settle(
@@ -873,6 +895,35 @@ fn naive(
     instruction
 }
 
+/// The interval's price at `at` and the 25th and 75th percentiles of its
+/// site-local day's prices.
+fn price_quartiles(
+    config: &SiteConfig,
+    prices: &Series,
+    at: DateTime<Utc>,
+) -> Option<(f64, f64, f64)> {
+    let zone = config.zone;
+    let day = at.with_timezone(&zone).date_naive();
+    let midnight = |date: chrono::NaiveDate| {
+        zone.from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map(|instant| instant.with_timezone(&Utc))
+    };
+    let (start, end) = (midnight(day)?, midnight(day + TimeDelta::days(1))?);
+    let mut day_prices: Vec<f64> = (0..)
+        .map(|k| start + TimeDelta::minutes(i64::from(prices.step_minutes) * k))
+        .take_while(|&t| t < end)
+        .filter_map(|t| prices.index_of(t).map(|i| prices.values[i]))
+        .collect();
+    let now = prices.index_of(at).map(|i| prices.values[i])?;
+    if day_prices.is_empty() {
+        return None;
+    }
+    day_prices.sort_by(f64::total_cmp);
+    let percentile = |q: f64| day_prices[((day_prices.len() - 1) as f64 * q).round() as usize];
+    Some((now, percentile(0.25), percentile(0.75)))
+}
+
 /// The threshold rule's battery setpoint at `at`: full charge at or below
 /// the local day's 25th price percentile, full discharge at or above its
 /// 75th (the settling rule then keeps both within the limits).
@@ -885,33 +936,52 @@ fn threshold(
     let Some(battery) = &config.site.battery else {
         return setpoint;
     };
-    let zone = config.zone;
-    let day = at.with_timezone(&zone).date_naive();
-    let midnight = |date: chrono::NaiveDate| {
-        zone.from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
-            .earliest()
-            .map(|instant| instant.with_timezone(&Utc))
-    };
-    let (Some(start), Some(end)) = (midnight(day), midnight(day + TimeDelta::days(1))) else {
+    let Some((now, low, high)) = price_quartiles(config, prices, at) else {
         return setpoint;
     };
-    let mut day_prices: Vec<f64> = (0..)
-        .map(|k| start + TimeDelta::minutes(i64::from(prices.step_minutes) * k))
-        .take_while(|&t| t < end)
-        .filter_map(|t| prices.index_of(t).map(|i| prices.values[i]))
-        .collect();
-    let Some(now) = prices.index_of(at).map(|i| prices.values[i]) else {
-        return setpoint;
-    };
-    if day_prices.is_empty() {
-        return setpoint;
-    }
-    day_prices.sort_by(f64::total_cmp);
-    let percentile = |q: f64| day_prices[((day_prices.len() - 1) as f64 * q).round() as usize];
-    if now <= percentile(0.25) {
+    if now <= low {
         setpoint.charge_kw = battery.max_charge_kw;
-    } else if now >= percentile(0.75) {
+    } else if now >= high {
         setpoint.discharge_kw = battery.max_discharge_kw;
+    }
+    setpoint
+}
+
+/// Share of the battery the time-of-use rule keeps for shaving peaks.
+const TOU_SHAVING_SHARE: f64 = 0.25;
+
+/// The time-of-use rule's battery setpoint at `at`: in the day's cheapest
+/// quarter of prices it charges as far as the month's peak so far leaves
+/// room above the load (none until the month has a peak); in the dearest
+/// quarter it discharges down to [`TOU_SHAVING_SHARE`] of the battery. The
+/// shaving itself is the settling rule's guard at the month's peak.
+fn time_of_use(
+    config: &SiteConfig,
+    prices: &Series,
+    at: DateTime<Utc>,
+    mut setpoint: Setpoint,
+    state: &State,
+    ev_actual_kw: f64,
+    hours: f64,
+) -> Setpoint {
+    let site = &config.site;
+    let Some(battery) = &site.battery else {
+        return setpoint;
+    };
+    let Some((now, low, high)) = price_quartiles(config, prices, at) else {
+        return setpoint;
+    };
+    let pue = site.compute.as_ref().map_or(1.0, |c| c.pue);
+    let load_kw = ev_actual_kw + pue * setpoint.compute_it_kw;
+    if now <= low {
+        setpoint.charge_kw = battery
+            .max_charge_kw
+            .min((state.month_peak_kw - load_kw).max(0.0));
+    } else if now >= high {
+        let floor =
+            battery.soc_min_kwh + TOU_SHAVING_SHARE * (battery.soc_max_kwh - battery.soc_min_kwh);
+        let above = (state.soc_kwh - floor).max(0.0) * battery.discharge_efficiency / hours;
+        setpoint.discharge_kw = battery.max_discharge_kw.min(above);
     }
     setpoint
 }

@@ -470,7 +470,7 @@ async function backtestForm() {
   const site = h("select", { id: "bt-site" }, sites.sites.map((s) => h("option", { value: s.id }, s.id)));
   const from = h("input", { type: "date", id: "bt-from", required: true });
   const to = h("input", { type: "date", id: "bt-to", required: true });
-  const strategies = ["mpc", "naive", "threshold", "perfect"].map((name) => h("label", {}, h("input", { type: "checkbox", name: "strategy", value: name, checked: true }), " " + name));
+  const strategies = ["mpc", "naive", "threshold", "tou", "perfect"].map((name) => h("label", {}, h("input", { type: "checkbox", name: "strategy", value: name, checked: true }), " " + name));
   const scale = h("input", { type: "number", id: "bt-scale", min: "0", step: "0.1", value: "1" });
   const seed = h("input", { type: "number", id: "bt-seed", min: "0", step: "1", placeholder: "the site's stored jobs" });
   const result = h("p", { id: "bt-result", class: "error", role: "alert" });
@@ -576,7 +576,7 @@ async function backtestResults(page, run) {
   const stepMs = ledger.stepMs;
   const starts = ledger.starts;
   const week = Math.min(starts.length, Math.round((7 * 86400e3) / stepMs));
-  const colors = { mpc: COLORS.import, naive: COLORS.limit, threshold: COLORS.peak, perfect: COLORS.soc };
+  const colors = { mpc: COLORS.import, naive: COLORS.limit, threshold: COLORS.peak, tou: COLORS.price, perfect: COLORS.soc };
   const per = (column, count) => names.map((n) => ({ name: n, color: colors[n] || COLORS.bound, dash: n !== "mpc", width: n === "mpc" ? 2 : 1.25, values: ledger.column(n, column).slice(0, count) }));
   const firstDay = localTime(starts[0], zone, true);
   page.append(h("h2", {}, "The first week (from " + firstDay + ")"));

@@ -859,6 +859,7 @@ fn an_analyst_runs_a_backtest_from_the_page_and_reads_its_results() {
         "document.getElementById('bt-from').value = '2024-10-24';
          document.getElementById('bt-to').value = '2024-10-25';
          document.querySelector('input[name=strategy][value=threshold]').checked = false;
+         document.querySelector('input[name=strategy][value=tou]').checked = false;
          document.querySelector('#backtest-form button[type=submit]').click();
          return true",
     );

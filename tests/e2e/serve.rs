@@ -1263,7 +1263,7 @@ fn a_backtest_runs_over_the_api_on_stored_data_and_survives_a_restart() {
         ),
         (
             r#"{"site":"np15-hub","from":"2024-10-24","to":"2024-10-25","strategies":[]}"#,
-            "strategies: name at least one of mpc, naive, threshold, perfect",
+            "strategies: name at least one of mpc, naive, threshold, tou, perfect",
         ),
         (
             r#"{"site":"np15-hub","from":"2024-10-24","to":"2024-10-25","charging_scale":-1}"#,

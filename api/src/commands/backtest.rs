@@ -22,7 +22,7 @@ use super::{Failure, invalid, local_time};
 use crate::plot::{StrategySeries, draw_panels, draw_xy};
 
 /// Replay a period through the planner (`mpc`), the rules a site would
-/// otherwise run (`naive`, `threshold`) and perfect foresight (`perfect`),
+/// otherwise run (`naive`, `threshold`, `tou`) and perfect foresight (`perfect`),
 /// on identical inputs.
 ///
 /// Writes to --out: `ledger.parquet` (one row per interval and strategy;
@@ -77,7 +77,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "mpc,naive,threshold,perfect"
+        default_value = "mpc,naive,threshold,tou,perfect"
     )]
     strategies: Vec<StrategyArg>,
     /// Also write the ledger as CSV (`ledger.csv`).
@@ -100,6 +100,7 @@ enum StrategyArg {
     Mpc,
     Naive,
     Threshold,
+    Tou,
     Perfect,
 }
 
@@ -109,6 +110,7 @@ impl From<StrategyArg> for Strategy {
             StrategyArg::Mpc => Strategy::Mpc,
             StrategyArg::Naive => Strategy::Naive,
             StrategyArg::Threshold => Strategy::Threshold,
+            StrategyArg::Tou => Strategy::Tou,
             StrategyArg::Perfect => Strategy::Perfect,
         }
     }
@@ -602,6 +604,21 @@ fn print_table(report: &Report) {
             out,
             "mpc captures {:.1}% of perfect foresight's savings over naive",
             100.0 * share
+        );
+    }
+    if let Some(against) = &report.mpc_against_best_rule {
+        let _ = writeln!(
+            out,
+            "mpc {} {:.2} {} ({:.1}%) against the best rule, {}",
+            if against.saving >= 0.0 {
+                "saves"
+            } else {
+                "loses"
+            },
+            against.saving.abs(),
+            report.currency,
+            100.0 * against.share.abs(),
+            against.rule
         );
     }
     if let Some(missed) = &report.missed_by_mpc_only {

@@ -724,3 +724,68 @@ fn a_block_job_is_billed_the_energy_it_runs_not_its_whole_last_interval() {
         );
     }
 }
+
+#[test]
+fn the_time_of_use_rule_charges_cheap_without_raising_the_peak_and_shaves_it() {
+    let config = config();
+    let inputs = inputs(&config);
+    let tou = run(&config, &inputs, Strategy::Tou, 72);
+    check_rows(&config, &tou);
+    let battery = config.site.battery.as_ref().unwrap();
+    let floor = battery.soc_min_kwh + 0.25 * (battery.soc_max_kwh - battery.soc_min_kwh);
+    let mut peak: f64 = 0.0;
+    let (mut charged, mut shaved) = (false, false);
+    for row in &tou.rows {
+        let day = row.timestamp_utc.with_timezone(&config.zone).date_naive();
+        let mut prices: Vec<f64> = tou
+            .rows
+            .iter()
+            .filter(|other| other.timestamp_utc.with_timezone(&config.zone).date_naive() == day)
+            .map(|other| other.price_per_mwh)
+            .collect();
+        prices.sort_by(f64::total_cmp);
+        let at = |q: f64| prices[((prices.len() - 1) as f64 * q).round() as usize];
+        if row.charge_kw > 1e-9 {
+            // Only in the cheap quarter, and never above the month's peak.
+            charged = true;
+            assert!(row.price_per_mwh <= at(0.25), "{}", row.timestamp_utc);
+            assert!(
+                row.import_kw <= peak + 1e-6,
+                "{}: {} > {peak}",
+                row.timestamp_utc,
+                row.import_kw
+            );
+        }
+        if row.discharge_kw > 1e-9 && row.price_per_mwh < at(0.75) {
+            // Outside the dear quarter the battery only shaves: import held
+            // at the peak so far.
+            shaved = true;
+            assert!(
+                (row.import_kw - peak).abs() < 1e-6 || row.soc_kwh <= battery.soc_min_kwh + 1e-6,
+                "{}: {} against {peak}",
+                row.timestamp_utc,
+                row.import_kw
+            );
+        }
+        if row.discharge_kw > 1e-9 && row.price_per_mwh >= at(0.75) && row.import_kw < peak - 1e-6 {
+            // Selling in the dear quarter stops at the quarter kept for
+            // shaving (shaving itself may go below it).
+            assert!(
+                row.soc_kwh >= floor - 1e-6,
+                "{}: {}",
+                row.timestamp_utc,
+                row.soc_kwh
+            );
+        }
+        peak = peak.max(row.import_kw);
+    }
+    assert!(charged && shaved, "charged {charged}, shaved {shaved}");
+    let naive = kpis(&config, &run(&config, &inputs, Strategy::Naive, 72));
+    let tou = kpis(&config, &tou);
+    assert!(
+        tou.demand_charges.values().sum::<f64>() < naive.demand_charges.values().sum::<f64>(),
+        "tou {:?} against naive {:?}",
+        tou.demand_charges,
+        naive.demand_charges
+    );
+}

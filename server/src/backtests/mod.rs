@@ -75,8 +75,8 @@ pub struct BacktestRequest {
     pub from: NaiveDate,
     /// The local day after the period.
     pub to: NaiveDate,
-    /// The strategies to run, of `mpc`, `naive`, `threshold`, `perfect`
-    /// [default: all four].
+    /// The strategies to run, of `mpc`, `naive`, `threshold`, `tou`,
+    /// `perfect` [default: all five].
     #[serde(default = "all_strategies")]
     #[schema(value_type = Vec<String>, example = json!(["mpc", "naive", "perfect"]))]
     pub strategies: Vec<Strategy>,
@@ -93,6 +93,7 @@ fn all_strategies() -> Vec<Strategy> {
         Strategy::Mpc,
         Strategy::Naive,
         Strategy::Threshold,
+        Strategy::Tou,
         Strategy::Perfect,
     ]
 }
@@ -265,7 +266,7 @@ pub(crate) fn check(
     if request.strategies.is_empty() {
         return Err(RequestError::field(
             "strategies",
-            "name at least one of mpc, naive, threshold, perfect",
+            "name at least one of mpc, naive, threshold, tou, perfect",
         ));
     }
     if !(request.charging_scale.is_finite() && request.charging_scale >= 0.0) {
