@@ -43,6 +43,13 @@ pub struct Kpis {
     /// IT energy delivered to jobs, kWh.
     #[serde(serialize_with = "rounded::energy")]
     pub compute_kwh: f64,
+    /// GPU-hours delivered: the compute energy at [`KW_PER_GPU`] per GPU.
+    #[serde(serialize_with = "rounded::energy")]
+    pub gpu_hours: f64,
+    /// Compute energy the strategy gave jobs that the site ran short of
+    /// because charging took the connection, kWh.
+    #[serde(serialize_with = "rounded::energy")]
+    pub compute_throttled_kwh: f64,
     /// Jobs due in the period.
     pub jobs_due: usize,
     /// Of those, finished by their deadline.
@@ -76,6 +83,10 @@ pub struct Kpis {
     /// Whether the run was stopped before the end of the period.
     pub interrupted: bool,
 }
+
+/// IT power of one GPU at work, kW, for the GPU-hours KPI: an H100 SXM
+/// module's 700 W TDP (the server around it is in the site's PUE).
+pub const KW_PER_GPU: f64 = 0.7;
 
 /// The figures of `run`.
 pub fn kpis(config: &SiteConfig, run: &Run) -> Kpis {
@@ -147,6 +158,8 @@ pub fn kpis(config: &SiteConfig, run: &Run) -> Kpis {
         compute_value,
         deadline_penalties,
         compute_kwh,
+        gpu_hours: compute_kwh / KW_PER_GPU,
+        compute_throttled_kwh: run.compute_throttled_kwh + 0.0,
         jobs_due,
         jobs_on_time,
         unserved_kwh: sum(&|row| row.unserved_kw) * hours,

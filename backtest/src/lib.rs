@@ -21,7 +21,7 @@ pub mod simulate;
 pub mod site;
 
 pub use dispatch::{BatteryLimits, Limits, Setpoint, Settled, settle};
-pub use kpi::{Kpis, kpis};
+pub use kpi::{KW_PER_GPU, Kpis, kpis};
 pub use planner::{OpenJob, Snapshot, published_until};
 pub use report::{AgainstRule, Report};
 pub use simulate::{BacktestError, Inputs, JobOutcome, Row, Run, Strategy, simulate};

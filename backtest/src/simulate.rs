@@ -169,6 +169,10 @@ pub struct Run {
     pub wall_seconds: f64,
     /// Whether it was stopped before the end of the period.
     pub interrupted: bool,
+    /// Compute energy the instructions gave jobs that the site could not
+    /// run because charging took the connection (the settling rule
+    /// throttles compute before it leaves a driver unserved), kWh.
+    pub compute_throttled_kwh: f64,
 }
 
 /// Why a backtest cannot run.
@@ -302,6 +306,7 @@ impl<'a> Simulation<'a> {
                 statuses: BTreeMap::new(),
                 wall_seconds: 0.0,
                 interrupted: false,
+                compute_throttled_kwh: 0.0,
             },
             instructions: Vec::new(),
             planned_at: from,
@@ -423,6 +428,8 @@ impl<'a> Simulation<'a> {
             hours,
         );
         self.state.soc_kwh = settled.soc_kwh;
+        self.run.compute_throttled_kwh +=
+            instruction.setpoint.compute_it_kw * (1.0 - settled.compute_share).max(0.0) * hours;
         deliver(
             &mut self.state,
             &inputs.jobs,

@@ -333,8 +333,16 @@ pub struct SyntheticQueue {
     pub slack: (f64, f64),
     /// Share of jobs that are blocks (uninterrupted runs).
     pub block_share: f64,
-    /// Value of each MWh delivered.
+    /// Value of each MWh delivered (when `gpu_hour_prices` is none).
     pub value_per_mwh: f64,
+    /// What a GPU-hour of each job earns, drawn uniformly per job from this
+    /// range (currency per GPU-hour, e.g. (1.5, 3.0) for rented H100s), at
+    /// `kw_per_gpu`: a job's `value_per_mwh` is its price ÷ `kw_per_gpu` ×
+    /// 1000. Drawn from a generator of its own, so a queue with values has
+    /// the same jobs as one without.
+    pub gpu_hour_prices: Option<(f64, f64)>,
+    /// IT power of one GPU, kW, for `gpu_hour_prices` (default 0.7).
+    pub kw_per_gpu: f64,
     /// Cost of each MWh not delivered by the deadline (default 10,000: a
     /// deadline binds as firmly as an EV driver's charge, whose default
     /// unserved penalty is the same).
@@ -356,6 +364,8 @@ impl Default for SyntheticQueue {
             slack: (1.5, 4.0),
             block_share: 0.2,
             value_per_mwh: 0.0,
+            gpu_hour_prices: None,
+            kw_per_gpu: 0.7,
             shortfall_penalty_per_mwh: 10_000.0,
         }
     }
@@ -367,6 +377,14 @@ impl SyntheticQueue {
     pub fn generate(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<QueuedJob> {
         // A named generator: the same seed gives the same queue in every build.
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(self.seed);
+        let mut prices = Xoshiro256PlusPlus::seed_from_u64(self.seed ^ 0x6770_755f_7072_6963);
+        let mut value = || match self.gpu_hour_prices {
+            Some((low, high)) if high > low && self.kw_per_gpu > 0.0 => {
+                prices.random_range(low..high) / self.kw_per_gpu * 1000.0
+            }
+            Some((low, _)) if self.kw_per_gpu > 0.0 => low / self.kw_per_gpu * 1000.0,
+            _ => self.value_per_mwh,
+        };
         let mut jobs = Vec::new();
         let (Ok(gaps), Ok(durations)) = (
             Exp::new(self.jobs_per_day.max(f64::MIN_POSITIVE) / 86_400.0),
@@ -407,7 +425,7 @@ impl SyntheticQueue {
                 deadline: at + TimeDelta::seconds((slack * hours * 3600.0).ceil() as i64),
                 energy_kwh: hours * max_kw,
                 kind,
-                value_per_mwh: self.value_per_mwh,
+                value_per_mwh: value(),
                 shortfall_penalty_per_mwh: self.shortfall_penalty_per_mwh,
             });
         }

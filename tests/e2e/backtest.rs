@@ -160,3 +160,91 @@ fn a_sweep_tabulates_every_variant_and_refuses_a_bad_one_before_running() {
         "error: --sweep (compute.pue) must be KEY=V1,V2,… with numbers, e.g. battery.soc_max_kwh=0,3900,7800\n"
     );
 }
+
+#[test]
+fn a_hosting_study_gives_each_size_its_margin_with_and_without_the_battery() {
+    let dir = temp_dir("hosting");
+    let out = dir.path();
+    let output = arbiter(&fixture_args(
+        out.to_str().unwrap(),
+        &[
+            "--charging-scale",
+            "20",
+            "--synthetic-jobs",
+            "1",
+            "--synthetic-job-values",
+            "1.5,3",
+            "--strategies",
+            "tou",
+            "--hosting",
+            "1000,2000",
+        ],
+    ));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("hosting.json")).unwrap()).unwrap();
+    // No compute (the baseline, added), 1 MW and 2 MW; with and without the
+    // battery.
+    let sizes: Vec<(f64, bool)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row["it_kw"].as_f64().unwrap(),
+                row["battery"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sizes,
+        [
+            (0.0, true),
+            (1000.0, true),
+            (2000.0, true),
+            (0.0, false),
+            (1000.0, false),
+            (2000.0, false)
+        ]
+    );
+    for row in &rows {
+        // The margin is the net cost without compute less the net cost with
+        // it, read back from each variant's own KPIs.
+        let kw = row["it_kw"].as_f64().unwrap();
+        let battery = row["battery"].as_bool().unwrap();
+        let kpis = |kw: f64| -> serde_json::Value {
+            let folder = format!("it_kw={kw}{}", if battery { "" } else { ",no-battery" });
+            serde_json::from_str(
+                &std::fs::read_to_string(out.join(folder).join("kpis.json")).unwrap(),
+            )
+            .unwrap()
+        };
+        let net = |kw: f64| kpis(kw)["strategies"]["tou"]["net_cost"].as_f64().unwrap();
+        let margin = row["net_margin"].as_f64().unwrap();
+        assert!((margin - (net(0.0) - net(kw))).abs() < 1e-3, "{row}");
+        if kw == 0.0 {
+            assert_eq!(row["jobs_due"], 0, "no compute, no jobs: {row}");
+        } else {
+            // Jobs worth 2,143–4,286 per MWh earn far more than they cost.
+            assert!(
+                margin > 0.0 && row["compute_revenue"].as_f64().unwrap() > margin,
+                "{row}"
+            );
+        }
+    }
+    // Twice the container gets about twice the queue.
+    let gpu = |kw: f64| {
+        rows.iter()
+            .find(|row| row["it_kw"] == kw && row["battery"] == true)
+            .map(|row| row["gpu_hours"].as_f64().unwrap())
+            .unwrap()
+    };
+    assert!(
+        gpu(2000.0) > 1.3 * gpu(1000.0),
+        "{} vs {}",
+        gpu(2000.0),
+        gpu(1000.0)
+    );
+    let image = std::fs::read(out.join("hosting.png")).unwrap();
+    assert_eq!(&image[..8], b"\x89PNG\r\n\x1a\n");
+    let table = stdout(&output);
+    assert!(table.contains("IT kW  battery strategy"), "{table}");
+}

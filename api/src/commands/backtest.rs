@@ -67,6 +67,17 @@ pub struct Args {
     /// A synthetic job queue with this seed (see docs/data-formats.md).
     #[arg(long)]
     synthetic_jobs: Option<u64>,
+    /// What a GPU-hour of each synthetic job earns, drawn per job from
+    /// LOW,HIGH (the site's currency per GPU-hour at 0.7 kW per GPU), e.g.
+    /// `1.5,3` for rented H100s [default: jobs worth nothing].
+    #[arg(long, requires = "synthetic_jobs", value_parser = parse_range)]
+    synthetic_job_values: Option<(f64, f64)>,
+    /// Compute hosting study: for each IT capacity (kW) run the chosen
+    /// strategies with the site's battery and without one, and report what
+    /// hosting that much compute earns (`hosting.csv`, `hosting.json`,
+    /// `hosting.png`), e.g. `0,500,1000,1500,2000`.
+    #[arg(long, value_delimiter = ',', conflicts_with = "sweep")]
+    hosting: Option<Vec<f64>>,
     /// First local day of the period (site zone).
     #[arg(long)]
     from: NaiveDate,
@@ -185,6 +196,7 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         (Some(path), _) => read_jobs(path).map_err(invalid)?,
         (None, Some(seed)) => SyntheticQueue {
             seed,
+            gpu_hour_prices: args.synthetic_job_values,
             ..SyntheticQueue::default()
         }
         .generate(from, to),
@@ -222,10 +234,22 @@ fn backtest(args: &Args) -> Result<(), Failure> {
     strategies.dedup();
     let period = Period { from, to };
     let bars = MultiProgress::new();
+    if let Some(sizes) = &args.hosting {
+        return hosting(
+            args,
+            &out,
+            &config,
+            &inputs,
+            period,
+            &strategies,
+            sizes,
+            &stop,
+            &bars,
+        );
+    }
     let Some(sweep) = &args.sweep else {
         let runs = run_all(
-            &[(String::new(), config.clone())],
-            &inputs,
+            &[(String::new(), config.clone(), &inputs)],
             period,
             &strategies,
             &stop,
@@ -244,13 +268,13 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         .map(|&value| {
             config
                 .variant(&key, value)
-                .map(|variant| (format!("{key}={value} "), variant))
+                .map(|variant| (format!("{key}={value} "), variant, &inputs))
                 .map_err(|error| invalid(format!("--sweep {key}={value}: {error}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let results = run_all(&variants, &inputs, period, &strategies, &stop, &bars);
+    let results = run_all(&variants, period, &strategies, &stop, &bars);
     let mut rows = Vec::new();
-    for ((value, (_, variant)), runs) in values.iter().zip(&variants).zip(results) {
+    for ((value, (_, variant, _)), runs) in values.iter().zip(&variants).zip(results) {
         let runs = runs?;
         let folder = out.join(format!("{key}={value}"));
         std::fs::create_dir_all(&folder)
@@ -259,6 +283,250 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         rows.push((*value, report.strategies, report.savings_captured));
     }
     write_sweep(&out, &key, &config.site.currency, &rows)
+}
+
+/// `LOW,HIGH` with 0 ≤ LOW ≤ HIGH.
+fn parse_range(text: &str) -> Result<(f64, f64), String> {
+    let rule = || format!("({text}) must be LOW,HIGH with 0 ≤ LOW ≤ HIGH, e.g. 1.5,3");
+    let (low, high) = text.split_once(',').ok_or_else(rule)?;
+    let (low, high) = (
+        low.trim().parse::<f64>().map_err(|_| rule())?,
+        high.trim().parse::<f64>().map_err(|_| rule())?,
+    );
+    if !(low.is_finite() && high.is_finite() && 0.0 <= low && low <= high) {
+        return Err(rule());
+    }
+    Ok((low, high))
+}
+
+/// One row of the hosting study.
+#[derive(Debug, Clone, serde::Serialize)]
+struct HostingRow {
+    /// IT capacity, kW.
+    it_kw: f64,
+    /// Whether the site kept its battery.
+    battery: bool,
+    /// The strategy.
+    strategy: &'static str,
+    /// Net cost of the site with this much compute.
+    net_cost: f64,
+    /// What the jobs earned.
+    compute_revenue: f64,
+    /// Net cost without compute (the same battery) less net cost with it:
+    /// what hosting this much compute earns the site after its energy,
+    /// demand charges, wear and deadline penalties.
+    net_margin: f64,
+    gpu_hours: f64,
+    compute_throttled_kwh: f64,
+    unserved_kwh: f64,
+    jobs_due: usize,
+    jobs_on_time: usize,
+}
+
+/// The compute hosting study: every size with and without the battery
+/// (plus no compute at all, the margin's baseline).
+#[allow(clippy::too_many_arguments)]
+fn hosting(
+    args: &Args,
+    out: &Path,
+    config: &SiteConfig,
+    inputs: &Inputs,
+    period: Period,
+    strategies: &[Strategy],
+    sizes: &[f64],
+    stop: &AtomicBool,
+    bars: &MultiProgress,
+) -> Result<(), Failure> {
+    let mut sizes: Vec<f64> = sizes.to_vec();
+    if sizes.iter().any(|kw| !(kw.is_finite() && *kw >= 0.0)) {
+        return Err(invalid(
+            "--hosting: every IT capacity must be a number of kW ≥ 0",
+        ));
+    }
+    if !sizes.contains(&0.0) {
+        sizes.insert(0, 0.0);
+    }
+    sizes.sort_by(f64::total_cmp);
+    sizes.dedup();
+    let batteries: &[bool] = if config.site.battery.is_some() {
+        &[true, false]
+    } else {
+        &[false]
+    };
+    // Each size gets work to match: a synthetic queue is drawn for it (the
+    // default queue keeps a 1 MW container about 60% busy, so its arrivals
+    // scale with the size); a queue file is the same for every size. No
+    // compute at all (the margin's baseline) has no jobs.
+    let queue_for = |kw: f64| -> Inputs {
+        let jobs = match args.synthetic_jobs {
+            _ if kw == 0.0 => Vec::new(),
+            Some(seed) => {
+                let default = SyntheticQueue::default();
+                SyntheticQueue {
+                    seed,
+                    gpu_hour_prices: args.synthetic_job_values,
+                    jobs_per_day: default.jobs_per_day * kw / 1000.0,
+                    ..default
+                }
+                .generate(period.from, period.to)
+            }
+            None => inputs.jobs.clone(),
+        };
+        Inputs {
+            jobs,
+            ..inputs.clone()
+        }
+    };
+    let queues: Vec<Inputs> = sizes.iter().map(|&kw| queue_for(kw)).collect();
+    let mut variants = Vec::new();
+    let mut labelled = Vec::new();
+    for &battery in batteries {
+        for (&kw, queue) in sizes.iter().zip(&queues) {
+            let sized = config
+                .variant("compute.max_it_kw", kw)
+                .and_then(|c| {
+                    if battery {
+                        Ok(c)
+                    } else {
+                        c.variant("battery.soc_max_kwh", 0.0)
+                    }
+                })
+                .map_err(|error| invalid(format!("--hosting {kw}: {error}")))?;
+            let label = format!("{kw} kW{} ", if battery { "" } else { ", no battery" });
+            labelled.push((kw, battery));
+            variants.push((label, sized, queue));
+        }
+    }
+    let results = run_all(&variants, period, strategies, stop, bars);
+    let mut reports = Vec::new();
+    for (((kw, battery), (_, variant, inputs)), runs) in labelled.iter().zip(&variants).zip(results)
+    {
+        let runs = runs?;
+        let folder = out.join(format!(
+            "it_kw={kw}{}",
+            if *battery { "" } else { ",no-battery" }
+        ));
+        std::fs::create_dir_all(&folder)
+            .map_err(|error| invalid(format!("cannot create {}: {error}", folder.display())))?;
+        let (report, _) = write_results(args, &folder, variant, inputs, period, &runs)?;
+        reports.push(((*kw, *battery), report));
+    }
+    let baseline = |battery: bool, strategy: &str| {
+        reports
+            .iter()
+            .find(|((kw, b), _)| *kw == 0.0 && *b == battery)
+            .and_then(|(_, report)| report.strategies.get(strategy).map(|k| k.net_cost))
+    };
+    let mut rows = Vec::new();
+    for ((kw, battery), report) in &reports {
+        for (name, k) in &report.strategies {
+            rows.push(HostingRow {
+                it_kw: *kw,
+                battery: *battery,
+                strategy: name,
+                net_cost: k.net_cost,
+                compute_revenue: k.compute_value,
+                net_margin: baseline(*battery, name).map_or(f64::NAN, |base| base - k.net_cost),
+                gpu_hours: k.gpu_hours,
+                compute_throttled_kwh: k.compute_throttled_kwh,
+                unserved_kwh: k.unserved_kwh,
+                jobs_due: k.jobs_due,
+                jobs_on_time: k.jobs_on_time,
+            });
+        }
+    }
+    let currency = &config.site.currency;
+    let mut csv = String::from(
+        "it_kw,battery,strategy,net_cost,compute_revenue,net_margin,gpu_hours,compute_throttled_kwh,unserved_kwh,jobs_due,jobs_on_time\n",
+    );
+    let mut printed = format!(
+        "{:>8} {:>8} {:<9} {:>14} {:>14} {:>14} {:>10} {:>10} {:>10} {:>9}\n",
+        "IT kW",
+        "battery",
+        "strategy",
+        format!("net ({currency})"),
+        "revenue",
+        "margin",
+        "GPU-h",
+        "throttled",
+        "unserved",
+        "on time"
+    );
+    for r in &rows {
+        csv.push_str(&format!(
+            "{},{},{},{:.4},{:.4},{:.4},{:.3},{:.3},{:.3},{},{}\n",
+            r.it_kw,
+            r.battery,
+            r.strategy,
+            r.net_cost,
+            r.compute_revenue,
+            r.net_margin,
+            r.gpu_hours,
+            r.compute_throttled_kwh,
+            r.unserved_kwh,
+            r.jobs_due,
+            r.jobs_on_time
+        ));
+        printed.push_str(&format!(
+            "{:>8} {:>8} {:<9} {:>14.2} {:>14.2} {:>14.2} {:>10.1} {:>6.1} kWh {:>6.1} kWh {:>9}\n",
+            r.it_kw,
+            if r.battery { "yes" } else { "no" },
+            r.strategy,
+            r.net_cost,
+            r.compute_revenue,
+            r.net_margin,
+            r.gpu_hours,
+            r.compute_throttled_kwh,
+            r.unserved_kwh,
+            format!("{}/{}", r.jobs_on_time, r.jobs_due)
+        ));
+    }
+    let write = |name: &str, text: String| -> Result<PathBuf, Failure> {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|error| {
+            Failure::Internal(format!("cannot write {}: {error}", path.display()))
+        })?;
+        Ok(path)
+    };
+    let csv_path = write("hosting.csv", csv)?;
+    let json = serde_json::to_string_pretty(&rows)
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+    let json_path = write("hosting.json", json + "\n")?;
+    let png_path = out.join("hosting.png");
+    let mut lines = Vec::new();
+    for &battery in batteries {
+        for strategy in strategies {
+            lines.push(StrategySeries {
+                name: format!(
+                    "{}{}",
+                    strategy.name(),
+                    if battery { "" } else { ", no battery" }
+                ),
+                points: rows
+                    .iter()
+                    .filter(|r| r.battery == battery && r.strategy == strategy.name())
+                    .map(|r| (r.it_kw, r.net_margin))
+                    .collect(),
+            });
+        }
+    }
+    draw_xy(
+        &png_path,
+        "What hosting compute earns the site",
+        "IT capacity (kW)",
+        currency,
+        &lines,
+    )
+    .map_err(Failure::Internal)?;
+    print!("{printed}");
+    println!(
+        "written: {}, {}, {} (and each variant's results in {}/it_kw=…)",
+        csv_path.display(),
+        json_path.display(),
+        png_path.display(),
+        out.display()
+    );
+    Ok(())
 }
 
 /// The period simulated.
@@ -293,8 +561,7 @@ fn parse_sweep(text: &str) -> Result<(String, Vec<f64>), Failure> {
 /// order. After Ctrl-C, simulations not yet started are skipped and those
 /// running stop at their next replan.
 fn run_all(
-    variants: &[(String, SiteConfig)],
-    inputs: &Inputs,
+    variants: &[(String, SiteConfig, &Inputs)],
     period: Period,
     strategies: &[Strategy],
     stop: &AtomicBool,
@@ -324,7 +591,7 @@ fn run_all(
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let (label, config) = &variants[v];
+                    let (label, config, inputs) = &variants[v];
                     let run = run_one(config, inputs, period, strategy, stop, bars, label);
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(run);
@@ -598,6 +865,24 @@ fn print_table(report: &Report) {
             k.battery_cycles,
             k.solve_p50_seconds
         );
+    }
+    if report.strategies.values().any(|k| k.compute_kwh > 0.0) {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>12} {:>12} {:>14}   (compute: revenue, GPU-hours at {} kW, throttled for charging)",
+            "strategy",
+            "revenue",
+            "GPU-hours",
+            "throttled",
+            arbiter_backtest::KW_PER_GPU
+        );
+        for (name, k) in &report.strategies {
+            let _ = writeln!(
+                out,
+                "{:<8} {:>12.2} {:>12.1} {:>10.1} kWh",
+                name, k.compute_value, k.gpu_hours, k.compute_throttled_kwh
+            );
+        }
     }
     if let Some(share) = report.savings_captured {
         let _ = writeln!(

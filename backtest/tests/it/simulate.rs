@@ -789,3 +789,32 @@ fn the_time_of_use_rule_charges_cheap_without_raising_the_peak_and_shaves_it() {
         naive.demand_charges
     );
 }
+
+#[test]
+fn compute_the_connection_cannot_carry_beside_charging_is_counted_as_throttled() {
+    // A 600 kW connection, no battery, and a job that would take 500 kW all
+    // day: when drivers charge above the forecast, the site throttles the
+    // job rather than a driver.
+    let config = config().variant("battery.soc_max_kwh", 0.0).unwrap();
+    let config = config.variant("grid.import_limit_kw", 600.0).unwrap();
+    let mut inputs = inputs(&config);
+    inputs.jobs = vec![queued(
+        "big",
+        "2024-10-24T07:00:00Z",
+        utc("2024-10-26T07:00:00Z"),
+        20_000.0,
+        JobKind::Preemptible {
+            min_kw: 10.0,
+            max_kw: 500.0,
+        },
+    )];
+    let tight = run(&config, &inputs, Strategy::Mpc, 24);
+    let figures = kpis(&config, &tight);
+    assert!(figures.compute_throttled_kwh > 1.0, "{figures:#?}");
+    assert!((figures.compute_kwh - billed_it_kwh(&tight)).abs() < 1e-6);
+    assert!((figures.gpu_hours - figures.compute_kwh / 0.7).abs() < 1e-9);
+    // With room to spare nothing is throttled.
+    let roomy = config.variant("grid.import_limit_kw", 4000.0).unwrap();
+    let spare = run(&roomy, &inputs, Strategy::Mpc, 24);
+    assert_eq!(kpis(&roomy, &spare).compute_throttled_kwh, 0.0);
+}

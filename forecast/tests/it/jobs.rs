@@ -132,3 +132,31 @@ fn the_synthetic_queue_is_reproducible_and_follows_its_distributions() {
     let share = blocks as f64 / jobs.len() as f64;
     assert!((0.15..=0.25).contains(&share), "block share {share}");
 }
+
+#[test]
+fn gpu_hour_prices_value_each_job_without_changing_the_queue() {
+    let (from, to) = (utc("2024-01-01T00:00:00Z"), utc("2024-02-01T00:00:00Z"));
+    let plain = SyntheticQueue::default().generate(from, to);
+    let valued = SyntheticQueue {
+        gpu_hour_prices: Some((1.5, 3.0)),
+        ..SyntheticQueue::default()
+    }
+    .generate(from, to);
+    assert_eq!(plain.len(), valued.len());
+    for (a, b) in plain.iter().zip(&valued) {
+        // The same job, with a value: 1.5 to 3 per GPU-hour at 0.7 kW is
+        // 2,142.9 to 4,285.7 per MWh.
+        assert_eq!(
+            (&a.id, a.submit, a.deadline, a.energy_kwh, a.kind),
+            (&b.id, b.submit, b.deadline, b.energy_kwh, b.kind)
+        );
+        assert_eq!(a.value_per_mwh, 0.0);
+        assert!(
+            (1.5 / 0.7 * 1000.0..3.0 / 0.7 * 1000.0).contains(&b.value_per_mwh),
+            "{b:?}"
+        );
+    }
+    let mean = valued.iter().map(|job| job.value_per_mwh).sum::<f64>() / valued.len() as f64;
+    // Uniform: the mean of ~186 draws is within 10% of the middle, 3,214.
+    assert!((mean - 2.25 / 0.7 * 1000.0).abs() < 321.0, "{mean}");
+}
