@@ -325,14 +325,19 @@ impl<'a> Simulation<'a> {
     }
 
     /// Replan on the cadence, and (`mpc`) whenever a job has been submitted
-    /// since the last plan: a controller reports it at once.
+    /// since the last plan: a controller reports it at once, and a plan
+    /// asked for mid-interval starts at the interval's start with the job's
+    /// window opening at its submission; the simulation makes it at the
+    /// start of the interval the job arrives in (its other decisions there
+    /// a few minutes early).
     fn replan_due(&self, at: DateTime<Utc>) -> bool {
+        let known_until = self.planned_at + self.step;
         let new_job = self.done > 0
             && self
                 .inputs
                 .jobs
                 .iter()
-                .any(|job| job.submit > self.planned_at && job.submit <= at);
+                .any(|job| job.submit >= known_until && job.submit < at + self.step);
         self.done.is_multiple_of(self.replan_steps) || (self.strategy == Strategy::Mpc && new_job)
     }
 
@@ -704,9 +709,11 @@ fn plan_at(
     };
     let horizon_end =
         at + TimeDelta::minutes(i64::from(site.interval_minutes) * prices.len() as i64);
-    // Forecasting, a job exists once submitted; with perfect foresight, as
-    // soon as it will be submitted within the window (it still cannot run
-    // before its submission). A finished job is gone.
+    // Forecasting, a job exists once submitted (in the interval at `at` or
+    // before: see `replan_due`); with perfect foresight, as soon as it will
+    // be submitted within the window. Neither runs before its submission.
+    // A finished job is gone.
+    let step = TimeDelta::minutes(i64::from(site.interval_minutes));
     let jobs = inputs
         .jobs
         .iter()
@@ -714,7 +721,7 @@ fn plan_at(
         .filter(|&(j, job)| {
             state.finished[j].is_none()
                 && match foresight {
-                    Foresight::Forecast => job.submit <= at,
+                    Foresight::Forecast => job.submit < at + step,
                     Foresight::Perfect => job.submit < horizon_end,
                 }
         })
@@ -872,15 +879,18 @@ fn naive(
     };
     let mut room =
         ((site.grid.import_limit_kw - ev_actual_kw).max(0.0) / compute.pue).min(compute.max_it_kw);
+    // A job submitted during the interval runs from its submission.
+    let step = TimeDelta::milliseconds((hours * 3_600_000.0).round() as i64);
     let mut order: Vec<usize> = (0..jobs.len())
-        .filter(|&j| jobs[j].submit <= at && jobs[j].deadline > at && state.finished[j].is_none())
+        .filter(|&j| {
+            jobs[j].submit < at + step && jobs[j].deadline > at && state.finished[j].is_none()
+        })
         .collect();
     order.sort_by_key(|&j| (jobs[j].deadline, j));
     let mut instruction = Instruction {
         ev_forecast_kw: ev_actual_kw,
         ..Instruction::default()
     };
-    let step = TimeDelta::milliseconds((hours * 3_600_000.0).round() as i64);
     for j in order {
         let remaining_kw = (jobs[j].energy_kwh - state.delivered[j]) / hours;
         // Full power while its window is open (part of the interval at

@@ -222,8 +222,9 @@ fn every_ledger_row_balances_respects_the_limits_and_continues_the_battery() {
         assert_eq!(k.jobs_on_time, 3, "{}", strategy.name());
         if strategy == Strategy::Mpc {
             assert!(k.solve_p50_seconds > 0.0);
-            // Hourly, plus one at 13:15 for the job submitted at 13:05.
-            assert_eq!(k.plans.values().sum::<usize>(), 49);
+            // Hourly: the job submitted at 13:05 is planned from 13:00, the
+            // start of the interval it arrives in, an hourly replan.
+            assert_eq!(k.plans.values().sum::<usize>(), 48);
         }
     }
 }
@@ -787,6 +788,47 @@ fn the_time_of_use_rule_charges_cheap_without_raising_the_peak_and_shaves_it() {
         "tou {:?} against naive {:?}",
         tou.demand_charges,
         naive.demand_charges
+    );
+}
+
+#[test]
+fn a_job_arriving_mid_interval_is_planned_from_that_interval() {
+    // Submitted at 09:20, due at 09:35: 15 minutes, 10 of them in the 09:15
+    // quarter hour, at up to 120 kW holds 30 kWh; it needs 20. mpc plans
+    // it from 09:15 (an extra plan, not on the hour) and meets it.
+    let config = config();
+    let mut inputs = inputs(&config);
+    inputs.jobs = vec![queued(
+        "quick",
+        "2024-10-24T09:20:00Z",
+        utc("2024-10-24T09:35:00Z"),
+        20.0,
+        JobKind::Preemptible {
+            min_kw: 10.0,
+            max_kw: 120.0,
+        },
+    )];
+    for strategy in [Strategy::Mpc, Strategy::Naive] {
+        let run = run(&config, &inputs, strategy, 4);
+        assert!(run.jobs[0].on_time(), "{strategy:?}: {:?}", run.jobs[0]);
+        // Nothing before its submission: the 09:15 interval holds at most
+        // 2/3 of 120 kW on average.
+        let at_0915 = run
+            .rows
+            .iter()
+            .find(|row| row.timestamp_utc == utc("2024-10-24T09:15:00Z"))
+            .unwrap();
+        assert!(
+            at_0915.compute_it_kw <= 80.0 + 1e-6,
+            "{strategy:?}: {}",
+            at_0915.compute_it_kw
+        );
+    }
+    let mpc = kpis(&config, &run(&config, &inputs, Strategy::Mpc, 4));
+    assert_eq!(
+        mpc.plans.values().sum::<usize>(),
+        5,
+        "four hourly and one at 09:15"
     );
 }
 
