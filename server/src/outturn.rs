@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use arbiter_backtest::SiteConfig;
+use arbiter_optimizer::IntervalPlan;
 
 use crate::planning::interval_start;
 
@@ -19,32 +20,11 @@ pub struct PlanDocument {
     pub plan: PlanIntervals,
 }
 
-/// The intervals of a [`PlanDocument`].
+/// The intervals of a [`PlanDocument`] (the optimizer's plan format).
 #[derive(Debug, Clone, Deserialize)]
 pub struct PlanIntervals {
     /// In time order.
-    pub intervals: Vec<Planned>,
-}
-
-/// One planned interval.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Planned {
-    /// Its start.
-    pub start: DateTime<Utc>,
-    /// Day-ahead price, per MWh.
-    pub price_per_mwh: f64,
-    /// Grid import, kW.
-    pub import_kw: f64,
-    /// Grid export, kW.
-    pub export_kw: f64,
-    /// Battery charging, kW.
-    pub charge_kw: f64,
-    /// Battery discharging, kW.
-    pub discharge_kw: f64,
-    /// Stored energy at the interval's end, kWh.
-    pub soc_kwh: f64,
-    /// Compute power (IT), kW.
-    pub compute_it_kw: f64,
+    pub intervals: Vec<IntervalPlan>,
 }
 
 /// A controller's report, as far as the comparison reads it.
@@ -242,7 +222,7 @@ mod tests {
                     .iter()
                     .enumerate()
                     .map(
-                        |(k, &(price, import, export, charge, discharge, soc))| Planned {
+                        |(k, &(price, import, export, charge, discharge, soc))| IntervalPlan {
                             start: start + TimeDelta::minutes(15 * k as i64),
                             price_per_mwh: price,
                             import_kw: import,
@@ -250,7 +230,10 @@ mod tests {
                             charge_kw: charge,
                             discharge_kw: discharge,
                             soc_kwh: soc,
+                            ev_served_kw: 0.0,
+                            unserved_kw: 0.0,
                             compute_it_kw: 100.0,
+                            jobs: Default::default(),
                         },
                     )
                     .collect(),

@@ -138,6 +138,31 @@ impl Browser {
             .expect("the page opens");
     }
 
+    /// Opens `url` and waits until the page has drawn `ready` (its
+    /// `data-ready`).
+    fn open_ready(&self, url: &str, ready: &str) {
+        self.open(url);
+        self.wait_until(
+            &format!("return document.getElementById('page').dataset.ready === '{ready}'"),
+            Duration::from_secs(20),
+        );
+    }
+
+    /// Chooses `file` in the prices page's upload form and sends it.
+    fn upload(&self, file: &std::path::Path) {
+        self.runtime
+            .block_on(async {
+                let input = self.client().find(Locator::Id("upload-file")).await?;
+                input.send_keys(&file.display().to_string()).await?;
+                self.client()
+                    .find(Locator::Css("#upload button[type=submit]"))
+                    .await?
+                    .click()
+                    .await
+            })
+            .expect("the upload form");
+    }
+
     /// Runs a script in the page and returns its value.
     fn eval(&self, script: &str) -> serde_json::Value {
         self.runtime
@@ -315,11 +340,7 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
     let browser = Browser::start();
     let base = service.url("");
     browser.sign_in(&base, &service.demo_key("trader"));
-    browser.open(&format!("{base}/#/sites/np15-hub"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === '1'",
-        Duration::from_secs(10),
-    );
+    browser.open_ready(&format!("{base}/#/sites/np15-hub"), "1");
     let in_page = browser.eval("return document.getElementById('page').dataset.renderMs");
     let drawn = browser.eval(
         "const page = document.getElementById('page');
@@ -389,15 +410,7 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
     )
     .json();
     let explain = &latest["plan"]["explain"];
-    let mut bound: Vec<String> = explain["intervals"]
-        .as_array()
-        .expect("intervals")
-        .iter()
-        .flat_map(|why| why["binding"].as_array().cloned().unwrap_or_default())
-        .map(|binding| binding["constraint"].as_str().unwrap_or("").to_owned())
-        .collect();
-    bound.sort();
-    bound.dedup();
+    let bound = bound_constraints(explain);
     assert!(
         !bound.is_empty(),
         "the demo plan binds some limit: {explain}"
@@ -461,11 +474,7 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
     );
     let on_screen = published.elapsed();
     // A full load of the page (a new document: scripts, key check, data).
-    browser.open(&format!("{base}/?load#/sites/np15-hub"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === '2'",
-        Duration::from_secs(10),
-    );
+    browser.open_ready(&format!("{base}/?load#/sites/np15-hub"), "2");
     let load = browser.eval(
         "const entries = performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'));
          return {at: document.getElementById('page').dataset.readyAt,
@@ -478,6 +487,20 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
          ({bytes} bytes transferred); plan v2 on screen {on_screen:?} after it was stored",
         load["at"]
     );
+}
+
+/// The limits a plan's `explain` part says bind somewhere, each once, sorted.
+fn bound_constraints(explain: &serde_json::Value) -> Vec<String> {
+    let mut bound: Vec<String> = explain["intervals"]
+        .as_array()
+        .expect("intervals")
+        .iter()
+        .flat_map(|why| why["binding"].as_array().cloned().unwrap_or_default())
+        .map(|binding| binding["constraint"].as_str().unwrap_or("").to_owned())
+        .collect();
+    bound.sort();
+    bound.dedup();
+    bound
 }
 
 /// Moves the demo's simulated clock on by `minutes` (as its admin).
@@ -527,11 +550,7 @@ fn the_site_page_sets_what_ran_against_the_plans_in_force() {
     let browser = Browser::start();
     let base = service.url("");
     browser.sign_in(&base, &trader);
-    browser.open(&format!("{base}/#/sites/np15-hub"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === '2'",
-        Duration::from_secs(10),
-    );
+    browser.open_ready(&format!("{base}/#/sites/np15-hub"), "2");
     // The page reads from the day before the plan's start: every interval
     // from the first plan's on, in three charts.
     let drawn = browser.eval(
@@ -631,11 +650,7 @@ fn the_jobs_and_history_pages_show_the_queue_and_what_changed_between_two_plans(
     browser.sign_in(&base, &trader);
 
     // Jobs: the open ones by deadline, each with what it needs.
-    browser.open(&format!("{base}/#/sites/np15-hub/jobs"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === 'jobs'",
-        Duration::from_secs(10),
-    );
+    browser.open_ready(&format!("{base}/#/sites/np15-hub/jobs"), "jobs");
     let table = browser.eval(
         "return [...document.querySelectorAll('#jobs-table tbody tr')].map(r => [...r.cells].map(c => c.textContent))",
     );
@@ -662,11 +677,7 @@ fn the_jobs_and_history_pages_show_the_queue_and_what_changed_between_two_plans(
 
     // History: the two plans, the later against the earlier, with the
     // basis fields that changed (the hour moved on, so its telemetry).
-    browser.open(&format!("{base}/#/sites/np15-hub/history"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === 'history'",
-        Duration::from_secs(10),
-    );
+    browser.open_ready(&format!("{base}/#/sites/np15-hub/history"), "history");
     let versions = browser.eval(
         "return [...document.querySelectorAll('#history-table tbody tr')].map(r => r.cells[0].textContent)",
     );
@@ -718,11 +729,7 @@ fn a_trader_uploads_a_day_of_prices_as_csv_and_sees_its_revisions() {
     let browser = Browser::start();
     let base = service.url("");
     browser.sign_in(&base, &service.demo_key("trader"));
-    browser.open(&format!("{base}/#/prices"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === 'prices'",
-        Duration::from_secs(10),
-    );
+    browser.open_ready(&format!("{base}/#/prices"), "prices");
     // The days around the demo's clock (2024-10-24): 10-21 to 10-25, of
     // which the fixture week stores 10-24 and 10-25 (and on).
     let days = browser.eval(
@@ -767,19 +774,7 @@ fn a_trader_uploads_a_day_of_prices_as_csv_and_sees_its_revisions() {
     let file = folder.path().join("day.csv");
     std::fs::write(&file, csv).expect("written");
     browser.eval("document.getElementById('upload-day').value = '2024-10-25'; return true");
-    browser
-        .runtime
-        .block_on(async {
-            let input = browser.client().find(Locator::Id("upload-file")).await?;
-            input.send_keys(&file.display().to_string()).await?;
-            browser
-                .client()
-                .find(Locator::Css("#upload button[type=submit]"))
-                .await?
-                .click()
-                .await
-        })
-        .expect("the upload form");
+    browser.upload(&file);
     browser.wait_until(
         "return document.getElementById('upload-result').textContent.startsWith('Stored')",
         Duration::from_secs(10),
@@ -810,19 +805,7 @@ fn a_trader_uploads_a_day_of_prices_as_csv_and_sees_its_revisions() {
     )
     .expect("written");
     browser.eval("document.getElementById('upload-day').value = '2024-10-26'; return true");
-    browser
-        .runtime
-        .block_on(async {
-            let input = browser.client().find(Locator::Id("upload-file")).await?;
-            input.send_keys(&file.display().to_string()).await?;
-            browser
-                .client()
-                .find(Locator::Css("#upload button[type=submit]"))
-                .await?
-                .click()
-                .await
-        })
-        .expect("the upload form");
+    browser.upload(&file);
     browser.wait_until(
         "return document.getElementById('upload-result').textContent.startsWith('Refused')",
         Duration::from_secs(10),
@@ -832,11 +815,7 @@ fn a_trader_uploads_a_day_of_prices_as_csv_and_sees_its_revisions() {
 
     // An analyst reads prices but has no upload form.
     browser.sign_in(&base, &service.demo_key("analyst"));
-    browser.open(&format!("{base}/#/prices"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === 'prices'",
-        Duration::from_secs(10),
-    );
+    browser.open_ready(&format!("{base}/#/prices"), "prices");
     assert_eq!(
         browser.eval("return document.getElementById('upload') === null"),
         json!(true)
@@ -850,11 +829,7 @@ fn an_analyst_runs_a_backtest_from_the_page_and_reads_its_results() {
     let base = service.url("");
     let analyst = service.demo_key("analyst");
     browser.sign_in(&base, &analyst);
-    browser.open(&format!("{base}/#/backtests"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === 'backtests'",
-        Duration::from_secs(10),
-    );
+    browser.open_ready(&format!("{base}/#/backtests"), "backtests");
     browser.eval(
         "document.getElementById('bt-from').value = '2024-10-24';
          document.getElementById('bt-to').value = '2024-10-25';
@@ -928,11 +903,7 @@ fn an_analyst_runs_a_backtest_from_the_page_and_reads_its_results() {
 
     // A trader reads backtests but may not start one.
     browser.sign_in(&base, &service.demo_key("trader"));
-    browser.open(&format!("{base}/#/backtests"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === 'backtests'",
-        Duration::from_secs(10),
-    );
+    browser.open_ready(&format!("{base}/#/backtests"), "backtests");
     let runs = call(
         "GET",
         &service.url("/v1/backtests"),
@@ -985,11 +956,7 @@ fn the_why_panel_names_the_limits_of_a_hand_made_case() {
     let browser = Browser::start();
     let base = service.url("");
     browser.sign_in(&base, &trader);
-    browser.open(&format!("{base}/#/sites/why-site"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === '1'",
-        Duration::from_secs(10),
-    );
+    browser.open_ready(&format!("{base}/#/sites/why-site"), "1");
     let listed = browser
         .eval("return [...document.querySelectorAll('#why-binding li')].map(li => li.textContent)");
     let listed: Vec<String> = serde_json::from_value(listed).expect("texts");
@@ -1003,15 +970,7 @@ fn the_why_panel_names_the_limits_of_a_hand_made_case() {
     );
     // Whatever else binds is what the plan's explain part says.
     let explain = &planned.json()["plan"]["explain"];
-    let mut bound: Vec<String> = explain["intervals"]
-        .as_array()
-        .expect("intervals")
-        .iter()
-        .flat_map(|why| why["binding"].as_array().cloned().unwrap_or_default())
-        .map(|binding| binding["constraint"].as_str().unwrap_or("").to_owned())
-        .collect();
-    bound.sort();
-    bound.dedup();
+    let bound = bound_constraints(explain);
     let shown = browser.eval(
         "return [...new Set([...document.querySelectorAll('#why-binding li')].map(li => li.dataset.constraint))].sort()",
     );
@@ -1108,11 +1067,7 @@ fn every_page_is_labelled_keyboard_reachable_and_fits_a_phone() {
             );
         }
         if width < 500 {
-            browser.open(&format!("{base}/?phone#/sites/np15-hub"));
-            browser.wait_until(
-                "return document.getElementById('page').dataset.ready === '2'",
-                Duration::from_secs(10),
-            );
+            browser.open_ready(&format!("{base}/?phone#/sites/np15-hub"), "2");
             browser.screenshot("dashboard-phone");
         }
     }
@@ -1165,11 +1120,7 @@ fn the_fleet_page_lists_a_thousand_planned_sites() {
     browser.sign_in(&base, &trader);
     let mut times = Vec::new();
     for k in 0..5 {
-        browser.open(&format!("{base}/?{k}#/fleet"));
-        browser.wait_until(
-            "return document.getElementById('page').dataset.ready === 'fleet'",
-            Duration::from_secs(20),
-        );
+        browser.open_ready(&format!("{base}/?{k}#/fleet"), "fleet");
         times.push(
             browser
                 .eval("return Number(document.getElementById('page').dataset.readyAt)")
@@ -1219,11 +1170,7 @@ fn the_pages_work_in_firefox_too() {
     let base = service.url("");
     let trader = service.demo_key("trader");
     browser.sign_in(&base, &trader);
-    browser.open(&format!("{base}/#/sites/np15-hub"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === '1'",
-        Duration::from_secs(20),
-    );
+    browser.open_ready(&format!("{base}/#/sites/np15-hub"), "1");
     let drawn = browser.eval(
         "return {intervals: document.getElementById('page').dataset.intervals,
                  charts: document.querySelectorAll('#plan-charts svg').length,
@@ -1239,15 +1186,7 @@ fn the_pages_work_in_firefox_too() {
         &[],
     )
     .json();
-    let mut bound: Vec<String> = latest["plan"]["explain"]["intervals"]
-        .as_array()
-        .expect("intervals")
-        .iter()
-        .flat_map(|why| why["binding"].as_array().cloned().unwrap_or_default())
-        .map(|binding| binding["constraint"].as_str().unwrap_or("").to_owned())
-        .collect();
-    bound.sort();
-    bound.dedup();
+    let bound = bound_constraints(&latest["plan"]["explain"]);
     assert_eq!(drawn["why"], json!(bound));
     // The event stream (fetch with a reader) works here too.
     advance(&service, 60);
@@ -1258,20 +1197,12 @@ fn the_pages_work_in_firefox_too() {
     );
     browser.screenshot("dashboard-firefox");
     // The history and prices pages draw.
-    browser.open(&format!("{base}/#/sites/np15-hub/history"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === 'history'",
-        Duration::from_secs(20),
-    );
+    browser.open_ready(&format!("{base}/#/sites/np15-hub/history"), "history");
     assert_eq!(
         browser.eval("return document.querySelectorAll('#diff-charts svg').length"),
         json!(3)
     );
-    browser.open(&format!("{base}/#/prices"));
-    browser.wait_until(
-        "return document.getElementById('page').dataset.ready === 'prices'",
-        Duration::from_secs(20),
-    );
+    browser.open_ready(&format!("{base}/#/prices"), "prices");
     assert!(
         browser
             .eval("return document.querySelectorAll('#prices-table tbody tr').length")

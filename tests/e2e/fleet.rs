@@ -14,18 +14,7 @@ const LEASE_SECONDS: u64 = 3;
 
 /// A key of `role` (for `sites`) created in the database at `url`.
 fn key_on(url: &str, role: &str, sites: &[&str]) -> String {
-    let output = Command::new(binary())
-        .args(["keys", "create", "--role", role, "--database-url", url])
-        .args(sites.iter().flat_map(|site| ["--site", site]))
-        .current_dir(root())
-        .output()
-        .expect("arbiter keys runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    crate::serve::create_key(&["--database-url", url], role, sites)
 }
 
 /// A replica on the database at `url`, its planning loop on, on a

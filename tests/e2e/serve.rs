@@ -102,24 +102,15 @@ impl Service {
     /// A new key of `role` (for `sites`), made with `arbiter keys create`
     /// on the service's database while it runs.
     pub(crate) fn new_key(&self, role: &str, sites: &[&str]) -> String {
-        let database = match (&self.database_url, &self.dir) {
-            (Some(url), _) => ["--database-url".to_owned(), url.clone()],
-            (None, Some(dir)) => ["--data-dir".to_owned(), dir.path().display().to_string()],
+        match (&self.database_url, &self.dir) {
+            (Some(url), _) => create_key(&["--database-url", url], role, sites),
+            (None, Some(dir)) => create_key(
+                &["--data-dir", &dir.path().display().to_string()],
+                role,
+                sites,
+            ),
             (None, None) => panic!("a running service has its folder"),
-        };
-        let output = Command::new(binary())
-            .args(["keys", "create", "--role", role])
-            .args(&database)
-            .args(sites.iter().flat_map(|site| ["--site", site]))
-            .current_dir(root())
-            .output()
-            .expect("arbiter keys runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+        }
     }
 
     /// The key `--demo` printed for `role`.
@@ -141,6 +132,24 @@ impl Drop for Service {
 }
 
 /// A fresh data folder.
+/// A key of `role` (for `sites`) made with `arbiter keys create` on the
+/// database `database` names (`--database-url URL` or `--data-dir DIR`).
+pub(crate) fn create_key(database: &[&str], role: &str, sites: &[&str]) -> String {
+    let output = Command::new(binary())
+        .args(["keys", "create", "--role", role])
+        .args(database)
+        .args(sites.iter().flat_map(|site| ["--site", site]))
+        .current_dir(root())
+        .output()
+        .expect("arbiter keys runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
 pub(crate) fn data_dir(name: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(&format!("arbiter-serve-{name}-"))
