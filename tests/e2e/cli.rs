@@ -252,3 +252,66 @@ fn bench_cycle_plans_every_site_and_reports_the_solve_times() {
     assert_eq!(refused.status.code(), Some(2));
     assert_eq!(stderr(&refused), "error: --sites must be at least 1\n");
 }
+
+#[test]
+fn the_solve_corpus_bench_draws_valid_problems_and_checks_them_against_the_textbook_model() {
+    let dir = temp_dir("corpus");
+    let out = dir.path().to_str().unwrap();
+    let output = arbiter(&[
+        "bench",
+        "solve-corpus",
+        "--count",
+        "4",
+        "--seed",
+        "3",
+        "--time-limit",
+        "30",
+        "--out",
+        out,
+    ]);
+    // It exits non-zero when an optimum disagrees with the textbook's.
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    let rows: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("corpus.json")).unwrap())
+            .unwrap();
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let name = row["name"].as_str().unwrap();
+        let problem = dir.path().join(format!("{name}.json"));
+        // The same problem again through `arbiter validate`.
+        let checked = arbiter(&["validate", problem.to_str().unwrap()]);
+        assert!(checked.status.success(), "{name}: {}", stderr(&checked));
+        let t = row["intervals"].as_u64().unwrap();
+        assert!((6..=192).contains(&t), "{row}");
+        assert!([5, 10, 15, 20, 30, 60].contains(&row["interval_minutes"].as_u64().unwrap()));
+        assert!(row["lead"].as_f64().unwrap() > 0.0);
+    }
+    // The same seed, the same problems.
+    let again = temp_dir("corpus-again");
+    let output = arbiter(&[
+        "bench",
+        "solve-corpus",
+        "--count",
+        "4",
+        "--seed",
+        "3",
+        "--time-limit",
+        "30",
+        "--out",
+        again.path().to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    for row in &rows {
+        let name = format!("{}.json", row["name"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(&name)).unwrap(),
+            std::fs::read_to_string(again.path().join(&name)).unwrap()
+        );
+    }
+    assert!(stdout(&output).contains("lead over the textbook model: median"));
+}

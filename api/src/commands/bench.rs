@@ -32,6 +32,38 @@ pub enum Command {
         after_help = "Example:\n  arbiter bench cycle --sites 1000 --out results/bench-cycle.json"
     )]
     Cycle(CycleArgs),
+    /// The solver's tail: a corpus of problems drawn like the contract's
+    /// hidden cases (6–192 intervals of 5–60 min on real prices, up to 8
+    /// jobs with blocks, minimum powers and start costs, demand charges,
+    /// targets), each solved as `arbiter solve` solves it and in the
+    /// textbook formulation (every binary, loose bounds, no cuts, no warm
+    /// start, HiGHS's defaults) in the same run. Prints each problem's time,
+    /// the distribution and the textbook's time as a ratio, and checks the
+    /// two optima agree within the gap.
+    #[command(
+        after_help = "Example:\n  arbiter bench solve-corpus --count 40 --seed 1 --out results/corpus"
+    )]
+    SolveCorpus(CorpusArgs),
+}
+
+/// Options of `arbiter bench solve-corpus`.
+#[derive(Debug, clap::Args)]
+pub struct CorpusArgs {
+    /// Problems to draw.
+    #[arg(long, default_value_t = 40)]
+    count: usize,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Relative MIP gap of both solves.
+    #[arg(long, default_value_t = 1e-4)]
+    mip_gap: f64,
+    /// Time limit of each solve, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    time_limit: f64,
+    /// Write each problem (`NAME.json`) and the figures (`corpus.json`) here.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Options of `arbiter bench cycle`.
@@ -73,6 +105,7 @@ pub struct CycleArgs {
 pub fn run(command: &Command) -> ExitCode {
     match command {
         Command::Cycle(args) => super::exit(cycle(args)),
+        Command::SolveCorpus(args) => super::exit(solve_corpus(args)),
     }
 }
 
@@ -379,4 +412,173 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+/// One problem of the corpus, solved both ways.
+#[derive(Debug, Serialize)]
+struct CorpusRow {
+    name: String,
+    intervals: usize,
+    interval_minutes: u64,
+    jobs: usize,
+    seconds: f64,
+    status: String,
+    objective: f64,
+    textbook_seconds: f64,
+    textbook_status: String,
+    textbook_objective: f64,
+    /// Textbook time ÷ this time.
+    lead: f64,
+}
+
+fn solve_corpus(args: &CorpusArgs) -> Result<(), Failure> {
+    use arbiter_optimizer::{Formulation, Problem, SolveOptions, WarmStart, solve_with_stats};
+    if !(args.mip_gap >= 0.0 && args.time_limit > 0.0) {
+        return Err(invalid("--mip-gap must be ≥ 0 and --time-limit > 0"));
+    }
+    let corpus = super::corpus::generate(std::path::Path::new("."), args.seed, args.count)?;
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out)
+            .map_err(|error| invalid(format!("cannot create {}: {error}", out.display())))?;
+    }
+    let limit = std::time::Duration::from_secs_f64(args.time_limit);
+    let ours = SolveOptions {
+        mip_gap: args.mip_gap,
+        time_limit: limit,
+        threads: Some(1),
+        ..SolveOptions::default()
+    };
+    let textbook = SolveOptions {
+        formulation: Formulation::textbook(),
+        warm_start: WarmStart::None,
+        tuned_solver: false,
+        relax_and_fix: false,
+        search_limit_from_incumbent: None,
+        ..ours.clone()
+    };
+    let bar = ProgressBar::new(corpus.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} problems, {elapsed} elapsed, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message("solving");
+    let mut rows = Vec::new();
+    for (name, value) in &corpus {
+        let text = value.to_string();
+        if let Some(out) = &args.out {
+            let path = out.join(format!("{name}.json"));
+            std::fs::write(
+                &path,
+                serde_json::to_string_pretty(value).unwrap_or_default(),
+            )
+            .map_err(|error| {
+                Failure::Internal(format!("cannot write {}: {error}", path.display()))
+            })?;
+        }
+        let problem = Problem::from_json(&text)
+            .map_err(|error| Failure::Internal(format!("{name} does not validate: {error}")))?;
+        let time = |options: &SolveOptions| {
+            let since = Instant::now();
+            let (plan, _) = solve_with_stats(&problem, options);
+            (since.elapsed().as_secs_f64(), plan)
+        };
+        let (seconds, plan) = time(&ours);
+        let (textbook_seconds, reference) = time(&textbook);
+        rows.push(CorpusRow {
+            name: name.clone(),
+            intervals: problem.intervals(),
+            interval_minutes: value["interval_minutes"].as_u64().unwrap_or(0),
+            jobs: value["jobs"].as_array().map_or(0, Vec::len),
+            seconds,
+            status: plan.status.as_str().to_owned(),
+            objective: plan.objective,
+            textbook_seconds,
+            textbook_status: reference.status.as_str().to_owned(),
+            textbook_objective: reference.objective,
+            lead: textbook_seconds / seconds.max(1e-9),
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "{:<16} {:>5} {:>4} {:>4} {:>10} {:>9} {:>12} {:>10} {:>9} {:>7}",
+        "problem",
+        "T",
+        "min",
+        "jobs",
+        "seconds",
+        "status",
+        "objective",
+        "textbook",
+        "status",
+        "lead"
+    );
+    let mut disagree = Vec::new();
+    for row in &rows {
+        println!(
+            "{:<16} {:>5} {:>4} {:>4} {:>10.3} {:>9} {:>12.2} {:>10.3} {:>9} {:>6.1}×",
+            row.name,
+            row.intervals,
+            row.interval_minutes,
+            row.jobs,
+            row.seconds,
+            row.status,
+            row.objective,
+            row.textbook_seconds,
+            row.textbook_status,
+            row.lead
+        );
+        // Both optimal: within the gap of each other (plus a cent).
+        let both = row.status == "optimal" && row.textbook_status == "optimal";
+        let tolerance =
+            2.0 * args.mip_gap * row.objective.abs().max(row.textbook_objective.abs()) + 0.01;
+        if both && (row.objective - row.textbook_objective).abs() > tolerance {
+            disagree.push(row.name.clone());
+        }
+    }
+    let mut times: Vec<f64> = rows.iter().map(|r| r.seconds).collect();
+    times.sort_by(f64::total_cmp);
+    let mut leads: Vec<f64> = rows.iter().map(|r| r.lead).collect();
+    leads.sort_by(f64::total_cmp);
+    let slower = rows.iter().filter(|r| r.lead < 1.0).count();
+    println!(
+        "{} problems (seed {}, gap {}): p50 {:.3} s, p95 {:.3} s, max {:.3} s; lead over the textbook model: median {:.1}×, least {:.2}×; {} slower than it; {}",
+        rows.len(),
+        args.seed,
+        args.mip_gap,
+        quantile(&times, 0.5),
+        quantile(&times, 0.95),
+        times.last().copied().unwrap_or(0.0),
+        quantile(&leads, 0.5),
+        leads.first().copied().unwrap_or(0.0),
+        slower,
+        if disagree.is_empty() {
+            "every optimum agrees with the textbook's".to_owned()
+        } else {
+            format!("optima disagree: {}", disagree.join(", "))
+        }
+    );
+    if let Some(out) = &args.out {
+        let path = out.join("corpus.json");
+        let json = serde_json::to_string_pretty(&rows)
+            .map_err(|error| Failure::Internal(error.to_string()))?;
+        std::fs::write(&path, json + "\n").map_err(|error| {
+            Failure::Internal(format!("cannot write {}: {error}", path.display()))
+        })?;
+        println!(
+            "written: {} and each problem in {}",
+            path.display(),
+            out.display()
+        );
+    }
+    if disagree.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Internal(format!(
+            "the optima of {} disagree",
+            disagree.join(", ")
+        )))
+    }
 }

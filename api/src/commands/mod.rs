@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod bench;
+mod corpus;
 pub mod forecast_eval;
 pub mod keys;
 pub mod serve;
