@@ -551,6 +551,8 @@ async function backtestResults(page, run) {
     ["Compute value (−)", (s) => money(s.compute_value)],
     ["Deadline penalties", (s) => money(s.deadline_penalties)],
     ["Compute energy (kWh)", (s) => number(s.compute_kwh, 0)],
+    ["GPU-hours (at 0.7 kW)", (s) => number(s.gpu_hours, 0)],
+    ["Compute throttled for charging (kWh)", (s) => number(s.compute_throttled_kwh, 1)],
     ["Jobs on time", (s) => s.jobs_on_time + " of " + s.jobs_due],
     ["Unserved charging (kWh)", (s) => number(s.unserved_kwh, 1)],
     ["Import (kWh)", (s) => number(s.import_kwh, 0)],
@@ -561,6 +563,11 @@ async function backtestResults(page, run) {
   if (report.savings_captured !== null && report.savings_captured !== undefined) {
     page.append(h("p", { id: "bt-captured" }, "mpc captures " + (report.savings_captured * 100).toFixed(1) + "% of perfect foresight's savings over naive." +
       (report.missed_by_mpc_only && report.missed_by_mpc_only.length ? " Deadlines mpc missed that perfect met: " + report.missed_by_mpc_only.join(", ") + "." : "")));
+  }
+  const against = report.mpc_against_best_rule;
+  if (against) {
+    page.append(h("p", { id: "bt-against" }, "mpc " + (against.saving >= 0 ? "saves " : "loses ") + number(Math.abs(against.saving), 2) + " " + report.currency +
+      " (" + (100 * Math.abs(against.share)).toFixed(1) + "%) against the best rule that ran, " + against.rule + "."));
   }
   page.append(dataTable("bt-kpis", "Each strategy's KPIs", ["KPI"].concat(names), lines.map(([label, f]) => [label].concat(names.map((n) => f(k(n)))))));
   let csv;

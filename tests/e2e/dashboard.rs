@@ -897,6 +897,17 @@ fn an_analyst_runs_a_backtest_from_the_page_and_reads_its_results() {
     );
     assert_eq!(drawn["week"], json!(["96", "96", "96"]));
     assert_eq!(drawn["savings"], json!(["mpc", "perfect"]));
+    // What mpc saves against the best rule (naive, the only one that ran).
+    let against = &report["mpc_against_best_rule"];
+    assert_eq!(against["rule"], "naive");
+    assert!(
+        browser.text("#bt-against").starts_with(&format!(
+            "mpc saves {} USD",
+            thousands(against["saving"].as_f64().expect("a saving"))
+        )),
+        "{}",
+        browser.text("#bt-against")
+    );
     browser.screenshot("dashboard-backtest");
     browser.eval("document.getElementById('bt-week-charts').scrollIntoView(); return true");
     browser.screenshot("dashboard-backtest-charts");
