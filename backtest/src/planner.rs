@@ -187,6 +187,7 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
     // an interval inside its window (contract v1.1).
     let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
 
+    let owed = owed_by_horizon_end(config, snapshot, horizon_end);
     let mut jobs = Vec::new();
     for open in &snapshot.jobs {
         let job = open.job;
@@ -196,6 +197,30 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
         }
         let release = rfc(job.submit.max(at));
         let due_in_horizon = job.deadline <= horizon_end;
+        // A job due later that cannot wait any longer: what it owes by the
+        // horizon's end is planned as due then (and only that: the rest
+        // waits for the next plan).
+        if let Some(&owed) = owed.get(job.id.as_str())
+            && !due_in_horizon
+            && let JobKind::Preemptible { min_kw, max_kw } = job.kind
+        {
+            jobs.push(RawJob::Preemptible(RawPreemptibleJob {
+                id: job.id.clone(),
+                energy_kwh: owed,
+                min_kw: min_kw
+                    .min((owed / hours * 1000.0).floor() / 1000.0)
+                    .max(1e-3)
+                    .min(max_kw),
+                max_kw,
+                release: release.clone(),
+                deadline: rfc(horizon_end),
+                value_per_mwh: Some(job.value_per_mwh),
+                shortfall_penalty_per_mwh: Some(job.shortfall_penalty_per_mwh.max(keep_deadline)),
+                start_cost: None,
+                running: Some(open.running),
+            }));
+            continue;
+        }
         let (value, penalty) = if due_in_horizon {
             (
                 job.value_per_mwh,
@@ -329,6 +354,61 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
     })
 }
 
+/// Share of the container and of a job's power counted on after the
+/// horizon for the work already queued: the rest is headroom for jobs not
+/// yet submitted and for charging that throttles compute.
+const AFTER_HORIZON_SHARE: f64 = 0.8;
+
+/// The energy each preemptible job due after the horizon must get within
+/// it so that the queued work can still finish by its deadlines: after the
+/// horizon a job gets at most [`AFTER_HORIZON_SHARE`] of its most power,
+/// and, earliest deadline first, all of them together at most that share of
+/// the container. A plan that defers such work to cheap hours beyond its
+/// horizon would otherwise leave too little time once the deadline comes
+/// into view (CAISO 2023, jobs 1678–1689: four large jobs due within a day
+/// of each other, each a few kWh to 2.6% short). Blocks run whole, and
+/// are left to their own deadlines.
+fn owed_by_horizon_end<'a>(
+    config: &SiteConfig,
+    snapshot: &Snapshot<'a>,
+    horizon_end: DateTime<Utc>,
+) -> HashMap<&'a str, f64> {
+    let Some(compute) = &config.site.compute else {
+        return HashMap::new();
+    };
+    let hours_after =
+        |deadline: DateTime<Utc>| (deadline - horizon_end).num_seconds().max(0) as f64 / 3600.0;
+    let mut later: Vec<(&'a QueuedJob, f64)> = snapshot
+        .jobs
+        .iter()
+        .filter(|open| open.job.deadline > horizon_end)
+        .filter(|open| matches!(open.job.kind, JobKind::Preemptible { .. }))
+        .map(|open| {
+            (
+                open.job,
+                (open.job.energy_kwh - open.delivered_kwh).max(0.0),
+            )
+        })
+        .filter(|&(_, remaining)| remaining > 1e-6)
+        .collect();
+    later.sort_by_key(|(job, _)| job.deadline);
+    let mut owed: HashMap<&'a str, f64> = HashMap::new();
+    let (mut queued, mut assigned) = (0.0, 0.0);
+    for &(job, remaining) in &later {
+        let room = AFTER_HORIZON_SHARE * hours_after(job.deadline);
+        // Its own power, then the container's, earliest deadline first.
+        let own = (remaining - room * job.max_kw()).max(0.0);
+        queued += remaining;
+        let shared = (queued - room * compute.max_it_kw - assigned).max(0.0);
+        let due = own.max(shared).min(remaining);
+        if due > 1e-3 {
+            owed.insert(job.id.as_str(), due);
+            assigned += due;
+        }
+    }
+    owed
+}
+
 /// The shortfall penalty, per MWh of IT energy, the planner gives a job due
 /// within its horizon (or the job's own, if higher): twice the dearest way of
 /// delivering that energy, which is in one interval at the horizon's highest
@@ -395,4 +475,85 @@ fn reserve_targets(
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn job(id: &str, energy_kwh: f64, max_kw: f64, deadline: &str) -> QueuedJob {
+        QueuedJob {
+            id: id.to_owned(),
+            submit: utc("2024-10-24T00:00:00Z"),
+            deadline: utc(deadline),
+            energy_kwh,
+            kind: JobKind::Preemptible {
+                min_kw: 10.0,
+                max_kw,
+            },
+            value_per_mwh: 0.0,
+            shortfall_penalty_per_mwh: 1000.0,
+        }
+    }
+
+    fn owed(jobs: &[QueuedJob], max_it_kw: f64) -> HashMap<String, f64> {
+        let text = include_str!("../../fixtures/sites/demo.toml")
+            .replace("max_it_kw = 1500", &format!("max_it_kw = {max_it_kw}"));
+        let config = SiteConfig::from_toml("demo.toml", &text).unwrap();
+        let snapshot = Snapshot {
+            at: utc("2024-10-24T00:00:00Z"),
+            prices_per_mwh: vec![0.0; 144],
+            ev_kw: vec![0.0; 144],
+            jobs: jobs
+                .iter()
+                .map(|job| OpenJob {
+                    job,
+                    delivered_kwh: 0.0,
+                    running: false,
+                })
+                .collect(),
+            soc_kwh: 0.0,
+            month_peak_kw: 0.0,
+            previous: None,
+        };
+        // The horizon ends 36 h on, at 2024-10-25 12:00.
+        owed_by_horizon_end(&config, &snapshot, utc("2024-10-25T12:00:00Z"))
+            .into_iter()
+            .map(|(id, kwh)| (id.to_owned(), (kwh * 1000.0).round() / 1000.0))
+            .collect()
+    }
+
+    #[test]
+    fn a_job_that_can_still_wait_owes_nothing_and_one_that_cannot_owes_the_difference() {
+        // 7.2 MWh at up to 300 kW: 30 h after the horizon hold 0.8 × 30 ×
+        // 300 = 7.2 MWh; 20 h hold 4.8, so 2.4 are owed within it.
+        let relaxed = owed(&[job("a", 7200.0, 300.0, "2024-10-26T18:00:00Z")], 1500.0);
+        assert!(relaxed.is_empty(), "{relaxed:?}");
+        let tight = owed(&[job("a", 7200.0, 300.0, "2024-10-26T08:00:00Z")], 1500.0);
+        assert_eq!(tight, HashMap::from([("a".to_owned(), 2400.0)]));
+    }
+
+    #[test]
+    fn jobs_sharing_the_container_owe_what_it_cannot_take_after_the_horizon() {
+        // A 500 kW container: by a's deadline (20 h after the horizon) it
+        // takes 0.8 × 20 × 500 = 8 MWh, a's 5 MWh fit; by b's (24 h) 9.6
+        // MWh, of a's and b's 13: b owes 3.4 (its own power would take 7.68
+        // of its 8).
+        let jobs = [
+            job("a", 5000.0, 400.0, "2024-10-26T08:00:00Z"),
+            job("b", 8000.0, 400.0, "2024-10-26T12:00:00Z"),
+        ];
+        assert_eq!(
+            owed(&jobs, 500.0),
+            HashMap::from([("b".to_owned(), 3400.0)])
+        );
+        // Due within the horizon, a job is planned to its deadline anyway.
+        assert!(owed(&[job("c", 9000.0, 300.0, "2024-10-25T06:00:00Z")], 1500.0).is_empty());
+    }
 }
