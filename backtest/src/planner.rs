@@ -8,7 +8,10 @@
 //!   the instant;
 //! - the open jobs with the energy still owed: a job due after the horizon
 //!   is offered at its value plus the horizon's median import price × PUE
-//!   (it runs where energy is cheaper than that and waits otherwise), a job
+//!   (it runs where energy is cheaper than that and waits otherwise), unless
+//!   the time after the horizon cannot hold its work
+//!   ([`owed_by_horizon_end`]): then what it owes is due at the horizon's
+//!   end; a job
 //!   due within it must meet its deadline wherever the site can
 //!   ([`deadline_penalty`]), and a block job already running must run its
 //!   remaining duration at once;
