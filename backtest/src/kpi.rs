@@ -122,15 +122,19 @@ pub fn kpis(config: &SiteConfig, run: &Run) -> Kpis {
     let mut jobs_due = 0;
     let mut jobs_on_time = 0;
     for outcome in &run.jobs {
-        compute_value += outcome.delivered_kwh / 1000.0 * outcome.value_per_mwh;
+        // A block job due in the period that did not finish by its deadline
+        // ran part of a run that must be whole: it earns nothing and owes
+        // all its energy (the site still paid for what it drew).
+        let broken = outcome.block && outcome.due_in_period && !outcome.on_time();
+        let credited = if broken { 0.0 } else { outcome.delivered_kwh };
+        compute_value += credited / 1000.0 * outcome.value_per_mwh;
         if outcome.due_in_period {
             jobs_due += 1;
             let on_time = outcome.on_time();
             if on_time {
                 jobs_on_time += 1;
             } else {
-                deadline_penalties += (outcome.energy_kwh - outcome.delivered_kwh).max(0.0)
-                    / 1000.0
+                deadline_penalties += (outcome.energy_kwh - credited).max(0.0) / 1000.0
                     * outcome.shortfall_penalty_per_mwh;
             }
         }

@@ -143,6 +143,9 @@ pub struct JobOutcome {
     pub value_per_mwh: f64,
     /// Cost of each MWh lacking at the deadline.
     pub shortfall_penalty_per_mwh: f64,
+    /// Whether it is a block job (one uninterrupted run: a part of a run
+    /// earns nothing).
+    pub block: bool,
 }
 
 impl JobOutcome {
@@ -632,6 +635,7 @@ fn outcomes(
             due_in_period: job.deadline <= end,
             value_per_mwh: job.value_per_mwh,
             shortfall_penalty_per_mwh: job.shortfall_penalty_per_mwh,
+            block: matches!(job.kind, JobKind::Block { .. }),
         })
         .collect()
 }

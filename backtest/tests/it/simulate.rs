@@ -860,3 +860,35 @@ fn compute_the_connection_cannot_carry_beside_charging_is_counted_as_throttled()
     let spare = run(&roomy, &inputs, Strategy::Mpc, 24);
     assert_eq!(kpis(&roomy, &spare).compute_throttled_kwh, 0.0);
 }
+
+#[test]
+fn a_block_job_run_in_part_earns_nothing_and_owes_all_its_energy() {
+    // 90 kWh at 300 kW is 18 minutes, two quarter hours; its window
+    // (09:37:20-10:07:27) holds only one whole one. The naive rule runs it
+    // there anyway (75 kWh) and stops at the deadline: that part of a run
+    // that must be whole earns nothing, and the whole 90 kWh is short, as
+    // for mpc, which cannot start it.
+    let config = config();
+    let mut inputs = inputs(&config);
+    inputs.jobs = vec![queued(
+        "render",
+        "2024-10-24T09:37:20Z",
+        utc("2024-10-24T10:07:27Z"),
+        90.0,
+        JobKind::Block { power_kw: 300.0 },
+    )];
+    for strategy in [Strategy::Naive, Strategy::Mpc] {
+        let run = run(&config, &inputs, strategy, 4);
+        let kpis = kpis(&config, &run);
+        assert!(!run.jobs[0].on_time());
+        // 90 kWh short at 1,000 per MWh; no value for any of it.
+        assert!(
+            (kpis.deadline_penalties - 90.0).abs() < 1e-9,
+            "{strategy:?}: {kpis:#?}"
+        );
+        assert_eq!(kpis.compute_value, 0.0, "{strategy:?}");
+    }
+    // The naive rule did draw the 75 kWh, and pays for them.
+    let naive = run(&config, &inputs, Strategy::Naive, 4);
+    assert!((billed_it_kwh(&naive) - 75.0).abs() < 1e-6);
+}
