@@ -269,7 +269,7 @@ fn the_solve_corpus_bench_draws_valid_problems_and_checks_them_against_the_textb
         "--out",
         out,
     ]);
-    // It exits non-zero when an optimum disagrees with the textbook's.
+    // It exits non-zero when an optimum is worse than the textbook's.
     assert!(
         output.status.success(),
         "{}{}",
