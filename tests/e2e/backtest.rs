@@ -243,6 +243,14 @@ fn a_hosting_study_gives_each_size_its_margin_with_and_without_the_battery() {
         gpu(2000.0),
         gpu(1000.0)
     );
+    let csv = std::fs::read_to_string(out.join("hosting.csv")).unwrap();
+    assert_eq!(
+        csv.lines().next(),
+        Some(
+            "it_kw,battery,strategy,net_cost,compute_revenue,net_margin,gpu_hours,compute_throttled_kwh,unserved_kwh,jobs_due,jobs_on_time"
+        )
+    );
+    assert_eq!(csv.lines().count(), 1 + rows.len());
     let image = std::fs::read(out.join("hosting.png")).unwrap();
     assert_eq!(&image[..8], b"\x89PNG\r\n\x1a\n");
     let table = stdout(&output);

@@ -18,6 +18,8 @@ use arbiter_forecast::{
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use arbiter_optimizer::rounded;
+
 use super::{Failure, invalid, local_time};
 use crate::plot::{StrategySeries, draw_panels, draw_xy};
 
@@ -309,15 +311,21 @@ struct HostingRow {
     /// The strategy.
     strategy: &'static str,
     /// Net cost of the site with this much compute.
+    #[serde(serialize_with = "rounded::money")]
     net_cost: f64,
     /// What the jobs earned.
+    #[serde(serialize_with = "rounded::money")]
     compute_revenue: f64,
     /// Net cost without compute (the same battery) less net cost with it:
     /// what hosting this much compute earns the site after its energy,
     /// demand charges, wear and deadline penalties.
+    #[serde(serialize_with = "rounded::money")]
     net_margin: f64,
+    #[serde(serialize_with = "rounded::energy")]
     gpu_hours: f64,
+    #[serde(serialize_with = "rounded::energy")]
     compute_throttled_kwh: f64,
+    #[serde(serialize_with = "rounded::energy")]
     unserved_kwh: f64,
     jobs_due: usize,
     jobs_on_time: usize,
@@ -436,9 +444,6 @@ fn hosting(
         }
     }
     let currency = &config.site.currency;
-    let mut csv = String::from(
-        "it_kw,battery,strategy,net_cost,compute_revenue,net_margin,gpu_hours,compute_throttled_kwh,unserved_kwh,jobs_due,jobs_on_time\n",
-    );
     let mut printed = format!(
         "{:>8} {:>8} {:<9} {:>14} {:>14} {:>14} {:>10} {:>10} {:>10} {:>9}\n",
         "IT kW",
@@ -453,20 +458,6 @@ fn hosting(
         "on time"
     );
     for r in &rows {
-        csv.push_str(&format!(
-            "{},{},{},{:.4},{:.4},{:.4},{:.3},{:.3},{:.3},{},{}\n",
-            r.it_kw,
-            r.battery,
-            r.strategy,
-            r.net_cost,
-            r.compute_revenue,
-            r.net_margin,
-            r.gpu_hours,
-            r.compute_throttled_kwh,
-            r.unserved_kwh,
-            r.jobs_due,
-            r.jobs_on_time
-        ));
         printed.push_str(&format!(
             "{:>8} {:>8} {:<9} {:>14.2} {:>14.2} {:>14.2} {:>10.1} {:>6.1} kWh {:>6.1} kWh {:>9}\n",
             r.it_kw,
@@ -488,7 +479,16 @@ fn hosting(
         })?;
         Ok(path)
     };
-    let csv_path = write("hosting.csv", csv)?;
+    let csv_path = out.join("hosting.csv");
+    let written = csv::Writer::from_path(&csv_path).and_then(|mut writer| {
+        for row in &rows {
+            writer.serialize(row)?;
+        }
+        writer.flush().map_err(csv::Error::from)
+    });
+    written.map_err(|error| {
+        Failure::Internal(format!("cannot write {}: {error}", csv_path.display()))
+    })?;
     let json = serde_json::to_string_pretty(&rows)
         .map_err(|error| Failure::Internal(error.to_string()))?;
     let json_path = write("hosting.json", json + "\n")?;
