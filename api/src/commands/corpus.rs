@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use arbiter_forecast::{PriceSource, Series, TimeColumn, read_metered_load, read_prices};
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -16,77 +17,31 @@ use serde_json::{Value, json};
 
 use super::Failure;
 
-/// A real series on a regular grid: `values[k]` from `start + k · step`.
-struct Series {
-    start: DateTime<Utc>,
-    step_minutes: i64,
-    values: Vec<f64>,
+/// The value of `series` in force at `at` (the series repeats past its end).
+fn value_at(series: &Series, at: DateTime<Utc>) -> f64 {
+    let step = i64::from(series.step_minutes.max(1));
+    let k = (at - series.start).num_minutes().div_euclid(step);
+    series.values[k.rem_euclid(series.values.len() as i64) as usize]
 }
 
-impl Series {
-    /// The value in force at `at` (the series repeats past its end).
-    fn at(&self, at: DateTime<Utc>) -> f64 {
-        let k = (at - self.start)
-            .num_minutes()
-            .div_euclid(self.step_minutes);
-        self.values[k.rem_euclid(self.values.len() as i64) as usize]
-    }
-}
-
-/// Reads `timestamp_utc` and `column` of a fixture CSV.
-fn read_series(root: &Path, file: &str, column: &str) -> Result<Series, Failure> {
-    let path = root.join("fixtures").join(file);
-    let failed = |error: String| Failure::Internal(format!("{}: {error}", path.display()));
-    let mut reader = csv::Reader::from_path(&path).map_err(|e| failed(e.to_string()))?;
-    let headers = reader.headers().map_err(|e| failed(e.to_string()))?.clone();
-    let index = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| failed(format!("no column {name}")))
-    };
-    let (time, value) = (index("timestamp_utc")?, index(column)?);
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| failed(e.to_string()))?;
-        let at = DateTime::parse_from_rfc3339(&record[time])
-            .map_err(|e| failed(e.to_string()))?
-            .with_timezone(&Utc);
-        let kw: f64 = record[value]
-            .parse()
-            .map_err(|_| failed(format!("{column} is not a number")))?;
-        rows.push((at, kw));
-    }
-    let (Some(first), Some(second)) = (rows.first(), rows.get(1)) else {
-        return Err(failed("fewer than two rows".to_owned()));
-    };
-    Ok(Series {
-        start: first.0,
-        step_minutes: (second.0 - first.0).num_minutes().max(1),
-        values: rows.iter().map(|&(_, v)| v).collect(),
-    })
+/// A fixture's prices, read as `arbiter backtest` reads them.
+fn prices(root: &Path, file: &str) -> Result<Series, Failure> {
+    let path = root.join("fixtures/prices").join(file);
+    read_prices(&PriceSource::csv(&path))
+        .map(|prices| prices.series)
+        .map_err(|error| Failure::Internal(format!("{}: {error}", path.display())))
 }
 
 /// `count` problems from `seed`, each with a name (`corpus-SEED-K`).
 pub fn generate(root: &Path, seed: u64, count: usize) -> Result<Vec<(String, Value)>, Failure> {
     let markets = [
-        read_series(
-            root,
-            "prices/caiso_np15_2024-10-21_week.csv",
-            "price_per_mwh",
-        )?,
-        read_series(
-            root,
-            "prices/de_lu_15min_2025-10-26_fall_back.csv",
-            "price_per_mwh",
-        )?,
-        read_series(
-            root,
-            "prices/de_lu_2023-07-02_negative.csv",
-            "price_per_mwh",
-        )?,
+        prices(root, "caiso_np15_2024-10-21_week.csv")?,
+        prices(root, "de_lu_15min_2025-10-26_fall_back.csv")?,
+        prices(root, "de_lu_2023-07-02_negative.csv")?,
     ];
-    let charging = read_series(root, "ev/broxden_load_2018-10-22_week.csv", "site_power_kw")?;
+    let load = root.join("fixtures/ev/broxden_load_2018-10-22_week.csv");
+    let charging = read_metered_load(&load, &TimeColumn::utc("timestamp_utc"), "site_power_kw")
+        .map_err(|error| Failure::Internal(format!("{}: {error}", load.display())))?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     Ok((0..count)
         .map(|k| {
@@ -104,15 +59,16 @@ fn draw(rng: &mut Xoshiro256PlusPlus, name: &str, markets: &[Series], charging: 
         .min((48 * 60 / minutes) as usize);
     let market = &markets[rng.random_range(0..markets.len())];
     // A start on the interval grid inside the price series.
-    let span = market.values.len() as i64 * market.step_minutes;
+    let span = market.values.len() as i64 * i64::from(market.step_minutes);
     let start = market.start + TimeDelta::minutes(rng.random_range(0..span / minutes) * minutes);
     let at = |t: usize| start + TimeDelta::minutes(minutes * t as i64);
-    let prices: Vec<f64> = (0..intervals).map(|t| market.at(at(t))).collect();
+    let prices: Vec<f64> = (0..intervals).map(|t| value_at(market, at(t))).collect();
     let scale = rng.random_range(5.0..25.0);
     let shift = TimeDelta::minutes(rng.random_range(0..7 * 96) * 15);
     let ev: Vec<f64> = (0..intervals)
         .map(|t| {
-            (charging.at(charging.start + shift + (at(t) - start)) * scale * 100.0).round() / 100.0
+            (value_at(charging, charging.start + shift + (at(t) - start)) * scale * 100.0).round()
+                / 100.0
         })
         .collect();
     let ev_peak = ev.iter().copied().fold(0.0, f64::max);
