@@ -210,10 +210,7 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
             jobs.push(RawJob::Preemptible(RawPreemptibleJob {
                 id: job.id.clone(),
                 energy_kwh: owed,
-                min_kw: min_kw
-                    .min((owed / hours * 1000.0).floor() / 1000.0)
-                    .max(1e-3)
-                    .min(max_kw),
+                min_kw: finishing_min_kw(min_kw, max_kw, owed, hours),
                 max_kw,
                 release: release.clone(),
                 deadline: rfc(horizon_end),
@@ -237,12 +234,7 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
             JobKind::Preemptible { min_kw, max_kw } => RawJob::Preemptible(RawPreemptibleJob {
                 id: job.id.clone(),
                 energy_kwh: remaining,
-                // A job near its end may run below its minimum to finish;
-                // that minimum on the published watt grid, rounded down.
-                min_kw: min_kw
-                    .min((remaining / hours * 1000.0).floor() / 1000.0)
-                    .max(1e-3)
-                    .min(max_kw),
+                min_kw: finishing_min_kw(min_kw, max_kw, remaining, hours),
                 max_kw,
                 release: release.clone(),
                 deadline: rfc(deadline),
@@ -412,6 +404,23 @@ fn owed_by_horizon_end<'a>(
     owed
 }
 
+/// The least power the planner gives a preemptible job with `remaining_kwh`
+/// left: its own minimum, but never more than half of what it still needs
+/// per interval (on the published watt grid, rounded down), so that its last
+/// energy may be split over two intervals. A job whose work ends inside an
+/// interval runs only part of it at its minimum; at a higher planned
+/// minimum a job the container can give only part of its work in one
+/// interval is left short: ERCOT 2023, job-0095, 28.9 kWh at 90 kW minimum
+/// due at 21:55:08, of which the container held 25 kWh at 21:30; the last
+/// 3.9 kWh would have had to run at 0.676 × 90 kW on average at 21:45,
+/// 15 kWh, more than it needed, so the plan left it short.
+fn finishing_min_kw(min_kw: f64, max_kw: f64, remaining_kwh: f64, hours: f64) -> f64 {
+    min_kw
+        .min((remaining_kwh / (2.0 * hours) * 1000.0).floor() / 1000.0)
+        .max(1e-3)
+        .min(max_kw)
+}
+
 /// The shortfall penalty, per MWh of IT energy, the planner gives a job due
 /// within its horizon (or the job's own, if higher): twice the dearest way of
 /// delivering that energy, which is in one interval at the horizon's highest
@@ -530,6 +539,18 @@ mod tests {
             .into_iter()
             .map(|(id, kwh)| (id.to_owned(), (kwh * 1000.0).round() / 1000.0))
             .collect()
+    }
+
+    #[test]
+    fn a_job_near_its_end_may_split_its_last_energy_over_two_intervals() {
+        // ERCOT 2023, job-0095: 28.938 kWh left, 90 to 300 kW, 15 minutes.
+        assert_eq!(finishing_min_kw(90.0, 300.0, 28.938, 0.25), 57.876);
+        // Plenty left: its own minimum.
+        assert_eq!(finishing_min_kw(90.0, 300.0, 45.0, 0.25), 90.0);
+        assert_eq!(finishing_min_kw(90.0, 300.0, 500.0, 0.25), 90.0);
+        // Rounded down to the watt, never below a watt.
+        assert_eq!(finishing_min_kw(90.0, 300.0, 0.0012345, 0.25), 0.002);
+        assert_eq!(finishing_min_kw(90.0, 300.0, 0.0, 0.25), 0.001);
     }
 
     #[test]
