@@ -24,10 +24,11 @@ use std::time::Duration;
 
 use arbiter_forecast::{ForecastError, JobKind, Model, QueuedJob, Series, choose, extend};
 use arbiter_optimizer::{
-    Plan, Problem, RawAdder, RawBattery, RawBlockJob, RawCompute, RawGrid, RawJob,
+    POWER_DECIMALS, Plan, Problem, RawAdder, RawBattery, RawBlockJob, RawCompute, RawGrid, RawJob,
     RawPreemptibleJob, RawProblem, RawSocTarget, RawStability, RawTariff, SolveOptions, WarmStart,
+    round_to,
 };
-use chrono::{DateTime, SecondsFormat, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, TimeZone, Timelike, Utc};
 
 use crate::BacktestError;
 use crate::site::{SiteConfig, TerminalPolicy, TerminalValue};
@@ -61,6 +62,9 @@ pub struct Snapshot<'a> {
     pub month_peak_kw: f64,
     /// The plan in force, if any: stability reference and warm start.
     pub previous: Option<&'a Plan>,
+    /// The peak reserve sized from the metered charging before `at`
+    /// ([`history_reserve_kwh`]), kWh; `None`: the site's fixed reserve.
+    pub reserve_kwh: Option<f64>,
 }
 
 /// Intervals in the site's planning horizon.
@@ -144,7 +148,7 @@ pub fn forecast_horizon(
     price_model: &Model,
     charging_model: &Model,
     at: DateTime<Utc>,
-) -> Result<(Vec<f64>, Vec<f64>), ForecastError> {
+) -> Result<Horizon, ForecastError> {
     let site = &config.site;
     let intervals = horizon_intervals(config);
     let horizon_end = at + TimeDelta::minutes(i64::from(site.interval_minutes) * intervals as i64);
@@ -167,7 +171,92 @@ pub fn forecast_horizon(
         )?
         .values
         .swap_remove(0);
-    Ok((prices, ev))
+    Ok(Horizon {
+        prices_per_mwh: prices,
+        ev_kw: ev,
+        reserve_kwh: history_reserve_kwh(config, charging, at),
+    })
+}
+
+/// A plan's forecast inputs: see [`forecast_horizon`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Horizon {
+    /// Prices, per MWh, one per interval of the horizon.
+    pub prices_per_mwh: Vec<f64>,
+    /// Charging at the site's quantile, kW, one per interval.
+    pub ev_kw: Vec<f64>,
+    /// See [`Snapshot::reserve_kwh`].
+    pub reserve_kwh: Option<f64>,
+}
+
+/// The peak reserve sized from the site's metered charging before `at`
+/// (with `planning.peak_reserve_days` above 0; `None` otherwise): over the
+/// last `peak_reserve_days` days, each interval's charging above its typical
+/// level (the median of its local time of day over those days), and of that
+/// the most energy in any `peak_reserve_hours`. The peak guard needs that
+/// much to hold the month's peak through the worst run of charging above
+/// the usual seen lately; a month's peak is its worst interval, so the
+/// reserve is sized for the worst, not the usual. Gaps count as no excess;
+/// no reading at all gives 0.
+pub fn history_reserve_kwh(
+    config: &SiteConfig,
+    charging: &Series,
+    at: DateTime<Utc>,
+) -> Option<f64> {
+    let planning = &config.site.planning;
+    if planning.peak_reserve_days == 0 {
+        return None;
+    }
+    let days = i64::from(planning.peak_reserve_days);
+    let recent = charging.between(at - TimeDelta::days(days), at);
+    let step = recent.step_minutes.max(1);
+    let slots_per_day = (24 * 60 / step).max(1) as usize;
+    let slots: Vec<usize> = (0..recent.values.len())
+        .map(|i| {
+            let local = recent.time(i).with_timezone(&config.zone);
+            (local.hour() * 60 + local.minute()) as usize / step as usize % slots_per_day
+        })
+        .collect();
+    let mut by_slot: Vec<Vec<f64>> = vec![Vec::new(); slots_per_day];
+    for (&kw, &slot) in recent.values.iter().zip(&slots) {
+        if kw.is_finite() {
+            by_slot[slot].push(kw);
+        }
+    }
+    let typical: Vec<f64> = by_slot
+        .iter_mut()
+        .map(|values| {
+            values.sort_by(f64::total_cmp);
+            match values.len() {
+                0 => 0.0,
+                n if n % 2 == 1 => values[n / 2],
+                n => 0.5 * (values[n / 2 - 1] + values[n / 2]),
+            }
+        })
+        .collect();
+    let hours = f64::from(step) / 60.0;
+    let excess: Vec<f64> = recent
+        .values
+        .iter()
+        .zip(&slots)
+        .map(|(&kw, &slot)| {
+            if kw.is_finite() {
+                (kw - typical[slot]).max(0.0) * hours
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let window = ((planning.peak_reserve_hours * 60.0 / f64::from(step)).round() as usize).max(1);
+    let (mut sum, mut most) = (0.0_f64, 0.0_f64);
+    for (i, &kwh) in excess.iter().enumerate() {
+        sum += kwh;
+        if i >= window {
+            sum -= excess[i - window];
+        }
+        most = most.max(sum);
+    }
+    Some(most)
 }
 
 /// The site's problem for `snapshot`, validated. Its horizon is as long as
@@ -312,7 +401,7 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
         }
         _ => None,
     };
-    let reserve = reserve_targets(config, at, intervals);
+    let reserve = reserve_targets(config, snapshot, intervals);
     let raw = RawProblem {
         site_id: site.id.clone(),
         start: rfc(at),
@@ -465,28 +554,35 @@ pub fn solve_options(config: &SiteConfig, previous: Option<&Plan>) -> SolveOptio
 /// The peak reserve as soft SoC minimums at every boundary of the horizon:
 /// energy kept back for the dispatch rule's peak guard, to discharge into
 /// charging spikes that no forecast saw (none without a demand charge).
+/// Sized from the site's charging history ([`history_reserve_kwh`]) or
+/// fixed (`peak_reserve_kwh`); at most the battery's usable energy.
 fn reserve_targets(
     config: &SiteConfig,
-    at: DateTime<Utc>,
+    snapshot: &Snapshot,
     intervals: usize,
 ) -> Option<Vec<RawSocTarget>> {
     let site = &config.site;
     let battery = site.battery.as_ref()?;
-    let reserve = site.planning.peak_reserve_kwh;
-    if reserve <= 0.0 || site.tariff.demand_charge_per_kw_month <= 0.0 {
+    if site.tariff.demand_charge_per_kw_month <= 0.0 {
         return None;
     }
-    let min_kwh = (battery.soc_min_kwh + reserve).min(battery.soc_max_kwh);
+    let room = (battery.soc_max_kwh - battery.soc_min_kwh).max(0.0);
     let step = i64::from(site.interval_minutes);
-    Some(
-        (1..=intervals)
-            .map(|t| RawSocTarget {
-                at: (at + TimeDelta::minutes(step * t as i64))
-                    .to_rfc3339_opts(SecondsFormat::Secs, true),
-                min_kwh,
+    let targets: Vec<RawSocTarget> = (1..=intervals)
+        .filter_map(|t| {
+            let boundary = snapshot.at + TimeDelta::minutes(step * t as i64);
+            let reserve = match snapshot.reserve_kwh {
+                _ if site.planning.peak_reserve_days == 0 => site.planning.peak_reserve_kwh,
+                Some(kwh) => kwh,
+                None => 0.0,
+            };
+            (reserve > 1e-6).then(|| RawSocTarget {
+                at: boundary.to_rfc3339_opts(SecondsFormat::Secs, true),
+                min_kwh: round_to(battery.soc_min_kwh + reserve.min(room), POWER_DECIMALS),
             })
-            .collect(),
-    )
+        })
+        .collect();
+    (!targets.is_empty()).then_some(targets)
 }
 
 #[cfg(test)]
@@ -533,12 +629,95 @@ mod tests {
             soc_kwh: 0.0,
             month_peak_kw: 0.0,
             previous: None,
+            reserve_kwh: None,
         };
         // The horizon ends 36 h on, at 2024-10-25 12:00.
         owed_by_horizon_end(&config, &snapshot, utc("2024-10-25T12:00:00Z"))
             .into_iter()
             .map(|(id, kwh)| (id.to_owned(), (kwh * 1000.0).round() / 1000.0))
             .collect()
+    }
+
+    #[test]
+    fn the_history_reserve_is_the_largest_excess_over_the_typical_day_in_its_window() {
+        let text = include_str!("../../fixtures/sites/demo.toml")
+            .replace("peak_reserve_days = 28", "peak_reserve_days = 3")
+            .replace("peak_reserve_hours = 8", "peak_reserve_hours = 1");
+        let config = SiteConfig::from_toml("demo.toml", &text).unwrap();
+        // Midnight in Los Angeles (PDT, UTC−7).
+        let start = utc("2024-10-01T07:00:00Z");
+        let at = start + TimeDelta::days(3);
+        // Three days at 100 kW; on the third, six intervals at 500 kW and a
+        // gap; after `at`, 900 kW that must not count.
+        let mut values = vec![100.0; 4 * 96];
+        for v in &mut values[2 * 96 + 40..2 * 96 + 46] {
+            *v = 500.0;
+        }
+        values[2 * 96 + 60] = f64::NAN;
+        for v in &mut values[3 * 96..] {
+            *v = 900.0;
+        }
+        let charging = Series {
+            start,
+            step_minutes: 15,
+            values,
+        };
+        // Typical: the median of 100, 100, 500 is 100 at every time of day;
+        // the spike is 400 kW above it, and one hour holds four intervals
+        // of it: 4 × 400 × 0.25 = 400 kWh.
+        assert_eq!(history_reserve_kwh(&config, &charging, at), Some(400.0));
+        // Two days of spikes at the same time: the typical level is 500 and
+        // nothing exceeds it.
+        let mut twice = charging.clone();
+        for v in &mut twice.values[96 + 40..96 + 46] {
+            *v = 500.0;
+        }
+        assert_eq!(history_reserve_kwh(&config, &twice, at), Some(0.0));
+        // Off: no history reserve (the fixed one applies).
+        let off = SiteConfig::from_toml(
+            "demo.toml",
+            &text.replace("peak_reserve_days = 3", "peak_reserve_days = 0"),
+        )
+        .unwrap();
+        assert_eq!(history_reserve_kwh(&off, &charging, at), None);
+    }
+
+    #[test]
+    fn the_reserve_is_a_soft_minimum_at_every_boundary_capped_by_the_battery() {
+        let config =
+            SiteConfig::from_toml("demo.toml", include_str!("../../fixtures/sites/demo.toml"))
+                .unwrap();
+        let snapshot = |reserve_kwh| Snapshot {
+            at: utc("2024-10-01T00:00:00Z"),
+            prices_per_mwh: vec![0.0; 4],
+            ev_kw: vec![0.0; 4],
+            jobs: Vec::new(),
+            soc_kwh: 3900.0,
+            month_peak_kw: 0.0,
+            previous: None,
+            reserve_kwh,
+        };
+        let targets = reserve_targets(&config, &snapshot(Some(1234.5)), 4).unwrap();
+        assert_eq!(targets.len(), 4);
+        assert_eq!(targets[0].at, "2024-10-01T00:15:00Z");
+        assert_eq!(targets[3].at, "2024-10-01T01:00:00Z");
+        assert!(targets.iter().all(|t| t.min_kwh == 390.0 + 1234.5));
+        // At most the battery's usable energy (7,800 − 390).
+        let full = reserve_targets(&config, &snapshot(Some(20_000.0)), 4).unwrap();
+        assert_eq!(full[0].min_kwh, 7800.0);
+        assert!(reserve_targets(&config, &snapshot(Some(0.0)), 4).is_none());
+        // No history: no reserve; a fixed reserve applies everywhere.
+        assert!(reserve_targets(&config, &snapshot(None), 4).is_none());
+        let fixed = SiteConfig::from_toml(
+            "demo.toml",
+            &include_str!("../../fixtures/sites/demo.toml").replace(
+                "peak_reserve_days = 28",
+                "peak_reserve_days = 0\npeak_reserve_kwh = 500",
+            ),
+        )
+        .unwrap();
+        let everywhere = reserve_targets(&fixed, &snapshot(None), 4).unwrap();
+        assert!(everywhere.iter().all(|t| t.min_kwh == 890.0));
     }
 
     #[test]

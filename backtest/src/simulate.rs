@@ -683,7 +683,7 @@ fn plan_at(
     foresight: Foresight,
 ) -> Result<(Plan, f64), BacktestError> {
     let site = &config.site;
-    let (prices, ev) = match foresight {
+    let (prices, ev, reserve_kwh) = match foresight {
         Foresight::Forecast => forecast_horizon(
             config,
             &inputs.prices,
@@ -692,6 +692,7 @@ fn plan_at(
             &inputs.charging_model,
             at,
         )
+        .map(|horizon| (horizon.prices_per_mwh, horizon.ev_kw, horizon.reserve_kwh))
         .map_err(|error| BacktestError::Data(format!("at {}: {error}", at.to_rfc3339())))?,
         Foresight::Perfect => {
             // What happened, over the window or as much of it as the data has.
@@ -708,6 +709,7 @@ fn plan_at(
             (
                 inputs.prices.values[p..p + intervals].to_vec(),
                 inputs.charging.values[c..c + intervals].to_vec(),
+                None,
             )
         }
     };
@@ -743,11 +745,13 @@ fn plan_at(
         soc_kwh: state.soc_kwh,
         month_peak_kw: state.month_peak_kw,
         previous: state.previous.as_ref(),
+        reserve_kwh,
     };
     let problem = if foresight == Foresight::Perfect {
         // Nothing comes unforeseen: no energy is kept back for the peak guard.
         let mut config = config.clone();
         config.site.planning.peak_reserve_kwh = 0.0;
+        config.site.planning.peak_reserve_days = 0;
         problem(&config, &snapshot)?
     } else {
         problem(config, &snapshot)?

@@ -46,6 +46,8 @@
 //! terminal_value = "median-price"  # or "none", or a price per MWh
 //! peak_reserve_kwh = 0             # kept back for unforecast charging spikes
 //! peak_reserve_penalty_per_mwh = 1000  # per MWh below the reserve, per boundary
+//! peak_reserve_days = 0            # > 0: the reserve sized from this many days of charging
+//! peak_reserve_hours = 8           # ... as its largest excess over this many hours
 //! ```
 
 use chrono::NaiveTime;
@@ -191,6 +193,14 @@ pub struct Planning {
     /// at once; lower, a plan sells it into prices that pay more than the
     /// hours it stays short cost.
     pub peak_reserve_penalty_per_mwh: f64,
+    /// When above 0, the reserve is sized before each plan from the site's
+    /// metered charging of this many days before it, instead of
+    /// `peak_reserve_kwh`: the most energy by which charging exceeded its
+    /// typical level (each local time of day's median over those days) in
+    /// any `peak_reserve_hours` of them.
+    pub peak_reserve_days: u32,
+    /// The window of `peak_reserve_days`, hours.
+    pub peak_reserve_hours: f64,
 }
 
 impl Default for Planning {
@@ -205,6 +215,8 @@ impl Default for Planning {
             terminal_value: TerminalValue::default(),
             peak_reserve_kwh: 0.0,
             peak_reserve_penalty_per_mwh: 1000.0,
+            peak_reserve_days: 0,
+            peak_reserve_hours: 8.0,
         }
     }
 }
@@ -435,6 +447,20 @@ impl Site {
             format!(
                 "planning.peak_reserve_penalty_per_mwh ({}) must be > 0",
                 p.peak_reserve_penalty_per_mwh
+            ),
+        );
+        rule(
+            p.peak_reserve_days <= 84,
+            format!(
+                "planning.peak_reserve_days ({}) must be in 0–84 (0: off)",
+                p.peak_reserve_days
+            ),
+        );
+        rule(
+            p.peak_reserve_hours > 0.0 && p.peak_reserve_hours <= f64::from(p.horizon_hours),
+            format!(
+                "planning.peak_reserve_hours ({}) must be > 0 and at most horizon_hours",
+                p.peak_reserve_hours
             ),
         );
         let zone = self.zone.parse::<Tz>();

@@ -478,7 +478,8 @@ fn the_peak_reserve_keeps_energy_back_for_the_guard() {
     // (The demo site keeps 2 MWh back; with 1 MWh no spike of these days
     // reaches into the reserve.)
     let with_reserve = config()
-        .variant("planning.charging_quantile", 0.9)
+        .variant("planning.peak_reserve_days", 0.0)
+        .and_then(|config| config.variant("planning.charging_quantile", 0.9))
         .and_then(|config| config.variant("planning.peak_reserve_kwh", 1000.0))
         .and_then(|config| config.variant("planning.peak_reserve_penalty_per_mwh", 1000.0))
         .unwrap();

@@ -88,7 +88,10 @@ fn every_broken_rule_is_listed_with_its_key() {
 
 #[test]
 fn sweep_variants_set_a_numeric_key_and_scale_the_battery_with_its_size() {
-    let config = SiteConfig::from_toml("demo.toml", &demo()).unwrap();
+    let config = SiteConfig::from_toml("demo.toml", &demo())
+        .unwrap()
+        .variant("planning.peak_reserve_kwh", 4000.0)
+        .unwrap();
     let doubled = config.variant("battery.soc_max_kwh", 15600.0).unwrap();
     let battery = doubled.site.battery.as_ref().unwrap();
     assert_eq!(

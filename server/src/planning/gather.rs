@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arbiter_backtest::planner::{charging_model, horizon_intervals};
+use arbiter_backtest::planner::{charging_model, history_reserve_kwh, horizon_intervals};
 use arbiter_backtest::{SiteConfig, published_until};
 use arbiter_forecast::QueuedJob;
 use arbiter_optimizer::{POWER_DECIMALS, Plan, round_to};
@@ -26,6 +26,9 @@ pub(super) struct Gathered {
     pub(super) warnings: Vec<String>,
     pub(super) prices: Vec<f64>,
     pub(super) ev: Vec<f64>,
+    /// The peak reserve sized from the metered charging (none: the site's
+    /// fixed reserve).
+    pub(super) reserve_kwh: Option<f64>,
     /// The model's charging forecast at the median and the 90th percentile
     /// (none without metered history), for those who read the plan.
     pub(super) ev_band: Option<EvForecast>,
@@ -92,6 +95,7 @@ pub(super) async fn gather(
         warnings,
         prices: prices.values,
         ev: charging.values,
+        reserve_kwh: charging.reserve_kwh,
         ev_band: charging.band,
         soc_kwh: battery.soc_kwh,
         previous,
@@ -195,6 +199,7 @@ async fn prices(
 /// The horizon's charging load and where it came from.
 struct Charging {
     values: Vec<f64>,
+    reserve_kwh: Option<f64>,
     band: Option<EvForecast>,
     until: Option<String>,
     forecast: ChargingForecast,
@@ -308,8 +313,12 @@ async fn charging(
         ));
     }
 
+    let reserve_kwh = history
+        .as_ref()
+        .and_then(|history| history_reserve_kwh(config, history, at));
     Ok(Charging {
         values: ev,
+        reserve_kwh,
         band,
         until: charging_until,
         forecast: charging_forecast,

@@ -292,6 +292,7 @@ fn solve_gathered(
         soc_kwh: gathered.soc_kwh,
         month_peak_kw: gathered.basis.month_peak_kw,
         previous: gathered.previous.as_ref(),
+        reserve_kwh: gathered.reserve_kwh,
     };
     let problem = problem(&gathered.config, &snapshot)
         .map_err(|error| PlanningError::Problem(error.to_string()))?;
