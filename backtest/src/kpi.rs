@@ -37,6 +37,12 @@ pub struct Kpis {
     /// Value of the compute energy delivered.
     #[serde(serialize_with = "rounded::money")]
     pub compute_value: f64,
+    /// Of `compute_value`, what jobs due after the period earned: work
+    /// carried into the next period, which a strategy that waits for
+    /// cheaper hours there has not done yet (compare strategies on the
+    /// rest).
+    #[serde(serialize_with = "rounded::money")]
+    pub compute_value_not_due: f64,
     /// Penalties on the energy jobs due in the period still lacked at their deadline.
     #[serde(serialize_with = "rounded::money")]
     pub deadline_penalties: f64,
@@ -118,6 +124,7 @@ pub fn kpis(config: &SiteConfig, run: &Run) -> Kpis {
         None => (0.0, 0.0),
     };
     let mut compute_value = 0.0;
+    let mut compute_value_not_due = 0.0;
     let mut deadline_penalties = 0.0;
     let mut jobs_due = 0;
     let mut jobs_on_time = 0;
@@ -128,6 +135,9 @@ pub fn kpis(config: &SiteConfig, run: &Run) -> Kpis {
         let broken = outcome.block && outcome.due_in_period && !outcome.on_time();
         let credited = if broken { 0.0 } else { outcome.delivered_kwh };
         compute_value += credited / 1000.0 * outcome.value_per_mwh;
+        if !outcome.due_in_period {
+            compute_value_not_due += credited / 1000.0 * outcome.value_per_mwh;
+        }
         if outcome.due_in_period {
             jobs_due += 1;
             let on_time = outcome.on_time();
@@ -160,6 +170,7 @@ pub fn kpis(config: &SiteConfig, run: &Run) -> Kpis {
         demand_charges,
         degradation_cost,
         compute_value,
+        compute_value_not_due: compute_value_not_due + 0.0,
         deadline_penalties,
         compute_kwh,
         gpu_hours: compute_kwh / KW_PER_GPU,

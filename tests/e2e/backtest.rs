@@ -219,6 +219,18 @@ fn a_hosting_study_gives_each_size_its_margin_with_and_without_the_battery() {
         };
         let net = |kw: f64| kpis(kw)["strategies"]["tou"]["net_cost"].as_f64().unwrap();
         let margin = row["net_margin"].as_f64().unwrap();
+        // Work carried over is part of the revenue, and read from the KPIs.
+        let not_due = row["revenue_not_due"].as_f64().unwrap();
+        assert!(
+            0.0 <= not_due && not_due <= row["compute_revenue"].as_f64().unwrap(),
+            "{row}"
+        );
+        let strategy = row["strategy"].as_str().unwrap();
+        assert_eq!(
+            kpis(kw)["strategies"][strategy]["compute_value_not_due"].as_f64(),
+            Some(not_due),
+            "{row}"
+        );
         assert!((margin - (net(0.0) - net(kw))).abs() < 1e-3, "{row}");
         if kw == 0.0 {
             assert_eq!(row["jobs_due"], 0, "no compute, no jobs: {row}");
@@ -247,7 +259,7 @@ fn a_hosting_study_gives_each_size_its_margin_with_and_without_the_battery() {
     assert_eq!(
         csv.lines().next(),
         Some(
-            "it_kw,battery,strategy,net_cost,compute_revenue,net_margin,gpu_hours,compute_throttled_kwh,unserved_kwh,jobs_due,jobs_on_time"
+            "it_kw,battery,strategy,net_cost,compute_revenue,revenue_not_due,net_margin,gpu_hours,compute_throttled_kwh,unserved_kwh,jobs_due,jobs_on_time"
         )
     );
     assert_eq!(csv.lines().count(), 1 + rows.len());

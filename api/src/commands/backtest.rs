@@ -316,6 +316,9 @@ struct HostingRow {
     /// What the jobs earned.
     #[serde(serialize_with = "rounded::money")]
     compute_revenue: f64,
+    /// Of it, what jobs due after the period earned (work carried over).
+    #[serde(serialize_with = "rounded::money")]
+    revenue_not_due: f64,
     /// Net cost without compute (the same battery) less net cost with it:
     /// what hosting this much compute earns the site after its energy,
     /// demand charges, wear and deadline penalties.
@@ -434,6 +437,7 @@ fn hosting(
                 strategy: name,
                 net_cost: k.net_cost,
                 compute_revenue: k.compute_value,
+                revenue_not_due: k.compute_value_not_due,
                 net_margin: baseline(*battery, name).map_or(f64::NAN, |base| base - k.net_cost),
                 gpu_hours: k.gpu_hours,
                 compute_throttled_kwh: k.compute_throttled_kwh,
@@ -445,12 +449,13 @@ fn hosting(
     }
     let currency = &config.site.currency;
     let mut printed = format!(
-        "{:>8} {:>8} {:<9} {:>14} {:>14} {:>14} {:>10} {:>10} {:>10} {:>9}\n",
+        "{:>8} {:>8} {:<9} {:>14} {:>14} {:>12} {:>14} {:>10} {:>10} {:>10} {:>9}\n",
         "IT kW",
         "battery",
         "strategy",
         format!("net ({currency})"),
         "revenue",
+        "not due",
         "margin",
         "GPU-h",
         "throttled",
@@ -459,12 +464,13 @@ fn hosting(
     );
     for r in &rows {
         printed.push_str(&format!(
-            "{:>8} {:>8} {:<9} {:>14.2} {:>14.2} {:>14.2} {:>10.1} {:>6.1} kWh {:>6.1} kWh {:>9}\n",
+            "{:>8} {:>8} {:<9} {:>14.2} {:>14.2} {:>12.2} {:>14.2} {:>10.1} {:>6.1} kWh {:>6.1} kWh {:>9}\n",
             r.it_kw,
             if r.battery { "yes" } else { "no" },
             r.strategy,
             r.net_cost,
             r.compute_revenue,
+            r.revenue_not_due,
             r.net_margin,
             r.gpu_hours,
             r.compute_throttled_kwh,

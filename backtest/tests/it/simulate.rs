@@ -893,3 +893,40 @@ fn a_block_job_run_in_part_earns_nothing_and_owes_all_its_energy() {
     let naive = run(&config, &inputs, Strategy::Naive, 4);
     assert!((billed_it_kwh(&naive) - 75.0).abs() < 1e-6);
 }
+
+#[test]
+fn value_earned_by_jobs_due_after_the_period_is_counted_apart() {
+    // Two jobs worth 50 per MWh: one due within the hour run, one due the
+    // next day, which the naive rule starts at once at its 100 kW.
+    let config = config();
+    let mut inputs = inputs(&config);
+    let kind = JobKind::Preemptible {
+        min_kw: 10.0,
+        max_kw: 100.0,
+    };
+    inputs.jobs = vec![
+        queued(
+            "now",
+            "2024-10-24T07:00:00Z",
+            utc("2024-10-24T07:45:00Z"),
+            20.0,
+            kind,
+        ),
+        queued(
+            "later",
+            "2024-10-24T07:00:00Z",
+            utc("2024-10-25T07:00:00Z"),
+            500.0,
+            kind,
+        ),
+    ];
+    let run = run(&config, &inputs, Strategy::Naive, 1);
+    let kpis = kpis(&config, &run);
+    let later = run.jobs.iter().find(|job| job.id == "later").unwrap();
+    assert!(!later.due_in_period);
+    // An hour at 100 kW for the job due later: 100 kWh, 5 at 50 per MWh.
+    assert!((later.delivered_kwh - 100.0).abs() < 1e-6, "{later:?}");
+    assert!((kpis.compute_value_not_due - 5.0).abs() < 1e-9, "{kpis:#?}");
+    // The job due within the hour finished: 20 kWh, 1 more.
+    assert!((kpis.compute_value - 6.0).abs() < 1e-9, "{kpis:#?}");
+}
