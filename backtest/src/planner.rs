@@ -561,28 +561,41 @@ fn reserve_targets(
     snapshot: &Snapshot,
     intervals: usize,
 ) -> Option<Vec<RawSocTarget>> {
+    let battery = config.site.battery.as_ref()?;
+    let reserve = peak_reserve_kwh(config, snapshot.reserve_kwh)?;
+    let min_kwh = round_to(battery.soc_min_kwh + reserve, POWER_DECIMALS);
+    let step = i64::from(config.site.interval_minutes);
+    Some(
+        (1..=intervals)
+            .map(|t| RawSocTarget {
+                at: (snapshot.at + TimeDelta::minutes(step * t as i64))
+                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+                min_kwh,
+            })
+            .collect(),
+    )
+}
+
+/// The energy above the battery's `soc_min_kwh` a plan keeps back at every
+/// boundary for the peak guard, kWh: sized from the meter readings
+/// (`from_history`, [`history_reserve_kwh`]) or fixed
+/// (`peak_reserve_kwh`), at most the battery's usable energy, on the
+/// published grid; `None` when there is none (no battery, no demand charge,
+/// no history, or 0).
+pub fn peak_reserve_kwh(config: &SiteConfig, from_history: Option<f64>) -> Option<f64> {
     let site = &config.site;
     let battery = site.battery.as_ref()?;
     if site.tariff.demand_charge_per_kw_month <= 0.0 {
         return None;
     }
+    let reserve = if site.planning.peak_reserve_days > 0 {
+        from_history?
+    } else {
+        site.planning.peak_reserve_kwh
+    };
     let room = (battery.soc_max_kwh - battery.soc_min_kwh).max(0.0);
-    let step = i64::from(site.interval_minutes);
-    let targets: Vec<RawSocTarget> = (1..=intervals)
-        .filter_map(|t| {
-            let boundary = snapshot.at + TimeDelta::minutes(step * t as i64);
-            let reserve = match snapshot.reserve_kwh {
-                _ if site.planning.peak_reserve_days == 0 => site.planning.peak_reserve_kwh,
-                Some(kwh) => kwh,
-                None => 0.0,
-            };
-            (reserve > 1e-6).then(|| RawSocTarget {
-                at: boundary.to_rfc3339_opts(SecondsFormat::Secs, true),
-                min_kwh: round_to(battery.soc_min_kwh + reserve.min(room), POWER_DECIMALS),
-            })
-        })
-        .collect();
-    (!targets.is_empty()).then_some(targets)
+    let reserve = round_to(reserve.min(room), POWER_DECIMALS);
+    (reserve > 1e-6).then_some(reserve)
 }
 
 #[cfg(test)]

@@ -456,6 +456,9 @@ fn sites_prices_charging_telemetry_and_plans_round_trip() {
     );
     assert_eq!(document["basis"]["market"], "caiso-np15");
     assert_eq!(document["basis"]["month_peak_kw"], 900.0);
+    // The readings repeat hourly, the same at each time of day on both
+    // days: no charging ran above its usual level, so no reserve is kept.
+    assert_eq!(document["basis"]["peak_reserve_kwh"], Value::Null);
     assert_eq!(document["basis"]["site_revision"], 1);
     assert_eq!(document["basis"]["price_revisions"][day.to_string()], 2);
     // The battery starts from the reported energy.
@@ -1039,6 +1042,10 @@ fn the_demo_plans_the_fixture_site_with_its_jobs() {
     assert_eq!(plan["plan"]["status"], "optimal");
     assert_eq!(plan["basis"]["charging_until"], "2024-10-24T06:45:00Z");
     assert_eq!(plan["basis"]["telemetry_at"], "2024-10-24T07:00:00Z");
+    // The reserve sized from the demo's days of Broxden meter readings,
+    // kept above the battery's minimum at every boundary.
+    let reserve = plan["basis"]["peak_reserve_kwh"].as_f64().unwrap();
+    assert!(reserve > 0.0 && reserve <= 7800.0 - 390.0, "{reserve}");
     assert_eq!(
         plan["basis"]["prices_published_until"],
         "2024-10-25T07:00:00Z"

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arbiter_backtest::planner::{charging_model, history_reserve_kwh, horizon_intervals};
+use arbiter_backtest::planner::{
+    charging_model, history_reserve_kwh, horizon_intervals, peak_reserve_kwh,
+};
 use arbiter_backtest::{SiteConfig, published_until};
 use arbiter_forecast::QueuedJob;
 use arbiter_optimizer::{POWER_DECIMALS, Plan, round_to};
@@ -85,6 +87,7 @@ pub(super) async fn gather(
             charging_forecast: charging.forecast,
             telemetry_at: battery.reported_at,
             month_peak_kw: round_to(battery.month_peak_kw, POWER_DECIMALS),
+            peak_reserve_kwh: peak_reserve_kwh(&config, charging.reserve_kwh),
             previous_version,
             jobs: jobs
                 .iter()

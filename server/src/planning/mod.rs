@@ -105,6 +105,11 @@ pub struct Basis {
     pub telemetry_at: Option<String>,
     /// The billing month's peak import so far, kW.
     pub month_peak_kw: f64,
+    /// The energy above the battery's minimum the plan keeps back at every
+    /// boundary for charging spikes the forecast did not see, kWh (sized
+    /// from the site's meter readings, or the site's fixed reserve); none
+    /// without a battery, a demand charge or a reserve.
+    pub peak_reserve_kwh: Option<f64>,
     /// The plan version used as stability reference and warm start.
     pub previous_version: Option<i64>,
     /// The open jobs planned, with the energy they had received.
