@@ -377,7 +377,9 @@ function renderSite(site, doc, extra) {
     ], refs: [
       { name: "max", value: battery.soc_max_kwh, color: COLORS.bound },
       { name: "min", value: battery.soc_min_kwh, color: COLORS.bound },
-    ] });
+      // The energy the plan keeps back for charging spikes (basis.peak_reserve_kwh).
+      doc.basis.peak_reserve_kwh ? { name: "peak reserve", value: battery.soc_min_kwh + doc.basis.peak_reserve_kwh, color: COLORS.peak } : null,
+    ].filter(Boolean) });
   }
   const band = doc.ev_forecast;
   specs.push({ title: "EV charging", unit: "kW", series: [

@@ -409,6 +409,20 @@ fn the_site_page_draws_every_interval_and_shows_a_new_plan_without_a_reload() {
         &[],
     )
     .json();
+    // The battery chart draws the reserve the plan kept (the demo's meter
+    // readings size one).
+    assert!(
+        latest["basis"]["peak_reserve_kwh"]
+            .as_f64()
+            .is_some_and(|kwh| kwh > 0.0),
+        "{}",
+        latest["basis"]
+    );
+    let reserve_drawn = browser.eval(
+        "const svg = [...document.querySelectorAll('#plan-charts svg')].find(s => s.getAttribute('aria-label').startsWith('Battery energy'));
+         return [...svg.querySelectorAll('text')].some(t => t.textContent.startsWith('peak reserve '))",
+    );
+    assert_eq!(reserve_drawn, true);
     let explain = &latest["plan"]["explain"];
     let bound = bound_constraints(explain);
     assert!(
