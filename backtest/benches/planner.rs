@@ -22,7 +22,7 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     let week = read_metered_load(
-        &root.join("fixtures/ev/broxden_load_2018-10-22_week.csv"),
+        root.join("fixtures/ev/broxden_load_2018-10-22_week.csv"),
         &TimeColumn::utc("timestamp_utc"),
         "site_power_kw",
     )
@@ -38,7 +38,10 @@ fn bench(c: &mut Criterion) {
     };
     let at = history.start + TimeDelta::days(28);
     let reserve = history_reserve_kwh(&config, &history, at).unwrap();
-    assert!(reserve > 0.0, "the week's spikes above its usual level: {reserve}");
+    assert!(
+        reserve > 0.0,
+        "the week's spikes above its usual level: {reserve}"
+    );
     c.bench_function("history reserve, 28 days of 15-minute readings", |b| {
         b.iter(|| history_reserve_kwh(&config, &history, at))
     });
