@@ -22,13 +22,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use arbiter_forecast::{ForecastError, JobKind, Model, QueuedJob, Series, choose, extend};
+use arbiter_forecast::{
+    ForecastError, JobKind, Model, QueuedJob, Series, choose, extend, local_slot,
+};
 use arbiter_optimizer::{
     POWER_DECIMALS, Plan, Problem, RawAdder, RawBattery, RawBlockJob, RawCompute, RawGrid, RawJob,
     RawPreemptibleJob, RawProblem, RawSocTarget, RawStability, RawTariff, SolveOptions, WarmStart,
     round_to,
 };
-use chrono::{DateTime, SecondsFormat, TimeDelta, TimeZone, Timelike, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, TimeZone, Utc};
 
 use crate::BacktestError;
 use crate::site::{SiteConfig, TerminalPolicy, TerminalValue};
@@ -212,10 +214,7 @@ pub fn history_reserve_kwh(
     let step = recent.step_minutes.max(1);
     let slots_per_day = (24 * 60 / step).max(1) as usize;
     let slots: Vec<usize> = (0..recent.values.len())
-        .map(|i| {
-            let local = recent.time(i).with_timezone(&config.zone);
-            (local.hour() * 60 + local.minute()) as usize / step as usize % slots_per_day
-        })
+        .map(|i| local_slot(recent.time(i), config.zone, step).slot % slots_per_day)
         .collect();
     let mut by_slot: Vec<Vec<f64>> = vec![Vec::new(); slots_per_day];
     for (&kw, &slot) in recent.values.iter().zip(&slots) {

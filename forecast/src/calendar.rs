@@ -31,13 +31,15 @@ impl DayType {
 
 /// A local date and a time-of-day slot (minutes since local midnight ÷ step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LocalSlot {
+pub struct LocalSlot {
+    /// The local date.
     pub date: NaiveDate,
+    /// Minutes since local midnight ÷ the step.
     pub slot: usize,
 }
 
 /// The local date and slot of an instant.
-pub(crate) fn local_slot(at: DateTime<Utc>, zone: Tz, step_minutes: u32) -> LocalSlot {
+pub fn local_slot(at: DateTime<Utc>, zone: Tz, step_minutes: u32) -> LocalSlot {
     let offset = zone.offset_from_utc_datetime(&at.naive_utc()).fix();
     let local = at.naive_utc() + TimeDelta::seconds(i64::from(offset.local_minus_utc()));
     let minutes = local.hour() * 60 + local.minute();

@@ -28,7 +28,7 @@ mod table;
 mod timestamps;
 
 pub use align::{AlignError, align_by_week, align_with_shift, week_shift_days};
-pub use calendar::DayType;
+pub use calendar::{DayType, LocalSlot, local_slot};
 pub use charging::{
     ChargerRatings, Session, SessionLog, SessionSource, read_metered_load, read_sessions,
     sessions_to_load,
