@@ -255,20 +255,23 @@ fn bench_cycle_plans_every_site_and_reports_the_solve_times() {
 
 #[test]
 fn the_solve_corpus_bench_draws_valid_problems_and_checks_them_against_the_textbook_model() {
+    // Four problems of seed 3, written to `out`.
+    let corpus = |out: &std::path::Path| {
+        arbiter(&[
+            "bench",
+            "solve-corpus",
+            "--count",
+            "4",
+            "--seed",
+            "3",
+            "--time-limit",
+            "30",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
     let dir = temp_dir("corpus");
-    let out = dir.path().to_str().unwrap();
-    let output = arbiter(&[
-        "bench",
-        "solve-corpus",
-        "--count",
-        "4",
-        "--seed",
-        "3",
-        "--time-limit",
-        "30",
-        "--out",
-        out,
-    ]);
+    let output = corpus(dir.path());
     // It exits non-zero when an optimum is worse than the textbook's.
     assert!(
         output.status.success(),
@@ -293,18 +296,7 @@ fn the_solve_corpus_bench_draws_valid_problems_and_checks_them_against_the_textb
     }
     // The same seed, the same problems.
     let again = temp_dir("corpus-again");
-    let output = arbiter(&[
-        "bench",
-        "solve-corpus",
-        "--count",
-        "4",
-        "--seed",
-        "3",
-        "--time-limit",
-        "30",
-        "--out",
-        again.path().to_str().unwrap(),
-    ]);
+    let output = corpus(again.path());
     assert!(output.status.success());
     for row in &rows {
         let name = format!("{}.json", row["name"].as_str().unwrap());
