@@ -134,11 +134,11 @@ pub fn kpis(config: &SiteConfig, run: &Run) -> Kpis {
         // all its energy (the site still paid for what it drew).
         let broken = outcome.block && outcome.due_in_period && !outcome.on_time();
         let credited = if broken { 0.0 } else { outcome.delivered_kwh };
-        compute_value += credited / 1000.0 * outcome.value_per_mwh;
+        let value = credited / 1000.0 * outcome.value_per_mwh;
+        compute_value += value;
         if !outcome.due_in_period {
-            compute_value_not_due += credited / 1000.0 * outcome.value_per_mwh;
-        }
-        if outcome.due_in_period {
+            compute_value_not_due += value;
+        } else {
             jobs_due += 1;
             let on_time = outcome.on_time();
             if on_time {

@@ -28,9 +28,6 @@ pub(super) struct Gathered {
     pub(super) warnings: Vec<String>,
     pub(super) prices: Vec<f64>,
     pub(super) ev: Vec<f64>,
-    /// The peak reserve sized from the metered charging (none: the site's
-    /// fixed reserve).
-    pub(super) reserve_kwh: Option<f64>,
     /// The model's charging forecast at the median and the 90th percentile
     /// (none without metered history), for those who read the plan.
     pub(super) ev_band: Option<EvForecast>,
@@ -98,7 +95,6 @@ pub(super) async fn gather(
         warnings,
         prices: prices.values,
         ev: charging.values,
-        reserve_kwh: charging.reserve_kwh,
         ev_band: charging.band,
         soc_kwh: battery.soc_kwh,
         previous,

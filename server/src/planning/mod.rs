@@ -297,7 +297,9 @@ fn solve_gathered(
         soc_kwh: gathered.soc_kwh,
         month_peak_kw: gathered.basis.month_peak_kw,
         previous: gathered.previous.as_ref(),
-        reserve_kwh: gathered.reserve_kwh,
+        // What the plan keeps back, as its basis says (already within the
+        // battery).
+        reserve_kwh: gathered.basis.peak_reserve_kwh,
     };
     let problem = problem(&gathered.config, &snapshot)
         .map_err(|error| PlanningError::Problem(error.to_string()))?;
