@@ -26,9 +26,13 @@ fn main() {
     let problem = Problem::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
     let textbook = Formulation::textbook();
     let fast = Formulation::default();
+    let no_run_cuts = Formulation {
+        run_cuts: false,
+        ..fast
+    };
     let no_cuts = Formulation {
         capacity_cuts: false,
-        ..fast
+        ..no_run_cuts
     };
     let binaries = Formulation {
         drop_redundant_binaries: true,
@@ -76,15 +80,28 @@ fn main() {
             true,
             false,
         ),
-        ("+capacity pair cuts", fast, WarmStart::Rules, true, false),
+        (
+            "+capacity pair cuts",
+            no_run_cuts,
+            WarmStart::Rules,
+            true,
+            false,
+        ),
         (
             "+LP-rounding warm start",
-            fast,
+            no_run_cuts,
             WarmStart::Relaxation,
             true,
             false,
         ),
-        ("+relax-and-fix", fast, WarmStart::Relaxation, true, true),
+        (
+            "+relax-and-fix",
+            no_run_cuts,
+            WarmStart::Relaxation,
+            true,
+            true,
+        ),
+        ("+run-energy cuts", fast, WarmStart::Relaxation, true, true),
     ];
     for (name, formulation, warm_start, tuned_solver, relax_and_fix) in steps {
         let options = SolveOptions {
@@ -105,12 +122,16 @@ fn main() {
             stats.push(run);
         }
         println!(
-            "{name:26} total {:7.1} ms  build {:5.2} ms  HiGHS {:7.1} ms  rows {:5} binaries {:4}  objective {objective:.4}",
+            "{name:26} total {:7.1} ms  build {:5.2} ms  HiGHS {:7.1} ms  rows {:5} binaries {:4}  objective {objective:.4}  run cuts {}  relaxation {}",
             median(totals) * 1e3,
             median(stats.iter().map(|s| s.build_seconds).collect()) * 1e3,
             median(stats.iter().map(|s| s.solver_seconds).collect()) * 1e3,
             stats[0].rows,
             stats[0].binaries,
+            stats[0].run_cuts,
+            stats[0]
+                .relaxation_bound
+                .map_or("-".to_owned(), |bound| format!("{bound:.4}")),
         );
     }
     let optimum = solve(&problem, &SolveOptions::default());

@@ -20,13 +20,17 @@
 //! optimal `y` is `max(0, z_t − z_{t−1})`, so `y` can be continuous in
 //! `[0, 1]`.
 //!
+//! Run-energy cuts (separated from the LP relaxation, see
+//! [`separate_run_cuts`]): over any span `[k, l]` of a preemptible job's
+//! window, `Σ_{t=k..l} h·x_jt ≤ E_j · (z_{j,k−1} + Σ_{t=k..l} y_jt)`.
+//!
 //! Block job (start binaries `s_jt`, only where all `L` intervals of the run
 //! lie in the window and the horizon): `Σ_t s_jt ≤ 1`,
 //! `x_jt = power_kw · Σ_{τ=t−L+1..t} s_jτ`.
 
 use std::ops::Range;
 
-use good_lp::{Expression, Variable};
+use good_lp::{Constraint, Expression, Variable};
 
 use super::{Balance, Builder, Formulation, Row, Values, value};
 use crate::costs::Costs;
@@ -337,6 +341,91 @@ impl JobVars {
         self.power_at(t)
             .map_or(0.0, |power| power.eval_with(values))
     }
+}
+
+/// Run-energy cuts that a relaxed solution violates.
+///
+/// A preemptible job with a start cost draws at most its energy `E` in any
+/// span `[k, l]` of its window per run it is in there: one it was in at
+/// `k − 1`, or one it starts in the span. So
+/// `Σ_{t=k..l} h·x_t ≤ E · (z_{k−1} + Σ_{t=k..l} y_t)` holds for every plan
+/// (no run in the span: nothing drawn; one or more: at most `E`), with
+/// `z_{−1}` the job's `running`. The on/off rows imply it where the span's
+/// reach `Σ h·M_t` is at most `E`, but not where it is more: there the
+/// relaxation runs a job at a fraction `r` of its power over a span (its
+/// indicators at `r`) and pays only `r` of a start, e.g. a job that needs a
+/// quarter of what its window can hold, spread evenly, pays a quarter of its
+/// start cost. For each `k` this returns the span most violated by `values`,
+/// if by more than `min_violation · E`, with what the violation is worth:
+/// the share of a start it leaves unpaid (`violation / E`) times the start
+/// cost.
+pub(crate) fn separate_run_cuts(
+    problem: &Problem,
+    vars: &Vars,
+    values: &Values,
+    min_violation: f64,
+) -> Vec<(Constraint, f64)> {
+    let h = problem.hours_per_interval();
+    let mut cuts = Vec::new();
+    for (job, spec) in vars.jobs.iter().zip(&problem.jobs) {
+        let (
+            KindVars::Preemptible {
+                power_kw,
+                on,
+                starts,
+                running,
+            },
+            JobKind::Preemptible {
+                energy_kwh,
+                start_cost,
+                ..
+            },
+        ) = (&job.kind, &spec.kind)
+        else {
+            continue;
+        };
+        if starts.is_empty() {
+            continue;
+        }
+        let energy = *energy_kwh;
+        let running = job.window.start == 0 && *running;
+        let drawn: Vec<f64> = power_kw.iter().map(|&x| h * value(values, x)).collect();
+        let started: Vec<f64> = starts.iter().map(|&y| value(values, y)).collect();
+        for k in 0..power_kw.len() {
+            let before = if k == 0 {
+                f64::from(u8::from(running))
+            } else {
+                value(values, on[k - 1])
+            };
+            let (mut span_drawn, mut span_started, mut reach) = (0.0, 0.0, 0.0);
+            let mut most: Option<(f64, usize)> = None;
+            for l in k..power_kw.len() {
+                span_drawn += drawn[l];
+                span_started += started[l];
+                reach += h * job.max_at[l];
+                let violation = span_drawn - energy * (before + span_started);
+                if reach > energy
+                    && violation > min_violation * energy
+                    && most.is_none_or(|(largest, _)| violation > largest)
+                {
+                    most = Some((violation, l));
+                }
+            }
+            let Some((violation, l)) = most else { continue };
+            let mut cut = Expression::default();
+            for t in k..=l {
+                cut.add_mul(h, power_kw[t]);
+                cut.add_mul(-energy, starts[t]);
+            }
+            if k > 0 {
+                cut.add_mul(-energy, on[k - 1]);
+            } else if running {
+                cut -= energy;
+            }
+            cuts.push((cut.leq(0.0), violation / energy * start_cost));
+        }
+    }
+    cuts
 }
 
 /// Snaps binaries to 0/1 and makes the job variables agree with them exactly:
