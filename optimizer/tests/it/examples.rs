@@ -51,6 +51,27 @@ fn site_day_reaches_its_optimum() {
     solve_example("site-day.json");
 }
 
+/// The corpus's slowest problem before the run-energy cuts: relax-and-fix
+/// now proves its plan (the relaxation with the cuts reaches the optimum),
+/// and the plan passes the independent checker.
+#[test]
+fn corpus_1_025_reaches_its_optimum() {
+    solve_example("corpus-1-025.json");
+    let problem =
+        arbiter_optimizer::Problem::from_json(&fixture("corpus-1-025.json")).expect("valid");
+    let (_, stats) = arbiter_optimizer::solve_with_stats(&problem, &SolveOptions::default());
+    let optimum = expected("corpus-1-025.json");
+    let bound = stats.relaxation_bound.expect("relax-and-fix ran");
+    assert!(
+        bound <= optimum + 1e-6 && optimum - bound <= 1e-4 * optimum.abs(),
+        "bound {bound}"
+    );
+    assert!(
+        stats.fixed_binaries > 0,
+        "relax-and-fix did not prove its plan"
+    );
+}
+
 /// Contract v1.1: `train-a`'s window (00:10–00:40) covers a third of the
 /// first quarter hour and two thirds of the third; `short-b` (00:48:20–
 /// 00:55) lies inside the last quarter hour, 6 min 40 s of it. Each may run
