@@ -24,5 +24,5 @@ pub use dispatch::{BatteryLimits, Limits, Setpoint, Settled, settle};
 pub use kpi::{KW_PER_GPU, Kpis, kpis};
 pub use planner::{OpenJob, Snapshot, published_until};
 pub use report::{AgainstRule, Report};
-pub use simulate::{BacktestError, Inputs, JobOutcome, Row, Run, Strategy, simulate};
+pub use simulate::{BacktestError, Inputs, JobOutcome, Oracle, Row, Run, Strategy, simulate};
 pub use site::{SiteConfig, SiteError};

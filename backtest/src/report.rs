@@ -29,6 +29,9 @@ pub struct Report {
     pub charging_model: String,
     /// Jobs in the queue.
     pub jobs: usize,
+    /// What `mpc` was told instead of forecasting it (`prices`, `charging`,
+    /// `jobs`), to measure what knowing it is worth; absent in a real run.
+    pub mpc_told: Option<String>,
     /// Each strategy's figures, by name.
     pub strategies: BTreeMap<&'static str, Kpis>,
     /// Share of perfect foresight's savings over `naive` that `mpc`
@@ -125,6 +128,7 @@ impl Report {
             price_model: inputs.price_model.name(),
             charging_model: inputs.charging_model.name(),
             jobs: inputs.jobs.len(),
+            mpc_told: inputs.oracle.names(),
             strategies,
             savings_captured,
             missed_by_mpc_only,

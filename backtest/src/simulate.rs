@@ -83,6 +83,38 @@ pub struct Inputs {
     pub price_model: Model,
     /// Forecasts the charging load.
     pub charging_model: Model,
+    /// What `mpc` is told instead of forecasting (nothing, as a site is).
+    pub oracle: Oracle,
+}
+
+/// What `mpc` is told that a site cannot know, to measure what knowing it
+/// is worth: each input it is told replaces the forecast over its horizon
+/// with what happened. `perfect` is told all three, over its own window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Oracle {
+    /// The prices that cleared, instead of the published ones extended by
+    /// the price model.
+    pub prices: bool,
+    /// The charging load metered, instead of its forecast.
+    pub charging: bool,
+    /// Every job submitted within the horizon, from the start of it (a job
+    /// still runs only from its submission).
+    pub jobs: bool,
+}
+
+impl Oracle {
+    /// The inputs told, by name (`prices`, `charging`, `jobs`), or `None`.
+    pub fn names(self) -> Option<String> {
+        let names: Vec<&str> = [
+            (self.prices, "prices"),
+            (self.charging, "charging"),
+            (self.jobs, "jobs"),
+        ]
+        .into_iter()
+        .filter_map(|(told, name)| told.then_some(name))
+        .collect();
+        (!names.is_empty()).then(|| names.join(", "))
+    }
 }
 
 /// One interval of the ledger.
@@ -674,6 +706,33 @@ pub const RESCUE_TIME_FACTOR: u32 = 10;
 /// 0.1% of a plan's objective can exceed a small job's shortfall penalty.
 pub const RESCUE_GAP_SHARE: f64 = 0.01;
 
+/// Replaces `forecast` (one value per interval from `at`) with what
+/// `actual` holds for the same intervals, where it has them.
+fn tell(forecast: &mut [f64], actual: &Series, at: DateTime<Utc>) {
+    let Some(start) = actual.index_of(at) else {
+        return;
+    };
+    for (value, &happened) in forecast.iter_mut().zip(actual.values.iter().skip(start)) {
+        *value = happened;
+    }
+}
+
+/// Jobs submitted before this instant are in the plan at `at`: those of the
+/// interval at `at` or before (`next`, the end of that interval) when
+/// forecasting, those of the whole window (`horizon_end`) with perfect
+/// foresight or the job oracle.
+fn known_until(
+    foresight: Foresight,
+    oracle: Oracle,
+    next: DateTime<Utc>,
+    horizon_end: DateTime<Utc>,
+) -> DateTime<Utc> {
+    match foresight {
+        Foresight::Forecast if !oracle.jobs => next,
+        Foresight::Forecast | Foresight::Perfect => horizon_end,
+    }
+}
+
 /// Builds and solves the problem the site would have solved at `at`.
 fn plan_at(
     config: &SiteConfig,
@@ -692,7 +751,18 @@ fn plan_at(
             &inputs.charging_model,
             at,
         )
-        .map(|horizon| (horizon.prices_per_mwh, horizon.ev_kw, horizon.reserve_kwh))
+        .map(|horizon| {
+            let oracle = inputs.oracle;
+            let mut prices = horizon.prices_per_mwh;
+            let mut ev = horizon.ev_kw;
+            if oracle.prices {
+                tell(&mut prices, &inputs.prices, at);
+            }
+            if oracle.charging {
+                tell(&mut ev, &inputs.charging, at);
+            }
+            (prices, ev, horizon.reserve_kwh)
+        })
         .map_err(|error| BacktestError::Data(format!("at {}: {error}", at.to_rfc3339())))?,
         Foresight::Perfect => {
             // What happened, over the window or as much of it as the data has.
@@ -726,10 +796,7 @@ fn plan_at(
         .enumerate()
         .filter(|&(j, job)| {
             state.finished[j].is_none()
-                && match foresight {
-                    Foresight::Forecast => job.submit < at + step,
-                    Foresight::Perfect => job.submit < horizon_end,
-                }
+                && job.submit < known_until(foresight, inputs.oracle, at + step, horizon_end)
         })
         .map(|(j, job)| OpenJob {
             job,
@@ -1014,6 +1081,59 @@ fn time_of_use(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_oracle_tells_what_happened_from_the_plans_first_interval() {
+        let actual = Series {
+            start: at("2024-01-01T00:00:00Z"),
+            step_minutes: 15,
+            values: vec![1.0, 2.0, 3.0, 4.0],
+        };
+        // From the second interval: 2, 3, 4, then the forecast where the
+        // data ends.
+        let mut forecast = vec![9.0; 4];
+        tell(&mut forecast, &actual, at("2024-01-01T00:15:00Z"));
+        assert_eq!(forecast, [2.0, 3.0, 4.0, 9.0]);
+        // Outside the data nothing is told.
+        let mut forecast = vec![9.0; 2];
+        tell(&mut forecast, &actual, at("2024-01-02T00:00:00Z"));
+        assert_eq!(forecast, [9.0, 9.0]);
+    }
+
+    #[test]
+    fn jobs_are_known_from_their_submission_unless_the_oracle_tells_them() {
+        let (next, end) = (at("2024-01-01T00:15:00Z"), at("2024-01-02T12:00:00Z"));
+        let told = Oracle {
+            jobs: true,
+            ..Oracle::default()
+        };
+        assert_eq!(
+            known_until(Foresight::Forecast, Oracle::default(), next, end),
+            next
+        );
+        assert_eq!(known_until(Foresight::Forecast, told, next, end), end);
+        assert_eq!(
+            known_until(Foresight::Perfect, Oracle::default(), next, end),
+            end
+        );
+    }
+
+    #[test]
+    fn the_oracle_names_what_it_tells() {
+        assert_eq!(Oracle::default().names(), None);
+        let told = Oracle {
+            prices: true,
+            jobs: true,
+            ..Oracle::default()
+        };
+        assert_eq!(told.names().as_deref(), Some("prices, jobs"));
+    }
 
     /// The ERCOT demo site's problem at 2023-08-27 05:00 UTC in the 2023
     /// backtest, with job-1382 due at 05:30 instead of 05:33:22 (as the

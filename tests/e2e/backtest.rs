@@ -268,3 +268,43 @@ fn a_hosting_study_gives_each_size_its_margin_with_and_without_the_battery() {
     let table = stdout(&output);
     assert!(table.contains("IT kW  battery strategy"), "{table}");
 }
+
+#[test]
+fn backtest_with_an_oracle_says_what_mpc_was_told() {
+    let dir = temp_dir("bt-oracle");
+    let out = dir.path();
+    let output = arbiter(&fixture_args(
+        out.to_str().unwrap(),
+        &[
+            "--charging-scale",
+            "20",
+            "--strategies",
+            "mpc",
+            "--oracle",
+            "charging,jobs",
+            "--csv",
+        ],
+    ));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    assert!(
+        table.contains("\nmpc told what happened instead of forecasting it: charging, jobs\n"),
+        "{table}"
+    );
+    let kpis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("kpis.json")).unwrap()).unwrap();
+    assert_eq!(kpis["mpc_told"], "charging, jobs");
+    // Told the charging, the plans planned for what was metered
+    // (`ev_forecast_kw` and `ev_actual_kw`, the ledger's 6th and 7th columns).
+    let ledger = std::fs::read_to_string(out.join("ledger.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = ledger
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 96);
+    for row in rows {
+        let (forecast, actual): (f64, f64) = (row[5].parse().unwrap(), row[6].parse().unwrap());
+        assert!((forecast - actual).abs() < 1e-3, "{row:?}");
+    }
+}

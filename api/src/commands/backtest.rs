@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arbiter_backtest::planner::{CHARGING_HISTORY_DAYS, charging_model, choose_price_model};
-use arbiter_backtest::{Inputs, Kpis, Report, Run, SiteConfig, Strategy, ledger, simulate};
+use arbiter_backtest::{Inputs, Kpis, Oracle, Report, Run, SiteConfig, Strategy, ledger, simulate};
 use arbiter_forecast::{
     PriceSource, Series, SyntheticQueue, TimeColumn, align_with_shift, read_jobs,
     read_metered_load, read_prices, resample, week_shift_days,
@@ -103,9 +103,25 @@ pub struct Args {
     /// key, side by side, e.g. `battery.soc_max_kwh=0,3900,7800,15600`.
     #[arg(long)]
     sweep: Option<String>,
+    /// Tell `mpc` what happened instead of its forecast, to measure what
+    /// knowing it is worth: any of `prices`, `charging`, `jobs`
+    /// (comma-separated; the report says what it was told).
+    #[arg(long, value_delimiter = ',')]
+    oracle: Vec<OracleArg>,
     /// Results folder [default: results/<site id>_<from>_<to>].
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+/// An input `mpc` can be told (`--oracle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OracleArg {
+    /// The prices that cleared over its horizon.
+    Prices,
+    /// The charging load metered over its horizon.
+    Charging,
+    /// Every job submitted within its horizon, from its start.
+    Jobs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -212,6 +228,11 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         jobs,
         price_model,
         charging_model,
+        oracle: Oracle {
+            prices: args.oracle.contains(&OracleArg::Prices),
+            charging: args.oracle.contains(&OracleArg::Charging),
+            jobs: args.oracle.contains(&OracleArg::Jobs),
+        },
     };
 
     let out = args.out.clone().unwrap_or_else(|| {
@@ -840,6 +861,12 @@ fn print_table(report: &Report) {
         report.charging_model,
         report.jobs
     );
+    if let Some(told) = &report.mpc_told {
+        let _ = writeln!(
+            out,
+            "mpc told what happened instead of forecasting it: {told}"
+        );
+    }
     let _ = writeln!(
         out,
         "{:<8} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>9} {:>10} {:>8} {:>9}",

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use arbiter_backtest::planner::deadline_penalty;
-use arbiter_backtest::{Inputs, Run, SiteConfig, Strategy, kpis, published_until, simulate};
+use arbiter_backtest::{
+    Inputs, Oracle, Run, SiteConfig, Strategy, kpis, published_until, simulate,
+};
 use arbiter_forecast::{
     JobKind, Model, PriceSource, Profile, QueuedJob, Series, TimeColumn, align_by_week,
     read_metered_load, read_prices, resample,
@@ -113,6 +115,7 @@ fn inputs(config: &SiteConfig) -> Inputs {
         ],
         price_model: Model::SeasonalNaive { lag_days: 1 },
         charging_model: Model::Profile(Profile::blend()),
+        oracle: Oracle::default(),
     }
 }
 
@@ -447,6 +450,7 @@ fn dst_days_have_23_and_25_hours_of_rows_that_balance() {
             jobs: Vec::new(),
             price_model: Model::SeasonalNaive { lag_days: 1 },
             charging_model: Model::Profile(Profile::day_type()),
+            oracle: Oracle::default(),
         };
         let to = from + TimeDelta::minutes(15 * intervals as i64);
         for strategy in [Strategy::Mpc, Strategy::Naive] {
@@ -595,6 +599,7 @@ fn a_new_billing_month_is_planned_from_no_peak() {
         ],
         price_model: Model::SeasonalNaive { lag_days: 1 },
         charging_model: Model::Profile(Profile::blend()),
+        oracle: Oracle::default(),
     };
     let november = utc("2024-11-01T07:00:00Z"); // Nov 1, 00:00 in Los Angeles
     let run = simulate(
@@ -929,4 +934,28 @@ fn value_earned_by_jobs_due_after_the_period_is_counted_apart() {
     assert!((kpis.compute_value_not_due - 5.0).abs() < 1e-9, "{kpis:#?}");
     // The job due within the hour finished: 20 kWh, 1 more.
     assert!((kpis.compute_value - 6.0).abs() < 1e-9, "{kpis:#?}");
+}
+
+#[test]
+fn mpc_told_the_charging_plans_for_what_was_metered() {
+    // Forecasting, the plans' charging differs from the meter somewhere in a
+    // day; told it, every interval's planned charging is the metered load.
+    let config = config();
+    let mut inputs = inputs(&config);
+    let differs = |run: &Run| {
+        run.rows
+            .iter()
+            .filter(|row| (row.ev_forecast_kw - row.ev_actual_kw).abs() > 1e-3)
+            .count()
+    };
+    let forecast = run(&config, &inputs, Strategy::Mpc, 24);
+    assert!(differs(&forecast) > 0);
+    inputs.oracle = Oracle {
+        charging: true,
+        ..Oracle::default()
+    };
+    let told = run(&config, &inputs, Strategy::Mpc, 24);
+    assert_eq!(told.rows.len(), 96);
+    assert_eq!(differs(&told), 0);
+    check_rows(&config, &told);
 }

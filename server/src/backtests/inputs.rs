@@ -1,11 +1,11 @@
 //! A backtest's inputs, read from the store: the market's prices, the
 //! site's metered charging load, and its job queue (or a synthetic one).
 
-use arbiter_backtest::Inputs;
 use arbiter_backtest::SiteConfig;
 use arbiter_backtest::planner::{
     CHARGING_HISTORY_DAYS, charging_model, choose_price_model, price_model_history_days,
 };
+use arbiter_backtest::{Inputs, Oracle};
 use arbiter_forecast::{QueuedJob, Series, SyntheticQueue};
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -35,6 +35,7 @@ pub(crate) async fn inputs(
         jobs,
         price_model,
         charging_model: charging_model(),
+        oracle: Oracle::default(),
     })
 }
 
