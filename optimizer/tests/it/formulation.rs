@@ -290,6 +290,13 @@ fn the_energy_cap_limits_what_a_job_draws() {
     assert_near(plan.jobs[0].shortfall_kwh, 0.0);
 }
 
+/// Gives a preemptible job a start cost and says whether it ran just
+/// before the horizon.
+fn starting(job: &mut Value, start_cost: f64, running: bool) {
+    job["start_cost"] = json!(start_cost);
+    job["running"] = json!(running);
+}
+
 fn start_cost_case(running: bool) -> Value {
     let mut job = preemptible(
         "s",
@@ -300,8 +307,7 @@ fn start_cost_case(running: bool) -> Value {
         "2025-06-01T03:00:00Z",
         200.0,
     );
-    job["start_cost"] = json!(50.0);
-    job["running"] = json!(running);
+    starting(&mut job, 50.0, running);
     with_compute(site(&[0.0, 1000.0, 0.0]), 1000.0, vec![job])
 }
 
@@ -675,8 +681,7 @@ fn spread_job(running: bool) -> Value {
         "2025-06-01T04:00:00Z",
         1000.0,
     );
-    job["start_cost"] = json!(40.0);
-    job["running"] = json!(running);
+    starting(&mut job, 40.0, running);
     let mut p = with_compute(site(&[0.0; 4]), 1000.0, vec![job]);
     p["grid"]["import_limit_kw"] = json!(25.0);
     p
