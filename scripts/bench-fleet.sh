@@ -36,4 +36,5 @@ plan 2 a &
 plan 2 b
 wait
 two=$(echo "$(date +%s.%N) - $started" | bc)
-echo "two replicas took $(echo "scale=2; $two / $one" | bc) x the wall time of one ($two s against $one s, whole processes)"
+printf "two replicas took %.3f x the wall time of one (%.1f s against %.1f s, whole processes)\n" \
+  "$(echo "$two / $one" | bc -l)" "$two" "$one"
