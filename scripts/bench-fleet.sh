@@ -3,11 +3,14 @@
 # throwaway PostgreSQL cluster, first by one replica with one solver, then
 # by two replicas (two processes started at once) with one solver each,
 # each on a fresh database seeded beforehand; prints both and the ratio of
-# their wall times. Figures (JSON) go to results/.
-#   scripts/bench-fleet.sh [SITES]
+# their wall times. Figures (JSON) go to results/. HISTORY_DAYS is the
+# metered charging each site has stored (2, the default, as the demo; 86,
+# all a plan reads).
+#   scripts/bench-fleet.sh [SITES] [HISTORY_DAYS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sites="${1:-2000}"
+history="${2:-2}"
 cargo build --release -p arbiter
 out="$(scripts/scratch-postgres.sh start)"
 url="$(echo "$out" | head -1)"
@@ -20,11 +23,11 @@ mkdir -p results
 arbiter=target/release/arbiter
 for replicas in 1 2; do
   "$createdb" -h 127.0.0.1 -p "$port" -U arbiter "bench_${replicas}"
-  "$arbiter" bench cycle --sites "$sites" --seed-only --database-url "$base/bench_${replicas}"
+  "$arbiter" bench cycle --sites "$sites" --history-days "$history" --seed-only --database-url "$base/bench_${replicas}"
 done
 plan() {
   "$arbiter" bench cycle --sites "$sites" --solvers 1 --plan-only \
-    --database-url "$base/bench_$1" --out "results/bench-fleet-$1-$2.json"
+    --database-url "$base/bench_$1" --out "results/bench-fleet-$1-$2-h${history}.json"
 }
 echo "== one replica, one solver, ${sites} sites"
 started=$(date +%s.%N)

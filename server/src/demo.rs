@@ -71,7 +71,7 @@ pub async fn seed(store: &Store, root: &Path) -> Result<Seeded, String> {
     let site = &config.site;
     if store.site(&site.id).await.map_err(failed)?.is_none() {
         seed_prices(store, root, &config).await?;
-        seed_site(store, root, &config, 20.0, 1).await?;
+        seed_site(store, root, &config, 20.0, 1, 2).await?;
     }
     let mut keys = Vec::new();
     for (role, sites) in [
@@ -148,12 +148,19 @@ pub async fn seed_prices(store: &Store, root: &Path, config: &SiteConfig) -> Res
 /// demo's days (× `charging_scale`), a battery report at the clock's start
 /// and the jobs a synthetic queue of `job_seed` had submitted in the day
 /// before it that can still finish.
+///
+/// The charging readings run from two days before the clock's start to
+/// three days after it, and with `history_days` above two from that many
+/// days before it: the same week repeated, by local weekday and time of
+/// day, as a site metered for that long would have stored (a plan reads the
+/// charging model's 84-day look-back and two days more).
 pub async fn seed_site(
     store: &Store,
     root: &Path,
     config: &SiteConfig,
     charging_scale: f64,
     job_seed: u64,
+    history_days: u32,
 ) -> Result<(), String> {
     let site = &config.site;
     let start = clock()?.start;
@@ -180,16 +187,49 @@ pub async fn seed_site(
         intervals,
     )
     .map_err(|error| error.to_string())?;
-    let readings: Vec<(String, f64)> = aligned
-        .values
-        .iter()
-        .enumerate()
+    // The week around the start, repeated back over any longer history:
+    // from an hour after the Monday before it to two hours short of a week
+    // (what the fixture covers in the site's time; the rest stays unread).
+    let step = TimeDelta::minutes(i64::from(site.interval_minutes));
+    let earlier = if history_days > 2 {
+        let week_start = start - TimeDelta::days(3) + TimeDelta::hours(1);
+        let week = align_by_week(
+            &load,
+            chrono_tz::Europe::London,
+            2018,
+            config.zone,
+            week_start,
+            ((7 * 24 - 2) * 60 / site.interval_minutes) as usize,
+        )
+        .map_err(|error| error.to_string())?;
+        let first = start - TimeDelta::days(i64::from(history_days));
+        let count = ((from - first).num_seconds() / step.num_seconds()).max(0);
+        (0..count)
+            .map(|k| first + TimeDelta::seconds(k * step.num_seconds()))
+            .map(|at| {
+                let offset = (at - week_start).num_seconds().rem_euclid(7 * 24 * 3600);
+                let i = (offset / step.num_seconds()) as usize;
+                (at, week.values.get(i).copied().unwrap_or(f64::NAN))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let readings: Vec<(String, f64)> = earlier
+        .into_iter()
+        .chain(
+            aligned
+                .values
+                .iter()
+                .enumerate()
+                .map(|(i, kw)| (aligned.time(i), *kw)),
+        )
         .filter(|(_, kw)| kw.is_finite())
         // A meter reads to the watt.
-        .map(|(i, kw)| {
+        .map(|(at, kw)| {
             let kw =
                 arbiter_optimizer::round_to(kw * charging_scale, arbiter_optimizer::POWER_DECIMALS);
-            (rfc(aligned.time(i)), kw)
+            (rfc(at), kw)
         })
         .collect();
     store
@@ -346,5 +386,60 @@ pub async fn controller(state: Arc<AppState>, site_id: String) {
                 tracing::warn!(site = %site_id, ?error, "the demo controller's report was refused");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_longer_history_repeats_the_fixture_week_back_from_the_start() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let config = demo_site(&root).expect("the demo site");
+        let start = clock().expect("the demo clock").start;
+        let (store, _dir) = crate::store::temp_store("history").await;
+        seed_site(&store, &root, &config, 20.0, 1, 16)
+            .await
+            .expect("seeded");
+        let readings = store
+            .charging_since(&config.site.id, &rfc(start - TimeDelta::days(30)))
+            .await
+            .expect("read");
+        let at = |text: &str| -> DateTime<Utc> { text.parse().expect("an instant") };
+        assert_eq!(at(&readings[0].0), start - TimeDelta::days(16));
+        // Every reading of the repeated weeks is the one a week later,
+        // including where the repeats meet the week the demo seeds.
+        let by_time: HashMap<&str, f64> =
+            readings.iter().map(|(t, kw)| (t.as_str(), *kw)).collect();
+        let mut compared = 0;
+        for (t, kw) in &readings {
+            let when = at(t);
+            if when >= start - TimeDelta::days(2) {
+                continue;
+            }
+            if let Some(later) = by_time.get(rfc(when + TimeDelta::days(7)).as_str()) {
+                assert_eq!(kw, later, "{t}");
+                compared += 1;
+            }
+        }
+        // 14 days repeated; the last two of them have no reading a week
+        // later (the seeding ends three days after the start), and the
+        // fixture lacks two hours a week.
+        assert!(compared >= 12 * 96 - 4 * 2 * 4, "{compared}");
+        assert!(readings.iter().any(|(_, kw)| *kw > 0.0));
+
+        // The demo's own seeding starts two days before the clock.
+        let (store, _dir) = crate::store::temp_store("history-demo").await;
+        seed_site(&store, &root, &config, 20.0, 1, 2)
+            .await
+            .expect("seeded");
+        let readings = store
+            .charging_since(&config.site.id, &rfc(start - TimeDelta::days(30)))
+            .await
+            .expect("read");
+        assert!(at(&readings[0].0) >= start - TimeDelta::days(2));
     }
 }

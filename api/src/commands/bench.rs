@@ -80,6 +80,12 @@ pub struct CycleArgs {
     /// planning claims; here in one process).
     #[arg(long, default_value_t = 1)]
     replicas: usize,
+    /// Days of metered charging each site has stored before the clock's
+    /// start: 2 (the demo's), or up to 86, what a plan reads (the charging
+    /// model's 84-day look-back and two days more) once a site has been
+    /// metered that long; the fixture week repeated.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=86))]
+    history_days: u32,
     /// Only seed the sites into the database, then stop (for replicas run
     /// as separate processes with --plan-only).
     #[arg(long, conflicts_with = "plan_only")]
@@ -235,6 +241,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
                 &config,
                 20.0 * scale,
                 i as u64 + 1,
+                args.history_days,
             ))
             .map_err(Failure::Internal)?;
         bar.inc(1);
