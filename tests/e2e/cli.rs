@@ -201,6 +201,8 @@ fn bench_cycle_plans_every_site_and_reports_the_solve_times() {
         "cycle",
         "--sites",
         "4",
+        "--history-days",
+        "9",
         "--seed-only",
         "--data-dir",
         &data_text,
@@ -251,6 +253,14 @@ fn bench_cycle_plans_every_site_and_reports_the_solve_times() {
     let refused = arbiter(&["bench", "cycle", "--sites", "0"]);
     assert_eq!(refused.status.code(), Some(2));
     assert_eq!(stderr(&refused), "error: --sites must be at least 1\n");
+    let too_long = arbiter(&["bench", "cycle", "--history-days", "87"]);
+    assert_eq!(too_long.status.code(), Some(2));
+    assert!(
+        stderr(&too_long).contains("invalid value '87' for '--history-days <HISTORY_DAYS>'")
+            && stderr(&too_long).contains("2..=86"),
+        "{}",
+        stderr(&too_long)
+    );
 }
 
 #[test]
