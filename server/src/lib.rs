@@ -296,6 +296,8 @@ pub struct AppState {
     pub backtests: backtests::Backtests,
     /// The price model of each market and day.
     pub price_models: planning::PriceModels,
+    /// Each site's metered charging as last read for a plan.
+    pub charging_histories: planning::ChargingHistories,
     /// This replica's name in planning claims: random, new at each start.
     pub replica: String,
     /// Whether the simulated clock is shared with the other replicas on
@@ -317,6 +319,7 @@ impl AppState {
             clock: clock::Clock::new(config.clock.as_ref()),
             backtests: backtests::Backtests::new(),
             price_models: Default::default(),
+            charging_histories: Default::default(),
             replica: format!("replica_{}", auth::random_hex::<6>()),
             shared_clock: Default::default(),
             config,

@@ -15,11 +15,11 @@ use arbiter_optimizer::{POWER_DECIMALS, Plan, round_to};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::{
-    Basis, ChargingForecast, EvForecast, PlanningError, PriceModels, load_series, price_model,
-    price_series, rfc,
+    Basis, ChargingForecast, ChargingHistories, EvForecast, PlanningError, PriceModels,
+    price_model, price_series, rfc,
 };
-use crate::Published;
 use crate::store::{Store, TelemetryNow, running_jobs};
+use crate::{AppState, Published};
 
 /// Everything read from the store for one plan.
 pub(super) struct Gathered {
@@ -47,9 +47,8 @@ struct Horizon {
 
 /// Reads what the plan at `at` is built from.
 pub(super) async fn gather(
-    store: &Store,
+    state: &AppState,
     latest: Option<Arc<Published>>,
-    models: &PriceModels,
     config: SiteConfig,
     site_revision: i64,
     at: DateTime<Utc>,
@@ -64,9 +63,18 @@ pub(super) async fn gather(
         end: at + TimeDelta::minutes(i64::from(minutes) * intervals as i64),
     };
     let id = config.site.id.clone();
+    let (store, models) = (&*state.store, &state.price_models);
     let mut warnings = Vec::new();
     let prices = prices(store, models, &config, &horizon, &mut warnings).await?;
-    let charging = charging(store, &config, &horizon, now, &mut warnings).await?;
+    let charging = charging(
+        store,
+        &state.charging_histories,
+        &config,
+        &horizon,
+        now,
+        &mut warnings,
+    )
+    .await?;
     let telemetry = telemetry(store, &config, &horizon).await?;
     let battery = battery(&config, &telemetry, &mut warnings);
     let running = running_jobs(telemetry.latest.as_deref())?;
@@ -208,6 +216,7 @@ struct Charging {
 /// the controller's own values, sent by `now`, where they cover the horizon.
 async fn charging(
     store: &Store,
+    histories: &ChargingHistories,
     config: &SiteConfig,
     horizon: &Horizon,
     now: DateTime<Utc>,
@@ -223,13 +232,9 @@ async fn charging(
     let id = site.id.as_str();
     let model = charging_model();
     let since = at - TimeDelta::days(i64::from(model.lookback_days()) + 2);
-    let readings = store.charging_since(id, &rfc(since)).await?;
-    let history = load_series(&readings, since, at, minutes);
-    let charging_until = readings
-        .iter()
-        .rev()
-        .find(|(t, _)| t.as_str() < rfc(at).as_str())
-        .map(|(t, _)| t.clone());
+    let read = histories.read(store, id, minutes, since, at).await?;
+    let history = read.series;
+    let charging_until = read.until.map(rfc);
     // The site's quantile is planned for; the median and the 90th
     // percentile are published beside it (one forecast gives all three).
     let quantiles = [site.planning.charging_quantile, 0.5, 0.9];

@@ -13,6 +13,7 @@
 //! versions of everything it was built from.
 
 mod gather;
+mod history;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
 
 use self::gather::{Gathered, gather};
+pub use self::history::{ChargingHistories, History};
 use super::store::{Claim, Store, StoreError, StoredPrices};
 use super::{AppState, Published, SOLVE_QUEUE_TIMEOUT};
 
@@ -216,9 +218,8 @@ pub async fn plan_site(
     let reading = std::time::Instant::now();
     let cached = state.latest.get(&config.site.id);
     let gathered = gather(
-        &state.store,
+        state,
         cached,
-        &state.price_models,
         config.clone(),
         site_revision,
         at,

@@ -7,6 +7,10 @@ use super::{Store, StoreError};
 /// databases' limits.
 const ROWS_PER_STATEMENT: usize = 500;
 
+/// Metered readings written since a revision: (instant, kW, the revision
+/// of the upload that last wrote it).
+pub type ChangedReadings = Vec<(String, f64, i64)>;
+
 /// `values`, keeping the last of any instant given twice (as writing them
 /// one after another would).
 fn last_per_instant(values: &[(String, f64)]) -> Vec<(&str, f64)> {
@@ -39,7 +43,10 @@ fn insert_rows(table: &str, columns: &[&str], rows: usize, tail: &str) -> String
 impl Store {
     /// Stores metered charging load (kW per interval start); a reading for
     /// an instant already stored replaces it. Returns how many were written.
-    /// Written a few hundred readings per statement, in one transaction.
+    /// Written a few hundred readings per statement, in one transaction,
+    /// each marked with the upload's revision: the site's count of uploads,
+    /// taken in turn by concurrent uploads (one row per site), so that an
+    /// upload's readings are visible before any later revision's are.
     pub async fn put_charging(
         &self,
         site_id: &str,
@@ -47,16 +54,25 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let rows = last_per_instant(readings);
         let mut tx = self.pool.begin().await?;
+        let revision: i64 = sqlx::query_scalar(
+            "INSERT INTO charging_revisions (site_id, revision) VALUES ($1, 1)
+             ON CONFLICT (site_id) DO UPDATE SET revision = charging_revisions.revision + 1
+             RETURNING revision",
+        )
+        .bind(site_id)
+        .fetch_one(&mut *tx)
+        .await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = insert_rows(
                 "charging",
-                &["site_id", "timestamp_utc", "kw"],
+                &["site_id", "timestamp_utc", "kw", "revision"],
                 chunk.len(),
-                "ON CONFLICT (site_id, timestamp_utc) DO UPDATE SET kw = excluded.kw",
+                "ON CONFLICT (site_id, timestamp_utc)
+                 DO UPDATE SET kw = excluded.kw, revision = excluded.revision",
             );
             let mut query = sqlx::query(&sql);
             for (at, kw) in chunk {
-                query = query.bind(site_id).bind(*at).bind(*kw);
+                query = query.bind(site_id).bind(*at).bind(*kw).bind(revision);
             }
             query.execute(&mut *tx).await?;
         }
@@ -132,6 +148,25 @@ impl Store {
         .await?)
     }
 
+    /// A site's metered readings from `from` on (RFC 3339 UTC as stored)
+    /// written by uploads after revision `after` (−1: all), in no order.
+    pub async fn charging_changed(
+        &self,
+        site_id: &str,
+        from: &str,
+        after: i64,
+    ) -> Result<ChangedReadings, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT timestamp_utc, kw, revision FROM charging
+             WHERE site_id = $1 AND revision > $2 AND timestamp_utc >= $3",
+        )
+        .bind(site_id)
+        .bind(after)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// A site's metered charging load for `from` ≤ t < `to`, oldest first.
     pub async fn charging_between(
         &self,
@@ -181,6 +216,31 @@ mod tests {
             .expect("stored");
         let first = store.charging_since("a", "2000").await.expect("read");
         assert_eq!((first.len(), first[0].1), (1200, 7.5));
+        // Each upload is a revision; only what it wrote is read as changed.
+        let changed = store.charging_changed("a", "2000", 1).await.expect("read");
+        assert_eq!(changed, vec![(readings[0].0.clone(), 7.5, 2)]);
+        assert_eq!(
+            store
+                .charging_changed("a", "2000", 0)
+                .await
+                .expect("read")
+                .len(),
+            1200
+        );
+        assert!(
+            store
+                .charging_changed("a", "2000", 2)
+                .await
+                .expect("read")
+                .is_empty()
+        );
+        assert!(
+            store
+                .charging_changed("b", "2000", -1)
+                .await
+                .expect("read")
+                .is_empty()
+        );
         let issued = "2024-10-24T07:00:00.000Z";
         let values = &readings[..3];
         store

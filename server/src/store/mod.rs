@@ -33,6 +33,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use audit::AuditEntry;
 pub use backtests::StoredBacktest;
+pub use charging::ChangedReadings;
 pub use claims::{Claim, Claimed};
 pub use clock::SharedClock;
 pub use jobs::{StoredJob, running_jobs};

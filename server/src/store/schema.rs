@@ -7,7 +7,7 @@ use super::{Backend, Store, StoreError};
 /// The schema, one step per migration, in SQLite's words (see [`dialect`]
 /// for PostgreSQL's); a database is moved to the last. SQLite counts the
 /// steps applied in `PRAGMA user_version`, PostgreSQL in `arbiter_schema`.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     "CREATE TABLE sites (
             id TEXT PRIMARY KEY,
             config TEXT NOT NULL,
@@ -149,6 +149,14 @@ const MIGRATIONS: [&str; 11] = [
     // document when the store opens (`Store::fill_plan_starts`).
     "ALTER TABLE plans ADD COLUMN start TEXT;
         CREATE INDEX plans_by_start ON plans (site_id, start);",
+    // Which upload last wrote each charging reading (a count per site), so
+    // that a replica keeping a site's history reads only what changed.
+    "ALTER TABLE charging ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE charging_revisions (
+            site_id TEXT PRIMARY KEY,
+            revision INTEGER NOT NULL
+        );
+        CREATE INDEX charging_by_revision ON charging (site_id, revision);",
 ];
 
 /// A migration step in the words of `backend`: PostgreSQL's integers are
