@@ -5,12 +5,15 @@
 # each on a fresh database seeded beforehand; prints both and the ratio of
 # their wall times. Figures (JSON) go to results/. HISTORY_DAYS is the
 # metered charging each site has stored (2, the default, as the demo; 86,
-# all a plan reads).
-#   scripts/bench-fleet.sh [SITES] [HISTORY_DAYS]
+# all a plan reads); CYCLES the hourly cycles each run plans (1; from the
+# second on, replicas read only the charging uploaded since they last
+# planned a site).
+#   scripts/bench-fleet.sh [SITES] [HISTORY_DAYS] [CYCLES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sites="${1:-2000}"
 history="${2:-2}"
+cycles="${3:-1}"
 cargo build --release -p arbiter
 out="$(scripts/scratch-postgres.sh start)"
 url="$(echo "$out" | head -1)"
@@ -26,8 +29,8 @@ for replicas in 1 2; do
   "$arbiter" bench cycle --sites "$sites" --history-days "$history" --seed-only --database-url "$base/bench_${replicas}"
 done
 plan() {
-  "$arbiter" bench cycle --sites "$sites" --solvers 1 --plan-only \
-    --database-url "$base/bench_$1" --out "results/bench-fleet-$1-$2-h${history}.json"
+  "$arbiter" bench cycle --sites "$sites" --solvers 1 --plan-only --cycles "$cycles" \
+    --database-url "$base/bench_$1" --out "results/bench-fleet-$1-$2-h${history}-c${cycles}.json"
 }
 echo "== one replica, one solver, ${sites} sites"
 started=$(date +%s.%N)

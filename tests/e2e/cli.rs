@@ -163,19 +163,28 @@ fn bench_cycle_plans_every_site_and_reports_the_solve_times() {
         "1",
         "--replicas",
         "2",
+        "--cycles",
+        "2",
         "--out",
         &out_text,
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let stdout = stdout(&output);
     assert!(
-        stdout.starts_with("planning cycle on sqlite: 3 of 3 sites planned in "),
+        stdout.starts_with("planning cycle on sqlite: 6 plans (2 cycles) of 3 sites planned in "),
         "{stdout}"
     );
     let figures: Value =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("figures")).expect("JSON");
-    // Two replicas share the three sites: each planned once.
-    assert_eq!(figures["planned"], 3);
+    // Two replicas share the three sites: each planned once per cycle, an
+    // hour apart.
+    assert_eq!(figures["planned"], 6);
+    let cycles = figures["cycles"].as_array().expect("cycles");
+    assert_eq!(cycles.len(), 2);
+    assert!(
+        cycles.iter().all(|cycle| cycle["planned"] == 3),
+        "{figures}"
+    );
     assert_eq!(figures["replicas"], 2);
     assert_eq!(figures["solvers"], 1);
     let database = figures["database_seconds_per_plan"]

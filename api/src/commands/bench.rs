@@ -86,6 +86,12 @@ pub struct CycleArgs {
     /// metered that long; the fixture week repeated.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=86))]
     history_days: u32,
+    /// Planning cycles to run, an hour apart on the demo clock (the
+    /// readings of each hour are seeded already): the first reads each
+    /// site's whole charging history, later ones what a replica has not
+    /// kept, as an hourly replan in service does.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=24))]
+    cycles: u32,
     /// Only seed the sites into the database, then stop (for replicas run
     /// as separate processes with --plan-only).
     #[arg(long, conflicts_with = "plan_only")]
@@ -164,6 +170,16 @@ struct Figures {
     solve_p99_seconds: f64,
     solve_max_seconds: f64,
     solve_total_seconds: f64,
+    /// Each cycle: its wall time and database time per site plan.
+    cycles: Vec<CycleFigures>,
+}
+
+/// One planning cycle of a run.
+#[derive(Debug, Serialize)]
+struct CycleFigures {
+    planned: usize,
+    wall_seconds: f64,
+    database_seconds_per_plan: f64,
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -283,7 +299,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message("planning");
-    let (planned, wall_seconds) = runtime.block_on(async {
+    let (planned, wall_seconds, per_cycle) = runtime.block_on(async {
         // The bar follows the plans every replica publishes.
         let counting: Vec<_> = states
             .iter()
@@ -304,28 +320,50 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
             })
             .collect();
         let started = Instant::now();
-        let cycles = states.iter().map(|state| {
-            let state = Arc::clone(state);
-            tokio::spawn(async move {
-                // As the planning loop does: while another replica holds a
-                // site, look again (it may finish it, or its lease lapse).
-                let mut cycle = planning_cycle(&state, start).await;
-                let mut planned = cycle.planned;
-                while cycle.held_until.is_some() {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    cycle = planning_cycle(&state, start).await;
-                    planned += cycle.planned;
-                }
-                planned
+        let database = |states: &[Arc<AppState>]| {
+            states.iter().fold((0, 0.0), |(n, s), state| {
+                let (count, seconds) = state.metrics.plan_database_totals();
+                (n + count, s + seconds)
             })
-        });
+        };
+        let mut per_cycle = Vec::new();
         let mut planned = 0;
-        for cycle in cycles.collect::<Vec<_>>() {
-            planned += cycle.await.unwrap_or(0);
+        for hour in 0..args.cycles {
+            let now = start + chrono::TimeDelta::hours(i64::from(hour));
+            let cycle_started = Instant::now();
+            let before = database(&states);
+            let cycles = states.iter().map(|state| {
+                let state = Arc::clone(state);
+                tokio::spawn(async move {
+                    // As the planning loop does: while another replica holds
+                    // a site, look again (it may finish it, or its lease
+                    // lapse).
+                    let mut cycle = planning_cycle(&state, now).await;
+                    let mut planned = cycle.planned;
+                    while cycle.held_until.is_some() {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        cycle = planning_cycle(&state, now).await;
+                        planned += cycle.planned;
+                    }
+                    planned
+                })
+            });
+            let mut in_cycle = 0;
+            for cycle in cycles.collect::<Vec<_>>() {
+                in_cycle += cycle.await.unwrap_or(0);
+            }
+            let after = database(&states);
+            planned += in_cycle;
+            per_cycle.push(CycleFigures {
+                planned: in_cycle,
+                wall_seconds: cycle_started.elapsed().as_secs_f64(),
+                database_seconds_per_plan: (after.1 - before.1)
+                    / (after.0 - before.0).max(1) as f64,
+            });
         }
         let wall = started.elapsed().as_secs_f64();
         counting.iter().for_each(tokio::task::JoinHandle::abort);
-        (planned, wall)
+        (planned, wall, per_cycle)
     });
     bar.finish_and_clear();
     let documents: Vec<_> = states
@@ -340,10 +378,24 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         let (count, seconds) = state.metrics.plan_database_totals();
         (n + count, s + seconds)
     });
-    let mut solves = Vec::new();
-    let mut statuses = std::collections::BTreeMap::new();
+    // Each site's newest plan (replicas may each hold one of a site they
+    // planned in an earlier cycle).
+    let mut newest: std::collections::HashMap<String, serde_json::Value> =
+        std::collections::HashMap::new();
     for body in &documents {
         let document: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let site = document["site_id"].as_str().unwrap_or_default().to_owned();
+        let version = document["version"].as_i64().unwrap_or(0);
+        if newest
+            .get(&site)
+            .is_none_or(|kept| kept["version"].as_i64().unwrap_or(0) < version)
+        {
+            newest.insert(site, document);
+        }
+    }
+    let mut solves = Vec::new();
+    let mut statuses = std::collections::BTreeMap::new();
+    for document in newest.values() {
         if let Some(seconds) = document["plan"]["solve_seconds"].as_f64() {
             solves.push(seconds);
         }
@@ -373,14 +425,23 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         solve_p99_seconds: quantile(&solves, 0.99),
         solve_max_seconds: solves.last().copied().unwrap_or(0.0),
         solve_total_seconds: solves.iter().sum(),
+        cycles: per_cycle,
     };
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
+    let planned = if figures.cycles.len() > 1 {
+        format!(
+            "{} plans ({} cycles)",
+            figures.planned,
+            figures.cycles.len()
+        )
+    } else {
+        figures.planned.to_string()
+    };
     println!(
-        "planning cycle on {}: {} of {} sites planned in {:.1} s wall by {} replica(s) with {} solver(s) each (seeding {:.1} s)",
+        "planning cycle on {}: {planned} of {} sites planned in {:.1} s wall by {} replica(s) with {} solver(s) each (seeding {:.1} s)",
         figures.database,
-        figures.planned,
         figures.sites,
         figures.wall_seconds,
         figures.replicas,
@@ -391,6 +452,17 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         "database time per site plan: {:.1} ms (reading its data, publishing the plan)",
         figures.database_seconds_per_plan * 1000.0
     );
+    if figures.cycles.len() > 1 {
+        for (hour, cycle) in figures.cycles.iter().enumerate() {
+            println!(
+                "  cycle {}: {} plans in {:.1} s, database time per site plan {:.1} ms",
+                hour + 1,
+                cycle.planned,
+                cycle.wall_seconds,
+                cycle.database_seconds_per_plan * 1000.0
+            );
+        }
+    }
     println!(
         "solve per site: p50 {:.3} s, p90 {:.3} s, p99 {:.3} s, max {:.3} s; {:.1} s in all",
         figures.solve_p50_seconds,
