@@ -395,19 +395,25 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
-    async fn a_longer_history_repeats_the_fixture_week_back_from_the_start() {
+    /// The demo site's charging readings as seeded with `history_days`.
+    async fn seeded(history_days: u32) -> Vec<(String, f64)> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let config = demo_site(&root).expect("the demo site");
         let start = clock().expect("the demo clock").start;
         let (store, _dir) = crate::store::temp_store("history").await;
-        seed_site(&store, &root, &config, 20.0, 1, 16)
+        seed_site(&store, &root, &config, 20.0, 1, history_days)
             .await
             .expect("seeded");
-        let readings = store
+        store
             .charging_since(&config.site.id, &rfc(start - TimeDelta::days(30)))
             .await
-            .expect("read");
+            .expect("read")
+    }
+
+    #[tokio::test]
+    async fn a_longer_history_repeats_the_fixture_week_back_from_the_start() {
+        let start = clock().expect("the demo clock").start;
+        let readings = seeded(16).await;
         let at = |text: &str| -> DateTime<Utc> { text.parse().expect("an instant") };
         assert_eq!(at(&readings[0].0), start - TimeDelta::days(16));
         // Every reading of the repeated weeks is the one a week later,
@@ -432,14 +438,7 @@ mod tests {
         assert!(readings.iter().any(|(_, kw)| *kw > 0.0));
 
         // The demo's own seeding starts two days before the clock.
-        let (store, _dir) = crate::store::temp_store("history-demo").await;
-        seed_site(&store, &root, &config, 20.0, 1, 2)
-            .await
-            .expect("seeded");
-        let readings = store
-            .charging_since(&config.site.id, &rfc(start - TimeDelta::days(30)))
-            .await
-            .expect("read");
+        let readings = seeded(2).await;
         assert!(at(&readings[0].0) >= start - TimeDelta::days(2));
     }
 }
