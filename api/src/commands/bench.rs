@@ -182,6 +182,14 @@ struct CycleFigures {
     database_seconds_per_plan: f64,
 }
 
+/// Plans timed and their database seconds, over every replica.
+fn database_totals(states: &[Arc<AppState>]) -> (u64, f64) {
+    states.iter().fold((0, 0.0), |(n, s), state| {
+        let (count, seconds) = state.metrics.plan_database_totals();
+        (n + count, s + seconds)
+    })
+}
+
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -320,18 +328,12 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
             })
             .collect();
         let started = Instant::now();
-        let database = |states: &[Arc<AppState>]| {
-            states.iter().fold((0, 0.0), |(n, s), state| {
-                let (count, seconds) = state.metrics.plan_database_totals();
-                (n + count, s + seconds)
-            })
-        };
         let mut per_cycle = Vec::new();
         let mut planned = 0;
         for hour in 0..args.cycles {
             let now = start + chrono::TimeDelta::hours(i64::from(hour));
             let cycle_started = Instant::now();
-            let before = database(&states);
+            let before = database_totals(&states);
             let cycles = states.iter().map(|state| {
                 let state = Arc::clone(state);
                 tokio::spawn(async move {
@@ -352,7 +354,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
             for cycle in cycles.collect::<Vec<_>>() {
                 in_cycle += cycle.await.unwrap_or(0);
             }
-            let after = database(&states);
+            let after = database_totals(&states);
             planned += in_cycle;
             per_cycle.push(CycleFigures {
                 planned: in_cycle,
@@ -374,10 +376,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         .block_on(states[0].store.latest_plans())
         .map_err(|error| Failure::Internal(error.to_string()))?
         .len();
-    let (timed, database_seconds) = states.iter().fold((0, 0.0), |(n, s), state| {
-        let (count, seconds) = state.metrics.plan_database_totals();
-        (n + count, s + seconds)
-    });
+    let (timed, database_seconds) = database_totals(&states);
     // Each site's newest plan (replicas may each hold one of a site they
     // planned in an earlier cycle).
     let mut newest: std::collections::HashMap<String, serde_json::Value> =
