@@ -395,6 +395,13 @@ fn relax_and_fix(
         }
     }
     let mut highs = highs_model_with_cuts(model, &cuts, &fixings)?;
+    // Start from the relaxation rounded around the fixings: without it,
+    // HiGHS's first plans can leave a job short of energy that the relaxation
+    // delivers, and a budget spent on them returns such a plan.
+    let mut start = relaxed.clone();
+    start.extend(fixings.iter().copied());
+    let start = rules::round_relaxation(problem, model, start);
+    set_start(&mut highs, model, &start)?;
     let remaining = options.time_limit.saturating_sub(started.elapsed());
     let budget = (remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64())
         .min(FIXED_MIP_SHARE * options.time_limit.as_secs_f64());
@@ -422,6 +429,19 @@ fn relax_and_fix(
         mip_gap: Some(gap),
         overlap_left,
     }))
+}
+
+/// Hands HiGHS `values` as its first incumbent. They need not be feasible:
+/// HiGHS keeps their on/off decisions and completes the rest, or ignores them.
+fn set_start(highs: &mut highs::Model, model: &Model, values: &Values) -> Result<(), String> {
+    let columns: Vec<f64> = model
+        .columns
+        .iter()
+        .map(|var| model::value(values, *var))
+        .collect();
+    highs
+        .try_set_solution(Some(&columns), None, None, None)
+        .map_err(|error| format!("HiGHS refused the warm start: {error:?}"))
 }
 
 /// `(objective − bound) / |objective|`, as HiGHS measures its gap: 0 when both
@@ -518,13 +538,6 @@ fn run(
                 .unwrap_or_else(|| rules::fallback(problem, model)),
         ),
     };
-    let warm_start = warm_values.map(|values| {
-        model
-            .columns
-            .iter()
-            .map(|var| model::value(&values, *var))
-            .collect::<Vec<f64>>()
-    });
     let mut highs = highs_model(model, &[])?;
     // HiGHS overruns its limit a little while it winds down, and reading the
     // plan back takes time too: keep a reserve so the caller's limit holds.
@@ -536,10 +549,8 @@ fn run(
         highs_limit = highs_limit.min(limit.as_secs_f64());
     }
     configure(&mut highs, options, highs_limit)?;
-    if let Some(columns) = &warm_start {
-        highs
-            .try_set_solution(Some(columns), None, None, None)
-            .map_err(|error| format!("HiGHS refused the warm start: {error:?}"))?;
+    if let Some(values) = &warm_values {
+        set_start(&mut highs, model, values)?;
     }
     let solving = Instant::now();
     let solved = highs.try_solve();

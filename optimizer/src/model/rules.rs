@@ -154,12 +154,21 @@ pub(crate) fn from_plan(problem: &Problem, model: &Model, plan: &Plan) -> Values
 }
 
 /// The LP relaxation's solution with every on/off decision rounded: a
-/// preemptible job is on where its relaxed on-indicator is at least ½, a block
-/// starts where its relaxed start is largest (if its starts add up to at
-/// least ½), exclusivity binaries round at ½. Continuous values stay as the
-/// LP left them; the solver completes them for the rounded decisions.
+/// preemptible job is on where its relaxed indicator is at least ½ or it draws
+/// its minimum, and then, until the intervals it is on in can deliver what the
+/// relaxation delivers, in the intervals where it draws most
+/// ([`round_preemptible`]); a block starts where its relaxed start is largest
+/// (if its starts add up to at least ½), exclusivity binaries round at ½.
+/// Continuous values stay as the LP left them; the solver completes them for
+/// the rounded decisions.
 pub(crate) fn round_relaxation(problem: &Problem, model: &Model, mut values: Values) -> Values {
-    for vars in &model.compute.jobs {
+    for (vars, job) in model.compute.jobs.iter().zip(&problem.jobs) {
+        if let KindVars::Preemptible { power_kw, on, .. } = &vars.kind {
+            let on_at = round_preemptible(problem, job, vars.window.start, power_kw, on, &values);
+            for (&z, is_on) in on.iter().zip(on_at) {
+                values.insert(z, if is_on { 1.0 } else { 0.0 });
+            }
+        }
         if let KindVars::Block { starts } = &vars.kind {
             let total: f64 = starts.iter().map(|&(_, s)| value(&values, s)).sum();
             let best = starts
@@ -190,6 +199,51 @@ pub(crate) fn round_relaxation(problem: &Problem, model: &Model, mut values: Val
         );
     }
     values
+}
+
+/// Where a preemptible job is on in the rounded relaxation. Rounding each
+/// indicator at ½ alone turns off a job the relaxation spreads thinly: one
+/// needing 10 kW on average with a 30 kW minimum draws 10 kW everywhere, its
+/// indicators at a tenth, and would get nothing, its whole energy short. So
+/// after the intervals where the indicator is at least ½ or the job draws its
+/// minimum, it is on where the relaxation has it draw most, until those
+/// intervals can deliver (at full power) the energy the relaxation delivers,
+/// skipping any whose minimum would take it past its energy.
+fn round_preemptible(
+    problem: &Problem,
+    job: &Job,
+    window_start: usize,
+    power_kw: &[good_lp::Variable],
+    on: &[good_lp::Variable],
+    values: &Values,
+) -> Vec<bool> {
+    let h = problem.hours_per_interval();
+    let range = |i: usize| job.power_range_at(window_start + i);
+    let power = |i: usize| value(values, power_kw[i]);
+    let relaxed_kwh: f64 = (0..on.len()).map(|i| h * power(i)).sum();
+    let energy_kwh = job.target_energy_kwh(h);
+    let mut on_at: Vec<bool> = (0..on.len())
+        .map(|i| value(values, on[i]) >= 0.5 || power(i) >= range(i).0 - SETTLED)
+        .collect();
+    let (mut reach_kwh, mut least_kwh) = (0.0, 0.0);
+    for i in (0..on.len()).filter(|&i| on_at[i]) {
+        reach_kwh += h * range(i).1;
+        least_kwh += h * range(i).0;
+    }
+    let mut rest: Vec<usize> = (0..on.len()).filter(|&i| !on_at[i]).collect();
+    rest.sort_by(|&a, &b| power(b).total_cmp(&power(a)));
+    for i in rest {
+        if reach_kwh >= relaxed_kwh - SETTLED || power(i) <= SETTLED {
+            break;
+        }
+        let (least, most) = range(i);
+        if least_kwh + h * least <= energy_kwh {
+            on_at[i] = true;
+            reach_kwh += h * most;
+            least_kwh += h * least;
+        }
+    }
+    on_at
 }
 
 /// Below this a relaxed binary counts as 0 (and above 1 minus this as 1),
@@ -247,4 +301,61 @@ pub(crate) fn settled_binaries(
         .chain(model.battery.iter().flat_map(|b| &b.charging));
     settled.extend(exclusivity.filter_map(|&b| integral(b)));
     settled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Formulation, build};
+
+    /// Eight hours at one price; a job of 80 kWh at 30–50 kW due at the end:
+    /// 10 kW on average, below its minimum.
+    const THIN_JOB: &str = r#"{
+        "site_id": "thin", "start": "2025-06-01T00:00:00Z", "interval_minutes": 60,
+        "prices_per_mwh": [50, 50, 50, 50, 50, 50, 50, 50],
+        "grid": {"import_limit_kw": 500, "export_limit_kw": 0},
+        "ev_demand_kw": [0, 0, 0, 0, 0, 0, 0, 0],
+        "compute": {"max_it_kw": 100, "pue": 1.0},
+        "jobs": [{"id": "thin", "kind": "preemptible", "energy_kwh": 80, "min_kw": 30,
+                  "max_kw": 50, "release": "2025-06-01T00:00:00Z",
+                  "deadline": "2025-06-01T08:00:00Z", "value_per_mwh": 0,
+                  "shortfall_penalty_per_mwh": 1000}]
+    }"#;
+
+    fn rounded_on(relaxed_kw: &[f64], indicator: &[f64]) -> Vec<bool> {
+        let problem = Problem::from_json(THIN_JOB).expect("a valid problem");
+        let model = build(&problem, Formulation::default(), false);
+        let KindVars::Preemptible { power_kw, on, .. } = &model.compute.jobs[0].kind else {
+            panic!("a preemptible job");
+        };
+        let mut relaxed = model.zero_values();
+        for (i, (&x, &z)) in power_kw.iter().zip(on).enumerate() {
+            relaxed.insert(x, relaxed_kw[i]);
+            relaxed.insert(z, indicator[i]);
+        }
+        let rounded = round_relaxation(&problem, &model, relaxed);
+        on.iter().map(|&z| value(&rounded, z) == 1.0).collect()
+    }
+
+    #[test]
+    fn a_thinly_spread_job_is_on_where_it_draws_most_until_it_can_deliver_its_energy() {
+        // Spread evenly: the first two hours can deliver 100 kWh ≥ 80.
+        assert_eq!(
+            rounded_on(&[10.0; 8], &[0.2; 8]),
+            [true, true, false, false, false, false, false, false]
+        );
+        // Where it draws most first; an hour at its minimum counts as on.
+        assert_eq!(
+            rounded_on(
+                &[0.0, 5.0, 30.0, 5.0, 20.0, 10.0, 10.0, 0.0],
+                &[0.0, 0.1, 0.6, 0.1, 0.4, 0.2, 0.2, 0.0]
+            ),
+            [false, false, true, false, true, false, false, false]
+        );
+        // An hour the relaxation leaves idle stays off, even when short.
+        assert_eq!(
+            rounded_on(&[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0], &[0.0; 8]),
+            [false, false, false, false, false, false, false, true]
+        );
+    }
 }

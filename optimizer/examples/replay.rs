@@ -1,0 +1,48 @@
+//! Solves problem files as the service's planner does (one thread, the
+//! site's 1 s limit, relax-and-fix's plan kept as found) and prints each
+//! plan's status, objective, gap and time, then the sums: what a change to
+//! the solver does to the planner's own problems.
+//!
+//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] FILE...`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use arbiter_optimizer::{Problem, SolveOptions, Status, solve};
+
+fn main() {
+    let mut files: Vec<String> = std::env::args().skip(1).collect();
+    let mut seconds_limit = 1.0;
+    if files.first().is_some_and(|arg| arg == "--time-limit") {
+        seconds_limit = files[1].parse().expect("--time-limit takes seconds");
+        files.drain(..2);
+    }
+    let options = SolveOptions {
+        time_limit: Duration::from_secs_f64(seconds_limit),
+        threads: Some(1),
+        search_limit_from_incumbent: Some(Duration::ZERO),
+        ..SolveOptions::default()
+    };
+    let (mut seconds, mut objective, mut unproven, mut count) = (0.0, 0.0, 0, 0);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let problem = Problem::from_json(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let plan = solve(&problem, &options);
+        println!(
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}",
+            problem.site_id(),
+            plan.status,
+            plan.objective,
+            plan.mip_gap
+                .map_or("-".to_owned(), |gap| format!("{gap:.6}")),
+            plan.solve_seconds
+        );
+        seconds += plan.solve_seconds;
+        objective += plan.objective;
+        unproven += usize::from(plan.status != Status::Optimal);
+        count += 1;
+    }
+    eprintln!(
+        "{count} problems: {seconds:.2} s solving, objectives' sum {objective:.2}, {unproven} not proven optimal"
+    );
+}
