@@ -1,6 +1,8 @@
 //! Solves problem files as the service's planner does (one thread, the
 //! site's 1 s limit, relax-and-fix's plan kept as found) and prints each
-//! plan's status, objective, gap and time, then the sums: what a change to
+//! plan's status, objective, gap and time (whole, building, in HiGHS), the
+//! model's binaries, those relax-and-fix fixed and its run-energy cuts,
+//! then the sums: what a change to
 //! the solver does to the planner's own problems.
 //!
 //! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] FILE...`
@@ -8,7 +10,7 @@
 
 use std::time::Duration;
 
-use arbiter_optimizer::{Problem, SolveOptions, Status, solve};
+use arbiter_optimizer::{Problem, SolveOptions, Status, solve_with_stats};
 
 fn main() {
     let mut files: Vec<String> = std::env::args().skip(1).collect();
@@ -27,15 +29,20 @@ fn main() {
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
         let problem = Problem::from_json(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let plan = solve(&problem, &options);
+        let (plan, stats) = solve_with_stats(&problem, &options);
         println!(
-            "{}\t{:?}\t{:.4}\t{}\t{:.4}",
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}",
             problem.site_id(),
             plan.status,
             plan.objective,
             plan.mip_gap
                 .map_or("-".to_owned(), |gap| format!("{gap:.6}")),
-            plan.solve_seconds
+            plan.solve_seconds,
+            stats.build_seconds,
+            stats.solver_seconds,
+            stats.binaries,
+            stats.fixed_binaries,
+            stats.run_cuts,
         );
         seconds += plan.solve_seconds;
         objective += plan.objective;

@@ -273,8 +273,18 @@ fn highs_model_with_cuts(
         .try_into_inner()
         .map_err(|error| format!("HiGHS rejected the model: {error}"))?;
     highs.make_quiet();
+    if std::env::var_os(SOLVER_LOG_VARIABLE).is_some() {
+        // Diagnostics only: a refusal leaves the solve quiet, nothing else.
+        let _ = highs.try_set_option("output_flag", true);
+        let _ = highs.try_set_option("log_to_console", false);
+        let _ = highs.try_set_option("log_file", "/dev/stderr");
+    }
     Ok(highs)
 }
+
+/// Set (to anything) in the environment, HiGHS writes its log of every
+/// solve to standard error: where a slow plan's time goes.
+pub const SOLVER_LOG_VARIABLE: &str = "ARBITER_SOLVER_LOG";
 
 /// Solves the LP relaxation of the model within a tenth of the time limit:
 /// its solution and objective (a lower bound on every plan's), or `None` if

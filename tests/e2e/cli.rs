@@ -22,6 +22,28 @@ fn solve_prints_the_plan_on_stdout_and_a_summary_on_stderr() {
 }
 
 #[test]
+fn the_solver_log_goes_to_stderr_and_leaves_the_plan_on_stdout() {
+    let output = std::process::Command::new(crate::binary())
+        .args(["solve", "fixtures/problems/site-day.json"])
+        .env("ARBITER_SOLVER_LOG", "1")
+        .current_dir(root())
+        .output()
+        .expect("arbiter runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan: Value = serde_json::from_str(&stdout(&output)).expect("plan JSON alone");
+    assert_eq!(plan["status"], "optimal");
+    let log = stderr(&output);
+    // The relaxation, relax-and-fix's MIP from its start, the full search.
+    assert!(
+        log.contains("Solving LP relaxation since solve_relaxation is true"),
+        "{log}"
+    );
+    assert_eq!(log.matches("Solving report").count(), 2, "{log}");
+    assert!(log.contains("MIP start solution is feasible"), "{log}");
+    assert!(log.contains("fremont-01: optimal plan"), "{log}");
+}
+
+#[test]
 fn solve_writes_the_plan_to_out() {
     let dir = temp_dir("out");
     let out = dir.path().join("plan.json");
