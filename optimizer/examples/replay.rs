@@ -1,7 +1,8 @@
 //! Solves problem files as the service's planner does (one thread, the
 //! site's 1 s limit, relax-and-fix's plan kept as found) and prints each
 //! plan's status, objective, gap and time (whole, building, in HiGHS), the
-//! model's binaries, those relax-and-fix fixed and its run-energy cuts,
+//! model's binaries, those relax-and-fix fixed, its run-energy cuts and
+//! whether a second solve with charge/discharge binaries was needed,
 //! then the sums: what a change to
 //! the solver does to the planner's own problems.
 //!
@@ -31,7 +32,7 @@ fn main() {
         let problem = Problem::from_json(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
         let (plan, stats) = solve_with_stats(&problem, &options);
         println!(
-            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}",
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}",
             problem.site_id(),
             plan.status,
             plan.objective,
@@ -43,6 +44,7 @@ fn main() {
             stats.binaries,
             stats.fixed_binaries,
             stats.run_cuts,
+            stats.resolved_with_binaries,
         );
         seconds += plan.solve_seconds;
         objective += plan.objective;
