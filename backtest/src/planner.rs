@@ -261,6 +261,20 @@ pub fn history_reserve_kwh(
 /// The site's problem for `snapshot`, validated. Its horizon is as long as
 /// the snapshot's prices.
 pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, BacktestError> {
+    validated(raw_problem(config, snapshot), snapshot.at)
+}
+
+/// A problem as the planner built it at `at`, checked against the contract.
+pub fn validated(raw: RawProblem, at: DateTime<Utc>) -> Result<Problem, BacktestError> {
+    raw.validate().map_err(|errors| BacktestError::Problem {
+        at: at.to_rfc3339(),
+        message: errors.to_string(),
+    })
+}
+
+/// [`problem`] before it is checked: the problem document itself (what
+/// `arbiter solve` reads), to write out for diagnosis.
+pub fn raw_problem(config: &SiteConfig, snapshot: &Snapshot) -> RawProblem {
     let site = &config.site;
     let at = snapshot.at;
     let step_minutes = i64::from(site.interval_minutes);
@@ -401,7 +415,7 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
         _ => None,
     };
     let reserve = reserve_targets(config, snapshot, intervals);
-    let raw = RawProblem {
+    RawProblem {
         site_id: site.id.clone(),
         start: rfc(at),
         interval_minutes: site.interval_minutes,
@@ -430,11 +444,7 @@ pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, Back
             pue: c.pue,
         }),
         jobs: if jobs.is_empty() { None } else { Some(jobs) },
-    };
-    raw.validate().map_err(|errors| BacktestError::Problem {
-        at: at.to_rfc3339(),
-        message: errors.to_string(),
-    })
+    }
 }
 
 /// Share of the container and of a job's power counted on after the

@@ -172,6 +172,39 @@ fn validate_says_what_it_checked() {
 }
 
 #[test]
+fn the_planner_writes_each_problem_it_solves_where_asked_and_each_validates() {
+    let dir = temp_dir("dump");
+    let folder = dir.path().join("problems");
+    let output = std::process::Command::new(crate::binary())
+        .args(["bench", "cycle", "--sites", "3", "--solvers", "1"])
+        .env("ARBITER_DUMP_PROBLEMS", &folder)
+        .current_dir(root())
+        .output()
+        .expect("arbiter runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .expect("the folder was made")
+        .map(|entry| entry.expect("an entry").path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    for file in &files {
+        let name = file.file_name().and_then(|n| n.to_str()).expect("utf-8");
+        assert!(
+            name.starts_with("bench-000") && name.ends_with(".json"),
+            "{name}"
+        );
+        let checked = arbiter(&["validate", file.to_str().expect("utf-8")]);
+        assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+        assert!(
+            stdout(&checked).contains("valid (144 intervals of 15 min"),
+            "{}",
+            stdout(&checked)
+        );
+    }
+}
+
+#[test]
 fn bench_cycle_plans_every_site_and_reports_the_solve_times() {
     let dir = temp_dir("bench");
     let out = dir.path().join("cycle.json");
