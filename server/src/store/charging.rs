@@ -1,7 +1,7 @@
 //! The `charging` and `charging_forecast` tables: metered charging load and
 //! the controller's own forecast values, per site and interval start.
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, next_count};
 
 /// Readings written per statement: four parameters each, well inside both
 /// databases' limits.
@@ -54,14 +54,7 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let rows = last_per_instant(readings);
         let mut tx = self.pool.begin().await?;
-        let revision: i64 = sqlx::query_scalar(
-            "INSERT INTO charging_revisions (site_id, revision) VALUES ($1, 1)
-             ON CONFLICT (site_id) DO UPDATE SET revision = charging_revisions.revision + 1
-             RETURNING revision",
-        )
-        .bind(site_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let revision = next_count(&mut tx, "charging_revisions", "revision", site_id).await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let sql = insert_rows(
                 "charging",

@@ -164,6 +164,26 @@ pub fn serialize_millis<S: serde::Serializer>(
 
 /// Column `index` of `row`, an RFC 3339 instant: an error when it is not
 /// (never a made-up time in its place).
+/// The next number of a per-site count kept in one row of `table` (`site_id`,
+/// `column`): 1 for a site's first, then one more each time. Concurrent
+/// transactions take turns on the row, and one rolled back uses no number.
+async fn next_count(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    column: &str,
+    site_id: &str,
+) -> Result<i64, StoreError> {
+    let count = sqlx::query_scalar(&format!(
+        "INSERT INTO {table} (site_id, {column}) VALUES ($1, 1)
+         ON CONFLICT (site_id) DO UPDATE SET {column} = {table}.{column} + 1
+         RETURNING {column}"
+    ))
+    .bind(site_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(count)
+}
+
 fn time_column(row: &AnyRow, index: usize) -> Result<DateTime<Utc>, StoreError> {
     let text: String = row.try_get(index)?;
     parse_time(&text, index)

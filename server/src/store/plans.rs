@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, Claim, PLANS_CHANNEL, Store, StoreError, millis, now, time_column};
+use super::{
+    Backend, Claim, PLANS_CHANNEL, Store, StoreError, millis, next_count, now, time_column,
+};
 
 /// The columns [`plan_row`] reads, in its order.
 const COLUMNS: &str = "site_id, version, created_at, status, body, document";
@@ -109,14 +111,7 @@ impl Store {
         }
         // One row per site counts its versions: replicas publishing at once
         // take turns on it, and a rolled-back publish uses no version.
-        let version: i64 = sqlx::query_scalar(
-            "INSERT INTO plan_versions (site_id, version) VALUES ($1, 1)
-             ON CONFLICT (site_id) DO UPDATE SET version = plan_versions.version + 1
-             RETURNING version",
-        )
-        .bind(site_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let version = next_count(&mut tx, "plan_versions", "version", site_id).await?;
         let body = body(version, &stamp);
         let document = zstd::encode_all(body.as_bytes(), ZSTD_LEVEL)
             .map_err(|error| StoreError::Unreadable(format!("compressing a plan: {error}")))?;
