@@ -2,9 +2,9 @@
 //! site's 1 s limit, relax-and-fix's plan kept as found) and prints each
 //! plan's status, objective, gap and time (whole, building, in HiGHS), the
 //! model's binaries, those relax-and-fix fixed, its run-energy cuts and
-//! whether a second solve with charge/discharge binaries was needed,
-//! then the sums: what a change to
-//! the solver does to the planner's own problems.
+//! whether a second solve with charge/discharge binaries was needed, then
+//! the sums: what a change to the solver does to the planner's own problems
+//! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
 //! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] FILE...`
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -154,11 +154,9 @@ pub(crate) fn from_plan(problem: &Problem, model: &Model, plan: &Plan) -> Values
 }
 
 /// The LP relaxation's solution with every on/off decision rounded: a
-/// preemptible job is on where its relaxed indicator is at least ½ or it draws
-/// its minimum, and then, until the intervals it is on in can deliver what the
-/// relaxation delivers, in the intervals where it draws most
-/// ([`round_preemptible`]); a block starts where its relaxed start is largest
-/// (if its starts add up to at least ½), exclusivity binaries round at ½.
+/// preemptible job is on where [`round_preemptible`] says; a block starts
+/// where its relaxed start is largest (if its starts add up to at least ½),
+/// exclusivity binaries round at ½.
 /// Continuous values stay as the LP left them; the solver completes them for
 /// the rounded decisions.
 pub(crate) fn round_relaxation(problem: &Problem, model: &Model, mut values: Values) -> Values {
@@ -206,8 +204,9 @@ pub(crate) fn round_relaxation(problem: &Problem, model: &Model, mut values: Val
 /// energy. The solver then raises each of those intervals to at least the
 /// minimum by moving energy between them, and the plan is usually within
 /// the gap of the relaxation's bound: on the 300 problems of a fleet cycle,
-/// relax-and-fix's MIP then took 16.5 s instead of 34.8 s with each
-/// indicator rounded at ½, and its plans cost 105 less in all.
+/// relax-and-fix's MIP then took 16.3 s instead of 34.8 s with each
+/// indicator rounded at ½ (33.3–34.0 s with no start at all), and its plans
+/// cost about 105 less in all.
 ///
 /// A job the relaxation spreads thinly cannot run everywhere it does: one
 /// needing 10 kW on average with a 30 kW minimum draws 10 kW everywhere, its
@@ -367,11 +366,6 @@ mod tests {
             ),
             [false, false, true, false, true, false, false, false]
         );
-        // An hour the relaxation leaves idle stays off, even when short.
-        assert_eq!(
-            rounded_on(&[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0], &[0.0; 8]),
-            [false, false, false, false, false, false, false, true]
-        );
     }
 
     #[test]
@@ -384,6 +378,11 @@ mod tests {
                 &[0.0, 0.2, 0.0, 0.0, 0.0, 0.0, 0.7, 0.7]
             ),
             [false, true, false, false, false, false, true, true]
+        );
+        // Hours the relaxation leaves idle stay off, even when it is short.
+        assert_eq!(
+            rounded_on(&[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0], &[0.0; 8]),
+            [false, false, false, false, false, false, false, true]
         );
     }
 }
