@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{arbiter, root, stderr, stdout, temp_dir};
+use crate::{arbiter, arbiter_with_env, root, stderr, stdout, temp_dir};
 
 #[test]
 fn solve_prints_the_plan_on_stdout_and_a_summary_on_stderr() {
@@ -23,12 +23,10 @@ fn solve_prints_the_plan_on_stdout_and_a_summary_on_stderr() {
 
 #[test]
 fn the_solver_log_goes_to_stderr_and_leaves_the_plan_on_stdout() {
-    let output = std::process::Command::new(crate::binary())
-        .args(["solve", "fixtures/problems/site-day.json"])
-        .env("ARBITER_SOLVER_LOG", "1")
-        .current_dir(root())
-        .output()
-        .expect("arbiter runs");
+    let output = arbiter_with_env(
+        &["solve", "fixtures/problems/site-day.json"],
+        &[("ARBITER_SOLVER_LOG", "1".as_ref())],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let plan: Value = serde_json::from_str(&stdout(&output)).expect("plan JSON alone");
     assert_eq!(plan["status"], "optimal");
@@ -175,12 +173,10 @@ fn validate_says_what_it_checked() {
 fn the_planner_writes_each_problem_it_solves_where_asked_and_each_validates() {
     let dir = temp_dir("dump");
     let folder = dir.path().join("problems");
-    let output = std::process::Command::new(crate::binary())
-        .args(["bench", "cycle", "--sites", "3", "--solvers", "1"])
-        .env("ARBITER_DUMP_PROBLEMS", &folder)
-        .current_dir(root())
-        .output()
-        .expect("arbiter runs");
+    let output = arbiter_with_env(
+        &["bench", "cycle", "--sites", "3", "--solvers", "1"],
+        &[("ARBITER_DUMP_PROBLEMS", folder.as_os_str())],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let mut files: Vec<_> = std::fs::read_dir(&folder)
         .expect("the folder was made")

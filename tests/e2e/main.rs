@@ -60,8 +60,14 @@ pub fn binary() -> &'static PathBuf {
 
 /// Runs `arbiter` with `args` from the repository root.
 pub fn arbiter(args: &[&str]) -> Output {
+    arbiter_with_env(args, &[])
+}
+
+/// [`arbiter`] with these environment variables set.
+pub fn arbiter_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Output {
     Command::new(binary())
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .output()
         .expect("arbiter runs")
