@@ -272,6 +272,29 @@ pub fn validated(raw: RawProblem, at: DateTime<Utc>) -> Result<Problem, Backtest
     })
 }
 
+/// Set to a folder in the environment, the planner writes every problem it
+/// solves there as `SITE-UNIXTIME.json` (the document `arbiter solve` and
+/// the optimizer's `replay` example read): the service's plans and a
+/// backtest's `mpc` plans, to see where a slow plan's time goes.
+pub const DUMP_VARIABLE: &str = "ARBITER_DUMP_PROBLEMS";
+
+/// Writes `raw` into the folder [`DUMP_VARIABLE`] names, if it is set; a
+/// failure is logged, never the plan's.
+pub fn dump_if_asked(raw: &RawProblem, at: DateTime<Utc>) {
+    let Some(folder) = std::env::var_os(DUMP_VARIABLE) else {
+        return;
+    };
+    let folder = std::path::Path::new(&folder);
+    let path = folder.join(format!("{}-{}.json", raw.site_id, at.timestamp()));
+    let written = std::fs::create_dir_all(folder)
+        .map_err(|error| error.to_string())
+        .and_then(|()| serde_json::to_vec_pretty(raw).map_err(|error| error.to_string()))
+        .and_then(|bytes| std::fs::write(&path, bytes).map_err(|error| error.to_string()));
+    if let Err(error) = written {
+        tracing::warn!(path = %path.display(), %error, "problem not written");
+    }
+}
+
 /// [`problem`] before it is checked: the problem document itself (what
 /// `arbiter solve` reads), to write out for diagnosis.
 pub fn raw_problem(config: &SiteConfig, snapshot: &Snapshot) -> RawProblem {

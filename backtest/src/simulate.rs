@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{BatteryLimits, Limits, Setpoint, settle};
 use crate::planner::{
-    OpenJob, Snapshot, deadline_penalty, forecast_horizon, problem, solve_options,
+    OpenJob, Snapshot, deadline_penalty, dump_if_asked, forecast_horizon, problem, raw_problem,
+    solve_options, validated,
 };
 use crate::site::SiteConfig;
 
@@ -824,7 +825,9 @@ fn plan_at(
         config.site.planning.peak_reserve_days = 0;
         problem(&config, &snapshot)?
     } else {
-        problem(config, &snapshot)?
+        let raw = raw_problem(config, &snapshot);
+        dump_if_asked(&raw, at);
+        validated(raw, at)?
     };
     let mut options = solve_options(config, state.previous.as_ref());
     if foresight == Foresight::Perfect {

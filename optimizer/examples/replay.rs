@@ -1,8 +1,9 @@
 //! Solves problem files as the service's planner does (one thread, the
 //! site's 1 s limit, relax-and-fix's plan kept as found) and prints each
 //! plan's status, objective, gap and time (whole, building, in HiGHS), the
-//! model's binaries, those relax-and-fix fixed, its run-energy cuts and
-//! whether a second solve with charge/discharge binaries was needed, then
+//! model's binaries, those relax-and-fix fixed, whether its rounded
+//! relaxation was the proof, its run-energy cuts and whether a second solve
+//! with charge/discharge binaries was needed, then
 //! the sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
@@ -26,13 +27,13 @@ fn main() {
         search_limit_from_incumbent: Some(Duration::ZERO),
         ..SolveOptions::default()
     };
-    let (mut seconds, mut objective, mut unproven, mut count) = (0.0, 0.0, 0, 0);
+    let (mut seconds, mut objective, mut unproven, mut rounded, mut count) = (0.0, 0.0, 0, 0, 0);
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
         let problem = Problem::from_json(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
         let (plan, stats) = solve_with_stats(&problem, &options);
         println!(
-            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}",
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}",
             problem.site_id(),
             plan.status,
             plan.objective,
@@ -43,15 +44,17 @@ fn main() {
             stats.solver_seconds,
             stats.binaries,
             stats.fixed_binaries,
+            stats.rounded,
             stats.run_cuts,
             stats.resolved_with_binaries,
         );
         seconds += plan.solve_seconds;
         objective += plan.objective;
         unproven += usize::from(plan.status != Status::Optimal);
+        rounded += usize::from(stats.rounded);
         count += 1;
     }
     eprintln!(
-        "{count} problems: {seconds:.2} s solving, objectives' sum {objective:.2}, {unproven} not proven optimal"
+        "{count} problems: {seconds:.2} s solving, objectives' sum {objective:.2}, {unproven} not proven optimal, {rounded} proven by the rounded relaxation"
     );
 }

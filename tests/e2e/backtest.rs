@@ -1,6 +1,6 @@
 //! `arbiter backtest` on the fixtures.
 
-use crate::{arbiter, stderr, stdout, temp_dir};
+use crate::{arbiter, arbiter_with_env, stderr, stdout, temp_dir};
 
 #[test]
 fn backtest_writes_the_ledger_jobs_and_kpis_and_prints_the_comparison() {
@@ -89,6 +89,39 @@ fn a_bad_site_file_exits_2_naming_the_key() {
             site.display()
         )
     );
+}
+
+#[test]
+fn a_backtest_writes_each_problem_mpc_solves_where_asked_and_each_validates() {
+    let dir = temp_dir("bt-dump");
+    let folder = dir.path().join("problems");
+    let out = dir.path().join("out");
+    let output = arbiter_with_env(
+        &fixture_args(out.to_str().unwrap(), &["--strategies", "mpc"]),
+        &[("ARBITER_DUMP_PROBLEMS", folder.as_os_str())],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut instants: Vec<i64> = std::fs::read_dir(&folder)
+        .expect("the folder was made")
+        .map(|entry| {
+            let path = entry.expect("an entry").path();
+            let checked = arbiter(&["validate", path.to_str().expect("utf-8")]);
+            assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+            let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8");
+            let stamp = name
+                .strip_prefix("np15-hub-")
+                .and_then(|rest| rest.strip_suffix(".json"))
+                .unwrap_or_else(|| panic!("{name}"));
+            stamp.parse().expect("unix time")
+        })
+        .collect();
+    instants.sort_unstable();
+    // `mpc`'s plans over the local day 2024-10-24 (07:00 UTC to 07:00 the
+    // next day), at least one an hour.
+    let (first, last) = (1_729_753_200, 1_729_753_200 + 23 * 3600);
+    assert_eq!(instants.first(), Some(&first));
+    assert!(instants.iter().all(|&at| (first..=last).contains(&at)));
+    assert!(instants.len() >= 24, "{instants:?}");
 }
 
 fn fixture_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {

@@ -72,6 +72,21 @@ fn corpus_1_025_reaches_its_optimum() {
     );
 }
 
+/// A routine hourly replan of the CAISO backtest: the relaxation leaves some
+/// of job-0024's on/off decisions unsettled, and with the job on wherever the
+/// relaxation runs it, the LP over the continuous values meets the
+/// relaxation's bound. That LP is the proof: no MIP is solved.
+#[test]
+fn caiso_replan_is_proven_by_its_rounded_relaxation() {
+    let plan = solve_example("caiso-replan.json");
+    let problem =
+        arbiter_optimizer::Problem::from_json(&fixture("caiso-replan.json")).expect("valid");
+    let (again, stats) = arbiter_optimizer::solve_with_stats(&problem, &SolveOptions::default());
+    assert!(stats.rounded, "the rounded relaxation was not the proof");
+    assert_eq!((stats.fixed_binaries, stats.binaries), (144, 144));
+    assert_eq!(again.objective, plan.objective);
+}
+
 /// Contract v1.1: `train-a`'s window (00:10–00:40) covers a third of the
 /// first quarter hour and two thirds of the third; `short-b` (00:48:20–
 /// 00:55) lies inside the last quarter hour, 6 min 40 s of it. Each may run

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use arbiter_backtest::SiteConfig;
 use arbiter_backtest::planner::{
-    Snapshot, choose_price_model, horizon_intervals, price_model_history_days, raw_problem,
-    solve_options, validated,
+    Snapshot, choose_price_model, dump_if_asked, horizon_intervals, price_model_history_days,
+    raw_problem, solve_options, validated,
 };
 use arbiter_forecast::{Model, Series, resample};
 use arbiter_optimizer::{Plan, solve};
@@ -303,9 +303,7 @@ fn solve_gathered(
         reserve_kwh: gathered.basis.peak_reserve_kwh,
     };
     let raw = raw_problem(&gathered.config, &snapshot);
-    if let Some(folder) = std::env::var_os(DUMP_VARIABLE) {
-        dump(std::path::Path::new(&folder), &raw, at);
-    }
+    dump_if_asked(&raw, at);
     let problem = validated(raw, at).map_err(|error| PlanningError::Problem(error.to_string()))?;
     // Published (rounded, every rule kept): what controllers execute and the
     // next plan's stability reference and warm start.
@@ -314,25 +312,6 @@ fn solve_gathered(
         ..solve_options(&gathered.config, gathered.previous.as_ref())
     };
     Ok(solve(&problem, &options).published(&problem))
-}
-
-/// Set to a folder in the environment, the planner writes every problem it
-/// solves there as `SITE-UNIXTIME.json` (the document `arbiter solve` and
-/// the optimizer's `replay` example read): the planner's own problems, to
-/// see where a slow plan's time goes.
-pub const DUMP_VARIABLE: &str = "ARBITER_DUMP_PROBLEMS";
-
-/// Writes `raw` into `folder` for diagnosis; a failure is logged, never the
-/// plan's.
-fn dump(folder: &std::path::Path, raw: &arbiter_optimizer::RawProblem, at: DateTime<Utc>) {
-    let path = folder.join(format!("{}-{}.json", raw.site_id, at.timestamp()));
-    let written = std::fs::create_dir_all(folder)
-        .map_err(|error| error.to_string())
-        .and_then(|()| serde_json::to_vec_pretty(raw).map_err(|error| error.to_string()))
-        .and_then(|bytes| std::fs::write(&path, bytes).map_err(|error| error.to_string()));
-    if let Err(error) = written {
-        tracing::warn!(path = %path.display(), %error, "problem not written");
-    }
 }
 
 /// Stored price days as one series on the site's interval, when they are
