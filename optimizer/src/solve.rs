@@ -417,8 +417,8 @@ fn relax_and_fix(
     // once its continuous values are re-solved; if not, the MIP's start.
     let mut start = relaxed.clone();
     start.extend(fixings.iter().copied());
-    let start = rules::round_relaxation(problem, model, start);
-    if let Some(solved) = rounded_plan(
+    let mut start = rules::round_relaxation(problem, model, start);
+    match rounded_plan(
         problem,
         model,
         solved_relaxation,
@@ -427,9 +427,14 @@ fn relax_and_fix(
         options,
         stats,
     ) {
-        stats.fixed_binaries = model.binaries;
-        stats.rounded = true;
-        return Ok(Fixed::Proven(solved));
+        Rounded::Proven(solved) => {
+            stats.fixed_binaries = model.binaries;
+            stats.rounded = true;
+            return Ok(Fixed::Proven(solved));
+        }
+        // Complete and feasible: HiGHS takes it as it is.
+        Rounded::Plan(values) => start = values,
+        Rounded::Nothing => {}
     }
     let mut highs = highs_model_with_cuts(model, &cuts, &fixings)?;
     // Without the start, HiGHS's first plans can leave a job short of energy
@@ -465,9 +470,19 @@ fn relax_and_fix(
     }))
 }
 
+/// What the rounded relaxation gave.
+enum Rounded {
+    /// A plan within the MIP gap of the relaxation's bound: optimal.
+    Proven(Solved),
+    /// A plan (every binary 0 or 1, every rule kept) further from the bound.
+    Plan(Values),
+    /// No plan: the rounding is infeasible, or its LP was not solved.
+    Nothing,
+}
+
 /// The linear program left when every binary is fixed at the rounded
-/// relaxation's value (`start`): its optimum, if it is within the MIP gap of
-/// the relaxation's `bound` and so proven optimal. It is solved in the
+/// relaxation's value (`start`): its optimum is a plan, proven optimal when
+/// it is within the MIP gap of the relaxation's `bound`. It is solved in the
 /// relaxation's own HiGHS instance, from its basis, so a few simplex
 /// iterations take the relaxation to it: a fraction of what the MIP over the
 /// unsettled binaries costs to reach the same plan.
@@ -479,7 +494,7 @@ fn rounded_plan(
     bound: f64,
     options: &SolveOptions,
     stats: &mut SolveStats,
-) -> Option<Solved> {
+) -> Rounded {
     let mut highs = highs::Model::from(relaxation);
     for ((&var, &integer), col) in model
         .columns
@@ -496,15 +511,13 @@ fn rounded_plan(
         }
     }
     let solving = Instant::now();
-    let solved = highs.try_solve().ok();
+    let solved = highs.try_solve();
     stats.solver_seconds += solving.elapsed().as_secs_f64();
-    let solved = solved?;
+    let Ok(solved) = solved else {
+        return Rounded::Nothing;
+    };
     if solved.status() != HighsModelStatus::Optimal {
-        return None;
-    }
-    let gap = relative_gap(solved.objective_value(), bound);
-    if gap > options.mip_gap {
-        return None;
+        return Rounded::Nothing;
     }
     let mut values = read_values(model, &solved);
     let integral = model
@@ -517,10 +530,14 @@ fn rounded_plan(
             (value - value.round()).abs() <= INTEGRALITY_TOLERANCE
         });
     if !integral {
-        return None;
+        return Rounded::Nothing;
+    }
+    let gap = relative_gap(solved.objective_value(), bound);
+    if gap > options.mip_gap {
+        return Rounded::Plan(values);
     }
     let overlap_left = clean_up(problem, model, &mut values);
-    Some(Solved {
+    Rounded::Proven(Solved {
         values,
         status: Status::Optimal,
         mip_gap: Some(gap),
