@@ -275,17 +275,19 @@ pub fn validated(raw: RawProblem, at: DateTime<Utc>) -> Result<Problem, Backtest
 /// Set to a folder in the environment, the planner writes every problem it
 /// solves there as `SITE-UNIXTIME.json` (the document `arbiter solve` and
 /// the optimizer's `replay` example read): the service's plans and a
-/// backtest's `mpc` plans, to see where a slow plan's time goes.
+/// backtest's `mpc` plans (`perfect`'s as `SITE-UNIXTIME-perfect.json`), to
+/// see where a slow plan's time goes.
 pub const DUMP_VARIABLE: &str = "ARBITER_DUMP_PROBLEMS";
 
-/// Writes `raw` into the folder [`DUMP_VARIABLE`] names, if it is set; a
-/// failure is logged, never the plan's.
-pub fn dump_if_asked(raw: &RawProblem, at: DateTime<Utc>) {
+/// Writes `raw` into the folder [`DUMP_VARIABLE`] names, if it is set, its
+/// name ending in `suffix`; a failure is logged, never the plan's.
+pub fn dump_if_asked(raw: &RawProblem, at: DateTime<Utc>, suffix: &str) {
     let Some(folder) = std::env::var_os(DUMP_VARIABLE) else {
         return;
     };
     let folder = std::path::Path::new(&folder);
-    let path = folder.join(format!("{}-{}.json", raw.site_id, at.timestamp()));
+    let name = format!("{}-{}{suffix}.json", raw.site_id, at.timestamp());
+    let path = folder.join(name);
     let written = std::fs::create_dir_all(folder)
         .map_err(|error| error.to_string())
         .and_then(|()| serde_json::to_vec_pretty(raw).map_err(|error| error.to_string()))

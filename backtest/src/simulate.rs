@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{BatteryLimits, Limits, Setpoint, settle};
 use crate::planner::{
-    OpenJob, Snapshot, deadline_penalty, dump_if_asked, forecast_horizon, problem, raw_problem,
+    OpenJob, Snapshot, deadline_penalty, dump_if_asked, forecast_horizon, raw_problem,
     solve_options, validated,
 };
 use crate::site::SiteConfig;
@@ -823,10 +823,12 @@ fn plan_at(
         let mut config = config.clone();
         config.site.planning.peak_reserve_kwh = 0.0;
         config.site.planning.peak_reserve_days = 0;
-        problem(&config, &snapshot)?
+        let raw = raw_problem(&config, &snapshot);
+        dump_if_asked(&raw, at, "-perfect");
+        validated(raw, at)?
     } else {
         let raw = raw_problem(config, &snapshot);
-        dump_if_asked(&raw, at);
+        dump_if_asked(&raw, at, "");
         validated(raw, at)?
     };
     let mut options = solve_options(config, state.previous.as_ref());

@@ -7,7 +7,11 @@
 //! the sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
-//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] FILE...`
+//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] FILE...`
+//!
+//! `--mip-gap` (default 1e-4, the contract's; the demo sites plan at 1e-3)
+//! and `--search` (search on from relax-and-fix's plan for the whole limit,
+//! as a backtest's `perfect` does with `--time-limit 30`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -15,18 +19,27 @@ use std::time::Duration;
 use arbiter_optimizer::{Problem, SolveOptions, Status, solve_with_stats};
 
 fn main() {
-    let mut files: Vec<String> = std::env::args().skip(1).collect();
-    let mut seconds_limit = 1.0;
-    if files.first().is_some_and(|arg| arg == "--time-limit") {
-        seconds_limit = files[1].parse().expect("--time-limit takes seconds");
-        files.drain(..2);
-    }
-    let options = SolveOptions {
-        time_limit: Duration::from_secs_f64(seconds_limit),
+    let mut args = std::env::args().skip(1).peekable();
+    let mut options = SolveOptions {
+        time_limit: Duration::from_secs(1),
         threads: Some(1),
         search_limit_from_incumbent: Some(Duration::ZERO),
         ..SolveOptions::default()
     };
+    let mut files = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--time-limit" => {
+                let seconds: f64 = args.next().and_then(|s| s.parse().ok()).expect("seconds");
+                options.time_limit = Duration::from_secs_f64(seconds);
+            }
+            "--mip-gap" => {
+                options.mip_gap = args.next().and_then(|s| s.parse().ok()).expect("a gap");
+            }
+            "--search" => options.search_limit_from_incumbent = None,
+            _ => files.push(arg),
+        }
+    }
     let (mut seconds, mut objective, mut unproven, mut rounded, mut count) = (0.0, 0.0, 0, 0, 0);
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));

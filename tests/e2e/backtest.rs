@@ -92,36 +92,38 @@ fn a_bad_site_file_exits_2_naming_the_key() {
 }
 
 #[test]
-fn a_backtest_writes_each_problem_mpc_solves_where_asked_and_each_validates() {
+fn a_backtest_writes_each_problem_mpc_and_perfect_solve_where_asked_and_each_validates() {
     let dir = temp_dir("bt-dump");
     let folder = dir.path().join("problems");
     let out = dir.path().join("out");
     let output = arbiter_with_env(
-        &fixture_args(out.to_str().unwrap(), &["--strategies", "mpc"]),
+        &fixture_args(out.to_str().unwrap(), &["--strategies", "mpc,perfect"]),
         &[("ARBITER_DUMP_PROBLEMS", folder.as_os_str())],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let mut instants: Vec<i64> = std::fs::read_dir(&folder)
-        .expect("the folder was made")
-        .map(|entry| {
-            let path = entry.expect("an entry").path();
-            let checked = arbiter(&["validate", path.to_str().expect("utf-8")]);
-            assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
-            let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8");
-            let stamp = name
-                .strip_prefix("np15-hub-")
-                .and_then(|rest| rest.strip_suffix(".json"))
-                .unwrap_or_else(|| panic!("{name}"));
-            stamp.parse().expect("unix time")
-        })
-        .collect();
-    instants.sort_unstable();
+    let (mut mpc, mut perfect) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir(&folder).expect("the folder was made") {
+        let path = entry.expect("an entry").path();
+        let checked = arbiter(&["validate", path.to_str().expect("utf-8")]);
+        assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+        let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8");
+        let stamp = name
+            .strip_prefix("np15-hub-")
+            .and_then(|rest| rest.strip_suffix(".json"))
+            .unwrap_or_else(|| panic!("{name}"));
+        match stamp.strip_suffix("-perfect") {
+            Some(stamp) => perfect.push(stamp.parse::<i64>().expect("unix time")),
+            None => mpc.push(stamp.parse::<i64>().expect("unix time")),
+        }
+    }
+    mpc.sort_unstable();
     // `mpc`'s plans over the local day 2024-10-24 (07:00 UTC to 07:00 the
-    // next day), at least one an hour.
+    // next day), at least one an hour; `perfect` plans once, at the start.
     let (first, last) = (1_729_753_200, 1_729_753_200 + 23 * 3600);
-    assert_eq!(instants.first(), Some(&first));
-    assert!(instants.iter().all(|&at| (first..=last).contains(&at)));
-    assert!(instants.len() >= 24, "{instants:?}");
+    assert_eq!(mpc.first(), Some(&first));
+    assert!(mpc.iter().all(|&at| (first..=last).contains(&at)));
+    assert!(mpc.len() >= 24, "{mpc:?}");
+    assert_eq!(perfect, [first]);
 }
 
 fn fixture_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {

@@ -303,7 +303,7 @@ fn solve_gathered(
         reserve_kwh: gathered.basis.peak_reserve_kwh,
     };
     let raw = raw_problem(&gathered.config, &snapshot);
-    dump_if_asked(&raw, at);
+    dump_if_asked(&raw, at, "");
     let problem = validated(raw, at).map_err(|error| PlanningError::Problem(error.to_string()))?;
     // Published (rounded, every rule kept): what controllers execute and the
     // next plan's stability reference and warm start.
