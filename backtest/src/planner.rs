@@ -258,12 +258,6 @@ pub fn history_reserve_kwh(
     Some(most)
 }
 
-/// The site's problem for `snapshot`, validated. Its horizon is as long as
-/// the snapshot's prices.
-pub fn problem(config: &SiteConfig, snapshot: &Snapshot) -> Result<Problem, BacktestError> {
-    validated(raw_problem(config, snapshot), snapshot.at)
-}
-
 /// A problem as the planner built it at `at`, checked against the contract.
 pub fn validated(raw: RawProblem, at: DateTime<Utc>) -> Result<Problem, BacktestError> {
     raw.validate().map_err(|errors| BacktestError::Problem {
@@ -297,8 +291,9 @@ pub fn dump_if_asked(raw: &RawProblem, at: DateTime<Utc>, suffix: &str) {
     }
 }
 
-/// [`problem`] before it is checked: the problem document itself (what
-/// `arbiter solve` reads), to write out for diagnosis.
+/// The site's problem for `snapshot`, the document `arbiter solve` reads
+/// (written out for diagnosis by [`dump_if_asked`]; [`validated`] checks
+/// it). Its horizon is as long as the snapshot's prices.
 pub fn raw_problem(config: &SiteConfig, snapshot: &Snapshot) -> RawProblem {
     let site = &config.site;
     let at = snapshot.at;

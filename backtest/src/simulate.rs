@@ -818,19 +818,22 @@ fn plan_at(
         previous: state.previous.as_ref(),
         reserve_kwh,
     };
-    let problem = if foresight == Foresight::Perfect {
+    let raw = if foresight == Foresight::Perfect {
         // Nothing comes unforeseen: no energy is kept back for the peak guard.
         let mut config = config.clone();
         config.site.planning.peak_reserve_kwh = 0.0;
         config.site.planning.peak_reserve_days = 0;
-        let raw = raw_problem(&config, &snapshot);
-        dump_if_asked(&raw, at, "-perfect");
-        validated(raw, at)?
+        raw_problem(&config, &snapshot)
     } else {
-        let raw = raw_problem(config, &snapshot);
-        dump_if_asked(&raw, at, "");
-        validated(raw, at)?
+        raw_problem(config, &snapshot)
     };
+    let suffix = if foresight == Foresight::Perfect {
+        "-perfect"
+    } else {
+        ""
+    };
+    dump_if_asked(&raw, at, suffix);
+    let problem = validated(raw, at)?;
     let mut options = solve_options(config, state.previous.as_ref());
     if foresight == Foresight::Perfect {
         options.time_limit = options

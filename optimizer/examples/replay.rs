@@ -19,7 +19,7 @@ use std::time::Duration;
 use arbiter_optimizer::{Problem, SolveOptions, Status, solve_with_stats};
 
 fn main() {
-    let mut args = std::env::args().skip(1).peekable();
+    let mut args = std::env::args().skip(1);
     let mut options = SolveOptions {
         time_limit: Duration::from_secs(1),
         threads: Some(1),

@@ -162,8 +162,6 @@ pub fn serialize_millis<S: serde::Serializer>(
     serializer.serialize_str(&millis(*at))
 }
 
-/// Column `index` of `row`, an RFC 3339 instant: an error when it is not
-/// (never a made-up time in its place).
 /// The next number of a per-site count kept in one row of `table` (`site_id`,
 /// `column`): 1 for a site's first, then one more each time. Concurrent
 /// transactions take turns on the row, and one rolled back uses no number.
@@ -184,6 +182,8 @@ async fn next_count(
     Ok(count)
 }
 
+/// Column `index` of `row`, an RFC 3339 instant: an error when it is not
+/// (never a made-up time in its place).
 fn time_column(row: &AnyRow, index: usize) -> Result<DateTime<Utc>, StoreError> {
     let text: String = row.try_get(index)?;
     parse_time(&text, index)
