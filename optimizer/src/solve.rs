@@ -613,17 +613,23 @@ fn configure(highs: &mut highs::Model, options: &SolveOptions, seconds: f64) -> 
             .map_err(|error| format!("HiGHS refused option {name}: {error:?}"))?;
     }
     if options.tuned_solver {
-        for (name, value) in TUNED_SWITCHES {
-            highs
-                .try_set_option(name, value)
-                .map_err(|error| format!("HiGHS refused option {name}: {error:?}"))?;
-        }
+        switch(highs, &TUNED_SWITCHES)?;
     }
     if let Some(threads) = options.threads {
         let threads = i32::try_from(threads).unwrap_or(i32::MAX);
         highs
             .try_set_option("threads", threads)
             .map_err(|error| format!("HiGHS refused option threads: {error:?}"))?;
+    }
+    Ok(())
+}
+
+/// Sets HiGHS's boolean `switches`.
+fn switch(highs: &mut highs::Model, switches: &[(&str, bool)]) -> Result<(), String> {
+    for &(name, value) in switches {
+        highs
+            .try_set_option(name, value)
+            .map_err(|error| format!("HiGHS refused option {name}: {error:?}"))?;
     }
     Ok(())
 }
@@ -695,11 +701,7 @@ fn run(
     }
     configure(&mut highs, options, highs_limit)?;
     if relaxation_bound.is_some() && options.tuned_solver {
-        for (name, value) in AFTER_RELAX_AND_FIX_SWITCHES {
-            highs
-                .try_set_option(name, value)
-                .map_err(|error| format!("HiGHS refused option {name}: {error:?}"))?;
-        }
+        switch(&mut highs, &AFTER_RELAX_AND_FIX_SWITCHES)?;
     }
     if let Some(values) = &warm_values {
         set_start(&mut highs, model, values)?;
