@@ -72,6 +72,22 @@ fn corpus_1_025_reaches_its_optimum() {
     );
 }
 
+/// A round of run-energy cuts that leaves the relaxation's bound where it
+/// was (another vertex of the same value) ends the rounds: corpus-1-029's
+/// first round lifts the bound from −2,162.44 to −2,153.89, its second
+/// adds cuts and stays at −2,153.89, and before this rule three more such
+/// rounds were solved.
+#[test]
+fn cut_rounds_stop_when_the_bound_stays() {
+    solve_example("corpus-1-029.json");
+    let problem =
+        arbiter_optimizer::Problem::from_json(&fixture("corpus-1-029.json")).expect("valid");
+    let (_, stats) = arbiter_optimizer::solve_with_stats(&problem, &SolveOptions::default());
+    assert_eq!(stats.relaxations, 3, "the first relaxation and two rounds");
+    let bound = stats.relaxation_bound.expect("relax-and-fix ran");
+    assert!((bound - -2153.887).abs() < 1e-3, "bound {bound}");
+}
+
 /// A routine hourly replan of the CAISO backtest: the relaxation leaves some
 /// of job-0024's on/off decisions unsettled, and with the job on wherever the
 /// relaxation runs it, the LP over the continuous values meets the
