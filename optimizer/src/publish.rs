@@ -344,10 +344,22 @@ fn close_balance(
             interval.discharge_kw =
                 kw(interval.discharge_kw + excess).clamp(0.0, b.max_discharge_kw);
         }
-        interval.soc_kwh = kw(soc_before
-            + h * (b.charge_efficiency * interval.charge_kw
-                - interval.discharge_kw / b.discharge_efficiency))
-        .clamp(b.soc_min_kwh, b.soc_max_kwh);
+        let stored = |i: &IntervalPlan| {
+            soc_before
+                + h * (b.charge_efficiency * i.charge_kw - i.discharge_kw / b.discharge_efficiency)
+        };
+        if interval.discharge_kw > 0.0 && stored(interval) < b.soc_min_kwh {
+            // The energy the roundings before left is short of what the
+            // discharge needs: discharge what is stored, and the load the
+            // grid cannot carry either is unserved (a few watts).
+            let short = interval.discharge_kw;
+            interval.discharge_kw =
+                kw_down(((soc_before - b.soc_min_kwh) * b.discharge_efficiency / h).max(0.0))
+                    .clamp(0.0, b.max_discharge_kw);
+            let missing = short - interval.discharge_kw;
+            interval.unserved_kw = kw_up(interval.unserved_kw + missing).clamp(0.0, load);
+        }
+        interval.soc_kwh = kw(stored(interval)).clamp(b.soc_min_kwh, b.soc_max_kwh);
     }
     let needed = net(interval);
     if needed >= 0.0 {
