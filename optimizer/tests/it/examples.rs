@@ -24,6 +24,12 @@ fn solve_example(name: &str) -> Plan {
     plan
 }
 
+/// A fixture solved once more at the default options, for its statistics.
+fn stats_of(name: &str) -> (Plan, arbiter_optimizer::SolveStats) {
+    let problem = arbiter_optimizer::Problem::from_json(&fixture(name)).expect("valid");
+    arbiter_optimizer::solve_with_stats(&problem, &SolveOptions::default())
+}
+
 #[test]
 fn tiny_arbitrage_reaches_its_optimum() {
     let plan = solve_example("tiny-arbitrage.json");
@@ -57,9 +63,7 @@ fn site_day_reaches_its_optimum() {
 #[test]
 fn corpus_1_025_reaches_its_optimum() {
     solve_example("corpus-1-025.json");
-    let problem =
-        arbiter_optimizer::Problem::from_json(&fixture("corpus-1-025.json")).expect("valid");
-    let (_, stats) = arbiter_optimizer::solve_with_stats(&problem, &SolveOptions::default());
+    let (_, stats) = stats_of("corpus-1-025.json");
     let optimum = expected("corpus-1-025.json");
     let bound = stats.relaxation_bound.expect("relax-and-fix ran");
     assert!(
@@ -80,9 +84,7 @@ fn corpus_1_025_reaches_its_optimum() {
 #[test]
 fn cut_rounds_stop_when_the_bound_stays() {
     solve_example("corpus-1-029.json");
-    let problem =
-        arbiter_optimizer::Problem::from_json(&fixture("corpus-1-029.json")).expect("valid");
-    let (_, stats) = arbiter_optimizer::solve_with_stats(&problem, &SolveOptions::default());
+    let (_, stats) = stats_of("corpus-1-029.json");
     assert_eq!(stats.relaxations, 3, "the first relaxation and two rounds");
     let bound = stats.relaxation_bound.expect("relax-and-fix ran");
     assert!((bound - -2153.887).abs() < 1e-3, "bound {bound}");
@@ -95,9 +97,7 @@ fn cut_rounds_stop_when_the_bound_stays() {
 #[test]
 fn caiso_replan_is_proven_by_its_rounded_relaxation() {
     let plan = solve_example("caiso-replan.json");
-    let problem =
-        arbiter_optimizer::Problem::from_json(&fixture("caiso-replan.json")).expect("valid");
-    let (again, stats) = arbiter_optimizer::solve_with_stats(&problem, &SolveOptions::default());
+    let (again, stats) = stats_of("caiso-replan.json");
     assert!(stats.rounded, "the rounded relaxation was not the proof");
     assert_eq!((stats.fixed_binaries, stats.binaries), (144, 144));
     assert_eq!(again.objective, plan.objective);
