@@ -352,11 +352,11 @@ fn close_balance(
             // The energy the roundings before left is short of what the
             // discharge needs: discharge what is stored, and the load the
             // grid cannot carry either is unserved (a few watts).
-            let short = interval.discharge_kw;
+            let asked = interval.discharge_kw;
             interval.discharge_kw =
                 kw_down(((soc_before - b.soc_min_kwh) * b.discharge_efficiency / h).max(0.0))
                     .clamp(0.0, b.max_discharge_kw);
-            let missing = short - interval.discharge_kw;
+            let missing = asked - interval.discharge_kw;
             interval.unserved_kw = kw_up(interval.unserved_kw + missing).clamp(0.0, load);
         }
         interval.soc_kwh = kw(stored(interval)).clamp(b.soc_min_kwh, b.soc_max_kwh);

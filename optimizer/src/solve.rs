@@ -151,8 +151,9 @@ pub struct SolveStats {
     pub rounded: bool,
     /// Run-energy cuts added to the relaxation before relax-and-fix.
     pub run_cuts: usize,
-    /// LP relaxations solved: relax-and-fix's first and one per round of
-    /// run-energy cuts (and the warm start's, when it needs its own).
+    /// LP relaxations run (each within its time limit): relax-and-fix's first
+    /// and one per round of run-energy cuts (and the warm start's, when it
+    /// needs its own).
     pub relaxations: usize,
     /// The relaxation's objective after the run-energy cuts (a lower bound
     /// on every plan's), when relax-and-fix solved it.
