@@ -580,11 +580,16 @@ pub fn solve_options(config: &SiteConfig, previous: Option<&Plan>) -> SolveOptio
     }
 }
 
-/// The peak reserve as soft SoC minimums at every boundary of the horizon:
+/// The peak reserve as soft SoC minimums at the boundaries of the horizon:
 /// energy kept back for the dispatch rule's peak guard, to discharge into
 /// charging spikes that no forecast saw (none without a demand charge).
 /// Sized from the site's charging history ([`history_reserve_kwh`]) or
 /// fixed (`peak_reserve_kwh`); at most the battery's usable energy.
+///
+/// The reserve yields to prices it cannot be worth: a boundary that ends an
+/// interval whose export price is at least [`reserve_worth_per_mwh`] has no
+/// target, so the plan may sell the reserve there (it is held again from
+/// the next boundary on).
 fn reserve_targets(
     config: &SiteConfig,
     snapshot: &Snapshot,
@@ -594,8 +599,16 @@ fn reserve_targets(
     let reserve = peak_reserve_kwh(config, snapshot.reserve_kwh)?;
     let min_kwh = round_to(battery.soc_min_kwh + reserve, POWER_DECIMALS);
     let step = i64::from(config.site.interval_minutes);
+    let worth_per_mwh = reserve_worth_per_mwh(config);
+    let export_adder = config.site.tariff.export_adder_per_mwh;
     Some(
         (1..=intervals)
+            .filter(|&t| {
+                snapshot
+                    .prices_per_mwh
+                    .get(t - 1)
+                    .is_none_or(|&price| price - export_adder < worth_per_mwh)
+            })
             .map(|t| RawSocTarget {
                 at: (snapshot.at + TimeDelta::minutes(step * t as i64))
                     .to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -603,6 +616,20 @@ fn reserve_targets(
             })
             .collect(),
     )
+}
+
+/// The most a MWh of the peak reserve can save, per MWh: the demand charge
+/// of the power it holds down when the charging spike it is kept for is
+/// spread over the reserve's window (`peak_reserve_hours`), i.e. the
+/// demand charge per kW × 1000 / `peak_reserve_hours` (1,500 per MWh at 12
+/// per kW and 8 hours). Sold at an export price at least this high, the
+/// reserve earns more than it can save. With the history reserve, its
+/// energy is the most charging ran above the usual in any window of that
+/// length, so a MWh of it holds the peak down by 1/`peak_reserve_hours` MW
+/// on average over the window.
+pub fn reserve_worth_per_mwh(config: &SiteConfig) -> f64 {
+    let site = &config.site;
+    site.tariff.demand_charge_per_kw_month.max(0.0) * 1000.0 / site.planning.peak_reserve_hours
 }
 
 /// The energy above the battery's `soc_min_kwh` a plan keeps back at every
@@ -760,6 +787,30 @@ mod tests {
         .unwrap();
         let everywhere = reserve_targets(&fixed, &snapshot(None), 4).unwrap();
         assert!(everywhere.iter().all(|t| t.min_kwh == 890.0));
+    }
+
+    #[test]
+    fn the_reserve_yields_to_export_prices_it_cannot_be_worth() {
+        let config =
+            SiteConfig::from_toml("demo.toml", include_str!("../../fixtures/sites/demo.toml"))
+                .unwrap();
+        // 12 per kW-month over the reserve's 8 hours.
+        assert_eq!(reserve_worth_per_mwh(&config), 1500.0);
+        let snapshot = Snapshot {
+            at: utc("2023-08-10T00:00:00Z"),
+            // The export adder is 5: 1,505 sells at 1,500.
+            prices_per_mwh: vec![100.0, 1505.0, 1504.9, 3000.0],
+            ev_kw: vec![0.0; 4],
+            jobs: Vec::new(),
+            soc_kwh: 3900.0,
+            month_peak_kw: 0.0,
+            previous: None,
+            reserve_kwh: Some(2000.0),
+        };
+        let targets = reserve_targets(&config, &snapshot, 4).unwrap();
+        let at: Vec<&str> = targets.iter().map(|t| t.at.as_str()).collect();
+        assert_eq!(at, ["2023-08-10T00:15:00Z", "2023-08-10T00:45:00Z"]);
+        assert!(targets.iter().all(|t| t.min_kwh == 390.0 + 2000.0));
     }
 
     #[test]
