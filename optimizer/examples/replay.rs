@@ -12,13 +12,24 @@
 //! `--mip-gap` (default 1e-4, the contract's; the demo sites plan at 1e-3)
 //! and `--search` (search on from relax-and-fix's plan for the whole limit,
 //! as a backtest's `perfect` does with `--time-limit 30`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
+use std::process::ExitCode;
 use std::time::Duration;
 
 use arbiter_optimizer::{Problem, SolveOptions, Status, solve_with_stats};
 
-fn main() {
+const USAGE: &str = "usage: replay [--time-limit S] [--mip-gap G] [--search] FILE...";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     let mut options = SolveOptions {
         time_limit: Duration::from_secs(1),
@@ -30,20 +41,33 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--time-limit" => {
-                let seconds: f64 = args.next().and_then(|s| s.parse().ok()).expect("seconds");
+                let seconds = args
+                    .next()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .ok_or(format!("--time-limit needs seconds > 0\n{USAGE}"))?;
                 options.time_limit = Duration::from_secs_f64(seconds);
             }
             "--mip-gap" => {
-                options.mip_gap = args.next().and_then(|s| s.parse().ok()).expect("a gap");
+                options.mip_gap = args
+                    .next()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .filter(|g| g.is_finite() && *g >= 0.0)
+                    .ok_or(format!("--mip-gap needs a gap ≥ 0\n{USAGE}"))?;
             }
             "--search" => options.search_limit_from_incumbent = None,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}\n{USAGE}")),
             _ => files.push(arg),
         }
     }
     let (mut seconds, mut objective, mut unproven, mut rounded, mut count) = (0.0, 0.0, 0, 0, 0);
     for file in files {
-        let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let problem = Problem::from_json(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
+        let problem = Problem::from_json(&text).map_err(|e| format!("{file}: {e}"))?;
         let (plan, stats) = solve_with_stats(&problem, &options);
         println!(
             "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}",
@@ -70,4 +94,5 @@ fn main() {
     eprintln!(
         "{count} problems: {seconds:.2} s solving, objectives' sum {objective:.2}, {unproven} not proven optimal, {rounded} proven by the rounded relaxation"
     );
+    Ok(())
 }
