@@ -67,6 +67,11 @@ pub struct Snapshot<'a> {
     /// The peak reserve sized from the metered charging before `at`
     /// ([`history_reserve_kwh`]), kWh; `None`: the site's fixed reserve.
     pub reserve_kwh: Option<f64>,
+    /// How long before `at` the last interval ended whose export price
+    /// reached the reserve's worth, if within the reserve's window
+    /// ([`since_reserve_worth`]): the reserve sold into it is rebuilt over
+    /// that window.
+    pub since_reserve_worth: Option<TimeDelta>,
 }
 
 /// Intervals in the site's planning horizon.
@@ -586,10 +591,11 @@ pub fn solve_options(config: &SiteConfig, previous: Option<&Plan>) -> SolveOptio
 /// Sized from the site's charging history ([`history_reserve_kwh`]) or
 /// fixed (`peak_reserve_kwh`); at most the battery's usable energy.
 ///
-/// The reserve yields to prices above its worth: a boundary that ends an
-/// interval whose export price is at least [`reserve_worth_per_mwh`] has no
-/// target, so the plan may sell the reserve there (it is held again from
-/// the next boundary on).
+/// The reserve yields to prices above its worth: after an interval whose
+/// export price is at least [`reserve_worth_per_mwh`], the boundaries of
+/// the reserve's window (`peak_reserve_hours`) have no target, so the plan
+/// may sell the reserve there and rebuild it over the window it is sized
+/// on, not at once at the dear prices that often follow such an hour.
 fn reserve_targets(
     config: &SiteConfig,
     snapshot: &Snapshot,
@@ -601,13 +607,28 @@ fn reserve_targets(
     let step = i64::from(config.site.interval_minutes);
     let worth_per_mwh = reserve_worth_per_mwh(config);
     let export_adder = config.site.tariff.export_adder_per_mwh;
+    let window = reserve_window(config);
+    let window_intervals = (window.num_minutes() / step.max(1)).max(1) as usize;
+    let dear: Vec<bool> = snapshot
+        .prices_per_mwh
+        .iter()
+        .map(|&price| price - export_adder >= worth_per_mwh)
+        .collect();
     Some(
         (1..=intervals)
             .filter(|&t| {
-                snapshot
-                    .prices_per_mwh
-                    .get(t - 1)
-                    .is_none_or(|&price| price - export_adder < worth_per_mwh)
+                // An interval at the reserve's worth ended less than the
+                // window before this boundary, before `at` or within the
+                // horizon.
+                let boundary = TimeDelta::minutes(step * t as i64);
+                let sold_before = snapshot
+                    .since_reserve_worth
+                    .is_some_and(|since| since + boundary < window);
+                let first = t.saturating_sub(window_intervals);
+                let sold_within = dear
+                    .get(first.min(dear.len())..t.min(dear.len()))
+                    .is_some_and(|recent| recent.contains(&true));
+                !sold_before && !sold_within
             })
             .map(|t| RawSocTarget {
                 at: (snapshot.at + TimeDelta::minutes(step * t as i64))
@@ -631,6 +652,32 @@ fn reserve_targets(
 pub fn reserve_worth_per_mwh(config: &SiteConfig) -> f64 {
     let site = &config.site;
     site.tariff.demand_charge_per_kw_month.max(0.0) * 1000.0 / site.planning.peak_reserve_hours
+}
+
+/// The reserve's window, `peak_reserve_hours`.
+fn reserve_window(config: &SiteConfig) -> TimeDelta {
+    TimeDelta::minutes((config.site.planning.peak_reserve_hours * 60.0).round() as i64)
+}
+
+/// How long before `at` the last interval of `prices` ended whose export
+/// price reached [`reserve_worth_per_mwh`], if less than the reserve's
+/// window ago (0 while such an interval is still running): the boundaries
+/// of that window after it keep no reserve ([`reserve_targets`]).
+pub fn since_reserve_worth(
+    config: &SiteConfig,
+    prices: &Series,
+    at: DateTime<Utc>,
+) -> Option<TimeDelta> {
+    let window = reserve_window(config);
+    let worth = reserve_worth_per_mwh(config);
+    let adder = config.site.tariff.export_adder_per_mwh;
+    let recent = prices.between(at - window, at);
+    let step = TimeDelta::minutes(i64::from(recent.step_minutes));
+    (0..recent.values.len())
+        .rev()
+        .find(|&i| recent.values[i] - adder >= worth)
+        .map(|i| (at - (recent.time(i) + step)).max(TimeDelta::zero()))
+        .filter(|&since| since < window)
 }
 
 /// The energy above the battery's `soc_min_kwh` a plan keeps back at every
@@ -700,6 +747,7 @@ mod tests {
             month_peak_kw: 0.0,
             previous: None,
             reserve_kwh: None,
+            since_reserve_worth: None,
         };
         // The horizon ends 36 h on, at 2024-10-25 12:00.
         owed_by_horizon_end(&config, &snapshot, utc("2024-10-25T12:00:00Z"))
@@ -766,6 +814,7 @@ mod tests {
             month_peak_kw: 0.0,
             previous: None,
             reserve_kwh,
+            since_reserve_worth: None,
         };
         let targets = reserve_targets(&config, &snapshot(Some(1234.5)), 4).unwrap();
         assert_eq!(targets.len(), 4);
@@ -797,21 +846,64 @@ mod tests {
                 .unwrap();
         // 12 per kW-month over the reserve's 8 hours.
         assert_eq!(reserve_worth_per_mwh(&config), 1500.0);
-        let snapshot = Snapshot {
+        // 40 quarter hours; the export adder is 5, so 1,505 sells at 1,500.
+        let mut prices = vec![100.0; 40];
+        prices[1] = 1505.0;
+        prices[2] = 1504.9;
+        let snapshot = |prices: &[f64], since| Snapshot {
             at: utc("2023-08-10T00:00:00Z"),
-            // The export adder is 5: 1,505 sells at 1,500.
-            prices_per_mwh: vec![100.0, 1505.0, 1504.9, 3000.0],
-            ev_kw: vec![0.0; 4],
+            prices_per_mwh: prices.to_vec(),
+            ev_kw: vec![0.0; 40],
             jobs: Vec::new(),
             soc_kwh: 3900.0,
             month_peak_kw: 0.0,
             previous: None,
             reserve_kwh: Some(2000.0),
+            since_reserve_worth: since,
         };
-        let targets = reserve_targets(&config, &snapshot, 4).unwrap();
-        let at: Vec<&str> = targets.iter().map(|t| t.at.as_str()).collect();
-        assert_eq!(at, ["2023-08-10T00:15:00Z", "2023-08-10T00:45:00Z"]);
-        assert!(targets.iter().all(|t| t.min_kwh == 390.0 + 2000.0));
+        let boundaries = |prices: &[f64], since| -> Vec<usize> {
+            let targets = reserve_targets(&config, &snapshot(prices, since), 40).unwrap();
+            assert!(targets.iter().all(|t| t.min_kwh == 390.0 + 2000.0));
+            targets
+                .iter()
+                .map(|t| {
+                    let at = DateTime::parse_from_rfc3339(&t.at).unwrap();
+                    ((at.with_timezone(&Utc) - utc("2023-08-10T00:00:00Z")).num_minutes() / 15)
+                        as usize
+                })
+                .collect()
+        };
+        // Interval 1 ends at boundary 2; the 8 hours after it (boundaries
+        // 2 to 33) keep no reserve.
+        assert_eq!(boundaries(&prices, None), [1, 34, 35, 36, 37, 38, 39, 40]);
+        // Sold 7 hours before the plan: its first 3 boundaries are in the
+        // window too.
+        let kept = boundaries(&prices, Some(TimeDelta::hours(7)));
+        assert_eq!(kept, [34, 35, 36, 37, 38, 39, 40]);
+        prices[1] = 100.0;
+        assert_eq!(boundaries(&prices, Some(TimeDelta::hours(7)))[..2], [4, 5]);
+        assert_eq!(boundaries(&prices, None).len(), 40);
+    }
+
+    #[test]
+    fn the_time_since_the_reserve_was_worth_selling_is_read_from_past_prices() {
+        let config =
+            SiteConfig::from_toml("demo.toml", include_str!("../../fixtures/sites/demo.toml"))
+                .unwrap();
+        let mut values = vec![50.0; 24];
+        values[10] = 2000.0; // 10:00 to 11:00
+        let prices = Series {
+            start: utc("2023-08-10T00:00:00Z"),
+            step_minutes: 60,
+            values,
+        };
+        let since = |at| since_reserve_worth(&config, &prices, utc(at));
+        assert_eq!(since("2023-08-10T14:00:00Z"), Some(TimeDelta::hours(3)));
+        // Still running: 0.
+        assert_eq!(since("2023-08-10T10:15:00Z"), Some(TimeDelta::zero()));
+        // The reserve's 8 hours are over, or it has not come yet.
+        assert_eq!(since("2023-08-10T19:00:00Z"), None);
+        assert_eq!(since("2023-08-10T09:00:00Z"), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::dispatch::{BatteryLimits, Limits, Setpoint, settle};
 use crate::planner::{
     OpenJob, Snapshot, deadline_penalty, dump_if_asked, forecast_horizon, raw_problem,
-    solve_options, validated,
+    since_reserve_worth, solve_options, validated,
 };
 use crate::site::SiteConfig;
 
@@ -817,6 +817,7 @@ fn plan_at(
         month_peak_kw: state.month_peak_kw,
         previous: state.previous.as_ref(),
         reserve_kwh,
+        since_reserve_worth: since_reserve_worth(config, &inputs.prices, at),
     };
     let raw = if foresight == Foresight::Perfect {
         // Nothing comes unforeseen: no energy is kept back for the peak guard.

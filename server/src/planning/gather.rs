@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arbiter_backtest::planner::{
-    charging_model, history_reserve_kwh, horizon_intervals, peak_reserve_kwh,
+    charging_model, history_reserve_kwh, horizon_intervals, peak_reserve_kwh, since_reserve_worth,
 };
 use arbiter_backtest::{SiteConfig, published_until};
 use arbiter_forecast::QueuedJob;
@@ -28,6 +28,8 @@ pub(super) struct Gathered {
     pub(super) warnings: Vec<String>,
     pub(super) prices: Vec<f64>,
     pub(super) ev: Vec<f64>,
+    /// See [`arbiter_backtest::Snapshot::since_reserve_worth`].
+    pub(super) since_reserve_worth: Option<TimeDelta>,
     /// The model's charging forecast at the median and the 90th percentile
     /// (none without metered history), for those who read the plan.
     pub(super) ev_band: Option<EvForecast>,
@@ -102,6 +104,7 @@ pub(super) async fn gather(
         config,
         warnings,
         prices: prices.values,
+        since_reserve_worth: prices.since_reserve_worth,
         ev: charging.values,
         ev_band: charging.band,
         soc_kwh: battery.soc_kwh,
@@ -113,6 +116,8 @@ pub(super) async fn gather(
 /// The horizon's prices and where they came from.
 struct Prices {
     values: Vec<f64>,
+    /// See [`arbiter_backtest::Snapshot::since_reserve_worth`].
+    since_reserve_worth: Option<TimeDelta>,
     revisions: BTreeMap<String, i64>,
     model: Option<String>,
 }
@@ -136,6 +141,7 @@ async fn prices(
     let published = published_until(config, at);
     let mut price_revisions = BTreeMap::new();
     let mut chosen_model = None;
+    let mut since_worth = None;
     let prices = match &site.market.id {
         None => {
             warnings
@@ -160,6 +166,7 @@ async fn prices(
             match price_series(&days, minutes) {
                 Some(known) if known.end() > at - TimeDelta::days(2) => {
                     let known = known.between(known.start, published);
+                    since_worth = since_reserve_worth(config, &known, at);
                     if known.end() < published {
                         warnings.push(format!(
                             "prices of {market} are stored until {} only; forecast from there",
@@ -198,6 +205,7 @@ async fn prices(
 
     Ok(Prices {
         values: prices,
+        since_reserve_worth: since_worth,
         revisions: price_revisions,
         model: chosen_model,
     })

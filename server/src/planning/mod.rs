@@ -301,6 +301,7 @@ fn solve_gathered(
         // What the plan keeps back, as its basis says (already within the
         // battery).
         reserve_kwh: gathered.basis.peak_reserve_kwh,
+        since_reserve_worth: gathered.since_reserve_worth,
     };
     let raw = raw_problem(&gathered.config, &snapshot);
     dump_if_asked(&raw, at, "");
