@@ -608,27 +608,21 @@ fn reserve_targets(
     let worth_per_mwh = reserve_worth_per_mwh(config);
     let export_adder = config.site.tariff.export_adder_per_mwh;
     let window = reserve_window(config);
-    let window_intervals = (window.num_minutes() / step.max(1)).max(1) as usize;
-    let dear: Vec<bool> = snapshot
-        .prices_per_mwh
-        .iter()
-        .map(|&price| price - export_adder >= worth_per_mwh)
-        .collect();
+    // When the last interval at the reserve's worth ended, from `at`
+    // (negative: before the plan).
+    let mut last_worth_end = snapshot.since_reserve_worth.map(|since| -since);
     Some(
         (1..=intervals)
             .filter(|&t| {
-                // An interval at the reserve's worth ended less than the
-                // window before this boundary, before `at` or within the
-                // horizon.
                 let boundary = TimeDelta::minutes(step * t as i64);
-                let sold_before = snapshot
-                    .since_reserve_worth
-                    .is_some_and(|since| since + boundary < window);
-                let first = t.saturating_sub(window_intervals);
-                let sold_within = dear
-                    .get(first.min(dear.len())..t.min(dear.len()))
-                    .is_some_and(|recent| recent.contains(&true));
-                !sold_before && !sold_within
+                if snapshot
+                    .prices_per_mwh
+                    .get(t - 1)
+                    .is_some_and(|&price| price - export_adder >= worth_per_mwh)
+                {
+                    last_worth_end = Some(boundary);
+                }
+                !last_worth_end.is_some_and(|end| boundary - end < window)
             })
             .map(|t| RawSocTarget {
                 at: (snapshot.at + TimeDelta::minutes(step * t as i64))
