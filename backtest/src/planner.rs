@@ -622,7 +622,7 @@ fn reserve_targets(
                 {
                     last_worth_end = Some(boundary);
                 }
-                !last_worth_end.is_some_and(|end| boundary - end < window)
+                last_worth_end.is_none_or(|end| boundary - end >= window)
             })
             .map(|t| RawSocTarget {
                 at: (snapshot.at + TimeDelta::minutes(step * t as i64))
