@@ -26,6 +26,10 @@ fn main() {
     let problem = Problem::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
     let textbook = Formulation::textbook();
     let fast = Formulation::default();
+    let cumulative = Formulation {
+        cumulative_block_starts: true,
+        ..fast
+    };
     let no_run_cuts = Formulation {
         run_cuts: false,
         ..fast
@@ -102,6 +106,13 @@ fn main() {
             true,
         ),
         ("+run-energy cuts", fast, WarmStart::Relaxation, true, true),
+        (
+            "(option) cumulative starts",
+            cumulative,
+            WarmStart::Relaxation,
+            true,
+            true,
+        ),
     ];
     for (name, formulation, warm_start, tuned_solver, relax_and_fix) in steps {
         let options = SolveOptions {

@@ -7,17 +7,19 @@
 //! the sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
-//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] FILE...`
+//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] FILE...`
 //!
 //! `--mip-gap` (default 1e-4, the contract's; the demo sites plan at 1e-3)
 //! and `--search` (search on from relax-and-fix's plan for the whole limit,
-//! as a backtest's `perfect` does with `--time-limit 30`).
+//! as a backtest's `perfect` does with `--time-limit 30`);
+//! `--cumulative-block-starts` solves with that option of the formulation.
 use std::process::ExitCode;
 use std::time::Duration;
 
 use arbiter_optimizer::{Problem, SolveOptions, Status, solve_with_stats};
 
-const USAGE: &str = "usage: replay [--time-limit S] [--mip-gap G] [--search] FILE...";
+const USAGE: &str =
+    "usage: replay [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] FILE...";
 
 fn main() -> ExitCode {
     match run() {
@@ -56,6 +58,7 @@ fn run() -> Result<(), String> {
                     .ok_or(format!("--mip-gap needs a gap ≥ 0\n{USAGE}"))?;
             }
             "--search" => options.search_limit_from_incumbent = None,
+            "--cumulative-block-starts" => options.formulation.cumulative_block_starts = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());

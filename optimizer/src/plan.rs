@@ -177,9 +177,10 @@ pub(crate) fn read(problem: &Problem, model: &Model, values: &Values) -> Schedul
                     }
                     starts
                 }
-                KindVars::Block { starts } => starts
+                KindVars::Block(starts) => starts
+                    .start_values(values)
                     .iter()
-                    .map(|&(_, s)| u32::from(value(values, s) > 0.5))
+                    .map(|&s| u32::from(s > 0.5))
                     .sum(),
             };
             JobSummary {

@@ -24,9 +24,14 @@
 //! [`separate_run_cuts`]): over any span `[k, l]` of a preemptible job's
 //! window, `Σ_{t=k..l} h·x_jt ≤ E_j · (z_{j,k−1} + Σ_{t=k..l} y_jt)`.
 //!
-//! Block job (start binaries `s_jt`, only where all `L` intervals of the run
-//! lie in the window and the horizon): `Σ_t s_jt ≤ 1`,
-//! `x_jt = power_kw · Σ_{τ=t−L+1..t} s_jτ`.
+//! Block job (start indicators `s_jt`, only where all `L` intervals of the
+//! run lie in the window and the horizon): `Σ_t s_jt ≤ 1`,
+//! `x_jt = power_kw · Σ_{τ=t−L+1..t} s_jτ`. In the textbook form each `s_jt`
+//! is a binary (the default); with [`Formulation::cumulative_block_starts`]
+//! the binaries are cumulative, `S_jt = Σ_{τ≤t} s_jτ`
+//! ("started by `t`", non-decreasing), so `x_jt = power_kw · (S_jt −
+//! S_{j,t−L})`: two columns per interval instead of up to `L` (see
+//! [`BlockStarts`]).
 
 use std::ops::Range;
 
@@ -69,10 +74,62 @@ pub(crate) enum KindVars {
         /// Whether the job ran just before the horizon.
         running: bool,
     },
-    Block {
-        /// `s_jt` for each start interval allowed, with its interval.
-        starts: Vec<(usize, Variable)>,
-    },
+    Block(BlockStarts),
+}
+
+/// A block's start decisions.
+///
+/// Pulse form (the textbook's): a binary `s_jk` per allowed start `k`.
+/// Cumulative form: a binary `S_jk` per allowed start, "started at or before
+/// start `k`", non-decreasing in `k`, with `s_jk = S_jk − S_{j,k−1}`
+/// (`S_{j,−1} = 0`). Both describe the same placements and the same LP
+/// relaxation (the change of variables is unimodular), but in the cumulative
+/// form a block runs in interval `t` by a difference of two columns instead of
+/// a sum over up to `L` starts, and a branch on `S_jk` splits the placements
+/// into "by `k`" and "after `k`" rather than excluding one start.
+pub(crate) struct BlockStarts {
+    /// Each allowed start interval, in order.
+    pub intervals: Vec<usize>,
+    /// The binary columns: `s_jk` (pulse) or `S_jk` (cumulative).
+    pub decisions: Vec<Variable>,
+    /// Whether `decisions` are cumulative.
+    pub cumulative: bool,
+}
+
+impl BlockStarts {
+    /// The start indicator `s_jk` of the `k`-th allowed start.
+    pub fn start(&self, k: usize) -> Expression {
+        let mut start = Expression::from(self.decisions[k]);
+        if self.cumulative && k > 0 {
+            start -= self.decisions[k - 1];
+        }
+        start
+    }
+
+    /// Every start indicator's value under an assignment.
+    pub fn start_values(&self, values: &Values) -> Vec<f64> {
+        (0..self.decisions.len())
+            .map(|k| self.start(k).eval_with(values))
+            .collect()
+    }
+
+    /// Writes the decisions of a block that starts at its `chosen`-th allowed
+    /// start (or never).
+    pub fn assign(&self, values: &mut Values, chosen: Option<usize>) {
+        for (k, &decision) in self.decisions.iter().enumerate() {
+            let on = match chosen {
+                Some(c) if self.cumulative => k >= c,
+                Some(c) => k == c,
+                None => false,
+            };
+            values.insert(decision, if on { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// The start chosen by an integral assignment (a start indicator above ½).
+    pub fn chosen(&self, values: &Values) -> Option<usize> {
+        self.start_values(values).iter().position(|&s| s > 0.5)
+    }
 }
 
 /// Adds every job, the capacity rows, the compute costs and the balance share.
@@ -133,7 +190,13 @@ pub(crate) fn add(
             } => {
                 let runnable = !formulation.tight_bounds || *power_kw <= compute.max_it_kw;
                 let window = if runnable { job.window.clone() } else { 0..0 };
-                add_block(builder, window, *power_kw, *intervals)
+                add_block(
+                    builder,
+                    window,
+                    *power_kw,
+                    *intervals,
+                    formulation.cumulative_block_starts,
+                )
             }
         };
         add_job_costs(job, &vars, h, costs);
@@ -265,31 +328,58 @@ impl Preemptible {
     }
 }
 
-fn add_block(builder: &mut Builder, window: Range<usize>, power_kw: f64, run: usize) -> JobVars {
+fn add_block(
+    builder: &mut Builder,
+    window: Range<usize>,
+    power_kw: f64,
+    run: usize,
+    cumulative: bool,
+) -> JobVars {
     if run == 0 || window.len() < run {
         return JobVars {
             window: 0..0,
             power_kw: Vec::new(),
             on: Vec::new(),
             max_at: Vec::new(),
-            kind: KindVars::Block { starts: Vec::new() },
+            kind: KindVars::Block(BlockStarts {
+                intervals: Vec::new(),
+                decisions: Vec::new(),
+                cumulative,
+            }),
         };
     }
-    let starts: Vec<(usize, Variable)> = (window.start..=window.end - run)
-        .map(|t| (t, builder.binary()))
-        .collect();
-    let once: Expression = starts.iter().map(|&(_, s)| s).sum();
-    builder.constrain(once.leq(1.0));
+    let intervals: Vec<usize> = (window.start..=window.end - run).collect();
+    let decisions: Vec<Variable> = intervals.iter().map(|_| builder.binary()).collect();
+    if cumulative {
+        for pair in decisions.windows(2) {
+            builder.constrain((pair[1] - pair[0]).geq(0.0));
+        }
+    } else {
+        let once: Expression = decisions.iter().copied().sum();
+        builder.constrain(once.leq(1.0));
+    }
+    let starts = BlockStarts {
+        intervals,
+        decisions,
+        cumulative,
+    };
     let on: Vec<Expression> = window
         .clone()
         .map(|t| {
-            let mut running = Expression::default();
-            for &(start, s) in &starts {
-                if start <= t && t < start + run {
-                    running += s;
+            // The starts whose run covers `t`: those in `(t − run, t]`.
+            let first = starts.intervals.partition_point(|&k| k + run <= t);
+            let last = starts.intervals.partition_point(|&k| k <= t);
+            if first >= last {
+                Expression::default()
+            } else if cumulative {
+                let mut running = Expression::from(starts.decisions[last - 1]);
+                if first > 0 {
+                    running -= starts.decisions[first - 1];
                 }
+                running
+            } else {
+                starts.decisions[first..last].iter().copied().sum()
             }
-            running
         })
         .collect();
     JobVars {
@@ -300,7 +390,7 @@ fn add_block(builder: &mut Builder, window: Range<usize>, power_kw: f64, run: us
             .map(|running| power_kw * running.clone())
             .collect(),
         on,
-        kind: KindVars::Block { starts },
+        kind: KindVars::Block(starts),
     }
 }
 
@@ -458,11 +548,9 @@ pub(crate) fn snap(problem: &Problem, vars: &Vars, values: &mut Values) {
                     previous = is_on;
                 }
             }
-            KindVars::Block { starts } => {
-                for &(_, s) in starts {
-                    let started = value(values, s) > 0.5;
-                    values.insert(s, if started { 1.0 } else { 0.0 });
-                }
+            KindVars::Block(starts) => {
+                let chosen = starts.chosen(values);
+                starts.assign(values, chosen);
             }
         }
     }
