@@ -2,8 +2,9 @@
 //! site's 1 s limit, relax-and-fix's plan kept as found) and prints each
 //! plan's status, objective, gap and time (whole, building, in HiGHS), the
 //! model's binaries, those relax-and-fix fixed, whether its rounded
-//! relaxation was the proof, its run-energy cuts and whether a second solve
-//! with charge/discharge binaries was needed, then
+//! relaxation was the proof, its run-energy cuts, whether a second solve
+//! with charge/discharge binaries was needed and the linear programs of the
+//! search over block placements, then
 //! the sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
@@ -73,7 +74,7 @@ fn run() -> Result<(), String> {
         let problem = Problem::from_json(&text).map_err(|e| format!("{file}: {e}"))?;
         let (plan, stats) = solve_with_stats(&problem, &options);
         println!(
-            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}",
             problem.site_id(),
             plan.status,
             plan.objective,
@@ -87,6 +88,7 @@ fn run() -> Result<(), String> {
             stats.rounded,
             stats.run_cuts,
             stats.resolved_with_binaries,
+            stats.placement_nodes,
         );
         seconds += plan.solve_seconds;
         objective += plan.objective;

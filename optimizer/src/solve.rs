@@ -10,6 +10,8 @@ use crate::model::{self, Formulation, Model, Values, battery, compute, grid, rul
 use crate::plan::{self, Plan, Status};
 use crate::problem::Problem;
 
+mod placements;
+
 /// Default relative MIP gap.
 pub const DEFAULT_MIP_GAP: f64 = 1e-4;
 /// Default time limit for building and solving.
@@ -158,6 +160,9 @@ pub struct SolveStats {
     /// The relaxation's objective after the run-energy cuts (a lower bound
     /// on every plan's), when relax-and-fix solved it.
     pub relaxation_bound: Option<f64>,
+    /// Linear programs solved by the search over block placements (0 when
+    /// it did not run: it runs where every binary is a block's start).
+    pub placement_nodes: usize,
 }
 
 /// Size of the model of a problem.
@@ -446,6 +451,19 @@ fn relax_and_fix(
     let mut start = relaxed.clone();
     start.extend(fixings.iter().copied());
     let mut start = rules::round_relaxation(problem, model, start);
+    if placements::applies(model) {
+        return Ok(search_placements(
+            problem,
+            model,
+            solved_relaxation,
+            relaxed,
+            bound,
+            &start,
+            options,
+            started,
+            stats,
+        ));
+    }
     match rounded_plan(
         problem,
         model,
@@ -496,6 +514,57 @@ fn relax_and_fix(
         mip_gap: Some(gap),
         overlap_left,
     }))
+}
+
+/// Relax-and-fix for a model whose only binaries are block starts: the
+/// search over placements ([`placements`]) within the fixed MIP's budget,
+/// from the relaxation's basis. Every binary stays free, so the search's
+/// bound holds for the whole model.
+#[allow(clippy::too_many_arguments)]
+fn search_placements(
+    problem: &Problem,
+    model: &Model,
+    relaxation: highs::SolvedModel,
+    relaxed: Values,
+    bound: f64,
+    start: &Values,
+    options: &SolveOptions,
+    started: Instant,
+    stats: &mut SolveStats,
+) -> Fixed {
+    let remaining = options.time_limit.saturating_sub(started.elapsed());
+    let budget = (remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64())
+        .min(FIXED_MIP_SHARE * options.time_limit.as_secs_f64())
+        .max(0.0);
+    let deadline = Instant::now() + Duration::from_secs_f64(budget);
+    let solving = Instant::now();
+    let placed = placements::search(
+        model,
+        relaxation,
+        relaxed.clone(),
+        bound,
+        start,
+        options.mip_gap,
+        deadline,
+    );
+    stats.solver_seconds += solving.elapsed().as_secs_f64();
+    let Some(placed) = placed else {
+        return Fixed::Nothing(Some(relaxed));
+    };
+    stats.placement_nodes = placed.nodes;
+    let mut values = placed.values;
+    let gap = relative_gap(placed.objective, placed.bound);
+    if gap > options.mip_gap {
+        return Fixed::Incumbent(values, placed.bound);
+    }
+    stats.fixed_binaries = model.binaries;
+    let overlap_left = clean_up(problem, model, &mut values);
+    Fixed::Proven(Solved {
+        values,
+        status: Status::Optimal,
+        mip_gap: Some(gap),
+        overlap_left,
+    })
 }
 
 /// What the rounded relaxation gave.
