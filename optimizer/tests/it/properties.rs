@@ -153,29 +153,40 @@ proptest! {
 
     #[test]
     fn plans_keep_every_rule_and_match_the_textbook_optimum(p in problem()) {
-        // The reference: the textbook model searched in full by HiGHS.
-        let textbook = solve_checked_with(
-            &p,
-            &SolveOptions { relax_and_fix: false, ..options(Formulation::textbook()) },
-        );
-        prop_assert_eq!(textbook.status, Status::Optimal);
         let cuts = Formulation { capacity_cuts: true, ..Formulation::default() };
-        let fast_options = [
+        assert_textbook_optimum(&p, &[
             options(Formulation::default()),
             options(cuts),
             SolveOptions { relax_and_fix: false, ..options(Formulation::default()) },
-        ];
-        for fast_options in fast_options {
-            let formulation = fast_options.formulation;
-            let fast = solve_checked_with(&p, &fast_options);
-            prop_assert_eq!(fast.status, Status::Optimal);
-            let scale = 1.0 + fast.objective.abs().max(textbook.objective.abs());
-            prop_assert!(
-                (fast.objective - textbook.objective).abs() <= 1e-6 * scale,
-                "{:?}: {} vs textbook {}", formulation, fast.objective, textbook.objective
-            );
-        }
+        ])?;
     }
+}
+
+/// Solves `p` with each of `fast_options` and with the textbook model
+/// searched in full by HiGHS (the reference): every plan keeps every rule
+/// (the checker) and reaches the reference's optimum.
+fn assert_textbook_optimum(p: &Value, fast_options: &[SolveOptions]) -> Result<(), TestCaseError> {
+    let textbook = solve_checked_with(
+        p,
+        &SolveOptions {
+            relax_and_fix: false,
+            ..options(Formulation::textbook())
+        },
+    );
+    prop_assert_eq!(textbook.status, Status::Optimal);
+    for fast_options in fast_options {
+        let fast = solve_checked_with(p, fast_options);
+        prop_assert_eq!(fast.status, Status::Optimal);
+        let scale = 1.0 + fast.objective.abs().max(textbook.objective.abs());
+        prop_assert!(
+            (fast.objective - textbook.objective).abs() <= 1e-6 * scale,
+            "{:?}: {} vs textbook {}",
+            fast_options.formulation,
+            fast.objective,
+            textbook.objective
+        );
+    }
+    Ok(())
 }
 
 /// [`problem`] with every job a block and a demand charge: a model whose
@@ -213,18 +224,7 @@ proptest! {
 
     #[test]
     fn the_search_over_block_placements_finds_the_textbook_optimum(p in blocks_only()) {
-        let textbook = solve_checked_with(
-            &p,
-            &SolveOptions { relax_and_fix: false, ..options(Formulation::textbook()) },
-        );
-        prop_assert_eq!(textbook.status, Status::Optimal);
-        let fast = solve_checked_with(&p, &options(Formulation::default()));
-        prop_assert_eq!(fast.status, Status::Optimal);
-        let scale = 1.0 + fast.objective.abs().max(textbook.objective.abs());
-        prop_assert!(
-            (fast.objective - textbook.objective).abs() <= 1e-6 * scale,
-            "{} vs textbook {}", fast.objective, textbook.objective
-        );
+        assert_textbook_optimum(&p, &[options(Formulation::default())])?;
     }
 }
 
