@@ -1,7 +1,8 @@
 //! How long a site plan takes: model build and full solve (build + HiGHS),
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-//! on the fixtures `site-day` (36 h at 15 min, 4 jobs) and `week` (672
-//! intervals, 30 jobs).
+//! on the fixtures `site-day` (36 h at 15 min, 4 jobs), `week` (672
+//! intervals, 30 jobs) and `caiso-block-replan` (36 h at 15 min, one block
+//! under a demand charge: the search over block placements).
 //!
 //! Run: `cargo bench -p arbiter-optimizer --bench solve`. Criterion prints the
 //! median of each; the build/HiGHS split of one solve and the model size are
@@ -59,9 +60,13 @@ fn week(c: &mut Criterion) {
     bench_case(c, "week", &options, 10);
 }
 
+fn block_replan(c: &mut Criterion) {
+    bench_case(c, "caiso-block-replan", &SolveOptions::default(), 20);
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(10)).warm_up_time(Duration::from_secs(1));
-    targets = site_day, week
+    targets = site_day, week, block_replan
 }
 criterion_main!(benches);

@@ -103,6 +103,20 @@ fn caiso_replan_is_proven_by_its_rounded_relaxation() {
     assert_eq!(again.objective, plan.objective);
 }
 
+/// A replan whose only binaries are one block's 72 starts, under a demand
+/// charge: the relaxation mixes placements to a bound of 0.29 against an
+/// optimum of 19.02, and the search over block placements proves it within
+/// relax-and-fix, without HiGHS's search.
+#[test]
+fn a_block_replan_is_proven_by_the_search_over_placements() {
+    let plan = solve_example("caiso-block-replan.json");
+    let (_, stats) = stats_of("caiso-block-replan.json");
+    assert!(stats.placement_nodes > 1, "{} LPs", stats.placement_nodes);
+    assert_eq!((stats.fixed_binaries, stats.binaries), (72, 72));
+    let bound = stats.relaxation_bound.expect("relax-and-fix ran");
+    assert!(bound < 0.05 * plan.objective, "relaxation {bound}");
+}
+
 /// Contract v1.1: `train-a`'s window (00:10–00:40) covers a third of the
 /// first quarter hour and two thirds of the third; `short-b` (00:48:20–
 /// 00:55) lies inside the last quarter hour, 6 min 40 s of it. Each may run
