@@ -317,7 +317,7 @@ pub const SOLVER_LOG_VARIABLE: &str = "ARBITER_SOLVER_LOG";
 /// Share of the time limit the LP relaxation may take (each run-energy cut
 /// round's too, within what is left). It was a tenth: the 1 s replans of
 /// CAISO's March 2024 include one (2024-03-16 21:00 UTC, 503 binaries) whose
-/// relaxation takes 0.09–0.10 s, and in one run of two it ran out. Without
+/// relaxation takes 0.09–0.10 s, and in 2 of 7 runs it ran out. Without
 /// the relaxation relax-and-fix has nothing, and the full search then ended
 /// at 8,373.70 instead of 613.43. A share is only a cap: a relaxation that
 /// ends sooner leaves the rest to what follows.
