@@ -508,10 +508,7 @@ fn relax_and_fix(
     // that the relaxation delivers, and a budget spent on them returns such
     // a plan.
     set_start(&mut highs, model, &start)?;
-    let remaining = options.time_limit.saturating_sub(started.elapsed());
-    let budget = (remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64())
-        .min(FIXED_MIP_SHARE * options.time_limit.as_secs_f64());
-    configure(&mut highs, options, budget)?;
+    configure(&mut highs, options, fixed_mip_seconds(options, started))?;
     let solving = Instant::now();
     let solved = highs.try_solve();
     stats.solver_seconds += solving.elapsed().as_secs_f64();
@@ -521,20 +518,55 @@ fn relax_and_fix(
     if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
         return Ok(Fixed::Nothing(Some(relaxed)));
     }
+    let values = read_values(model, &solved);
     let objective = solved.objective_value();
-    let mut values = read_values(model, &solved);
+    Ok(conclude(
+        problem,
+        model,
+        values,
+        objective,
+        bound,
+        fixings.len(),
+        options,
+        stats,
+    ))
+}
+
+/// What relax-and-fix's fixed MIP (or the search over placements) may
+/// spend, seconds: its share of the time limit, within what is left.
+fn fixed_mip_seconds(options: &SolveOptions, started: Instant) -> f64 {
+    let limit = options.time_limit.as_secs_f64();
+    let remaining = options.time_limit.saturating_sub(started.elapsed());
+    (remaining.as_secs_f64() - TIME_RESERVE * limit)
+        .min(FIXED_MIP_SHARE * limit)
+        .max(0.0)
+}
+
+/// Relax-and-fix's plan against `bound`: proven optimal within the gap
+/// (`fixed` binaries counted as fixed), or the full search's start.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    problem: &Problem,
+    model: &Model,
+    mut values: Values,
+    objective: f64,
+    bound: f64,
+    fixed: usize,
+    options: &SolveOptions,
+    stats: &mut SolveStats,
+) -> Fixed {
     let gap = relative_gap(objective, bound);
     if gap > options.mip_gap {
-        return Ok(Fixed::Incumbent(values, bound));
+        return Fixed::Incumbent(values, bound);
     }
-    stats.fixed_binaries = fixings.len();
+    stats.fixed_binaries = fixed;
     let overlap_left = clean_up(problem, model, &mut values);
-    Ok(Fixed::Proven(Solved {
+    Fixed::Proven(Solved {
         values,
         status: Status::Optimal,
         mip_gap: Some(gap),
         overlap_left,
-    }))
+    })
 }
 
 /// Relax-and-fix for a model whose only binaries are block starts: the
@@ -553,11 +585,7 @@ fn search_placements(
     started: Instant,
     stats: &mut SolveStats,
 ) -> Fixed {
-    let remaining = options.time_limit.saturating_sub(started.elapsed());
-    let budget = (remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64())
-        .min(FIXED_MIP_SHARE * options.time_limit.as_secs_f64())
-        .max(0.0);
-    let deadline = Instant::now() + Duration::from_secs_f64(budget);
+    let deadline = Instant::now() + Duration::from_secs_f64(fixed_mip_seconds(options, started));
     let solving = Instant::now();
     let placed = placements::search(
         model,
@@ -573,19 +601,16 @@ fn search_placements(
         return Fixed::Nothing(Some(relaxed));
     };
     stats.placement_nodes = placed.nodes;
-    let mut values = placed.values;
-    let gap = relative_gap(placed.objective, placed.bound);
-    if gap > options.mip_gap {
-        return Fixed::Incumbent(values, placed.bound);
-    }
-    stats.fixed_binaries = model.binaries;
-    let overlap_left = clean_up(problem, model, &mut values);
-    Fixed::Proven(Solved {
-        values,
-        status: Status::Optimal,
-        mip_gap: Some(gap),
-        overlap_left,
-    })
+    conclude(
+        problem,
+        model,
+        placed.values,
+        placed.objective,
+        placed.bound,
+        model.binaries,
+        options,
+        stats,
+    )
 }
 
 /// What the rounded relaxation gave.
