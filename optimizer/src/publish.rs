@@ -17,7 +17,9 @@
 //! - the stored energy is rounded, and the battery's power is taken from the
 //!   rounded energy step, so SoC continuity holds to half a unit;
 //! - grid import or export closes the balance; where it sits on its limit,
-//!   or the exact plan has no grid flow, the battery takes the remainder; no
+//!   or the exact plan has no grid flow, the battery takes the remainder
+//!   (from below its minimum, by at most the slack, where only compute is
+//!   left to serve and the roundings before drew more than the plan); no
 //!   import passes the exact plan's peak, so rounding never raises a demand
 //!   charge;
 //! - every value is clamped into its limits, which are data as given;
@@ -357,7 +359,18 @@ fn close_balance(
                 kw_down(((soc_before - b.soc_min_kwh) * b.discharge_efficiency / h).max(0.0))
                     .clamp(0.0, b.max_discharge_kw);
             let missing = asked - interval.discharge_kw;
-            interval.unserved_kw = kw_up(interval.unserved_kw + missing).clamp(0.0, load);
+            let unserved = kw_up(interval.unserved_kw + missing).clamp(0.0, load);
+            // What no load can go without (compute, with the grid at its
+            // limit) the battery still gives, from below its minimum by no
+            // more than SoC continuity's slack: the roundings before drew
+            // that much more than the exact plan did.
+            let left = missing - (unserved - interval.unserved_kw);
+            interval.unserved_kw = unserved;
+            if left > 0.0005 {
+                let most = PUBLISHED_SLACK_KWH * b.discharge_efficiency / h;
+                interval.discharge_kw =
+                    kw_down(interval.discharge_kw + left.min(most)).clamp(0.0, b.max_discharge_kw);
+            }
         }
         interval.soc_kwh = kw(stored(interval)).clamp(b.soc_min_kwh, b.soc_max_kwh);
     }
