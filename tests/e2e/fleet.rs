@@ -125,11 +125,13 @@ fn three_replicas_plan_every_site_once_per_instant_and_survive_a_kill() {
     drop(killed.kill());
     let took = wait_for_plans(cluster, &url, 2, Duration::from_secs(120));
     // The killed replica's claims lapse within the lease; the others look
-    // again right then and plan those sites (one solve each).
-    assert!(
-        took < Duration::from_secs(LEASE_SECONDS) + Duration::from_millis(1500),
-        "{took:?}"
-    );
+    // again at least every half lease and plan those sites (one solve each,
+    // about a third of the 200). The bound is the lease, half a lease to
+    // look, and half a lease for those solves: lease + 1.5 s alone left no
+    // time to solve, and under the whole suite on two cores a takeover once
+    // took 4.51 s. A takeover that waited for the next cycle would not come
+    // at all (the clock does not move again) and time out above.
+    assert!(took < 2 * Duration::from_secs(LEASE_SECONDS), "{took:?}");
     eprintln!("after the kill, every site had its second plan within {took:?}");
     let duplicates = cluster.query(
         &url,
