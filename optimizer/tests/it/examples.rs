@@ -76,6 +76,25 @@ fn corpus_1_025_reaches_its_optimum() {
     );
 }
 
+/// A degenerate relaxation: with a battery and hourly prices over 10-minute
+/// intervals, energy moves between intervals of equal marginal cost for
+/// nothing, and the relaxation's bound is the optimum itself. The vertex
+/// HiGHS returns spreads jobs below their minimum power (job-3 at 62–154 kW
+/// against its 142 kW minimum in 75 intervals), so the plan comes from the
+/// full search; kept for the solver's tail (README, "Degenerate
+/// relaxations").
+#[test]
+fn corpus_3_006_s_relaxation_bound_is_its_optimum() {
+    solve_example("corpus-3-006.json");
+    let (_, stats) = stats_of("corpus-3-006.json");
+    let optimum = expected("corpus-3-006.json");
+    let bound = stats.relaxation_bound.expect("relax-and-fix ran");
+    assert!(
+        (bound - optimum).abs() <= 1e-5 * optimum.abs(),
+        "bound {bound} against the optimum {optimum}"
+    );
+}
+
 /// A round of run-energy cuts that leaves the relaxation's bound where it
 /// was (another vertex of the same value) ends the rounds: corpus-1-029's
 /// first round lifts the bound from −2,162.44 to −2,153.89, its second
