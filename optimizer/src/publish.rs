@@ -47,6 +47,9 @@ pub const MONEY_DECIMALS: i32 = 4;
 /// (0.0005); elsewhere it is half a unit.
 pub const PUBLISHED_SLACK_KWH: f64 = 0.003;
 
+/// Half a unit of the power grid, kW: a difference below it is rounding.
+const HALF_UNIT_KW: f64 = 0.0005;
+
 /// Below this a solver value is noise, published as 0.
 const RESIDUE: f64 = 1e-9;
 
@@ -328,12 +331,12 @@ fn close_balance(
     } else {
         0.0
     };
-    if excess > 0.0005 && interval.unserved_kw > 0.0 {
+    if excess > HALF_UNIT_KW && interval.unserved_kw > 0.0 {
         let before = interval.unserved_kw;
         interval.unserved_kw = kw(before + excess).clamp(0.0, load);
         excess -= interval.unserved_kw - before;
     }
-    if excess.abs() > 0.0005
+    if excess.abs() > HALF_UNIT_KW
         && let Some(b) = &problem.battery
     {
         let h = problem.hours_per_interval();
@@ -366,7 +369,7 @@ fn close_balance(
             // that much more than the exact plan did.
             let left = missing - (unserved - interval.unserved_kw);
             interval.unserved_kw = unserved;
-            if left > 0.0005 {
+            if left > HALF_UNIT_KW {
                 let most = PUBLISHED_SLACK_KWH * b.discharge_efficiency / h;
                 interval.discharge_kw =
                     kw_down(interval.discharge_kw + left.min(most)).clamp(0.0, b.max_discharge_kw);
@@ -377,14 +380,14 @@ fn close_balance(
     let needed = net(interval);
     if needed >= 0.0 {
         // Only what nothing else could take passes the peak, up to the limit.
-        let cap = if needed > import_cap + 0.0005 {
+        let cap = if needed > import_cap + HALF_UNIT_KW {
             problem.import_limit_kw
         } else {
             import_cap
         };
         interval.import_kw = kw(needed).clamp(0.0, cap);
     } else {
-        let cap = if -needed > export_cap + 0.0005 {
+        let cap = if -needed > export_cap + HALF_UNIT_KW {
             problem.export_limit_kw
         } else {
             export_cap

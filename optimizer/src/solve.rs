@@ -333,13 +333,8 @@ fn relaxation(
     started: Instant,
     stats: &mut SolveStats,
 ) -> Option<(Values, f64, highs::SolvedModel)> {
-    let limit = options.time_limit.as_secs_f64();
-    let left = options
-        .time_limit
-        .saturating_sub(started.elapsed())
-        .as_secs_f64()
-        - TIME_RESERVE * limit;
-    let time_limit = (RELAXATION_SHARE * limit).min(left);
+    let time_limit =
+        (RELAXATION_SHARE * options.time_limit.as_secs_f64()).min(seconds_left(options, started));
     if time_limit <= 0.0 {
         return None;
     }
@@ -535,11 +530,19 @@ fn relax_and_fix(
 /// What relax-and-fix's fixed MIP (or the search over placements) may
 /// spend, seconds: its share of the time limit, within what is left.
 fn fixed_mip_seconds(options: &SolveOptions, started: Instant) -> f64 {
-    let limit = options.time_limit.as_secs_f64();
-    let remaining = options.time_limit.saturating_sub(started.elapsed());
-    (remaining.as_secs_f64() - TIME_RESERVE * limit)
-        .min(FIXED_MIP_SHARE * limit)
+    seconds_left(options, started)
+        .min(FIXED_MIP_SHARE * options.time_limit.as_secs_f64())
         .max(0.0)
+}
+
+/// What is left of the time limit since `started`, less the reserve kept
+/// for winding down ([`TIME_RESERVE`]), seconds (negative once it is spent).
+fn seconds_left(options: &SolveOptions, started: Instant) -> f64 {
+    options
+        .time_limit
+        .saturating_sub(started.elapsed())
+        .as_secs_f64()
+        - TIME_RESERVE * options.time_limit.as_secs_f64()
 }
 
 /// Relax-and-fix's plan against `bound`: proven optimal within the gap
@@ -819,8 +822,7 @@ fn run(
     let mut highs = highs_model(model, &[])?;
     // HiGHS overruns its limit a little while it winds down, and reading the
     // plan back takes time too: keep a reserve so the caller's limit holds.
-    let remaining = options.time_limit.saturating_sub(started.elapsed());
-    let mut highs_limit = remaining.as_secs_f64() - TIME_RESERVE * options.time_limit.as_secs_f64();
+    let mut highs_limit = seconds_left(options, started);
     if relaxation_bound.is_some()
         && let Some(limit) = options.search_limit_from_incumbent
     {
