@@ -265,6 +265,18 @@ fn a_battery_emptied_under_compute_at_the_import_limit_keeps_the_balance() {
     assert!(last.discharge_kw > 105.0, "{last:?}");
 }
 
+/// `f_jt`: the share of interval `t` of problem `p` inside `job`'s window.
+fn availability(p: &Value, job: &Value, t: usize) -> f64 {
+    let time = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a time")).expect("a time")
+    };
+    let minutes = p["interval_minutes"].as_i64().expect("interval_minutes");
+    let begin = time(&p["start"]) + chrono::TimeDelta::minutes(minutes * t as i64);
+    let end = begin + chrono::TimeDelta::minutes(minutes);
+    let inside = end.min(time(&job["deadline"])) - begin.max(time(&job["release"]));
+    (inside.num_milliseconds() as f64 / (minutes * 60_000) as f64).max(0.0)
+}
+
 /// True when `x` has at most `decimals` decimal places.
 fn on_grid(x: f64, decimals: i32) -> bool {
     let scaled = x * 10f64.powi(decimals);
@@ -315,7 +327,18 @@ fn assert_published_precision(p: &Value, plan: &arbiter_optimizer::Plan) {
                 .iter()
                 .filter_map(|k| job[*k].as_f64())
                 .collect();
-            assert!(kw_ok(x, &bounds), "interval {t}: job {id} at {x}");
+            // In an interval its window covers in part a job's limits are
+            // `f_jt · min_kw` and `f_jt · max_kw`; where no whole watt lies
+            // between them the published power sits on one of them.
+            let share = availability(p, job, t);
+            let on_scaled_limit = ["min_kw", "max_kw"]
+                .iter()
+                .filter_map(|k| job[*k].as_f64())
+                .any(|limit| (x - share * limit).abs() <= 1e-9 * (1.0 + x.abs()));
+            assert!(
+                kw_ok(x, &bounds) || on_scaled_limit,
+                "interval {t}: job {id} at {x}"
+            );
         }
     }
     let costs = serde_json::to_value(&plan.costs).expect("costs");
