@@ -12,11 +12,14 @@
 //! a job with a window shorter than the cadence is still planned.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arbiter_forecast::{JobKind, Model, QueuedJob, Series};
-use arbiter_optimizer::{Plan, Problem, SolveOptions, Status, WarmStart, solve_with_stats};
+use arbiter_optimizer::{
+    Plan, Problem, RelaxationBasis, SolveOptions, Status, WarmStart, solve_with_stats,
+};
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -227,6 +230,11 @@ pub enum BacktestError {
     },
 }
 
+/// Set (to anything) in the environment, each plan's relaxation starts
+/// from scratch instead of from the previous plan's basis: what carrying
+/// it gains, measured.
+pub const NO_CARRIED_BASIS_VARIABLE: &str = "ARBITER_NO_CARRIED_BASIS";
+
 /// The state carried from interval to interval.
 struct State {
     soc_kwh: f64,
@@ -236,6 +244,8 @@ struct State {
     month: (i32, u32),
     month_peak_kw: f64,
     previous: Option<Plan>,
+    /// The previous plan's relaxation basis, to start the next one from.
+    basis: Option<Arc<RelaxationBasis>>,
 }
 
 /// A plan's instructions for one interval.
@@ -333,6 +343,7 @@ impl<'a> Simulation<'a> {
                 month: local_month(config, from),
                 month_peak_kw: 0.0,
                 previous: None,
+                basis: None,
             },
             run: Run {
                 strategy,
@@ -384,7 +395,8 @@ impl<'a> Simulation<'a> {
             Strategy::Perfect => Foresight::Perfect,
             Strategy::Naive | Strategy::Threshold | Strategy::Tou => return Ok(()),
         };
-        let (plan, seconds) = plan_at(self.config, self.inputs, &self.state, at, foresight)?;
+        let (plan, seconds, basis) = plan_at(self.config, self.inputs, &self.state, at, foresight)?;
+        self.state.basis = basis;
         self.run.solve_seconds.push(seconds);
         *self
             .run
@@ -762,7 +774,7 @@ fn plan_at(
     state: &State,
     at: DateTime<Utc>,
     foresight: Foresight,
-) -> Result<(Plan, f64), BacktestError> {
+) -> Result<(Plan, f64, Option<Arc<RelaxationBasis>>), BacktestError> {
     let site = &config.site;
     let (prices, ev, reserve_kwh) = match foresight {
         Foresight::Forecast => forecast_horizon(
@@ -857,6 +869,9 @@ fn plan_at(
     if foresight == Foresight::Perfect {
         options = perfect_options(options);
     }
+    if std::env::var_os(NO_CARRIED_BASIS_VARIABLE).is_none() {
+        options.relaxation_basis = state.basis.clone();
+    }
     let started = Instant::now();
     let (mut plan, stats) = solve_with_stats(&problem, &options);
     // A search stopped by the time limit, or by a gap wider than a small
@@ -904,7 +919,7 @@ fn plan_at(
         jobs = plan.jobs.len(),
         "plan"
     );
-    Ok((plan, seconds))
+    Ok((plan, seconds, stats.relaxation_basis))
 }
 
 /// The plan found by searching `problem` again (within `time_limit`, at a

@@ -8,19 +8,21 @@
 //! the sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
-//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] FILE...`
+//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] FILE...`
 //!
 //! `--mip-gap` (default 1e-4, the contract's; the demo sites plan at 1e-3)
 //! and `--search` (search on from relax-and-fix's plan for the whole limit,
 //! as a backtest's `perfect` does with `--time-limit 30`);
-//! `--cumulative-block-starts` solves with that option of the formulation.
+//! `--cumulative-block-starts` solves with that option of the formulation;
+//! `--carry-basis` starts each file's relaxation from the previous file's
+//! basis, as the backtest and the service do from one plan to the next (give
+//! the files in time order).
 use std::process::ExitCode;
 use std::time::Duration;
 
 use arbiter_optimizer::{Problem, SolveOptions, Status, solve_with_stats};
 
-const USAGE: &str =
-    "usage: replay [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] FILE...";
+const USAGE: &str = "usage: replay [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] FILE...";
 
 fn main() -> ExitCode {
     match run() {
@@ -41,6 +43,7 @@ fn run() -> Result<(), String> {
         ..SolveOptions::default()
     };
     let mut files = Vec::new();
+    let mut carry = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--time-limit" => {
@@ -59,6 +62,7 @@ fn run() -> Result<(), String> {
                     .ok_or(format!("--mip-gap needs a gap ≥ 0\n{USAGE}"))?;
             }
             "--search" => options.search_limit_from_incumbent = None,
+            "--carry-basis" => carry = true,
             "--cumulative-block-starts" => options.formulation.cumulative_block_starts = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -69,12 +73,13 @@ fn run() -> Result<(), String> {
         }
     }
     let (mut seconds, mut objective, mut unproven, mut rounded, mut count) = (0.0, 0.0, 0, 0, 0);
+    let (mut iterations, mut carried) = (0, 0);
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
         let problem = Problem::from_json(&text).map_err(|e| format!("{file}: {e}"))?;
         let (plan, stats) = solve_with_stats(&problem, &options);
         println!(
-            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             problem.site_id(),
             plan.status,
             plan.objective,
@@ -89,7 +94,14 @@ fn run() -> Result<(), String> {
             stats.run_cuts,
             stats.resolved_with_binaries,
             stats.placement_nodes,
+            stats.relaxation_iterations,
+            stats.relaxation_basis_used,
         );
+        iterations += stats.relaxation_iterations;
+        carried += usize::from(stats.relaxation_basis_used);
+        if carry {
+            options.relaxation_basis = stats.relaxation_basis.clone();
+        }
         seconds += plan.solve_seconds;
         objective += plan.objective;
         unproven += usize::from(plan.status != Status::Optimal);
@@ -97,7 +109,7 @@ fn run() -> Result<(), String> {
         count += 1;
     }
     eprintln!(
-        "{count} problems: {seconds:.2} s solving, objectives' sum {objective:.2}, {unproven} not proven optimal, {rounded} proven by the rounded relaxation"
+        "{count} problems: {seconds:.2} s solving, objectives' sum {objective:.2}, {unproven} not proven optimal, {rounded} proven by the rounded relaxation, {iterations} relaxation iterations, {carried} from a carried basis"
     );
     Ok(())
 }

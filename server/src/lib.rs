@@ -298,6 +298,8 @@ pub struct AppState {
     pub price_models: planning::PriceModels,
     /// Each site's metered charging as last read for a plan.
     pub charging_histories: planning::ChargingHistories,
+    /// Each site's last plan's relaxation basis (this replica's plans).
+    pub relaxation_bases: planning::RelaxationBases,
     /// This replica's name in planning claims: random, new at each start.
     pub replica: String,
     /// Whether the simulated clock is shared with the other replicas on
@@ -320,6 +322,7 @@ impl AppState {
             backtests: backtests::Backtests::new(),
             price_models: Default::default(),
             charging_histories: Default::default(),
+            relaxation_bases: Default::default(),
             replica: format!("replica_{}", auth::random_hex::<6>()),
             shared_clock: Default::default(),
             config,

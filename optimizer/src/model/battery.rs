@@ -37,7 +37,7 @@
 
 use good_lp::{Expression, Variable};
 
-use super::{Balance, Builder, Formulation, Values, grid, value};
+use super::{Balance, Builder, Formulation, Part, Values, grid, value};
 use crate::costs::Costs;
 use crate::problem::{Battery, Problem};
 
@@ -90,6 +90,7 @@ pub(crate) fn add(
     };
     let mut previous: Expression = spec.initial_soc_kwh.into();
     for t in 0..intervals {
+        builder.tag(Part::Battery, 0, Some(t));
         let charge = builder.continuous(0.0, charge_max_kw);
         let discharge = builder.continuous(0.0, discharge_max_kw);
         let soc = builder.continuous(spec.soc_min_kwh, spec.soc_max_kwh);

@@ -37,7 +37,7 @@ use std::ops::Range;
 
 use good_lp::{Constraint, Expression, Variable};
 
-use super::{Balance, Builder, Formulation, Row, Values, value};
+use super::{Balance, Builder, Formulation, Part, Row, Values, value};
 use crate::costs::Costs;
 use crate::problem::{Job, JobKind, Problem};
 
@@ -176,6 +176,7 @@ pub(crate) fn add(
                 let with_starts = *start_cost > 0.0 || !formulation.starts_only_with_cost;
                 let preemptible = Preemptible {
                     job: j,
+                    entity: super::entity(&job.id),
                     energy_kwh: *energy_kwh,
                     ranges,
                     running: *running,
@@ -192,6 +193,7 @@ pub(crate) fn add(
                 let window = if runnable { job.window.clone() } else { 0..0 };
                 add_block(
                     builder,
+                    super::entity(&job.id),
                     window,
                     *power_kw,
                     *intervals,
@@ -216,11 +218,12 @@ pub(crate) fn add(
             continue;
         }
         balance[t].add_mul(-compute.pue, total.clone());
+        builder.tag(Part::Capacity, 0, Some(t));
         if !formulation.tight_bounds || reach_kw > compute.max_it_kw {
             builder.constrain_as(total.leq(compute.max_it_kw), Row::ComputeCapacity(t));
         }
         if formulation.capacity_cuts {
-            add_pair_cuts(builder, &jobs, t, compute.max_it_kw);
+            add_pair_cuts(builder, problem, &jobs, t, compute.max_it_kw);
         }
     }
     Vars { jobs }
@@ -236,21 +239,35 @@ pub(crate) fn add(
 /// (tight at (1,0), (0,1) and (1,1); loose at (0,0), where both draw 0). The
 /// LP relaxation otherwise runs both jobs at a fraction of full power with
 /// fractional indicators, paying only that fraction of their start costs.
-fn add_pair_cuts(builder: &mut Builder, jobs: &[JobVars], t: usize, capacity_kw: f64) {
-    let active: Vec<(&Expression, &Expression, f64)> = jobs
+fn add_pair_cuts(
+    builder: &mut Builder,
+    problem: &Problem,
+    jobs: &[JobVars],
+    t: usize,
+    capacity_kw: f64,
+) {
+    let active: Vec<(u64, &Expression, &Expression, f64)> = problem
+        .jobs
         .iter()
-        .filter(|job| job.window.contains(&t))
-        .map(|job| {
+        .zip(jobs)
+        .filter(|(_, job)| job.window.contains(&t))
+        .map(|(spec, job)| {
             let i = t - job.window.start;
-            (&job.power_kw[i], &job.on[i], job.max_at[i].min(capacity_kw))
+            (
+                super::entity(&spec.id),
+                &job.power_kw[i],
+                &job.on[i],
+                job.max_at[i].min(capacity_kw),
+            )
         })
         .collect();
-    for (i, &(x_a, on_a, m_a)) in active.iter().enumerate() {
-        for &(x_b, on_b, m_b) in &active[i + 1..] {
+    for (i, &(a, x_a, on_a, m_a)) in active.iter().enumerate() {
+        for &(b, x_b, on_b, m_b) in &active[i + 1..] {
             let excess = m_a + m_b - capacity_kw;
             if excess <= 0.0 {
                 continue;
             }
+            builder.tag(Part::PairCut, a ^ b.rotate_left(1), Some(t));
             let mut cut = x_a.clone() + x_b.clone();
             cut.add_mul(-(capacity_kw - m_b), on_a.clone());
             cut.add_mul(-(capacity_kw - m_a), on_b.clone());
@@ -263,6 +280,8 @@ fn add_pair_cuts(builder: &mut Builder, jobs: &[JobVars], t: usize, capacity_kw:
 struct Preemptible {
     /// The job's index in the problem.
     job: usize,
+    /// The job's entity in the model's keys.
+    entity: u64,
     energy_kwh: f64,
     /// `(f_jt · min_kw, M_jt)` for each interval of the window.
     ranges: Vec<(f64, f64)>,
@@ -289,7 +308,8 @@ impl Preemptible {
         } else {
             0.0.into()
         };
-        for &(least, most) in &self.ranges {
+        for (i, &(least, most)) in self.ranges.iter().enumerate() {
+            builder.tag(Part::Job, self.entity, Some(window.start + i));
             let x = builder.continuous(0.0, most.max(0.0));
             let z = builder.binary();
             builder.constrain_as((x - most * z).leq(0.0), Row::Bound(x));
@@ -311,6 +331,7 @@ impl Preemptible {
         }
         let reach: f64 = self.ranges.iter().map(|&(_, most)| h * most).sum();
         if !window.is_empty() && reach > self.energy_kwh {
+            builder.tag(Part::JobEnergy, self.entity, None);
             builder.constrain_as(energy.leq(self.energy_kwh), Row::JobEnergy(self.job));
         }
         JobVars {
@@ -330,6 +351,7 @@ impl Preemptible {
 
 fn add_block(
     builder: &mut Builder,
+    entity: u64,
     window: Range<usize>,
     power_kw: f64,
     run: usize,
@@ -349,13 +371,21 @@ fn add_block(
         };
     }
     let intervals: Vec<usize> = (window.start..=window.end - run).collect();
-    let decisions: Vec<Variable> = intervals.iter().map(|_| builder.binary()).collect();
+    let decisions: Vec<Variable> = intervals
+        .iter()
+        .map(|&k| {
+            builder.tag(Part::BlockStart, entity, Some(k));
+            builder.binary()
+        })
+        .collect();
     if cumulative {
+        builder.tag(Part::BlockStart, entity, None);
         for pair in decisions.windows(2) {
             builder.constrain((pair[1] - pair[0]).geq(0.0));
         }
     } else {
         let once: Expression = decisions.iter().copied().sum();
+        builder.tag(Part::BlockOnce, entity, None);
         builder.constrain(once.leq(1.0));
     }
     let starts = BlockStarts {

@@ -20,7 +20,7 @@
 
 use good_lp::{Expression, Variable};
 
-use super::{Balance, Builder, Formulation, Values, value};
+use super::{Balance, Builder, Formulation, Part, Values, value};
 use crate::costs::Costs;
 use crate::problem::Problem;
 
@@ -59,6 +59,7 @@ pub(crate) fn add(
         problem.export_limit_kw
     };
     for t in 0..intervals {
+        builder.tag(Part::Grid, 0, Some(t));
         let import_max_kw = if formulation.tight_bounds {
             problem.import_limit_kw.min(max_consumption_kw(problem, t))
         } else {

@@ -7,7 +7,7 @@
 
 use good_lp::{Expression, Variable};
 
-use super::{Balance, Builder};
+use super::{Balance, Builder, Part};
 use crate::costs::Costs;
 use crate::problem::Problem;
 
@@ -26,6 +26,7 @@ pub(crate) fn add(
     let h = problem.hours_per_interval();
     let mut unserved_kw = Vec::with_capacity(problem.intervals());
     for t in 0..problem.intervals() {
+        builder.tag(Part::Loads, 0, Some(t));
         let load_kw = problem.site_load_kw(t);
         let unserved = builder.continuous(0.0, load_kw);
         costs

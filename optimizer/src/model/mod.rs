@@ -113,6 +113,48 @@ pub(crate) enum Row {
     Peak(usize),
 }
 
+/// The part of the model a column or row belongs to (see [`Key`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub(crate) enum Part {
+    Grid,
+    Battery,
+    Loads,
+    Peak,
+    Target,
+    Stability,
+    Job,
+    JobEnergy,
+    BlockStart,
+    BlockOnce,
+    Capacity,
+    PairCut,
+    Balance,
+    #[default]
+    Constant,
+}
+
+/// What a column or row stands for, in terms that hold from one problem of
+/// a site to the next: its part, the entity it belongs to (a job's id
+/// hashed, 0 for the site's own parts), the start of its interval (Unix
+/// seconds; `i64::MIN` for none) and its place among those with the same
+/// three. A basis carried from one plan to the next is matched by keys, so
+/// an hour later interval 4's columns meet interval 0's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    part: Part,
+    entity: u64,
+    at: i64,
+    place: u32,
+}
+
+/// A job's entity in [`Key`]s: its id, hashed.
+pub(crate) fn entity(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Collects variables (remembering their column order) and constraints.
 #[derive(Default)]
 pub(crate) struct Builder {
@@ -123,13 +165,58 @@ pub(crate) struct Builder {
     constraints: Vec<Constraint>,
     rows: Vec<Row>,
     binaries: usize,
+    /// The problem's first interval start and interval length, seconds.
+    start_seconds: i64,
+    step_seconds: i64,
+    /// The key the next column and row get, less their place.
+    tag: (Part, u64, i64),
+    column_places: u32,
+    row_places: u32,
+    column_keys: Vec<Key>,
+    row_keys: Vec<Key>,
 }
 
 impl Builder {
+    fn new(problem: &Problem) -> Self {
+        Builder {
+            start_seconds: problem.start.timestamp(),
+            step_seconds: i64::from(problem.interval_minutes) * 60,
+            tag: (Part::Constant, 0, i64::MIN),
+            ..Builder::default()
+        }
+    }
+
+    /// The columns and rows made from here on belong to `part` of `entity`
+    /// at interval `t` (or at none).
+    pub fn tag(&mut self, part: Part, entity: u64, t: Option<usize>) {
+        let at = t.map_or(i64::MIN, |t| {
+            self.start_seconds + self.step_seconds * t as i64
+        });
+        self.tag = (part, entity, at);
+        self.column_places = 0;
+        self.row_places = 0;
+    }
+
+    fn next_key(&self, place: u32) -> Key {
+        let (part, entity, at) = self.tag;
+        Key {
+            part,
+            entity,
+            at,
+            place,
+        }
+    }
+
+    fn push_column(&mut self, var: Variable) {
+        self.column_keys.push(self.next_key(self.column_places));
+        self.column_places += 1;
+        self.columns.push(var);
+    }
+
     /// A continuous variable in `[min, max]`.
     pub fn continuous(&mut self, min: f64, max: f64) -> Variable {
         let var = self.variables.add(variable().min(min).max(max));
-        self.columns.push(var);
+        self.push_column(var);
         self.bounds.push((min, max));
         self.integer.push(false);
         var
@@ -138,7 +225,7 @@ impl Builder {
     /// A 0/1 variable.
     pub fn binary(&mut self) -> Variable {
         let var = self.variables.add(variable().binary());
-        self.columns.push(var);
+        self.push_column(var);
         self.bounds.push((0.0, 1.0));
         self.integer.push(true);
         self.binaries += 1;
@@ -163,6 +250,8 @@ impl Builder {
 
     /// Adds a constraint the plan's explanation reads, saying what it is.
     pub fn constrain_as(&mut self, constraint: Constraint, row: Row) {
+        self.row_keys.push(self.next_key(self.row_places));
+        self.row_places += 1;
         self.constraints.push(constraint);
         self.rows.push(row);
     }
@@ -180,6 +269,10 @@ pub(crate) struct Model {
     pub constraints: Vec<Constraint>,
     /// What each constraint stands for.
     pub rows: Vec<Row>,
+    /// Each column's key, in column order.
+    pub column_keys: Vec<Key>,
+    /// Each row's key, in row order.
+    pub row_keys: Vec<Key>,
     /// Per interval, `supply − demand` (0 in every solution).
     pub balance: Balance,
     pub binaries: usize,
@@ -204,7 +297,7 @@ pub(crate) type Balance = Vec<Expression>;
 /// proves them redundant (used when a solution still charged and discharged at
 /// once at zero marginal cost).
 pub(crate) fn build(problem: &Problem, formulation: Formulation, exclusive_charge: bool) -> Model {
-    let mut builder = Builder::default();
+    let mut builder = Builder::new(problem);
     let mut costs = Costs::<Expression>::default();
     let mut balance: Balance = vec![Expression::default(); problem.intervals()];
 
@@ -233,9 +326,11 @@ pub(crate) fn build(problem: &Problem, formulation: Formulation, exclusive_charg
     let stability = stability::add(&mut builder, problem, battery.as_ref(), &mut costs);
 
     for (t, row) in balance.iter().enumerate() {
+        builder.tag(Part::Balance, 0, Some(t));
         builder.constrain_as(row.clone().eq(0.0), Row::Balance(t));
     }
     let constant = costs.objective().constant();
+    builder.tag(Part::Constant, 0, None);
     let one =
         (formulation.objective_offset && constant != 0.0).then(|| builder.continuous(1.0, 1.0));
 
@@ -246,6 +341,8 @@ pub(crate) fn build(problem: &Problem, formulation: Formulation, exclusive_charg
         integer: builder.integer,
         constraints: builder.constraints,
         rows: builder.rows,
+        column_keys: builder.column_keys,
+        row_keys: builder.row_keys,
         balance,
         binaries: builder.binaries,
         one,

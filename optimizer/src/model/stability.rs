@@ -7,7 +7,7 @@
 
 use good_lp::{Expression, Variable};
 
-use super::{Builder, battery};
+use super::{Builder, Part, battery};
 use crate::costs::Costs;
 use crate::problem::Problem;
 
@@ -40,6 +40,7 @@ pub(crate) fn add(
             deviation_kw.push(None);
             continue;
         };
+        builder.tag(Part::Stability, 0, Some(t));
         let deviation = builder.continuous(0.0, f64::INFINITY);
         let net = battery.discharge_kw[t] - battery.charge_kw[t];
         builder.constrain((deviation - net.clone()).geq(-reference));

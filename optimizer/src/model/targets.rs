@@ -7,7 +7,7 @@
 
 use good_lp::{Expression, Variable};
 
-use super::{Builder, Formulation, battery};
+use super::{Builder, Formulation, Part, battery};
 use crate::costs::Costs;
 use crate::problem::Problem;
 
@@ -42,6 +42,7 @@ pub(crate) fn add(
         } else {
             f64::INFINITY
         };
+        builder.tag(Part::Target, 0, Some(target.boundary));
         let short = builder.continuous(0.0, upper);
         let soc = battery.soc_kwh[target.boundary - 1];
         builder.constrain((short + soc).geq(target.min_kwh));

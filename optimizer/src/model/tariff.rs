@@ -10,7 +10,7 @@
 
 use good_lp::{Expression, Variable};
 
-use super::{Builder, Row, grid};
+use super::{Builder, Part, Row, grid};
 use crate::costs::Costs;
 use crate::problem::Problem;
 
@@ -32,10 +32,12 @@ pub(crate) fn add(
     }
     let floor_kw = problem.peak_so_far_kw;
     let ceiling_kw = grid.import_max_kw.iter().copied().fold(floor_kw, f64::max);
+    builder.tag(Part::Peak, 0, None);
     let peak = builder.continuous(floor_kw, ceiling_kw);
     for (t, (&import, &import_max_kw)) in grid.import_kw.iter().zip(&grid.import_max_kw).enumerate()
     {
         if import_max_kw > floor_kw {
+            builder.tag(Part::Peak, 0, Some(t));
             builder.constrain_as((peak - import).geq(0.0), Row::Peak(t));
         }
     }

@@ -214,15 +214,9 @@ fn a_previous_plan_as_warm_start_gives_the_same_optimum() {
 fn a_warm_start_from_a_plan_one_hour_older_still_solves() {
     // The service's case: the previous plan started an hour earlier and the
     // battery has drifted from it.
-    let mut problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
+    let problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
     let previous = solve_checked(&problem);
-    problem["start"] = json!("2024-08-14T08:00:00Z");
-    for series in ["prices_per_mwh", "ev_demand_kw", "base_load_kw"] {
-        let values = problem[series].as_array_mut().expect("array");
-        values.rotate_left(4);
-    }
-    problem["battery"]["initial_soc_kwh"] = json!(3500.0);
-    problem["jobs"][0]["running"] = json!(false);
+    let problem = site_day_an_hour_on();
     let options = SolveOptions {
         warm_start: arbiter_optimizer::WarmStart::Plan(Box::new(previous)),
         ..SolveOptions::default()
@@ -297,4 +291,90 @@ fn site_day_published_keeps_every_job_delivered_in_full() {
     assert_eq!(published.costs.shortfall_penalty, 0.0);
     assert_eq!(published.costs.export_revenue, 0.0);
     assert!((published.objective - plan.objective).abs() < 1e-3);
+}
+
+/// Site-day an hour on: the series moved by four quarter hours, the battery
+/// drifted from the plan and the job stopped, as the next hourly replan sees it.
+fn site_day_an_hour_on() -> Value {
+    let mut problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
+    problem["start"] = json!("2024-08-14T08:00:00Z");
+    for series in ["prices_per_mwh", "ev_demand_kw", "base_load_kw"] {
+        let values = problem[series].as_array_mut().expect("array");
+        values.rotate_left(4);
+    }
+    problem["battery"]["initial_soc_kwh"] = json!(3500.0);
+    problem["jobs"][0]["running"] = json!(false);
+    problem
+}
+
+fn validated(problem: &Value) -> arbiter_optimizer::Problem {
+    let raw: arbiter_optimizer::RawProblem =
+        serde_json::from_value(problem.clone()).expect("well-formed");
+    raw.validate().expect("valid")
+}
+
+/// The same problem again from its own relaxation's basis: the relaxation
+/// starts where it ended, so it takes fewer simplex iterations, and the plan
+/// is the same optimum.
+#[test]
+fn a_carried_basis_restarts_the_relaxation_where_it_ended() {
+    let (first, stats) = stats_of("site-day.json");
+    let basis = stats.relaxation_basis.expect("the relaxation's basis");
+    assert!(!basis.is_empty());
+    assert!(!stats.relaxation_basis_used);
+    assert!(stats.relaxation_iterations > 0);
+    let options = SolveOptions {
+        relaxation_basis: Some(basis),
+        ..SolveOptions::default()
+    };
+    let problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
+    let again = solve_checked_with(&problem, &options);
+    let (_, carried) = arbiter_optimizer::solve_with_stats(&validated(&problem), &options);
+    assert!(carried.relaxation_basis_used);
+    assert!(
+        carried.relaxation_iterations < stats.relaxation_iterations,
+        "{} iterations from the carried basis, {} from scratch",
+        carried.relaxation_iterations,
+        stats.relaxation_iterations
+    );
+    assert_eq!(again.status, Status::Optimal);
+    assert!((again.objective - first.objective).abs() <= 1e-4 * first.objective.abs());
+}
+
+/// The service's and the backtest's case: the next hour's plan starts from
+/// the previous plan's basis (its columns and rows matched by interval
+/// start) and reaches the optimum a cold solve of that hour reaches.
+#[test]
+fn a_basis_carried_an_hour_on_gives_the_hours_optimum() {
+    let (_, stats) = stats_of("site-day.json");
+    let problem = site_day_an_hour_on();
+    let cold = solve_checked(&problem);
+    let options = SolveOptions {
+        relaxation_basis: stats.relaxation_basis,
+        ..SolveOptions::default()
+    };
+    let warm = solve_checked_with(&problem, &options);
+    let (_, carried) = arbiter_optimizer::solve_with_stats(&validated(&problem), &options);
+    assert!(carried.relaxation_basis_used);
+    assert_eq!(
+        (cold.status, warm.status),
+        (Status::Optimal, Status::Optimal)
+    );
+    assert!((warm.objective - cold.objective).abs() <= 1e-4 * cold.objective.abs());
+}
+
+/// A basis from another problem (another site, other jobs, another day)
+/// matches few columns; the plan is still the optimum.
+#[test]
+fn a_basis_from_another_problem_changes_nothing_but_the_time() {
+    let (_, stats) = stats_of("negative-prices.json");
+    let options = SolveOptions {
+        relaxation_basis: stats.relaxation_basis,
+        ..SolveOptions::default()
+    };
+    let problem: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
+    let plan = solve_checked_with(&problem, &options);
+    assert_eq!(plan.status, Status::Optimal);
+    let optimum = expected("site-day.json");
+    assert!((plan.objective - optimum).abs() <= 1e-4 * optimum.abs() + 0.01);
 }

@@ -24,7 +24,7 @@ use arbiter_backtest::planner::{
     raw_problem, solve_options, validated,
 };
 use arbiter_forecast::{Model, Series, resample};
-use arbiter_optimizer::{Plan, solve};
+use arbiter_optimizer::{Plan, RelaxationBasis, solve_with_stats};
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, TimeZone, Utc};
 use serde::Serialize;
 
@@ -37,6 +37,13 @@ use super::{AppState, Published, SOLVE_QUEUE_TIMEOUT};
 /// chosen once a day on the stored prices before that day, by the rule the
 /// backtest uses ([`choose_price_model`]).
 pub type PriceModels = Mutex<HashMap<(String, NaiveDate, u32, usize), Model>>;
+
+/// Each site's last plan's relaxation basis, to start its next plan's
+/// relaxation from (see [`arbiter_optimizer::SolveOptions::relaxation_basis`]).
+/// Kept in memory by the replica that made the plan: a replica that did not
+/// make a site's previous plan (or a restarted one) starts from scratch,
+/// which changes nothing but the time the plan takes.
+pub type RelaxationBases = Mutex<HashMap<String, Arc<RelaxationBasis>>>;
 
 /// The price model for `market` on the market-local day of `at`, chosen on
 /// the first plan of the day and kept for the rest of it.
@@ -232,14 +239,25 @@ pub async fn plan_site(
         .map_err(|_| PlanningError::Busy)?
         .map_err(|_| PlanningError::ShuttingDown)?;
     let explain = state.config.explain_plans;
-    let (plan, gathered) = tokio::task::spawn_blocking(move || {
-        let plan = solve_gathered(&gathered, at, explain);
-        (plan, gathered)
+    let carried = state
+        .relaxation_bases
+        .lock()
+        .ok()
+        .and_then(|bases| bases.get(&config.site.id).cloned());
+    let (solved, gathered) = tokio::task::spawn_blocking(move || {
+        let solved = solve_gathered(&gathered, at, explain, carried);
+        (solved, gathered)
     })
     .await
     .map_err(|error| PlanningError::Worker(error.to_string()))?;
     drop(permit);
-    let plan = plan?;
+    let (plan, basis) = solved?;
+    if let Ok(mut bases) = state.relaxation_bases.lock() {
+        match basis {
+            Some(basis) => bases.insert(config.site.id.clone(), basis),
+            None => bases.remove(&config.site.id),
+        };
+    }
     state
         .metrics
         .plan_published(plan.status.as_str(), plan.solve_seconds);
@@ -277,11 +295,14 @@ pub async fn plan_site(
     Ok(published)
 }
 
+/// The published plan of a gathered site, and its relaxation's basis for the
+/// next plan (started from `carried`, the previous plan's).
 fn solve_gathered(
     gathered: &Gathered,
     at: DateTime<Utc>,
     explain: bool,
-) -> Result<Plan, PlanningError> {
+    carried: Option<Arc<RelaxationBasis>>,
+) -> Result<(Plan, Option<Arc<RelaxationBasis>>), PlanningError> {
     let snapshot = Snapshot {
         at,
         prices_per_mwh: gathered.prices.clone(),
@@ -310,9 +331,11 @@ fn solve_gathered(
     // next plan's stability reference and warm start.
     let options = arbiter_optimizer::SolveOptions {
         explain,
+        relaxation_basis: carried,
         ..solve_options(&gathered.config, gathered.previous.as_ref())
     };
-    Ok(solve(&problem, &options).published(&problem))
+    let (plan, stats) = solve_with_stats(&problem, &options);
+    Ok((plan.published(&problem), stats.relaxation_basis))
 }
 
 /// Stored price days as one series on the site's interval, when they are
