@@ -20,6 +20,7 @@
 //!   the previous plan (stability reference and warm start).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arbiter_forecast::{
@@ -27,8 +28,8 @@ use arbiter_forecast::{
 };
 use arbiter_optimizer::{
     POWER_DECIMALS, Plan, Problem, RawAdder, RawBattery, RawBlockJob, RawCompute, RawGrid, RawJob,
-    RawPreemptibleJob, RawProblem, RawSocTarget, RawStability, RawTariff, SolveOptions, WarmStart,
-    round_to,
+    RawPreemptibleJob, RawProblem, RawSocTarget, RawStability, RawTariff, RelaxationBasis,
+    SolveOptions, WarmStart, round_to,
 };
 use chrono::{DateTime, SecondsFormat, TimeDelta, TimeZone, Utc};
 
@@ -294,6 +295,20 @@ pub fn dump_if_asked(raw: &RawProblem, at: DateTime<Utc>, suffix: &str) {
     if let Err(error) = written {
         tracing::warn!(path = %path.display(), %error, "problem not written");
     }
+}
+
+/// Set (to anything) in the environment, each plan's relaxation starts
+/// from scratch instead of from the previous plan's basis (the service's
+/// and the backtests' alike): what carrying it gains, measured.
+pub const NO_CARRIED_BASIS_VARIABLE: &str = "ARBITER_NO_CARRIED_BASIS";
+
+/// The basis a plan's relaxation starts from: the previous plan's, unless
+/// [`NO_CARRIED_BASIS_VARIABLE`] is set.
+pub fn carried_basis(previous: Option<&Arc<RelaxationBasis>>) -> Option<Arc<RelaxationBasis>> {
+    if std::env::var_os(NO_CARRIED_BASIS_VARIABLE).is_some() {
+        return None;
+    }
+    previous.cloned()
 }
 
 /// The site's problem for `snapshot`, the document `arbiter solve` reads

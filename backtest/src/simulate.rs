@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{BatteryLimits, Limits, Setpoint, settle};
 use crate::planner::{
-    OpenJob, Snapshot, deadline_penalty, dump_if_asked, forecast_horizon, raw_problem,
-    since_reserve_worth, solve_options, validated,
+    OpenJob, Snapshot, carried_basis, deadline_penalty, dump_if_asked, forecast_horizon,
+    raw_problem, since_reserve_worth, solve_options, validated,
 };
 use crate::site::SiteConfig;
 
@@ -229,11 +229,6 @@ pub enum BacktestError {
         message: String,
     },
 }
-
-/// Set (to anything) in the environment, each plan's relaxation starts
-/// from scratch instead of from the previous plan's basis: what carrying
-/// it gains, measured.
-pub const NO_CARRIED_BASIS_VARIABLE: &str = "ARBITER_NO_CARRIED_BASIS";
 
 /// The state carried from interval to interval.
 struct State {
@@ -869,9 +864,7 @@ fn plan_at(
     if foresight == Foresight::Perfect {
         options = perfect_options(options);
     }
-    if std::env::var_os(NO_CARRIED_BASIS_VARIABLE).is_none() {
-        options.relaxation_basis = state.basis.clone();
-    }
+    options.relaxation_basis = carried_basis(state.basis.as_ref());
     let started = Instant::now();
     let (mut plan, stats) = solve_with_stats(&problem, &options);
     // A search stopped by the time limit, or by a gap wider than a small

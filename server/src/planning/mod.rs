@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 
 use arbiter_backtest::SiteConfig;
 use arbiter_backtest::planner::{
-    Snapshot, choose_price_model, dump_if_asked, horizon_intervals, price_model_history_days,
-    raw_problem, solve_options, validated,
+    Snapshot, carried_basis, choose_price_model, dump_if_asked, horizon_intervals,
+    price_model_history_days, raw_problem, solve_options, validated,
 };
 use arbiter_forecast::{Model, Series, resample};
 use arbiter_optimizer::{Plan, RelaxationBasis, solve_with_stats};
@@ -243,7 +243,7 @@ pub async fn plan_site(
         .relaxation_bases
         .lock()
         .ok()
-        .and_then(|bases| bases.get(&config.site.id).cloned());
+        .and_then(|bases| carried_basis(bases.get(&config.site.id)));
     let (solved, gathered) = tokio::task::spawn_blocking(move || {
         let solved = solve_gathered(&gathered, at, explain, carried);
         (solved, gathered)
