@@ -4,8 +4,9 @@
 //! model's binaries, those relax-and-fix fixed, whether its rounded
 //! relaxation was the proof, its run-energy cuts, whether a second solve
 //! with charge/discharge binaries was needed and the linear programs of the
-//! search over block placements, then
-//! the sums: what a change to the solver does to the planner's own problems
+//! search over block placements, the relaxation's simplex iterations,
+//! whether it started from a carried basis and the entries of the basis it
+//! ended with (what a service keeps per site), then the sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
 //! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] FILE...`
@@ -73,13 +74,19 @@ fn run() -> Result<(), String> {
         }
     }
     let (mut seconds, mut objective, mut unproven, mut rounded, mut count) = (0.0, 0.0, 0, 0, 0);
-    let (mut iterations, mut carried) = (0, 0);
+    let (mut iterations, mut carried, mut entries, mut most_entries) = (0, 0, 0, 0);
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
         let problem = Problem::from_json(&text).map_err(|e| format!("{file}: {e}"))?;
         let (plan, stats) = solve_with_stats(&problem, &options);
+        let basis_entries = stats
+            .relaxation_basis
+            .as_ref()
+            .map_or(0, |basis| basis.len());
+        entries += basis_entries;
+        most_entries = most_entries.max(basis_entries);
         println!(
-            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             problem.site_id(),
             plan.status,
             plan.objective,
@@ -96,6 +103,7 @@ fn run() -> Result<(), String> {
             stats.placement_nodes,
             stats.relaxation_iterations,
             stats.relaxation_basis_used,
+            basis_entries,
         );
         iterations += stats.relaxation_iterations;
         carried += usize::from(stats.relaxation_basis_used);
@@ -109,7 +117,8 @@ fn run() -> Result<(), String> {
         count += 1;
     }
     eprintln!(
-        "{count} problems: {seconds:.2} s solving, objectives' sum {objective:.2}, {unproven} not proven optimal, {rounded} proven by the rounded relaxation, {iterations} relaxation iterations, {carried} from a carried basis"
+        "{count} problems: {seconds:.2} s solving, objectives' sum {objective:.2}, {unproven} not proven optimal, {rounded} proven by the rounded relaxation, {iterations} relaxation iterations, {carried} from a carried basis, basis entries mean {} max {most_entries}",
+        entries / count.max(1)
     );
     Ok(())
 }
