@@ -1,6 +1,6 @@
 //! Prometheus metrics at `/metrics`: requests and their durations by route,
-//! solve durations, plans published by status, and each site's last-plan
-//! age.
+//! solve durations, plans published by status and those started from a
+//! carried relaxation basis, and each site's last-plan age.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -60,6 +60,7 @@ pub struct Metrics {
     durations: Histograms<RouteLabels>,
     solves: Histogram,
     plans: Family<StatusLabels, Counter>,
+    carried_bases: Counter,
     plan_age: Family<SiteLabels, Gauge<f64, AtomicU64>>,
     database: Histogram,
     /// Plans timed in `database`, and their database time in microseconds
@@ -94,6 +95,12 @@ impl Default for Metrics {
             "Plans published, by solve status (optimal, feasible, fallback)",
             plans.clone(),
         );
+        let carried_bases = Counter::default();
+        registry.register(
+            "arbiter_plans_from_carried_basis",
+            "Plans whose LP relaxation started from the site's previous plan's basis, kept by this replica (the others started cold)",
+            carried_bases.clone(),
+        );
         let plan_age = Family::<SiteLabels, Gauge<f64, AtomicU64>>::default();
         registry.register(
             "arbiter_last_plan_age_seconds",
@@ -112,6 +119,7 @@ impl Default for Metrics {
             durations,
             solves,
             plans,
+            carried_bases,
             plan_age,
             database,
             database_totals: Default::default(),
@@ -139,9 +147,13 @@ impl Metrics {
         )
     }
 
-    /// Counts a published plan and its solve time.
-    pub fn plan_published(&self, status: &str, solve_seconds: f64) {
+    /// Counts a published plan, its solve time and whether its relaxation
+    /// started from a carried basis.
+    pub fn plan_published(&self, status: &str, solve_seconds: f64, from_carried_basis: bool) {
         self.solves.observe(solve_seconds);
+        if from_carried_basis {
+            self.carried_bases.inc();
+        }
         self.plans
             .get_or_create(&StatusLabels {
                 status: status.to_owned(),

@@ -251,7 +251,11 @@ pub async fn plan_site(
     .await
     .map_err(|error| PlanningError::Worker(error.to_string()))?;
     drop(permit);
-    let (plan, basis) = solved?;
+    let Solved {
+        plan,
+        basis,
+        from_carried_basis,
+    } = solved?;
     if let Ok(mut bases) = state.relaxation_bases.lock() {
         match basis {
             Some(basis) => bases.insert(config.site.id.clone(), basis),
@@ -260,7 +264,7 @@ pub async fn plan_site(
     }
     state
         .metrics
-        .plan_published(plan.status.as_str(), plan.solve_seconds);
+        .plan_published(plan.status.as_str(), plan.solve_seconds, from_carried_basis);
     let site_id = config.site.id.clone();
     let status = plan.status.as_str().to_owned();
     let writing = std::time::Instant::now();
@@ -295,14 +299,23 @@ pub async fn plan_site(
     Ok(published)
 }
 
-/// The published plan of a gathered site, and its relaxation's basis for the
-/// next plan (started from `carried`, the previous plan's).
+/// What solving a gathered site gives: the published plan, its relaxation's
+/// basis for the next plan, and whether its own relaxation started from the
+/// previous plan's.
+struct Solved {
+    plan: Plan,
+    basis: Option<Arc<RelaxationBasis>>,
+    from_carried_basis: bool,
+}
+
+/// Solves a gathered site, its relaxation started from `carried` (the
+/// previous plan's basis).
 fn solve_gathered(
     gathered: &Gathered,
     at: DateTime<Utc>,
     explain: bool,
     carried: Option<Arc<RelaxationBasis>>,
-) -> Result<(Plan, Option<Arc<RelaxationBasis>>), PlanningError> {
+) -> Result<Solved, PlanningError> {
     let snapshot = Snapshot {
         at,
         prices_per_mwh: gathered.prices.clone(),
@@ -335,7 +348,11 @@ fn solve_gathered(
         ..solve_options(&gathered.config, gathered.previous.as_ref())
     };
     let (plan, stats) = solve_with_stats(&problem, &options);
-    Ok((plan.published(&problem), stats.relaxation_basis))
+    Ok(Solved {
+        plan: plan.published(&problem),
+        basis: stats.relaxation_basis,
+        from_carried_basis: stats.relaxation_basis_used,
+    })
 }
 
 /// Stored price days as one series on the site's interval, when they are

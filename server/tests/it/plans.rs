@@ -106,3 +106,38 @@ async fn the_latest_plan_answers_304_to_its_own_etag_and_200_to_an_older_one() {
     assert_eq!(newer.header("etag"), Some("\"np15-hub-2\""));
     assert_eq!(newer.json()["version"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sites_next_plan_starts_its_relaxation_from_the_last_ones_basis() {
+    let app = App::with_demo_site("plans-basis").await;
+    // A job with a minimum power gives the plan binaries, so its relaxation
+    // is solved (a plan without binaries is one LP, solved directly).
+    let job = serde_json::json!({
+        "id": "train-1", "energy_kwh": 100.0,
+        "deadline": (chrono::Utc::now() + chrono::TimeDelta::hours(5)).to_rfc3339(),
+        "kind": "preemptible", "min_kw": 10.0, "max_kw": 100.0
+    })
+    .to_string();
+    let queued = app
+        .call(
+            "POST",
+            "/v1/sites/np15-hub/jobs",
+            Some(&app.controller),
+            Some(&job),
+            &[],
+        )
+        .await;
+    assert_eq!(queued.status, 201, "{}", queued.body);
+    let carried = |metrics: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("arbiter_plans_from_carried_basis_total "))
+            .map(str::to_owned)
+    };
+    app.plan_demo_site().await;
+    let metrics = app.call("GET", "/metrics", None, None, &[]).await.body;
+    assert_eq!(carried(&metrics).as_deref(), Some("0"), "{metrics}");
+    app.plan_demo_site().await;
+    let metrics = app.call("GET", "/metrics", None, None, &[]).await.body;
+    assert_eq!(carried(&metrics).as_deref(), Some("1"), "{metrics}");
+}
