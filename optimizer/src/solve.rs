@@ -363,7 +363,10 @@ fn relaxation(
     // Without presolve: the relaxations are small and sparse, and HiGHS's
     // presolve cost more than it saved (geometric mean of the corpus's times
     // 0.91x, 0.87x, 0.80x on seeds 1, 2, 3; CAISO March 2024's 398 replans
-    // 11.0 -> 9.3 s, before bases were carried).
+    // 11.0 -> 9.3 s, before bases were carried). A carried basis skips
+    // presolve anyway. What it costs where it was not chosen: the week's
+    // proof takes about twice as long, and two of 300 cold fleet plans end
+    // worse at their budget (README, "Re-use across replans").
     highs.try_set_option("presolve", "off").ok()?;
     let carried = start.is_some_and(|start| basis::apply(model, &mut highs, start, cuts.len()));
     if cuts.is_empty() {
