@@ -9,7 +9,7 @@
 //! ended with (what a service keeps per site), then the sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
-//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] FILE...`
+//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] [--carry-plan] FILE...`
 //!
 //! `--mip-gap` (default 1e-4, the contract's; the demo sites plan at 1e-3)
 //! and `--search` (search on from relax-and-fix's plan for the whole limit,
@@ -17,13 +17,14 @@
 //! `--cumulative-block-starts` solves with that option of the formulation;
 //! `--carry-basis` starts each file's relaxation from the previous file's
 //! basis, as the backtest and the service do from one plan to the next (give
-//! the files in time order).
+//! the files in time order); `--carry-plan` makes the previous file's plan
+//! each file's warm start, as they do too.
 use std::process::ExitCode;
 use std::time::Duration;
 
-use arbiter_optimizer::{Problem, SolveOptions, Status, solve_with_stats};
+use arbiter_optimizer::{Problem, SolveOptions, Status, WarmStart, solve_with_stats};
 
-const USAGE: &str = "usage: replay [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] FILE...";
+const USAGE: &str = "usage: replay [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] [--carry-plan] FILE...";
 
 fn main() -> ExitCode {
     match run() {
@@ -45,6 +46,7 @@ fn run() -> Result<(), String> {
     };
     let mut files = Vec::new();
     let mut carry = false;
+    let mut carry_plan = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--time-limit" => {
@@ -64,6 +66,7 @@ fn run() -> Result<(), String> {
             }
             "--search" => options.search_limit_from_incumbent = None,
             "--carry-basis" => carry = true,
+            "--carry-plan" => carry_plan = true,
             "--cumulative-block-starts" => options.formulation.cumulative_block_starts = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -109,6 +112,9 @@ fn run() -> Result<(), String> {
         carried += usize::from(stats.relaxation_basis_used);
         if carry {
             options.relaxation_basis = stats.relaxation_basis.clone();
+        }
+        if carry_plan {
+            options.warm_start = WarmStart::Plan(Box::new(plan.clone()));
         }
         seconds += plan.solve_seconds;
         objective += plan.objective;

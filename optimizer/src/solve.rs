@@ -352,8 +352,28 @@ fn relaxation(
     started: Instant,
     stats: &mut SolveStats,
 ) -> Option<(Values, f64, highs::SolvedModel)> {
-    let time_limit =
-        (RELAXATION_SHARE * options.time_limit.as_secs_f64()).min(seconds_left(options, started));
+    relaxation_within(
+        model,
+        cuts,
+        start,
+        options,
+        RELAXATION_SHARE,
+        started,
+        stats,
+    )
+}
+
+/// [`relaxation`] within `share` of the time limit.
+fn relaxation_within(
+    model: &Model,
+    cuts: &[Constraint],
+    start: Option<&RelaxationBasis>,
+    options: &SolveOptions,
+    share: f64,
+    started: Instant,
+    stats: &mut SolveStats,
+) -> Option<(Values, f64, highs::SolvedModel)> {
+    let time_limit = (share * options.time_limit.as_secs_f64()).min(seconds_left(options, started));
     if time_limit <= 0.0 {
         return None;
     }
@@ -813,6 +833,27 @@ fn run(
     started: Instant,
     stats: &mut SolveStats,
 ) -> Result<Solved, String> {
+    if model.binaries == 0 {
+        // A model without binaries is its own relaxation: one LP, from the
+        // previous plan's basis when there is one, solves it.
+        if let Some((mut values, _, _)) = relaxation_within(
+            model,
+            &[],
+            options.relaxation_basis.as_deref(),
+            options,
+            1.0,
+            started,
+            stats,
+        ) {
+            let overlap_left = clean_up(problem, model, &mut values);
+            return Ok(Solved {
+                values,
+                status: Status::Optimal,
+                mip_gap: Some(0.0),
+                overlap_left,
+            });
+        }
+    }
     // The relaxation, once solved (or failed), is not solved again for the
     // warm start.
     let mut relaxed: Option<Option<Values>> = None;

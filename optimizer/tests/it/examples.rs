@@ -1,6 +1,6 @@
 //! The contract's worked examples reach their independently solved optima.
 
-use arbiter_optimizer::{Plan, SolveOptions, Status};
+use arbiter_optimizer::{Plan, SolveOptions, Status, WarmStart};
 use serde_json::{Value, json};
 
 use crate::{fixture, solve_checked, solve_checked_with};
@@ -377,4 +377,50 @@ fn a_basis_from_another_problem_changes_nothing_but_the_time() {
     assert_eq!(plan.status, Status::Optimal);
     let optimum = expected("site-day.json");
     assert!((plan.objective - optimum).abs() <= 1e-4 * optimum.abs() + 0.01);
+}
+
+/// A plan without binaries (no job with a minimum power, start cost or
+/// block) is one linear program: it is solved once, as its own relaxation,
+/// so it keeps a basis, and the next hour's plan starts from it.
+#[test]
+fn a_plan_without_binaries_carries_its_basis_to_the_next_hour() {
+    let mut day: Value = serde_json::from_str(&fixture("site-day.json")).expect("json");
+    day["jobs"] = json!([]);
+    let (first, stats) =
+        arbiter_optimizer::solve_with_stats(&validated(&day), &SolveOptions::default());
+    assert_eq!(first.status, Status::Optimal);
+    assert_eq!(stats.binaries, 0);
+    assert_eq!(stats.relaxations, 1, "one LP, solved once");
+    let basis = stats.relaxation_basis.expect("the LP's basis");
+    assert!(!basis.is_empty());
+
+    let mut hour_on = site_day_an_hour_on();
+    hour_on["jobs"] = json!([]);
+    let (cold, cold_stats) =
+        arbiter_optimizer::solve_with_stats(&validated(&hour_on), &SolveOptions::default());
+    // As the service and the backtests plan: the previous plan is the warm
+    // start, its relaxation's basis the LP's start.
+    let options = SolveOptions {
+        relaxation_basis: Some(basis),
+        warm_start: WarmStart::Plan(Box::new(first)),
+        ..SolveOptions::default()
+    };
+    let warm = solve_checked_with(&hour_on, &options);
+    let (_, carried) = arbiter_optimizer::solve_with_stats(&validated(&hour_on), &options);
+    assert!(carried.relaxation_basis_used);
+    assert!(
+        carried.relaxation_basis.is_some(),
+        "kept for the hour after"
+    );
+    assert!(
+        carried.relaxation_iterations < cold_stats.relaxation_iterations,
+        "{} iterations from the carried basis, {} from scratch",
+        carried.relaxation_iterations,
+        cold_stats.relaxation_iterations
+    );
+    assert_eq!(
+        (cold.status, warm.status),
+        (Status::Optimal, Status::Optimal)
+    );
+    assert!((warm.objective - cold.objective).abs() <= 1e-6 * cold.objective.abs());
 }
