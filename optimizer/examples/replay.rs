@@ -5,8 +5,9 @@
 //! relaxation was the proof, its run-energy cuts, whether a second solve
 //! with charge/discharge binaries was needed and the linear programs of the
 //! search over block placements, the relaxation's simplex iterations,
-//! whether it started from a carried basis and the entries of the basis it
-//! ended with (what a service keeps per site), then the sums: what a change to the solver does to the planner's own problems
+//! whether it started from a carried basis, the entries of the basis it
+//! ended with (what a service keeps per site) and whether it switched to
+//! cumulative block starts, then the sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
 //! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] [--carry-plan] FILE...`
@@ -89,7 +90,7 @@ fn run() -> Result<(), String> {
         entries += basis_entries;
         most_entries = most_entries.max(basis_entries);
         println!(
-            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             problem.site_id(),
             plan.status,
             plan.objective,
@@ -107,6 +108,7 @@ fn run() -> Result<(), String> {
             stats.relaxation_iterations,
             stats.relaxation_basis_used,
             basis_entries,
+            stats.switched_to_cumulative,
         );
         iterations += stats.relaxation_iterations;
         carried += usize::from(stats.relaxation_basis_used);

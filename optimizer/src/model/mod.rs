@@ -61,7 +61,9 @@ pub struct Formulation {
     /// slowest daily plans (48 h with blocks of up to 24 hours) and the
     /// corpus's slowest problem far sooner, but `site-day` takes about 20%
     /// longer and the week fixture is no longer proven within 60 s (README,
-    /// "Cumulative block starts").
+    /// "Cumulative block starts"). Off, a plan whose relaxation runs part
+    /// of a block is still solved in this form
+    /// ([`crate::PART_BLOCK_SWITCHES_TO_CUMULATIVE`]).
     pub cumulative_block_starts: bool,
 }
 

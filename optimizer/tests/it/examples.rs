@@ -424,3 +424,20 @@ fn a_plan_without_binaries_carries_its_basis_to_the_next_hour() {
     );
     assert!((warm.objective - cold.objective).abs() <= 1e-6 * cold.objective.abs());
 }
+
+/// corpus-1-010's relaxation (one binary per start) runs 8% of a block: the
+/// plan is solved again with cumulative block starts, where "does the block
+/// run at all" is one binary, and reaches the optimum. Site-day's relaxation
+/// runs every block whole or not at all and keeps one binary per start.
+#[test]
+fn a_relaxation_that_runs_part_of_a_block_is_solved_with_cumulative_starts() {
+    let problem: Value = serde_json::from_str(&fixture("corpus-1-010.json")).expect("json");
+    let plan = solve_checked(&problem);
+    assert_eq!(plan.status, Status::Optimal);
+    let optimum = expected("corpus-1-010.json");
+    assert!((plan.objective - optimum).abs() <= 1e-4 * optimum.abs() + 0.01);
+    let (_, stats) = stats_of("corpus-1-010.json");
+    assert!(stats.switched_to_cumulative);
+    let (_, stats) = stats_of("site-day.json");
+    assert!(!stats.switched_to_cumulative);
+}
