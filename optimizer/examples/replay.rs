@@ -6,8 +6,9 @@
 //! with charge/discharge binaries was needed and the linear programs of the
 //! search over block placements, the relaxation's simplex iterations,
 //! whether it started from a carried basis, the entries of the basis it
-//! ended with (what a service keeps per site) and whether it switched to
-//! cumulative block starts, then the sums: what a change to the solver does to the planner's own problems
+//! ended with (what a service keeps per site), whether it switched to
+//! cumulative block starts and whether relax-and-fix's fixed MIP was
+//! stopped early, then the sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
 //! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] [--carry-plan] FILE...`
@@ -90,7 +91,7 @@ fn run() -> Result<(), String> {
         entries += basis_entries;
         most_entries = most_entries.max(basis_entries);
         println!(
-            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             problem.site_id(),
             plan.status,
             plan.objective,
@@ -109,6 +110,7 @@ fn run() -> Result<(), String> {
             stats.relaxation_basis_used,
             basis_entries,
             stats.switched_to_cumulative,
+            stats.fixed_mip_stopped,
         );
         iterations += stats.relaxation_iterations;
         carried += usize::from(stats.relaxation_basis_used);

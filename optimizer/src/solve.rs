@@ -12,6 +12,7 @@ use crate::plan::{self, Plan, Status};
 use crate::problem::Problem;
 
 mod basis;
+mod interrupt;
 mod placements;
 
 pub use basis::RelaxationBasis;
@@ -184,6 +185,10 @@ pub struct SolveStats {
     /// relaxation in one binary per start ran part of a block
     /// ([`PART_BLOCK_SWITCHES_TO_CUMULATIVE`]).
     pub switched_to_cumulative: bool,
+    /// Whether relax-and-fix's fixed MIP was stopped once its plan beat its
+    /// start and could no longer be proven by the relaxation's bound (only
+    /// where the full search follows; see `solve/interrupt.rs`).
+    pub fixed_mip_stopped: bool,
 }
 
 /// Size of the model of a problem.
@@ -636,12 +641,20 @@ fn relax_and_fix(
     // a plan.
     set_start(&mut highs, model, &start)?;
     configure(&mut highs, options, fixed_mip_seconds(options, started))?;
+    // Where the full search follows, the fixed MIP stops once its plan beats
+    // its start and no plan within its fixings can be proven
+    // ([`interrupt`]). Declared before `solved`, so that it outlives it.
+    let _stop = (options.search_limit_from_incumbent != Some(Duration::ZERO))
+        .then(|| interrupt::stop_when_unprovable(&mut highs, bound + options.mip_gap * bound.abs()))
+        .flatten();
     let solving = Instant::now();
     let solved = highs.try_solve();
     stats.solver_seconds += solving.elapsed().as_secs_f64();
-    let Ok(solved) = solved else {
+    let Ok(mut solved) = solved else {
         return Ok(Fixed::Nothing(Some(relaxed)));
     };
+    interrupt::clear(&mut solved);
+    stats.fixed_mip_stopped = solved.status() == HighsModelStatus::ReachedInterrupt;
     if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
         return Ok(Fixed::Nothing(Some(relaxed)));
     }

@@ -3,8 +3,8 @@
 //! hour's plan, whose columns and rows are matched by [`Key`].
 //!
 //! The `highs` crate does not expose HiGHS's basis, so this module calls its
-//! C API (`Highs_getBasis`, `Highs_setBasis`) through `highs-sys`: the only
-//! unsafe code of the workspace.
+//! C API (`Highs_getBasis`, `Highs_setBasis`) through `highs-sys`: with
+//! `interrupt`, the only unsafe code of the workspace.
 #![allow(unsafe_code)]
 
 use std::collections::HashMap;

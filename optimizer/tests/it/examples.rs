@@ -441,3 +441,25 @@ fn a_relaxation_that_runs_part_of_a_block_is_solved_with_cumulative_starts() {
     let (_, stats) = stats_of("site-day.json");
     assert!(!stats.switched_to_cumulative);
 }
+
+/// corpus-1-029: relax-and-fix's fixed MIP finds a plan better than its
+/// start that its fixings cannot prove optimal, and stops there for the
+/// full search, which still reaches the optimum. The planner keeps
+/// relax-and-fix's plan as found (no full search follows), so there the
+/// fixed MIP runs to its end.
+#[test]
+fn the_fixed_mip_stops_for_the_full_search_once_it_cannot_prove_its_plan() {
+    let problem: Value = serde_json::from_str(&fixture("corpus-1-029.json")).expect("json");
+    let plan = solve_checked(&problem);
+    assert_eq!(plan.status, Status::Optimal);
+    let optimum = expected("corpus-1-029.json");
+    assert!((plan.objective - optimum).abs() <= 1e-4 * optimum.abs() + 0.01);
+    let (_, stats) = stats_of("corpus-1-029.json");
+    assert!(stats.fixed_mip_stopped);
+    let kept = SolveOptions {
+        search_limit_from_incumbent: Some(std::time::Duration::ZERO),
+        ..SolveOptions::default()
+    };
+    let (_, stats) = arbiter_optimizer::solve_with_stats(&validated(&problem), &kept);
+    assert!(!stats.fixed_mip_stopped);
+}
