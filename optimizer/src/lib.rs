@@ -49,7 +49,7 @@ pub use problem::{
 pub use publish::{MONEY_DECIMALS, POWER_DECIMALS, PUBLISHED_SLACK_KWH, round_to, rounded};
 pub use solve::{
     AFTER_RELAX_AND_FIX_SWITCHES, AUTO_RELAXATION_MAX_BINARIES, DEFAULT_MIP_GAP,
-    DEFAULT_TIME_LIMIT, ModelSize, PART_BLOCK_SWITCHES_TO_CUMULATIVE, RUN_CUT_ROUNDS,
-    RelaxationBasis, SOLVER_LOG_VARIABLE, SolveOptions, SolveStats, TUNED_SWITCHES, WarmStart,
-    build_model, solve, solve_with_stats,
+    DEFAULT_TIME_LIMIT, ModelSize, PART_BLOCK_SWITCHES_TO_CUMULATIVE, PRESENCE_NODES,
+    RUN_CUT_ROUNDS, RelaxationBasis, SOLVER_LOG_VARIABLE, SolveOptions, SolveStats, TUNED_SWITCHES,
+    WarmStart, build_model, solve, solve_with_stats,
 };

@@ -14,6 +14,7 @@ use crate::problem::Problem;
 mod basis;
 mod interrupt;
 mod placements;
+mod presence;
 
 pub use basis::RelaxationBasis;
 
@@ -62,7 +63,14 @@ pub struct SolveOptions {
     /// by what they stand for (part, job, interval start), so an hour later
     /// the intervals still ahead meet their own statuses.
     pub relaxation_basis: Option<Arc<RelaxationBasis>>,
+    /// Where relax-and-fix's rounded plan is not proven by the relaxation's
+    /// bound, branch on whether jobs with a start cost run in the spans the
+    /// relaxation runs them in part, for at most [`PRESENCE_NODES`] linear
+    /// programs, before its MIP (see `solve/presence.rs`).
+    pub presence_branching: bool,
 }
+
+pub use presence::PRESENCE_NODES;
 
 /// HiGHS switches measured to help these models (`examples/ablation.rs`).
 ///
@@ -107,6 +115,7 @@ impl Default for SolveOptions {
             search_limit_from_incumbent: None,
             explain: false,
             relaxation_basis: None,
+            presence_branching: true,
         }
     }
 }
@@ -189,6 +198,9 @@ pub struct SolveStats {
     /// start and could no longer be proven by the relaxation's bound (only
     /// where the full search follows; see `solve/interrupt.rs`).
     pub fixed_mip_stopped: bool,
+    /// Linear programs of the proof by branching on where jobs with a start
+    /// cost run (0 when it did not run; see `solve/presence.rs`).
+    pub presence_nodes: usize,
 }
 
 /// Size of the model of a problem.
@@ -574,6 +586,9 @@ fn relax_and_fix(
         }
     }
     stats.relaxation_bound = Some(bound);
+    // The basis of the relaxation with its cuts, for the branches of the
+    // proof by presence ([`presence`]).
+    let cut_basis = stats.relaxation_basis.clone();
     if PART_BLOCK_SWITCHES_TO_CUMULATIVE
         && !options.formulation.cumulative_block_starts
         && runs_part_of_a_block(model, &relaxed)
@@ -604,6 +619,9 @@ fn relax_and_fix(
     let mut start = relaxed.clone();
     start.extend(fixings.iter().copied());
     let mut start = rules::round_relaxation(problem, model, start);
+    // What the fixed MIP's plan is proven against: the relaxation's bound,
+    // or the higher one of the branches below.
+    let mut proof_bound = bound;
     if placements::applies(model) {
         return Ok(search_placements(
             problem,
@@ -631,8 +649,45 @@ fn relax_and_fix(
             stats.rounded = true;
             return Ok(Fixed::Proven(solved));
         }
-        // Complete and feasible: HiGHS takes it as it is.
-        Rounded::Plan(values) => start = values,
+        // Complete and feasible: HiGHS takes it as it is, unless branching
+        // on where jobs with a start cost run proves it (or a plan found
+        // there) first.
+        Rounded::Plan(values) if !options.presence_branching => start = values,
+        Rounded::Plan(values) => {
+            let objective = model.solver_objective().eval_with(&values);
+            let searched = presence::search(
+                problem,
+                model,
+                &cuts,
+                relaxed.clone(),
+                bound,
+                cut_basis.as_deref(),
+                objective,
+                options,
+                started,
+                stats,
+            );
+            stats.presence_nodes = searched.nodes;
+            if searched.proven {
+                let mut values = searched.plan.unwrap_or(values);
+                stats.fixed_binaries = model.binaries;
+                stats.relaxation_bound = Some(searched.bound);
+                let overlap_left = clean_up(problem, model, &mut values);
+                return Ok(Fixed::Proven(Solved {
+                    values,
+                    status: Status::Optimal,
+                    mip_gap: Some(relative_gap(searched.objective, searched.bound)),
+                    overlap_left,
+                }));
+            }
+            // Not proven, but every plan is above the search's bound. A
+            // better plan of its nodes is not the fixed MIP's start: the
+            // MIP is stopped once it beats its start ([`interrupt`]), and
+            // from the better start the week's ran its whole share.
+            proof_bound = searched.bound;
+            stats.relaxation_bound = Some(proof_bound);
+            start = values;
+        }
         Rounded::Nothing => {}
     }
     let mut highs = highs_model_with_cuts(model, &cuts, &fixings)?;
@@ -645,7 +700,12 @@ fn relax_and_fix(
     // its start and no plan within its fixings can be proven
     // ([`interrupt`]). Declared before `solved`, so that it outlives it.
     let _stop = (options.search_limit_from_incumbent != Some(Duration::ZERO))
-        .then(|| interrupt::stop_when_unprovable(&mut highs, bound + options.mip_gap * bound.abs()))
+        .then(|| {
+            // The relaxation's own bound, not the search's: stopping on the
+            // higher one kept the week's fixed MIP running into the full
+            // search's time (`feasible` at 60 s against proven in 36 s).
+            interrupt::stop_when_unprovable(&mut highs, bound + options.mip_gap * bound.abs())
+        })
         .flatten();
     let solving = Instant::now();
     let solved = highs.try_solve();
@@ -665,7 +725,7 @@ fn relax_and_fix(
         model,
         values,
         objective,
-        bound,
+        proof_bound,
         fixings.len(),
         options,
         stats,

@@ -690,11 +690,22 @@ fn spread_job(running: bool) -> Value {
 /// The plan's objective and the relaxation's bound, with or without the
 /// run-energy cuts.
 fn objective_and_bound(problem: &Value, run_cuts: bool) -> (f64, f64) {
+    objective_and_bound_with(problem, run_cuts, false)
+}
+
+/// [`objective_and_bound`], with or without the proof by branching on where
+/// jobs run (whose bound, when it proves a plan, is the one kept).
+fn objective_and_bound_with(
+    problem: &Value,
+    run_cuts: bool,
+    presence_branching: bool,
+) -> (f64, f64) {
     let options = SolveOptions {
         formulation: Formulation {
             run_cuts,
             ..Formulation::default()
         },
+        presence_branching,
         ..SolveOptions::default()
     };
     let problem = arbiter_optimizer::Problem::from_json(&problem.to_string()).unwrap();
@@ -714,6 +725,11 @@ fn run_energy_cuts_charge_the_relaxation_a_whole_start() {
     assert_near(objective, -60.0);
     assert_near(bound, -90.0);
     let (objective, bound) = objective_and_bound(&p, true);
+    assert_near(objective, -60.0);
+    assert_near(bound, -60.0);
+    // Without the cuts, branching on whether the job runs in its four hours
+    // proves the same: not at all (0) or with a whole start (−60).
+    let (objective, bound) = objective_and_bound_with(&p, false, true);
     assert_near(objective, -60.0);
     assert_near(bound, -60.0);
 }

@@ -565,3 +565,52 @@ fn a_flat_import_at_a_new_peak_does_not_drain_the_battery() {
     assert_eq!(last.soc_kwh, 0.0);
     assert!(published.intervals.iter().all(|i| i.import_kw <= 215.57));
 }
+
+/// [`problem`] with every preemptible job given a start cost and a window
+/// over the whole horizon: its relaxation runs jobs at a fraction of their
+/// power over spans and pays that fraction of a start, which the proof by
+/// branching on where jobs run ([`arbiter_optimizer::PRESENCE_NODES`]) is for.
+fn start_costs_over_long_windows() -> impl Strategy<Value = Value> {
+    (problem(), 0.5..40.0f64).prop_map(|(mut p, start_cost)| {
+        let minutes = p["interval_minutes"].as_i64().unwrap_or(60);
+        let intervals = p["ev_demand_kw"].as_array().map_or(1, Vec::len) as i64;
+        if let Some(jobs) = p["jobs"].as_array_mut() {
+            for job in jobs.iter_mut().filter(|job| job["kind"] == "preemptible") {
+                job["start_cost"] = json!(start_cost);
+                job["release"] = json!(at(0));
+                job["deadline"] = json!(at(intervals * minutes));
+            }
+        }
+        p
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// At the contract's gap and at a looser one, where proofs by branching
+    /// happen, a plan is never below the textbook's optimum and the gap it
+    /// claims is honest: its distance above that optimum is within it.
+    #[test]
+    fn a_plan_proven_by_branching_is_within_its_gap(p in start_costs_over_long_windows()) {
+        let textbook = solve_checked_with(
+            &p,
+            &SolveOptions { relax_and_fix: false, ..options(Formulation::textbook()) },
+        );
+        prop_assert_eq!(textbook.status, Status::Optimal);
+        for gap in [1e-4, 1e-2] {
+            let plan = solve_checked_with(&p, &SolveOptions { mip_gap: gap, ..SolveOptions::default() });
+            prop_assert_eq!(plan.status, Status::Optimal);
+            let scale = 1.0 + plan.objective.abs().max(textbook.objective.abs());
+            prop_assert!(plan.objective >= textbook.objective - 1e-6 * scale,
+                "{} below the optimum {}", plan.objective, textbook.objective);
+            let claimed = plan.mip_gap.expect("a proven plan states its gap");
+            prop_assert!(claimed <= gap, "claimed gap {claimed} over {gap}");
+            prop_assert!(
+                plan.objective - textbook.objective <= claimed * plan.objective.abs() + 1e-6 * scale,
+                "{} against the optimum {}: more than the claimed gap {claimed}",
+                plan.objective, textbook.objective
+            );
+        }
+    }
+}
