@@ -53,11 +53,12 @@ fn main() {
     // Each row adds one step to the row before:
     // (name, formulation, warm start, tuned HiGHS switches, relax-and-fix).
     let steps = [
-        ("textbook", textbook, WarmStart::None, false, false),
+        ("textbook", textbook, WarmStart::None, false, false, false),
         (
             "+drop redundant binaries",
             binaries,
             WarmStart::None,
+            false,
             false,
             false,
         ),
@@ -67,13 +68,15 @@ fn main() {
             WarmStart::None,
             false,
             false,
+            false,
         ),
-        ("+tight bounds", bounds, WarmStart::None, false, false),
-        ("+objective offset", no_cuts, WarmStart::None, false, false),
+        ("+tight bounds", bounds, WarmStart::None, false, false, false),
+        ("+objective offset", no_cuts, WarmStart::None, false, false, false),
         (
             "+rule-built warm start",
             no_cuts,
             WarmStart::Rules,
+            false,
             false,
             false,
         ),
@@ -83,12 +86,14 @@ fn main() {
             WarmStart::Rules,
             true,
             false,
+            false,
         ),
         (
             "+capacity pair cuts",
             no_run_cuts,
             WarmStart::Rules,
             true,
+            false,
             false,
         ),
         (
@@ -97,6 +102,7 @@ fn main() {
             WarmStart::Relaxation,
             true,
             false,
+            false,
         ),
         (
             "+relax-and-fix",
@@ -104,22 +110,33 @@ fn main() {
             WarmStart::Relaxation,
             true,
             true,
+            false,
         ),
-        ("+run-energy cuts", fast, WarmStart::Relaxation, true, true),
+        ("+run-energy cuts", fast, WarmStart::Relaxation, true, true, false),
+        (
+            "+branching on where jobs run",
+            fast,
+            WarmStart::Relaxation,
+            true,
+            true,
+            true,
+        ),
         (
             "(option) cumulative starts",
             cumulative,
             WarmStart::Relaxation,
             true,
             true,
+            true,
         ),
     ];
-    for (name, formulation, warm_start, tuned_solver, relax_and_fix) in steps {
+    for (name, formulation, warm_start, tuned_solver, relax_and_fix, presence_branching) in steps {
         let options = SolveOptions {
             formulation,
             warm_start,
             tuned_solver,
             relax_and_fix,
+            presence_branching,
             time_limit: Duration::from_secs(120),
             ..SolveOptions::default()
         };
