@@ -178,7 +178,9 @@ pub struct SolveStats {
     /// needs its own).
     pub relaxations: usize,
     /// The relaxation's objective after the run-energy cuts (a lower bound
-    /// on every plan's), when relax-and-fix solved it.
+    /// on every plan's), when relax-and-fix solved it; raised to the bound
+    /// of the branching on where jobs run, where that ran
+    /// ([`SolveStats::presence_nodes`]).
     pub relaxation_bound: Option<f64>,
     /// Linear programs solved by the search over block placements (0 when
     /// it did not run: it runs where every binary is a block's start).
