@@ -654,7 +654,9 @@ fn relax_and_fix(
         // Complete and feasible: HiGHS takes it as it is, unless branching
         // on where jobs with a start cost run proves it (or a plan found
         // there) first.
-        Rounded::Plan(values) if !options.presence_branching => start = values,
+        Rounded::Plan(values) if !options.presence_branching || !presence::applies(model) => {
+            start = values;
+        }
         Rounded::Plan(values) => {
             let objective = model.solver_objective().eval_with(&values);
             let searched = presence::search(
@@ -873,16 +875,7 @@ fn rounded_plan(
         return Rounded::Nothing;
     }
     let mut values = read_values(model, &solved);
-    let integral = model
-        .columns
-        .iter()
-        .zip(&model.integer)
-        .filter(|&(_, &integer)| integer)
-        .all(|(&var, _)| {
-            let value = model::value(&values, var);
-            (value - value.round()).abs() <= INTEGRALITY_TOLERANCE
-        });
-    if !integral {
+    if !integral(model, &values) {
         return Rounded::Nothing;
     }
     let gap = relative_gap(solved.objective_value(), bound);
@@ -896,6 +889,20 @@ fn rounded_plan(
         mip_gap: Some(gap),
         overlap_left,
     })
+}
+
+/// Whether every binary of `values` is 0 or 1, within
+/// [`INTEGRALITY_TOLERANCE`].
+fn integral(model: &Model, values: &Values) -> bool {
+    model
+        .columns
+        .iter()
+        .zip(&model.integer)
+        .filter(|&(_, &integer)| integer)
+        .all(|(&var, _)| {
+            let value = model::value(values, var);
+            (value - value.round()).abs() <= INTEGRALITY_TOLERANCE
+        })
 }
 
 /// How far from 0 or 1 a binary of an LP's solution may be (HiGHS's own

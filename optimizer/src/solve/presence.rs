@@ -27,8 +27,8 @@ use std::time::Instant;
 use good_lp::{Constraint, Expression};
 
 use super::{
-    INTEGRALITY_TOLERANCE, RelaxationBasis, Rounded, SolveOptions, SolveStats, relative_gap,
-    relaxation_within, rounded_plan,
+    RelaxationBasis, Rounded, SolveOptions, SolveStats, integral, relative_gap, relaxation_within,
+    rounded_plan,
 };
 use crate::model::compute::KindVars;
 use crate::model::rules;
@@ -46,6 +46,17 @@ const NODE_SHARE: f64 = 0.1;
 
 /// How far from 0 or 1 a span's start mass must be to branch on it.
 const FRACTIONAL: f64 = 1e-4;
+
+/// Whether some job has start variables to branch on: without one (the
+/// planner's jobs carry no start cost) the search is skipped, and with it
+/// the copy of the relaxation it would start from.
+pub(super) fn applies(model: &Model) -> bool {
+    model
+        .compute
+        .jobs
+        .iter()
+        .any(|job| matches!(&job.kind, KindVars::Preemptible { starts, .. } if !starts.is_empty()))
+}
 
 /// A span of one job's window that the relaxation runs in part.
 struct Span {
@@ -276,17 +287,4 @@ fn round(
     };
     let objective = model.solver_objective().eval_with(&values);
     Some((values, objective))
-}
-
-/// Whether every binary of `values` is 0 or 1.
-fn integral(model: &Model, values: &Values) -> bool {
-    model
-        .columns
-        .iter()
-        .zip(&model.integer)
-        .filter(|&(_, &integer)| integer)
-        .all(|(&var, _)| {
-            let v = value(values, var);
-            (v - v.round()).abs() <= INTEGRALITY_TOLERANCE
-        })
 }
