@@ -8,11 +8,12 @@
 //! whether it started from a carried basis, the entries of the basis it
 //! ended with (what a service keeps per site), whether it switched to
 //! cumulative block starts, whether relax-and-fix's fixed MIP was
-//! stopped early and the linear programs of the proof by presence
-//! branching, then the sums: what a change to the solver does to the planner's own problems
+//! stopped early, the linear programs of the proof by presence branching
+//! and whether the full search stopped at relax-and-fix's bound, then the
+//! sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
-//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] [--carry-plan] [--no-relax-and-fix] [--no-presence] FILE...`
+//! `cargo run --release -p arbiter-optimizer --example replay -- [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] [--carry-plan] [--no-relax-and-fix] [--no-presence] [--no-bound-stop] FILE...`
 //!
 //! `--mip-gap` (default 1e-4, the contract's; the demo sites plan at 1e-3)
 //! and `--search` (search on from relax-and-fix's plan for the whole limit,
@@ -23,13 +24,14 @@
 //! the files in time order); `--carry-plan` makes the previous file's plan
 //! each file's warm start, as they do too; `--no-relax-and-fix` hands the
 //! model to HiGHS's search at once; `--no-presence` leaves out the proof by
-//! branching on where jobs with a start cost run.
+//! branching on where jobs with a start cost run; `--no-bound-stop` lets the
+//! full search run until HiGHS's own bound proves its plan.
 use std::process::ExitCode;
 use std::time::Duration;
 
 use arbiter_optimizer::{Problem, SolveOptions, Status, WarmStart, solve_with_stats};
 
-const USAGE: &str = "usage: replay [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] [--carry-plan] [--no-relax-and-fix] [--no-presence] FILE...";
+const USAGE: &str = "usage: replay [--time-limit S] [--mip-gap G] [--search] [--cumulative-block-starts] [--carry-basis] [--carry-plan] [--no-relax-and-fix] [--no-presence] [--no-bound-stop] FILE...";
 
 fn main() -> ExitCode {
     match run() {
@@ -72,6 +74,7 @@ fn run() -> Result<(), String> {
             "--search" => options.search_limit_from_incumbent = None,
             "--no-relax-and-fix" => options.relax_and_fix = false,
             "--no-presence" => options.presence_branching = false,
+            "--no-bound-stop" => options.stop_at_outside_bound = false,
             "--carry-basis" => carry = true,
             "--carry-plan" => carry_plan = true,
             "--cumulative-block-starts" => options.formulation.cumulative_block_starts = true,
@@ -96,7 +99,7 @@ fn run() -> Result<(), String> {
         entries += basis_entries;
         most_entries = most_entries.max(basis_entries);
         println!(
-            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             problem.site_id(),
             plan.status,
             plan.objective,
@@ -117,6 +120,7 @@ fn run() -> Result<(), String> {
             stats.switched_to_cumulative,
             stats.fixed_mip_stopped,
             stats.presence_nodes,
+            stats.search_proven_by_bound,
         );
         iterations += stats.relaxation_iterations;
         carried += usize::from(stats.relaxation_basis_used);

@@ -68,6 +68,11 @@ pub struct SolveOptions {
     /// relaxation runs them in part, for at most [`PRESENCE_NODES`] linear
     /// programs, before its MIP (see `solve/presence.rs`).
     pub presence_branching: bool,
+    /// Stop the full search once its plan is within the gap of
+    /// relax-and-fix's bound (the relaxation's with its run-energy cuts, or
+    /// the branching's), which can be above HiGHS's own; the plan is then
+    /// `optimal` with its gap to that bound (see `solve/interrupt.rs`).
+    pub stop_at_outside_bound: bool,
 }
 
 pub use presence::PRESENCE_NODES;
@@ -116,6 +121,7 @@ impl Default for SolveOptions {
             explain: false,
             relaxation_basis: None,
             presence_branching: true,
+            stop_at_outside_bound: true,
         }
     }
 }
@@ -203,6 +209,10 @@ pub struct SolveStats {
     /// Linear programs of the proof by branching on where jobs with a start
     /// cost run (0 when it did not run; see `solve/presence.rs`).
     pub presence_nodes: usize,
+    /// Whether the full search stopped once its plan was within the gap of
+    /// relax-and-fix's bound, before HiGHS's own bound proved it (see
+    /// `solve/interrupt.rs`).
+    pub search_proven_by_bound: bool,
 }
 
 /// Size of the model of a problem.
@@ -1079,13 +1089,26 @@ fn run(
     if let Some(values) = &warm_values {
         set_start(&mut highs, model, values)?;
     }
+    // Relax-and-fix's bound (with its cuts and branches) can be above
+    // HiGHS's own: the search stops once its plan is within the gap of it.
+    // Declared before `solved`, so that it outlives it.
+    let _stop = relaxation_bound
+        .filter(|_| options.stop_at_outside_bound)
+        .and_then(|bound| interrupt::stop_when_proven(&mut highs, bound, options.mip_gap));
     let solving = Instant::now();
     let solved = highs.try_solve();
     stats.solver_seconds += solving.elapsed().as_secs_f64();
-    let solved = solved.map_err(|error| format!("HiGHS failed: {error:?}"))?;
+    let mut solved = solved.map_err(|error| format!("HiGHS failed: {error:?}"))?;
+    interrupt::clear(&mut solved);
     let model_status = solved.status();
+    let proven_outside = model_status == HighsModelStatus::ReachedInterrupt
+        && solved.primal_solution_status() == HighsSolutionStatus::Feasible
+        && relaxation_bound
+            .is_some_and(|bound| relative_gap(solved.objective_value(), bound) <= options.mip_gap);
+    stats.search_proven_by_bound = proven_outside;
     let status = match model_status {
         HighsModelStatus::Optimal => Status::Optimal,
+        HighsModelStatus::ReachedInterrupt if proven_outside => Status::Optimal,
         HighsModelStatus::ReachedTimeLimit
         | HighsModelStatus::ReachedIterationLimit
         | HighsModelStatus::ReachedSolutionLimit
@@ -1099,6 +1122,11 @@ fn run(
         ));
     }
     let gap = solved.mip_gap();
+    let gap = match relaxation_bound {
+        // The lesser of HiGHS's gap and the one to relax-and-fix's bound.
+        Some(bound) if proven_outside => gap.min(relative_gap(solved.objective_value(), bound)),
+        _ => gap,
+    };
     let mip_gap = match (status, gap.is_finite()) {
         (_, true) => Some(gap.max(0.0)),
         // A model without binaries is a plain LP, solved exactly.

@@ -1,5 +1,11 @@
-//! Stops relax-and-fix's fixed MIP once it has a plan better than its start
-//! and can no longer prove one within the gap of the relaxation's bound.
+//! Stops a MIP early through HiGHS's interrupt callback, in two cases.
+//!
+//! Relax-and-fix's fixed MIP, once it has a plan better than its start and
+//! can no longer prove one within the gap of the relaxation's bound
+//! ([`stop_when_unprovable`]); and the full search, once its plan is within
+//! the gap of a bound proven outside it ([`stop_when_proven`]: the
+//! relaxation's with its run-energy cuts, or the branching's on where jobs
+//! run), which HiGHS's own bound may not reach for a long time.
 //!
 //! When the full search follows, the fixed MIP is there for its plan: the
 //! full search starts from it. Its proof that the plan is the best within
@@ -32,18 +38,42 @@ const OWN_GAP: f64 = 0.003;
 
 /// What the callback compares, alive for as long as the instance may call it.
 pub(super) struct Stop {
-    /// No plan whose objective is above this can be proven optimal.
-    cutoff: f64,
+    when: When,
     /// The incumbent's objective at the first call (the start's), as bits.
     first: AtomicU64,
+}
+
+/// The condition of a [`Stop`].
+enum When {
+    /// The fixed MIP's: no plan whose objective is above `cutoff` can be
+    /// proven optimal.
+    Unprovable { cutoff: f64 },
+    /// The full search's: a plan within `gap` of `bound` (a lower bound on
+    /// every plan's objective, proven outside the search) is optimal.
+    Proven { bound: f64, gap: f64 },
 }
 
 /// Registers the callback on `highs`; the returned [`Stop`] must outlive the
 /// solve (and every later use of the instance), or be unregistered with
 /// [`clear`] first. `None` if HiGHS refused it (the solve then runs in full).
 pub(super) fn stop_when_unprovable(highs: &mut highs::Model, cutoff: f64) -> Option<Box<Stop>> {
+    register(highs, When::Unprovable { cutoff })
+}
+
+/// Registers the callback that stops the search once its incumbent is
+/// within `gap` of `bound` (as [`super::relative_gap`] measures it); the
+/// same terms as [`stop_when_unprovable`].
+pub(super) fn stop_when_proven(
+    highs: &mut highs::Model,
+    bound: f64,
+    gap: f64,
+) -> Option<Box<Stop>> {
+    register(highs, When::Proven { bound, gap })
+}
+
+fn register(highs: &mut highs::Model, when: When) -> Option<Box<Stop>> {
     let stop = Box::new(Stop {
-        cutoff,
+        when,
         first: AtomicU64::new(f64::NAN.to_bits()),
     });
     let ptr = highs.as_mut_ptr();
@@ -70,8 +100,8 @@ pub(super) fn clear(solved: &mut highs::SolvedModel) {
     }
 }
 
-/// HiGHS's callback: asks for an interrupt once the MIP's dual bound is past
-/// the cutoff and its incumbent improved on the first one seen.
+/// HiGHS's callback: asks for an interrupt once the [`Stop`]'s condition
+/// holds (see [`When`]).
 unsafe extern "C" fn on_callback(
     callback_type: c_int,
     _message: *const c_char,
@@ -91,13 +121,22 @@ unsafe extern "C" fn on_callback(
     // this call.
     let (stop, out) = unsafe { (&*user.cast::<Stop>(), &*data_out) };
     let primal = out.mip_primal_bound;
-    let first = f64::from_bits(stop.first.load(Ordering::Relaxed));
-    if first.is_nan() {
-        stop.first.store(primal.to_bits(), Ordering::Relaxed);
-        return;
-    }
-    let improved = primal < first - 1e-9 * (1.0 + first.abs());
-    if improved && out.mip_gap <= OWN_GAP && out.mip_dual_bound > stop.cutoff {
+    let interrupt = match stop.when {
+        // No incumbent yet: the primal bound is infinite, and no gap is met.
+        When::Proven { bound, gap } => {
+            primal.is_finite() && super::relative_gap(primal, bound) <= gap
+        }
+        When::Unprovable { cutoff } => {
+            let first = f64::from_bits(stop.first.load(Ordering::Relaxed));
+            if first.is_nan() {
+                stop.first.store(primal.to_bits(), Ordering::Relaxed);
+                return;
+            }
+            let improved = primal < first - 1e-9 * (1.0 + first.abs());
+            improved && out.mip_gap <= OWN_GAP && out.mip_dual_bound > cutoff
+        }
+    };
+    if interrupt {
         // SAFETY: as above; HiGHS reads the flag after the call.
         unsafe { (*data_in).user_interrupt = 1 };
     }

@@ -510,3 +510,35 @@ fn the_fixed_mip_stops_for_the_full_search_once_it_cannot_prove_its_plan() {
     let (_, stats) = arbiter_optimizer::solve_with_stats(&validated(&problem), &kept);
     assert!(!stats.fixed_mip_stopped);
 }
+
+/// corpus-1-022: relax-and-fix's plan is not proven, but its bound (raised
+/// by the branching on where jobs run) is above HiGHS's own, so the full
+/// search stops as soon as its plan is within the gap of it, `optimal` with
+/// the gap to that bound. Without the stop HiGHS proves the same optimum
+/// itself.
+#[test]
+fn the_full_search_stops_at_relax_and_fix_s_bound() {
+    let problem: Value = serde_json::from_str(&fixture("corpus-1-022.json")).expect("json");
+    let plan = solve_checked(&problem);
+    assert_eq!(plan.status, Status::Optimal);
+    let optimum = expected("corpus-1-022.json");
+    assert!((plan.objective - optimum).abs() <= 1e-4 * optimum.abs() + 0.01);
+    let gap = plan.mip_gap.expect("a gap");
+    assert!(gap <= 1e-4, "gap {gap}");
+    let (_, stats) = stats_of("corpus-1-022.json");
+    assert!(stats.search_proven_by_bound);
+    let bound = stats.relaxation_bound.expect("relax-and-fix's bound");
+    assert!(
+        bound <= optimum + 1e-6 * optimum.abs(),
+        "bound {bound} above the optimum {optimum}"
+    );
+    assert!((plan.objective - bound) / plan.objective.abs() <= 1e-4);
+    let without = SolveOptions {
+        stop_at_outside_bound: false,
+        ..SolveOptions::default()
+    };
+    let (plan, stats) = arbiter_optimizer::solve_with_stats(&validated(&problem), &without);
+    assert!(!stats.search_proven_by_bound);
+    assert_eq!(plan.status, Status::Optimal);
+    assert!((plan.objective - optimum).abs() <= 1e-4 * optimum.abs() + 0.01);
+}
