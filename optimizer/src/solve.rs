@@ -683,16 +683,17 @@ fn relax_and_fix(
             );
             stats.presence_nodes = searched.nodes;
             if searched.proven {
-                let mut values = searched.plan.unwrap_or(values);
-                stats.fixed_binaries = model.binaries;
                 stats.relaxation_bound = Some(searched.bound);
-                let overlap_left = clean_up(problem, model, &mut values);
-                return Ok(Fixed::Proven(Solved {
-                    values,
-                    status: Status::Optimal,
-                    mip_gap: Some(relative_gap(searched.objective, searched.bound)),
-                    overlap_left,
-                }));
+                return Ok(conclude(
+                    problem,
+                    model,
+                    searched.plan.unwrap_or(values),
+                    searched.objective,
+                    searched.bound,
+                    model.binaries,
+                    options,
+                    stats,
+                ));
             }
             // Not proven, but every plan is above the search's bound. A
             // better plan of its nodes is not the fixed MIP's start: the
@@ -1101,10 +1102,15 @@ fn run(
     let mut solved = solved.map_err(|error| format!("HiGHS failed: {error:?}"))?;
     interrupt::clear(&mut solved);
     let model_status = solved.status();
-    let proven_outside = model_status == HighsModelStatus::ReachedInterrupt
-        && solved.primal_solution_status() == HighsSolutionStatus::Feasible
-        && relaxation_bound
-            .is_some_and(|bound| relative_gap(solved.objective_value(), bound) <= options.mip_gap);
+    // The gap to relax-and-fix's bound, where the search stopped at it.
+    let outside_gap = relaxation_bound
+        .map(|bound| relative_gap(solved.objective_value(), bound))
+        .filter(|&gap| {
+            model_status == HighsModelStatus::ReachedInterrupt
+                && solved.primal_solution_status() == HighsSolutionStatus::Feasible
+                && gap <= options.mip_gap
+        });
+    let proven_outside = outside_gap.is_some();
     stats.search_proven_by_bound = proven_outside;
     let status = match model_status {
         HighsModelStatus::Optimal => Status::Optimal,
@@ -1121,12 +1127,8 @@ fn run(
             "HiGHS found no solution before it stopped ({model_status:?})"
         ));
     }
-    let gap = solved.mip_gap();
-    let gap = match relaxation_bound {
-        // The lesser of HiGHS's gap and the one to relax-and-fix's bound.
-        Some(bound) if proven_outside => gap.min(relative_gap(solved.objective_value(), bound)),
-        _ => gap,
-    };
+    // The lesser of HiGHS's gap and the one to relax-and-fix's bound.
+    let gap = outside_gap.map_or(solved.mip_gap(), |outside| solved.mip_gap().min(outside));
     let mip_gap = match (status, gap.is_finite()) {
         (_, true) => Some(gap.max(0.0)),
         // A model without binaries is a plain LP, solved exactly.

@@ -39,15 +39,14 @@ const OWN_GAP: f64 = 0.003;
 /// What the callback compares, alive for as long as the instance may call it.
 pub(super) struct Stop {
     when: When,
-    /// The incumbent's objective at the first call (the start's), as bits.
-    first: AtomicU64,
 }
 
 /// The condition of a [`Stop`].
 enum When {
     /// The fixed MIP's: no plan whose objective is above `cutoff` can be
-    /// proven optimal.
-    Unprovable { cutoff: f64 },
+    /// proven optimal; `first` is the incumbent's objective at the first
+    /// call (the start's), as bits.
+    Unprovable { cutoff: f64, first: AtomicU64 },
     /// The full search's: a plan within `gap` of `bound` (a lower bound on
     /// every plan's objective, proven outside the search) is optimal.
     Proven { bound: f64, gap: f64 },
@@ -57,7 +56,13 @@ enum When {
 /// solve (and every later use of the instance), or be unregistered with
 /// [`clear`] first. `None` if HiGHS refused it (the solve then runs in full).
 pub(super) fn stop_when_unprovable(highs: &mut highs::Model, cutoff: f64) -> Option<Box<Stop>> {
-    register(highs, When::Unprovable { cutoff })
+    register(
+        highs,
+        When::Unprovable {
+            cutoff,
+            first: AtomicU64::new(f64::NAN.to_bits()),
+        },
+    )
 }
 
 /// Registers the callback that stops the search once its incumbent is
@@ -72,10 +77,7 @@ pub(super) fn stop_when_proven(
 }
 
 fn register(highs: &mut highs::Model, when: When) -> Option<Box<Stop>> {
-    let stop = Box::new(Stop {
-        when,
-        first: AtomicU64::new(f64::NAN.to_bits()),
-    });
+    let stop = Box::new(Stop { when });
     let ptr = highs.as_mut_ptr();
     let data = std::ptr::from_ref::<Stop>(&stop)
         .cast_mut()
@@ -121,19 +123,19 @@ unsafe extern "C" fn on_callback(
     // this call.
     let (stop, out) = unsafe { (&*user.cast::<Stop>(), &*data_out) };
     let primal = out.mip_primal_bound;
-    let interrupt = match stop.when {
+    let interrupt = match &stop.when {
         // No incumbent yet: the primal bound is infinite, and no gap is met.
         When::Proven { bound, gap } => {
-            primal.is_finite() && super::relative_gap(primal, bound) <= gap
+            primal.is_finite() && super::relative_gap(primal, *bound) <= *gap
         }
-        When::Unprovable { cutoff } => {
-            let first = f64::from_bits(stop.first.load(Ordering::Relaxed));
-            if first.is_nan() {
-                stop.first.store(primal.to_bits(), Ordering::Relaxed);
+        When::Unprovable { cutoff, first } => {
+            let seen = f64::from_bits(first.load(Ordering::Relaxed));
+            if seen.is_nan() {
+                first.store(primal.to_bits(), Ordering::Relaxed);
                 return;
             }
-            let improved = primal < first - 1e-9 * (1.0 + first.abs());
-            improved && out.mip_gap <= OWN_GAP && out.mip_dual_bound > cutoff
+            let improved = primal < seen - 1e-9 * (1.0 + seen.abs());
+            improved && out.mip_gap <= OWN_GAP && out.mip_dual_bound > *cutoff
         }
     };
     if interrupt {
