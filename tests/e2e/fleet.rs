@@ -123,16 +123,51 @@ fn three_replicas_plan_every_site_once_per_instant_and_survive_a_kill() {
     let mut replicas = replicas;
     let killed = replicas.pop().expect("three replicas");
     drop(killed.kill());
+    // The claims open at the kill: the killed replica's (it solves one site
+    // and reads the next) and the survivors' own in flight.
+    let open_claims = |done: Option<u8>| {
+        let done = done.map_or(String::new(), |done| format!(" AND done = {done}"));
+        cluster.query(
+            &url,
+            &format!(
+                "SELECT site_id, owner FROM planning_claims
+                 WHERE instant = (SELECT MAX(instant) FROM planning_claims){done}
+                 ORDER BY site_id"
+            ),
+        )
+    };
+    let at_kill = open_claims(Some(0));
+    assert!(!at_kill.is_empty(), "no claims open at the kill");
     let took = wait_for_plans(cluster, &url, 2, Duration::from_secs(120));
-    // The killed replica's claims lapse within the lease; the others look
-    // again at least every half lease and plan those sites (one solve each,
-    // about a third of the 200). The bound is the lease, half a lease to
-    // look, and half a lease for those solves: lease + 1.5 s alone left no
-    // time to solve, and under the whole suite on two cores a takeover once
-    // took 4.51 s. A takeover that waited for the next cycle would not come
-    // at all (the clock does not move again) and time out above.
-    assert!(took < 2 * Duration::from_secs(LEASE_SECONDS), "{took:?}");
-    eprintln!("after the kill, every site had its second plan within {took:?}");
+    // The killed replica's claims lapse within the lease and the survivors,
+    // which look again at least every half lease, take them over and plan
+    // those sites without the clock moving (a takeover that waited for the
+    // next cycle would never come: the wait above would time out). How soon
+    // is a matter of the survivors' solves of the other sites, a benchmark's
+    // business, not this test's: it is printed, not bounded.
+    let after = open_claims(None);
+    let owner_after = |site: &str| {
+        after
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{site}|")))
+            .map(str::to_owned)
+    };
+    let taken_over: Vec<&str> = at_kill
+        .lines()
+        .filter_map(|line| line.split_once('|'))
+        .filter(|(site, owner)| owner_after(site).as_deref() != Some(*owner))
+        .map(|(site, _)| site)
+        .collect();
+    assert!(
+        !taken_over.is_empty(),
+        "the killed replica's claims are taken over: none of {at_kill}"
+    );
+    let undone = open_claims(Some(0));
+    assert_eq!(undone, "", "every claim of the second instant is done");
+    eprintln!(
+        "after the kill, claims taken over: {}; every site had its second plan within {took:?}",
+        taken_over.len()
+    );
     let duplicates = cluster.query(
         &url,
         "SELECT COUNT(*) FROM (SELECT site_id, created_at FROM plans GROUP BY site_id, created_at
