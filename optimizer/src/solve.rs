@@ -105,7 +105,24 @@ pub const TUNED_SWITCHES: [(&str, bool); 2] = [
 /// slower than the textbook model 8 → 5 and 7 → 5. Turning RINS off as well
 /// helped corpus-1-008 more (6.4 s) but made corpus-1-016 three times slower,
 /// whose relax-and-fix plan was 1.3% above the optimum.
-pub const AFTER_RELAX_AND_FIX_SWITCHES: [(&str, bool); 1] = [("mip_heuristic_run_rens", false)];
+///
+/// Restarts are off too. HiGHS restarts its search (presolving again) once
+/// its root has fixed enough columns by their reduced costs; from
+/// relax-and-fix's plan, and with the search stopped at relax-and-fix's
+/// bound, the restarts mostly repeat the root's work before the plan that
+/// ends the search is found (corpus-1-008 restarted twice before it found
+/// its optimum). Measured with `examples/replay --search --time-limit 60` on
+/// the problems of `bench solve-corpus --count 40` that take over 0.1 s,
+/// chosen on seed 1 (14 problems, faster of two runs each) and held out on
+/// seed 2 (24 problems): geometric mean of the time ratios 0.84 and 0.81;
+/// seed 1's slowest, corpus-1-008, 7.7 s → 4.7 s, but seed 2's slowest,
+/// corpus-2-031, 22.8 s → 26.1 s (another path through 3,262 nodes instead
+/// of 2,207); 10 of the 38 problems slower by more than 10%. The week
+/// fixture: proven at 1e-4 in 28.3 s instead of 44.7 s.
+pub const AFTER_RELAX_AND_FIX_SWITCHES: [(&str, bool); 2] = [
+    ("mip_heuristic_run_rens", false),
+    ("mip_allow_restart", false),
+];
 
 impl Default for SolveOptions {
     fn default() -> Self {
