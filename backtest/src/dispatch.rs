@@ -15,9 +15,12 @@
 //! 4. If import would rise above the **peak guard** (the billing month's
 //!    peak import so far, or the plan's own import for the interval if
 //!    higher), planned charging is cut and the battery discharges more to
-//!    hold it there, as far as the battery allows; compute is not throttled
-//!    and EV charging not left unserved for this (a new peak costs a demand
-//!    charge, not a broken rule).
+//!    hold it there, as far as the battery allows; then, if the battery
+//!    could not, compute that can wait is deferred ([`defer_for_peak`]: the
+//!    jobs the caller names, preemptible ones with time to spare before
+//!    their deadlines), and any discharge that deferring made needless is
+//!    given back. EV charging is never left unserved for this (a new peak
+//!    costs a demand charge, not a broken rule).
 //! 5. A surplus (less load than planned while discharging) is exported up to
 //!    the export limit; beyond it, discharge is cut.
 
@@ -63,7 +66,7 @@ pub struct BatteryLimits {
 }
 
 /// What actually happened in one interval.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Settled {
     /// Grid import, kW.
     pub import_kw: f64,
@@ -75,7 +78,9 @@ pub struct Settled {
     pub discharge_kw: f64,
     /// IT power delivered to jobs, kW.
     pub compute_it_kw: f64,
-    /// Share of the planned IT power delivered (1 when none was cut).
+    /// Share of its planned IT power every job received under the import
+    /// limit (1 when none was cut); the deferrable jobs lose `deferred_kw`
+    /// more.
     pub compute_share: f64,
     /// EV load served, kW.
     pub ev_served_kw: f64,
@@ -83,17 +88,23 @@ pub struct Settled {
     pub unserved_kw: f64,
     /// Stored energy at the end of the interval, kWh.
     pub soc_kwh: f64,
+    /// IT power deferred from each of the jobs the caller named as
+    /// deferrable, in their order, kW (included in `compute_it_kw`'s cut).
+    pub deferred_kw: Vec<f64>,
 }
 
 /// Settles one interval of `hours` from stored energy `soc_kwh`, holding
-/// import at `guard_kw` where the battery can (`f64::INFINITY`: no guard;
-/// see the module documentation for the rule).
+/// import at `guard_kw` with the battery and then by deferring the
+/// `deferrable` jobs' compute (`f64::INFINITY`: no guard; see the module
+/// documentation for the rule). The deferrable jobs' power is part of
+/// `plan.compute_it_kw`.
 pub fn settle(
     plan: Setpoint,
     ev_kw: f64,
     soc_kwh: f64,
     limits: &Limits,
     guard_kw: f64,
+    deferrable: &[Deferrable],
     hours: f64,
 ) -> Settled {
     let ev_kw = ev_kw.max(0.0);
@@ -137,7 +148,14 @@ pub fn settle(
         excess -= throttle * pue;
         unserved = excess.max(0.0).min(ev_kw);
     }
-    let above_guard = load(charge, discharge, it, unserved) - guard_kw.max(0.0);
+    let compute_share = if plan.compute_it_kw > 0.0 {
+        it / plan.compute_it_kw
+    } else {
+        1.0
+    };
+    let guard_kw = guard_kw.max(0.0);
+    let above_guard = load(charge, discharge, it, unserved) - guard_kw;
+    let mut deferred_kw = vec![0.0; deferrable.len()];
     if above_guard > 0.0 {
         let cut = charge.min(above_guard);
         charge -= cut;
@@ -145,6 +163,21 @@ pub fn settle(
             .max(0.0)
             .min(above_guard - cut);
         discharge += more;
+        let left = load(charge, discharge, it, unserved) - guard_kw;
+        if left > 0.0 && it > 0.0 {
+            // The import limit's throttle, if any, cut every job alike.
+            let jobs: Vec<Deferrable> = deferrable
+                .iter()
+                .map(|job| Deferrable {
+                    kw: job.kw * compute_share,
+                    min_kw: job.min_kw,
+                })
+                .collect();
+            deferred_kw = defer_for_peak(left / pue, &jobs);
+            it = (it - deferred_kw.iter().sum::<f64>()).max(0.0);
+            let below = guard_kw - load(charge, discharge, it, unserved);
+            discharge -= below.max(0.0).min(more);
+        }
     }
     let net = load(charge, discharge, it, unserved);
     let surplus = -net - limits.export_limit_kw;
@@ -164,13 +197,40 @@ pub fn settle(
         charge_kw: charge,
         discharge_kw: discharge,
         compute_it_kw: it,
-        compute_share: if plan.compute_it_kw > 0.0 {
-            it / plan.compute_it_kw
-        } else {
-            1.0
-        },
+        compute_share,
         ev_served_kw: ev_kw - unserved,
         unserved_kw: unserved,
         soc_kwh: soc,
+        deferred_kw,
     }
+}
+
+/// A job the peak guard may slow or pause in an interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Deferrable {
+    /// IT power it runs at in the interval, kW.
+    pub kw: f64,
+    /// The least IT power it runs at when not paused, kW.
+    pub min_kw: f64,
+}
+
+/// Defers compute to hold import at the peak guard: cuts up to `it_kw` of
+/// IT power from `jobs`, in their order (the caller puts the job with the
+/// most time to spare first). A job is slowed to no less than its least
+/// power, or paused when slowing it would not be enough; so the cut can
+/// exceed `it_kw` by less than one job's least power. Returns each job's
+/// cut, kW.
+pub fn defer_for_peak(it_kw: f64, jobs: &[Deferrable]) -> Vec<f64> {
+    let mut left = it_kw.max(0.0);
+    jobs.iter()
+        .map(|job| {
+            if left <= 0.0 || job.kw <= 0.0 {
+                return 0.0;
+            }
+            let slowed = (job.kw - job.min_kw).max(0.0);
+            let cut = if slowed >= left { left } else { job.kw };
+            left -= cut;
+            cut
+        })
+        .collect()
 }

@@ -20,7 +20,7 @@ pub mod report;
 pub mod simulate;
 pub mod site;
 
-pub use dispatch::{BatteryLimits, Limits, Setpoint, Settled, settle};
+pub use dispatch::{BatteryLimits, Deferrable, Limits, Setpoint, Settled, defer_for_peak, settle};
 pub use kpi::{KW_PER_GPU, Kpis, kpis};
 pub use planner::{OpenJob, Snapshot, published_until};
 pub use report::{AgainstRule, Report};

@@ -23,7 +23,7 @@ use arbiter_optimizer::{
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::dispatch::{BatteryLimits, Limits, Setpoint, settle};
+use crate::dispatch::{BatteryLimits, Deferrable, Limits, Setpoint, settle};
 use crate::planner::{
     OpenJob, Snapshot, carried_basis, deadline_penalty, dump_if_asked, forecast_horizon,
     raw_problem, since_reserve_worth, solve_options, validated,
@@ -466,6 +466,12 @@ impl<'a> Simulation<'a> {
             Strategy::Tou if self.state.month_peak_kw > 0.0 => self.state.month_peak_kw,
             Strategy::Naive | Strategy::Threshold | Strategy::Tou => f64::INFINITY,
         };
+        let deferrable = match self.strategy {
+            Strategy::Mpc | Strategy::Perfect if site.planning.peak_guard_defers_compute => {
+                deferrable(&inputs.jobs, &self.state, &instruction, at + self.step)
+            }
+            _ => Vec::new(),
+        };
         let hours = self.hours;
         let settled = settle(
             instruction.setpoint,
@@ -473,16 +479,22 @@ impl<'a> Simulation<'a> {
             self.state.soc_kwh,
             &self.limits,
             guard,
+            &deferrable.iter().map(|&(_, job)| job).collect::<Vec<_>>(),
             hours,
         );
         self.state.soc_kwh = settled.soc_kwh;
+        let deferred: Vec<(usize, f64)> = deferrable
+            .iter()
+            .zip(&settled.deferred_kw)
+            .map(|(&(j, _), &kw)| (j, kw))
+            .collect();
         self.run.compute_throttled_kwh +=
-            instruction.setpoint.compute_it_kw * (1.0 - settled.compute_share).max(0.0) * hours;
+            (instruction.setpoint.compute_it_kw - settled.compute_it_kw).max(0.0) * hours;
         deliver(
             &mut self.state,
             &inputs.jobs,
             &instruction,
-            settled.compute_share,
+            (settled.compute_share, &deferred),
             at + self.step,
             hours,
             site.planning.mip_gap,
@@ -625,23 +637,32 @@ fn within_windows(
     instruction
 }
 
+/// A share of the IT power that every job ran (the import limit's
+/// throttle), and the power deferred from single jobs for the peak guard.
+type Ran<'a> = (f64, &'a [(usize, f64)]);
+
 /// Gives each job the power the interval's instruction planned, scaled by
-/// the share of compute the settled interval ran, and marks the jobs that
-/// are done by `end` (the interval's end). Plans are solved to the site's
-/// MIP gap (`done_within`), which can leave a job a few watt-hours short (a
-/// shortfall worth less than the gap): a job within that share of its
-/// energy is done.
+/// the share of compute the settled interval ran and less what was deferred
+/// from it, and marks the jobs that are done by `end` (the interval's end).
+/// Plans are solved to the site's MIP gap (`done_within`), which can leave
+/// a job a few watt-hours short (a shortfall worth less than the gap): a
+/// job within that share of its energy is done.
 fn deliver(
     state: &mut State,
     jobs: &[QueuedJob],
     instruction: &Instruction,
-    compute_share: f64,
+    (compute_share, deferred): Ran,
     end: DateTime<Utc>,
     hours: f64,
     done_within: f64,
 ) {
     for (j, ran) in state.ran_last.iter_mut().enumerate() {
-        let kw = instruction.jobs.get(&j).copied().unwrap_or(0.0) * compute_share;
+        let cut: f64 = deferred
+            .iter()
+            .filter(|&&(d, _)| d == j)
+            .map(|&(_, kw)| kw)
+            .sum();
+        let kw = (instruction.jobs.get(&j).copied().unwrap_or(0.0) * compute_share - cut).max(0.0);
         *ran = kw > 0.0;
         if kw > 0.0 && state.finished[j].is_none() {
             state.delivered[j] = (state.delivered[j] + kw * hours).min(jobs[j].energy_kwh);
@@ -653,6 +674,41 @@ fn deliver(
         }
     }
 }
+
+/// The jobs of `instruction` that the peak guard may defer in the interval
+/// ending at `end`, the one with the most time to spare first: preemptible
+/// jobs that could still finish after losing this interval at half their
+/// highest power ([`DEFER_AT_MOST`]). A block never stops once started; a
+/// job near its deadline keeps what it was planned.
+fn deferrable(
+    jobs: &[QueuedJob],
+    state: &State,
+    instruction: &Instruction,
+    end: DateTime<Utc>,
+) -> Vec<(usize, Deferrable)> {
+    let mut deferrable: Vec<(f64, usize, Deferrable)> =
+        instruction
+            .jobs
+            .iter()
+            .filter_map(|(&j, &kw)| {
+                let job = &jobs[j];
+                let JobKind::Preemptible { min_kw, max_kw } = job.kind else {
+                    return None;
+                };
+                let left_hours = (job.deadline - end).num_seconds() as f64 / 3600.0;
+                let needs_hours = (job.energy_kwh - state.delivered[j]).max(0.0) / max_kw.max(1e-9);
+                (state.finished[j].is_none() && needs_hours <= DEFER_AT_MOST * left_hours)
+                    .then_some((left_hours - needs_hours, j, Deferrable { kw, min_kw }))
+            })
+            .collect();
+    deferrable.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    deferrable.into_iter().map(|(_, j, job)| (j, job)).collect()
+}
+
+/// The peak guard defers a job only if what it still needs takes at most
+/// this share of the time left after the interval at its highest power:
+/// it keeps at least as much time again to spare for the plans after.
+const DEFER_AT_MOST: f64 = 0.5;
 
 /// The outcome of every job submitted in the period, or queued and still
 /// due at its start.

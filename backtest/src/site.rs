@@ -48,6 +48,7 @@
 //! peak_reserve_penalty_per_mwh = 1000  # per MWh below the reserve, per boundary
 //! peak_reserve_days = 0            # > 0: the reserve sized from this many days of charging
 //! peak_reserve_hours = 8           # ... as its largest excess over this many hours
+//! peak_guard_defers_compute = true # the guard may pause jobs with time to spare
 //! ```
 
 use chrono::NaiveTime;
@@ -201,6 +202,10 @@ pub struct Planning {
     pub peak_reserve_days: u32,
     /// The window of `peak_reserve_days`, hours.
     pub peak_reserve_hours: f64,
+    /// Whether the dispatch rule's peak guard, when the battery cannot hold
+    /// the month's peak, slows or pauses preemptible jobs that have time to
+    /// spare before their deadlines (their energy is planned again later).
+    pub peak_guard_defers_compute: bool,
 }
 
 impl Default for Planning {
@@ -217,6 +222,7 @@ impl Default for Planning {
             peak_reserve_penalty_per_mwh: 1000.0,
             peak_reserve_days: 0,
             peak_reserve_hours: 8.0,
+            peak_guard_defers_compute: true,
         }
     }
 }

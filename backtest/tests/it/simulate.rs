@@ -873,6 +873,45 @@ fn compute_the_connection_cannot_carry_beside_charging_is_counted_as_throttled()
 }
 
 #[test]
+fn the_peak_guard_defers_compute_with_time_to_spare_where_the_battery_cannot_hold() {
+    // No battery: only compute can hold the month's peak when drivers
+    // charge above the forecast. One job with two days for 16 hours of work
+    // at its highest power: the plans spread it under the demand charge.
+    let config = config().variant("battery.soc_max_kwh", 0.0).unwrap();
+    let mut inputs = inputs(&config);
+    inputs.jobs = vec![queued(
+        "spread",
+        "2024-10-24T07:00:00Z",
+        utc("2024-10-26T07:00:00Z"),
+        8_000.0,
+        JobKind::Preemptible {
+            min_kw: 50.0,
+            max_kw: 500.0,
+        },
+    )];
+    let peak = |run: &Run| run.rows.iter().map(|row| row.import_kw).fold(0.0, f64::max);
+    let deferring = run(&config, &inputs, Strategy::Mpc, 24);
+    let mut kept = config.clone();
+    kept.site.planning.peak_guard_defers_compute = false;
+    let running = run(&kept, &inputs, Strategy::Mpc, 24);
+    let (deferred, ran) = (kpis(&config, &deferring), kpis(&kept, &running));
+    assert!(deferred.compute_throttled_kwh > 1.0, "{deferred:#?}");
+    assert_eq!(ran.compute_throttled_kwh, 0.0);
+    assert!(
+        peak(&deferring) < peak(&running) - 1.0,
+        "{} {}",
+        peak(&deferring),
+        peak(&running)
+    );
+    assert!((deferred.compute_kwh - billed_it_kwh(&deferring)).abs() < 1e-6);
+    // A job with no time to spare is never deferred: the same job due when
+    // 16 hours at its highest power would just finish keeps its power.
+    inputs.jobs[0].deadline = utc("2024-10-24T23:00:00Z");
+    let urgent = run(&config, &inputs, Strategy::Mpc, 24);
+    assert_eq!(kpis(&config, &urgent).compute_throttled_kwh, 0.0);
+}
+
+#[test]
 fn a_block_job_run_in_part_earns_nothing_and_owes_all_its_energy() {
     // 90 kWh at 300 kW is 18 minutes, two quarter hours; its window
     // (09:37:20-10:07:27) holds only one whole one. The naive rule runs it
