@@ -224,6 +224,7 @@ pub(crate) fn add(
         }
         if formulation.capacity_cuts {
             add_pair_cuts(builder, problem, &jobs, t, compute.max_it_kw);
+            add_least_power_cuts(builder, problem, &jobs, t, compute.max_it_kw);
         }
     }
     Vars { jobs }
@@ -272,6 +273,103 @@ fn add_pair_cuts(
             cut.add_mul(-(capacity_kw - m_b), on_a.clone());
             cut.add_mul(-(capacity_kw - m_a), on_b.clone());
             builder.constrain(cut.leq(excess));
+        }
+    }
+}
+
+/// Capacity cuts where a running block and other jobs' least powers leave
+/// a job short of its most.
+///
+/// With `R = C − P_k` the IT capacity a running block `k` leaves in
+/// interval `t`, take a preemptible job `a` that can draw at most
+/// `M_a < R`, and the other preemptible jobs `b` whose least power `m_b`
+/// exceeds what `a` leaves (`M_a + m_b > R`): none of them can run beside
+/// `a` at full power. For binary indicators every plan with the block
+/// running keeps `x_a + Σ_b α_b·x_b ≤ M_a`, `α_b = (M_a + m_b − R) / m_b` in
+/// (0, 1]: with every `b` off it is `a`'s bound; with some `b` on,
+/// `x_a ≤ R − Σ_b x_b` and `(1 − α_b)·x_b ≥ (1 − α_b)·m_b = R − M_a`. For
+/// one `b` it is the edge of the two jobs' hull from (`M_a`, 0) to
+/// (`R − m_b`, `m_b`); summed over all of them it also stops the relaxation
+/// from splitting the filler between several jobs. With the block off the
+/// right side grows by `β`, the most the fillers can add in the `C − M_a`
+/// beside `a` (the highest `α` first), so the row is
+/// `x_a + Σ_b α_b·x_b + β·on_k ≤ M_a + β`, the interpolation between the
+/// two. The relaxation otherwise fills the last `R − M_a` kW beside `a`
+/// with jobs below their least power, which no plan can. Where the blocks
+/// are placed this is most of the gap left after HiGHS's own cuts
+/// (corpus-2-031 with its blocks fixed: root bound −567.06 against
+/// −610.07, optimum −562.76); with the blocks free the relaxation splits
+/// them and `on_k` is fractional, so the cuts bite in the search's
+/// subtrees, not at the root. (The same cuts with no block, `R = C`, and
+/// with blocks as `a` or `b`, were measured and not kept: README,
+/// "Least-power capacity cuts beside a block".)
+fn add_least_power_cuts(
+    builder: &mut Builder,
+    problem: &Problem,
+    jobs: &[JobVars],
+    t: usize,
+    capacity_kw: f64,
+) {
+    struct Active<'a> {
+        entity: u64,
+        power: &'a Expression,
+        on: &'a Expression,
+        most: f64,
+        least: f64,
+        block: bool,
+    }
+    let active: Vec<Active> = problem
+        .jobs
+        .iter()
+        .zip(jobs)
+        .filter(|(_, job)| job.window.contains(&t))
+        .map(|(spec, job)| {
+            let i = t - job.window.start;
+            Active {
+                entity: super::entity(&spec.id),
+                power: &job.power_kw[i],
+                on: &job.on[i],
+                most: job.max_at[i].min(capacity_kw),
+                least: spec.power_range_at(t).0,
+                block: matches!(job.kind, KindVars::Block(_)),
+            }
+        })
+        .collect();
+    let blocks = active.iter().filter(|k| k.block);
+    for k in blocks {
+        let left = capacity_kw - k.most;
+        for a in active.iter().filter(|a| !a.block && a.most < left) {
+            let mut cut = a.power.clone();
+            let mut fillers = Vec::new();
+            for b in active.iter().filter(|b| !b.block && b.entity != a.entity) {
+                if b.least <= 0.0 || a.most + b.least <= left + 1e-9 {
+                    continue;
+                }
+                let alpha = (a.most + b.least - left) / b.least;
+                cut.add_mul(alpha, b.power.clone());
+                fillers.push((alpha, b.most));
+            }
+            if fillers.is_empty() {
+                continue;
+            }
+            // With the block off, the most the left side can exceed `M_a`
+            // by: the fillers in the `C − M_a` beside `a`, the highest
+            // `α` first (each `α ≤ 1`, so `a` at full power is best).
+            fillers.sort_by(|x, y| y.0.total_cmp(&x.0));
+            let mut room = capacity_kw - a.most;
+            let mut relaxed = 0.0;
+            for (alpha, most) in fillers {
+                let kw = most.min(room).max(0.0);
+                relaxed += alpha * kw;
+                room -= kw;
+            }
+            builder.tag(
+                Part::LeastPowerCut,
+                a.entity ^ k.entity.rotate_left(1),
+                Some(t),
+            );
+            cut.add_mul(relaxed, k.on.clone());
+            builder.constrain(cut.leq(a.most + relaxed));
         }
     }
 }

@@ -130,6 +130,7 @@ pub(crate) enum Part {
     BlockOnce,
     Capacity,
     PairCut,
+    LeastPowerCut,
     Balance,
     #[default]
     Constant,

@@ -785,3 +785,57 @@ fn block_placements_under_a_demand_charge_agree_in_both_start_forms() {
     assert_near(bounds[0], 1500.0);
     assert_near(bounds[1], bounds[0]);
 }
+
+#[test]
+fn least_power_cuts_stop_the_relaxation_filling_beside_a_block_below_a_least_power() {
+    // One hour, 300 kW of IT, a block of 100 kW worth 2,000/MWh (it runs),
+    // leaving 200 kW. Job a draws up to 150 kW (1,000/MWh), job b at least
+    // 100 and up to 200 kW (900/MWh). Beside a at full power only 50 kW are
+    // left, less than b's least: the best plan runs a and b at 100 each
+    // (100 + 90 + 200 = 390 earned). Without the cut the relaxation runs a
+    // at 150 and b at 50 with its indicator at a third (150 + 45 + 200:
+    // a bound of −395); with `x_a + 0.5·x_b ≤ 150` while the block runs it
+    // is the optimum's −390.
+    let mut hour = site(&[0.0]);
+    hour["grid"]["import_limit_kw"] = json!(1000.0);
+    let window = |mut job: Value| {
+        job["deadline"] = json!("2025-06-01T01:00:00Z");
+        job
+    };
+    let jobs = vec![
+        window(block("k", 100.0, 60.0, 2000.0)),
+        window(preemptible(
+            "a",
+            1000.0,
+            10.0,
+            150.0,
+            "2025-06-01T00:00:00Z",
+            "2025-06-01T01:00:00Z",
+            1000.0,
+        )),
+        window(preemptible(
+            "b",
+            1000.0,
+            100.0,
+            200.0,
+            "2025-06-01T00:00:00Z",
+            "2025-06-01T01:00:00Z",
+            900.0,
+        )),
+    ];
+    let p = with_compute(hour, 300.0, jobs);
+    let problem = arbiter_optimizer::Problem::from_json(&p.to_string()).unwrap();
+    for (capacity_cuts, bound) in [(false, -395.0), (true, -390.0)] {
+        let options = SolveOptions {
+            formulation: Formulation {
+                capacity_cuts,
+                ..Formulation::default()
+            },
+            ..SolveOptions::default()
+        };
+        let (plan, stats) = arbiter_optimizer::solve_with_stats(&problem, &options);
+        assert_near(stats.relaxation_bound.unwrap(), bound);
+        assert_near(plan.objective, -390.0);
+        assert_near(solve_checked_with(&p, &options).objective, -390.0);
+    }
+}
