@@ -468,7 +468,15 @@ impl<'a> Simulation<'a> {
         };
         let deferrable = match self.strategy {
             Strategy::Mpc | Strategy::Perfect if site.planning.peak_guard_defers_compute => {
-                deferrable(&inputs.jobs, &self.state, &instruction, at + self.step)
+                // Deferred energy is planned again at the next replan; a job
+                // is deferred only if it has time to spare after that.
+                let replan = self.planned_at + self.step * self.replan_steps as i32;
+                deferrable(
+                    &inputs.jobs,
+                    &self.state,
+                    &instruction,
+                    replan.max(at + self.step),
+                )
             }
             _ => Vec::new(),
         };
@@ -675,16 +683,18 @@ fn deliver(
     }
 }
 
-/// The jobs of `instruction` that the peak guard may defer in the interval
-/// ending at `end`, the one with the most time to spare first: preemptible
-/// jobs that could still finish after losing this interval at half their
-/// highest power ([`DEFER_AT_MOST`]). A block never stops once started; a
-/// job near its deadline keeps what it was planned.
+/// The jobs of `instruction` that the peak guard may defer, the one with
+/// the most time to spare first: preemptible jobs that could still finish
+/// after `from` (the next replan, which plans their energy again) at half
+/// their highest power ([`DEFER_AT_MOST`]), even losing this interval. A
+/// block never stops once started; a job near its deadline, or due before
+/// the next plan could make up for it (`perfect`'s daily plans), keeps what
+/// it was planned.
 fn deferrable(
     jobs: &[QueuedJob],
     state: &State,
     instruction: &Instruction,
-    end: DateTime<Utc>,
+    from: DateTime<Utc>,
 ) -> Vec<(usize, Deferrable)> {
     let mut deferrable: Vec<(f64, usize, Deferrable)> =
         instruction
@@ -695,7 +705,7 @@ fn deferrable(
                 let JobKind::Preemptible { min_kw, max_kw } = job.kind else {
                     return None;
                 };
-                let left_hours = (job.deadline - end).num_seconds() as f64 / 3600.0;
+                let left_hours = (job.deadline - from).num_seconds() as f64 / 3600.0;
                 let needs_hours = (job.energy_kwh - state.delivered[j]).max(0.0) / max_kw.max(1e-9);
                 (state.finished[j].is_none() && needs_hours <= DEFER_AT_MOST * left_hours)
                     .then_some((left_hours - needs_hours, j, Deferrable { kw, min_kw }))
