@@ -223,11 +223,50 @@ pub(crate) fn add(
             builder.constrain_as(total.leq(compute.max_it_kw), Row::ComputeCapacity(t));
         }
         if formulation.capacity_cuts {
-            add_pair_cuts(builder, problem, &jobs, t, compute.max_it_kw);
-            add_least_power_cuts(builder, problem, &jobs, t, compute.max_it_kw);
+            let active = active_at(problem, &jobs, t, compute.max_it_kw);
+            add_pair_cuts(builder, &active, t, compute.max_it_kw);
+            add_least_power_cuts(builder, &active, t, compute.max_it_kw);
         }
     }
     Vars { jobs }
+}
+
+/// A job that may draw power in interval `t`, as the capacity cuts see it.
+struct Active<'a> {
+    entity: u64,
+    power: &'a Expression,
+    on: &'a Expression,
+    /// Most IT power, at most the capacity, kW.
+    most: f64,
+    /// Least IT power while on (a block's power), kW.
+    least: f64,
+    block: bool,
+}
+
+/// The jobs whose windows hold interval `t`.
+fn active_at<'a>(
+    problem: &Problem,
+    jobs: &'a [JobVars],
+    t: usize,
+    capacity_kw: f64,
+) -> Vec<Active<'a>> {
+    problem
+        .jobs
+        .iter()
+        .zip(jobs)
+        .filter(|(_, job)| job.window.contains(&t))
+        .map(|(spec, job)| {
+            let i = t - job.window.start;
+            Active {
+                entity: super::entity(&spec.id),
+                power: &job.power_kw[i],
+                on: &job.on[i],
+                most: job.max_at[i].min(capacity_kw),
+                least: spec.power_range_at(t).0,
+                block: matches!(job.kind, KindVars::Block(_)),
+            }
+        })
+        .collect()
 }
 
 /// Capacity cuts on pairs of jobs that cannot both run at full power.
@@ -240,38 +279,17 @@ pub(crate) fn add(
 /// (tight at (1,0), (0,1) and (1,1); loose at (0,0), where both draw 0). The
 /// LP relaxation otherwise runs both jobs at a fraction of full power with
 /// fractional indicators, paying only that fraction of their start costs.
-fn add_pair_cuts(
-    builder: &mut Builder,
-    problem: &Problem,
-    jobs: &[JobVars],
-    t: usize,
-    capacity_kw: f64,
-) {
-    let active: Vec<(u64, &Expression, &Expression, f64)> = problem
-        .jobs
-        .iter()
-        .zip(jobs)
-        .filter(|(_, job)| job.window.contains(&t))
-        .map(|(spec, job)| {
-            let i = t - job.window.start;
-            (
-                super::entity(&spec.id),
-                &job.power_kw[i],
-                &job.on[i],
-                job.max_at[i].min(capacity_kw),
-            )
-        })
-        .collect();
-    for (i, &(a, x_a, on_a, m_a)) in active.iter().enumerate() {
-        for &(b, x_b, on_b, m_b) in &active[i + 1..] {
-            let excess = m_a + m_b - capacity_kw;
+fn add_pair_cuts(builder: &mut Builder, active: &[Active], t: usize, capacity_kw: f64) {
+    for (i, a) in active.iter().enumerate() {
+        for b in &active[i + 1..] {
+            let excess = a.most + b.most - capacity_kw;
             if excess <= 0.0 {
                 continue;
             }
-            builder.tag(Part::PairCut, a ^ b.rotate_left(1), Some(t));
-            let mut cut = x_a.clone() + x_b.clone();
-            cut.add_mul(-(capacity_kw - m_b), on_a.clone());
-            cut.add_mul(-(capacity_kw - m_a), on_b.clone());
+            builder.tag(Part::PairCut, a.entity ^ b.entity.rotate_left(1), Some(t));
+            let mut cut = a.power.clone() + b.power.clone();
+            cut.add_mul(-(capacity_kw - b.most), a.on.clone());
+            cut.add_mul(-(capacity_kw - a.most), b.on.clone());
             builder.constrain(cut.leq(excess));
         }
     }
@@ -303,40 +321,8 @@ fn add_pair_cuts(
 /// subtrees, not at the root. (The same cuts with no block, `R = C`, and
 /// with blocks as `a` or `b`, were measured and not kept: README,
 /// "Least-power capacity cuts beside a block".)
-fn add_least_power_cuts(
-    builder: &mut Builder,
-    problem: &Problem,
-    jobs: &[JobVars],
-    t: usize,
-    capacity_kw: f64,
-) {
-    struct Active<'a> {
-        entity: u64,
-        power: &'a Expression,
-        on: &'a Expression,
-        most: f64,
-        least: f64,
-        block: bool,
-    }
-    let active: Vec<Active> = problem
-        .jobs
-        .iter()
-        .zip(jobs)
-        .filter(|(_, job)| job.window.contains(&t))
-        .map(|(spec, job)| {
-            let i = t - job.window.start;
-            Active {
-                entity: super::entity(&spec.id),
-                power: &job.power_kw[i],
-                on: &job.on[i],
-                most: job.max_at[i].min(capacity_kw),
-                least: spec.power_range_at(t).0,
-                block: matches!(job.kind, KindVars::Block(_)),
-            }
-        })
-        .collect();
-    let blocks = active.iter().filter(|k| k.block);
-    for k in blocks {
+fn add_least_power_cuts(builder: &mut Builder, active: &[Active], t: usize, capacity_kw: f64) {
+    for k in active.iter().filter(|k| k.block) {
         let left = capacity_kw - k.most;
         for a in active.iter().filter(|a| !a.block && a.most < left) {
             let mut cut = a.power.clone();
