@@ -1,5 +1,5 @@
 //! What sizing the peak reserve from the meter readings adds to each plan:
-//! `history_reserve_kwh` over 28 days of 15-minute charging (the demo
+//! `history_reserve` over 28 days of 15-minute charging (the demo
 //! site's setting), built from the fixture's Broxden week of October 2018
 //! repeated four times and scaled ×20 (in the repository, so this runs on
 //! a clone).
@@ -9,7 +9,7 @@
 //! the median.
 
 use arbiter_backtest::SiteConfig;
-use arbiter_backtest::planner::history_reserve_kwh;
+use arbiter_backtest::planner::history_reserve;
 use arbiter_forecast::{Series, TimeColumn, read_metered_load, resample};
 use chrono::TimeDelta;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -37,13 +37,13 @@ fn bench(c: &mut Criterion) {
         values,
     };
     let at = history.start + TimeDelta::days(28);
-    let reserve = history_reserve_kwh(&config, &history, at).unwrap();
+    let reserve = history_reserve(&config, &history, at).unwrap().most_kwh();
     assert!(
         reserve > 0.0,
         "the week's spikes above its usual level: {reserve}"
     );
     c.bench_function("history reserve, 28 days of 15-minute readings", |b| {
-        b.iter(|| history_reserve_kwh(&config, &history, at))
+        b.iter(|| history_reserve(&config, &history, at))
     });
 }
 

@@ -22,7 +22,7 @@ pub mod site;
 
 pub use dispatch::{BatteryLimits, Deferrable, Limits, Setpoint, Settled, defer_for_peak, settle};
 pub use kpi::{KW_PER_GPU, Kpis, kpis};
-pub use planner::{OpenJob, Snapshot, published_until};
+pub use planner::{OpenJob, RecentPrice, ReserveHistory, Snapshot, published_until};
 pub use report::{AgainstRule, Report};
 pub use simulate::{BacktestError, Inputs, JobOutcome, Oracle, Row, Run, Strategy, simulate};
 pub use site::{SiteConfig, SiteError};

@@ -66,13 +66,12 @@ pub struct Snapshot<'a> {
     /// The plan in force, if any: stability reference and warm start.
     pub previous: Option<&'a Plan>,
     /// The peak reserve sized from the metered charging before `at`
-    /// ([`history_reserve_kwh`]), kWh; `None`: the site's fixed reserve.
-    pub reserve_kwh: Option<f64>,
-    /// How long before `at` the last interval ended whose export price
-    /// reached the reserve's worth, if within the reserve's window
-    /// ([`since_reserve_worth`]): the reserve sold into it is rebuilt over
-    /// that window.
-    pub since_reserve_worth: Option<TimeDelta>,
+    /// ([`history_reserve`]); `None`: the site's fixed reserve.
+    pub reserve: Option<ReserveHistory>,
+    /// The export prices of the intervals that ended within the reserve's
+    /// window before `at` ([`recent_export_prices`]): what the reserve was
+    /// sold into is rebuilt over that window.
+    pub recent_export_prices: Vec<RecentPrice>,
 }
 
 /// Intervals in the site's planning horizon.
@@ -182,7 +181,7 @@ pub fn forecast_horizon(
     Ok(Horizon {
         prices_per_mwh: prices,
         ev_kw: ev,
-        reserve_kwh: history_reserve_kwh(config, charging, at),
+        reserve: history_reserve(config, charging, at),
     })
 }
 
@@ -193,8 +192,8 @@ pub struct Horizon {
     pub prices_per_mwh: Vec<f64>,
     /// Charging at the site's quantile, kW, one per interval.
     pub ev_kw: Vec<f64>,
-    /// See [`Snapshot::reserve_kwh`].
-    pub reserve_kwh: Option<f64>,
+    /// See [`Snapshot::reserve`].
+    pub reserve: Option<ReserveHistory>,
 }
 
 /// The peak reserve sized from the site's metered charging before `at`
@@ -206,11 +205,15 @@ pub struct Horizon {
 /// the usual seen lately; a month's peak is its worst interval, so the
 /// reserve is sized for the worst, not the usual. Gaps count as no excess;
 /// no reading at all gives 0.
-pub fn history_reserve_kwh(
+///
+/// Kept per day (the windows ending in each 24 hours before `at`), so that
+/// the reserve can yield layer by layer to prices above what each layer is
+/// likely to save ([`ReserveHistory::kept_kwh`]).
+pub fn history_reserve(
     config: &SiteConfig,
     charging: &Series,
     at: DateTime<Utc>,
-) -> Option<f64> {
+) -> Option<ReserveHistory> {
     let planning = &config.site.planning;
     if planning.peak_reserve_days == 0 {
         return None;
@@ -253,15 +256,49 @@ pub fn history_reserve_kwh(
         })
         .collect();
     let window = ((planning.peak_reserve_hours * 60.0 / f64::from(step)).round() as usize).max(1);
-    let (mut sum, mut most) = (0.0_f64, 0.0_f64);
+    let mut daily_kwh = vec![0.0_f64; excess.len().div_ceil(slots_per_day)];
+    let mut sum = 0.0_f64;
     for (i, &kwh) in excess.iter().enumerate() {
         sum += kwh;
         if i >= window {
             sum -= excess[i - window];
         }
-        most = most.max(sum);
+        let day = &mut daily_kwh[i / slots_per_day];
+        *day = day.max(sum);
     }
-    Some(most)
+    daily_kwh.sort_by(|a, b| b.total_cmp(a));
+    Some(ReserveHistory { daily_kwh })
+}
+
+/// The peak reserve's history ([`history_reserve`]): for each of the last
+/// `peak_reserve_days` days, the most energy charging ran above its typical
+/// level in any `peak_reserve_hours` ending that day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReserveHistory {
+    /// Each day's most, kWh, largest first.
+    pub daily_kwh: Vec<f64>,
+}
+
+impl ReserveHistory {
+    /// The reserve: the worst day's excess (0 without readings).
+    pub fn most_kwh(&self) -> f64 {
+        self.daily_kwh.first().copied().unwrap_or(0.0)
+    }
+
+    /// The reserve kept when selling it pays `share` of what it would save
+    /// if it were sure to be needed ([`reserve_worth_per_mwh`]): the energy
+    /// above the excess that more than that share of the days reached is
+    /// worth less than the sale, and is sold. A day in `n` of the history is
+    /// a chance of 1/`n`: below that share (or with no share, NaN) the whole
+    /// reserve is kept; at or above 1 none of it.
+    pub fn kept_kwh(&self, share: f64) -> f64 {
+        if share >= 1.0 {
+            return 0.0;
+        }
+        let days = self.daily_kwh.len();
+        let reached = (share.max(0.0) * days as f64).floor() as usize;
+        self.daily_kwh.get(reached).copied().unwrap_or(0.0)
+    }
 }
 
 /// A problem as the planner built it at `at`, checked against the contract.
@@ -603,49 +640,69 @@ pub fn solve_options(config: &SiteConfig, previous: Option<&Plan>) -> SolveOptio
 /// The peak reserve as soft SoC minimums at the boundaries of the horizon:
 /// energy kept back for the dispatch rule's peak guard, to discharge into
 /// charging spikes that no forecast saw (none without a demand charge).
-/// Sized from the site's charging history ([`history_reserve_kwh`]) or
-/// fixed (`peak_reserve_kwh`); at most the battery's usable energy.
+/// Sized from the site's charging history ([`history_reserve`]) or fixed
+/// (`peak_reserve_kwh`); at most the battery's usable energy.
 ///
-/// The reserve yields to prices above its worth: after an interval whose
-/// export price is at least [`reserve_worth_per_mwh`], the boundaries of
-/// the reserve's window (`peak_reserve_hours`) have no target, so the plan
-/// may sell the reserve there and rebuild it over the window it is sized
-/// on, not at once at the dear prices that often follow such an hour.
+/// The reserve yields to prices above what it is likely to save. For each
+/// boundary, the highest export price of the intervals that ended within
+/// the reserve's window (`peak_reserve_hours`) before it, as a share of
+/// [`reserve_worth_per_mwh`], is the chance at which a layer of the reserve
+/// is worth less than the sale: the boundary keeps only the excess that
+/// more than that share of the history's days reached
+/// ([`ReserveHistory::kept_kwh`]; a fixed reserve is kept whole below its
+/// worth and not at all from it). So the plan may sell the layers that only
+/// the history's worst days needed into such an hour, and rebuild them over
+/// the window the reserve is sized on, not at once at the dear prices that
+/// often follow such an hour.
 fn reserve_targets(
     config: &SiteConfig,
     snapshot: &Snapshot,
     intervals: usize,
 ) -> Option<Vec<RawSocTarget>> {
     let battery = config.site.battery.as_ref()?;
-    let reserve = peak_reserve_kwh(config, snapshot.reserve_kwh)?;
-    let min_kwh = round_to(battery.soc_min_kwh + reserve, POWER_DECIMALS);
-    let step = i64::from(config.site.interval_minutes);
+    let reserve = peak_reserve_kwh(
+        config,
+        snapshot.reserve.as_ref().map(ReserveHistory::most_kwh),
+    )?;
+    let step = TimeDelta::minutes(i64::from(config.site.interval_minutes));
     let worth_per_mwh = reserve_worth_per_mwh(config);
     let export_adder = config.site.tariff.export_adder_per_mwh;
     let window = reserve_window(config);
-    // When the last interval at the reserve's worth ended, from `at`
-    // (negative: before the plan).
-    let mut last_worth_end = snapshot.since_reserve_worth.map(|since| -since);
-    Some(
-        (1..=intervals)
-            .filter(|&t| {
-                let boundary = TimeDelta::minutes(step * t as i64);
-                if snapshot
-                    .prices_per_mwh
-                    .get(t - 1)
-                    .is_some_and(|&price| price - export_adder >= worth_per_mwh)
-                {
-                    last_worth_end = Some(boundary);
-                }
-                last_worth_end.is_none_or(|end| boundary - end >= window)
+    // Every price that ended before the plan or within its horizon, by when
+    // it ended, from `at`.
+    let ended: Vec<(TimeDelta, f64)> = snapshot
+        .recent_export_prices
+        .iter()
+        .map(|recent| (-recent.ended_before, recent.export_per_mwh))
+        .chain(
+            snapshot
+                .prices_per_mwh
+                .iter()
+                .enumerate()
+                .map(|(i, &price)| (step * (i as i32 + 1), price - export_adder)),
+        )
+        .collect();
+    let targets: Vec<RawSocTarget> = (1..=intervals)
+        .filter_map(|t| {
+            let boundary = step * t as i32;
+            let highest = ended
+                .iter()
+                .filter(|&&(end, _)| end <= boundary && boundary - end < window)
+                .map(|&(_, price)| price)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let share = highest / worth_per_mwh;
+            let kept = match &snapshot.reserve {
+                Some(history) => history.kept_kwh(share).min(reserve),
+                None if share >= 1.0 => 0.0,
+                None => reserve,
+            };
+            (kept > 1e-6).then(|| RawSocTarget {
+                at: (snapshot.at + boundary).to_rfc3339_opts(SecondsFormat::Secs, true),
+                min_kwh: round_to(battery.soc_min_kwh + kept, POWER_DECIMALS),
             })
-            .map(|t| RawSocTarget {
-                at: (snapshot.at + TimeDelta::minutes(step * t as i64))
-                    .to_rfc3339_opts(SecondsFormat::Secs, true),
-                min_kwh,
-            })
-            .collect(),
-    )
+        })
+        .collect();
+    Some(targets)
 }
 
 /// What a MWh of the peak reserve is worth, per MWh: the demand charge of
@@ -668,30 +725,40 @@ fn reserve_window(config: &SiteConfig) -> TimeDelta {
     TimeDelta::minutes((config.site.planning.peak_reserve_hours * 60.0).round() as i64)
 }
 
-/// How long before `at` the last interval of `prices` ended whose export
-/// price reached [`reserve_worth_per_mwh`], if less than the reserve's
-/// window ago (0 while such an interval is still running): the boundaries
-/// of that window after it keep no reserve ([`reserve_targets`]).
-pub fn since_reserve_worth(
+/// An export price of an interval before the plan ([`recent_export_prices`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecentPrice {
+    /// How long before the plan the interval ended (0 while it runs).
+    pub ended_before: TimeDelta,
+    /// Its price less the export adder, per MWh.
+    pub export_per_mwh: f64,
+}
+
+/// The export prices of the intervals of `prices` that ended less than the
+/// reserve's window before `at` (or still run), for [`reserve_targets`]:
+/// the reserve sold into them is rebuilt over that window.
+pub fn recent_export_prices(
     config: &SiteConfig,
     prices: &Series,
     at: DateTime<Utc>,
-) -> Option<TimeDelta> {
+) -> Vec<RecentPrice> {
     let window = reserve_window(config);
-    let worth = reserve_worth_per_mwh(config);
     let adder = config.site.tariff.export_adder_per_mwh;
     let recent = prices.between(at - window, at);
     let step = TimeDelta::minutes(i64::from(recent.step_minutes));
     (0..recent.values.len())
-        .rev()
-        .find(|&i| recent.values[i] - adder >= worth)
-        .map(|i| (at - (recent.time(i) + step)).max(TimeDelta::zero()))
-        .filter(|&since| since < window)
+        .filter(|&i| recent.values[i].is_finite())
+        .map(|i| RecentPrice {
+            ended_before: (at - (recent.time(i) + step)).max(TimeDelta::zero()),
+            export_per_mwh: recent.values[i] - adder,
+        })
+        .filter(|recent| recent.ended_before < window)
+        .collect()
 }
 
 /// The energy above the battery's `soc_min_kwh` a plan keeps back at every
 /// boundary for the peak guard, kWh: sized from the meter readings
-/// (`from_history`, [`history_reserve_kwh`]) or fixed
+/// (`from_history`, [`ReserveHistory::most_kwh`]) or fixed
 /// (`peak_reserve_kwh`), at most the battery's usable energy, on the
 /// published grid; `None` when there is none (no battery, no demand charge,
 /// no history, or 0).
@@ -755,8 +822,8 @@ mod tests {
             soc_kwh: 0.0,
             month_peak_kw: 0.0,
             previous: None,
-            reserve_kwh: None,
-            since_reserve_worth: None,
+            reserve: None,
+            recent_export_prices: Vec::new(),
         };
         // The horizon ends 36 h on, at 2024-10-25 12:00.
         owed_by_horizon_end(&config, &snapshot, utc("2024-10-25T12:00:00Z"))
@@ -792,21 +859,45 @@ mod tests {
         // Typical: the median of 100, 100, 500 is 100 at every time of day;
         // the spike is 400 kW above it, and one hour holds four intervals
         // of it: 4 × 400 × 0.25 = 400 kWh.
-        assert_eq!(history_reserve_kwh(&config, &charging, at), Some(400.0));
+        let history = history_reserve(&config, &charging, at).unwrap();
+        assert_eq!(history.most_kwh(), 400.0);
+        // Per day, largest first: the other two days ran at the usual.
+        assert_eq!(history.daily_kwh, [400.0, 0.0, 0.0]);
         // Two days of spikes at the same time: the typical level is 500 and
         // nothing exceeds it.
         let mut twice = charging.clone();
         for v in &mut twice.values[96 + 40..96 + 46] {
             *v = 500.0;
         }
-        assert_eq!(history_reserve_kwh(&config, &twice, at), Some(0.0));
+        let twice = history_reserve(&config, &twice, at).unwrap();
+        assert_eq!(twice.most_kwh(), 0.0);
         // Off: no history reserve (the fixed one applies).
         let off = SiteConfig::from_toml(
             "demo.toml",
             &text.replace("peak_reserve_days = 3", "peak_reserve_days = 0"),
         )
         .unwrap();
-        assert_eq!(history_reserve_kwh(&off, &charging, at), None);
+        assert_eq!(history_reserve(&off, &charging, at), None);
+    }
+
+    #[test]
+    fn the_reserve_keeps_the_layers_more_days_needed_than_the_sale_pays_for() {
+        let history = ReserveHistory {
+            daily_kwh: vec![400.0, 300.0, 200.0, 100.0],
+        };
+        // Below one day in four, the whole reserve; a quarter pays for the
+        // layer only the worst day needed, and so on; at its worth, none.
+        assert_eq!(history.kept_kwh(-0.5), 400.0);
+        assert_eq!(history.kept_kwh(0.2), 400.0);
+        assert_eq!(history.kept_kwh(0.25), 300.0);
+        assert_eq!(history.kept_kwh(0.6), 200.0);
+        assert_eq!(history.kept_kwh(0.99), 100.0);
+        assert_eq!(history.kept_kwh(1.0), 0.0);
+        assert_eq!(history.kept_kwh(f64::NAN), 400.0);
+        let empty = ReserveHistory {
+            daily_kwh: Vec::new(),
+        };
+        assert_eq!(empty.kept_kwh(0.0), 0.0);
     }
 
     #[test]
@@ -814,7 +905,7 @@ mod tests {
         let config =
             SiteConfig::from_toml("demo.toml", include_str!("../../fixtures/sites/demo.toml"))
                 .unwrap();
-        let snapshot = |reserve_kwh| Snapshot {
+        let snapshot = |reserve_kwh: Option<f64>| Snapshot {
             at: utc("2024-10-01T00:00:00Z"),
             prices_per_mwh: vec![0.0; 4],
             ev_kw: vec![0.0; 4],
@@ -822,8 +913,10 @@ mod tests {
             soc_kwh: 3900.0,
             month_peak_kw: 0.0,
             previous: None,
-            reserve_kwh,
-            since_reserve_worth: None,
+            reserve: reserve_kwh.map(|kwh| ReserveHistory {
+                daily_kwh: vec![kwh],
+            }),
+            recent_export_prices: Vec::new(),
         };
         let targets = reserve_targets(&config, &snapshot(Some(1234.5)), 4).unwrap();
         assert_eq!(targets.len(), 4);
@@ -859,43 +952,77 @@ mod tests {
         let mut prices = vec![100.0; 40];
         prices[1] = 1505.0;
         prices[2] = 1504.9;
-        let snapshot = |prices: &[f64], since| Snapshot {
-            at: utc("2023-08-10T00:00:00Z"),
-            prices_per_mwh: prices.to_vec(),
-            ev_kw: vec![0.0; 40],
-            jobs: Vec::new(),
-            soc_kwh: 3900.0,
-            month_peak_kw: 0.0,
-            previous: None,
-            reserve_kwh: Some(2000.0),
-            since_reserve_worth: since,
-        };
-        let boundaries = |prices: &[f64], since| -> Vec<usize> {
-            let targets = reserve_targets(&config, &snapshot(prices, since), 40).unwrap();
-            assert!(targets.iter().all(|t| t.min_kwh == 390.0 + 2000.0));
-            targets
+        let snapshot =
+            |prices: &[f64], daily_kwh: &[f64], sold: Option<(TimeDelta, f64)>| Snapshot {
+                at: utc("2023-08-10T00:00:00Z"),
+                prices_per_mwh: prices.to_vec(),
+                ev_kw: vec![0.0; 40],
+                jobs: Vec::new(),
+                soc_kwh: 3900.0,
+                month_peak_kw: 0.0,
+                previous: None,
+                reserve: Some(ReserveHistory {
+                    daily_kwh: daily_kwh.to_vec(),
+                }),
+                recent_export_prices: sold
+                    .map(|(ended_before, export_per_mwh)| RecentPrice {
+                        ended_before,
+                        export_per_mwh,
+                    })
+                    .into_iter()
+                    .collect(),
+            };
+        // (boundary, reserve kept there) of every boundary with a target.
+        let kept = |prices: &[f64], daily_kwh: &[f64], sold| -> Vec<(usize, f64)> {
+            reserve_targets(&config, &snapshot(prices, daily_kwh, sold), 40)
+                .unwrap()
                 .iter()
                 .map(|t| {
                     let at = DateTime::parse_from_rfc3339(&t.at).unwrap();
-                    ((at.with_timezone(&Utc) - utc("2023-08-10T00:00:00Z")).num_minutes() / 15)
-                        as usize
+                    let minutes =
+                        (at.with_timezone(&Utc) - utc("2023-08-10T00:00:00Z")).num_minutes();
+                    ((minutes / 15) as usize, t.min_kwh - 390.0)
                 })
                 .collect()
         };
-        // Interval 1 ends at boundary 2; the 8 hours after it (boundaries
-        // 2 to 33) keep no reserve.
-        assert_eq!(boundaries(&prices, None), [1, 34, 35, 36, 37, 38, 39, 40]);
+        let boundaries = |kept: Vec<(usize, f64)>| -> Vec<usize> {
+            assert!(kept.iter().all(|&(_, kwh)| kwh == 2000.0), "{kept:?}");
+            kept.iter().map(|&(boundary, _)| boundary).collect()
+        };
+        // One day of history: all or nothing. Interval 1 ends at boundary 2;
+        // the 8 hours after it (boundaries 2 to 33) keep no reserve.
+        assert_eq!(
+            boundaries(kept(&prices, &[2000.0], None)),
+            [1, 34, 35, 36, 37, 38, 39, 40]
+        );
         // Sold 7 hours before the plan: its first 3 boundaries are in the
         // window too.
-        let kept = boundaries(&prices, Some(TimeDelta::hours(7)));
-        assert_eq!(kept, [34, 35, 36, 37, 38, 39, 40]);
+        let sold = Some((TimeDelta::hours(7), 1500.0));
+        assert_eq!(
+            boundaries(kept(&prices, &[2000.0], sold)),
+            [34, 35, 36, 37, 38, 39, 40]
+        );
         prices[1] = 100.0;
-        assert_eq!(boundaries(&prices, Some(TimeDelta::hours(7)))[..2], [4, 5]);
-        assert_eq!(boundaries(&prices, None).len(), 40);
+        assert_eq!(boundaries(kept(&prices, &[2000.0], sold))[..2], [4, 5]);
+        assert_eq!(boundaries(kept(&prices, &[2000.0], None)).len(), 40);
+        // Four days of history: an export price of half the worth (755 less
+        // the adder) pays for the layers that fewer than two days in four
+        // needed; the 8 hours after it keep the third largest day's 500.
+        let history = [2000.0, 1000.0, 500.0, 0.0];
+        let mut prices = vec![100.0; 40];
+        prices[3] = 755.0;
+        let layered = kept(&prices, &history, None);
+        assert_eq!(layered.len(), 40);
+        assert!(layered[..3].iter().all(|&(_, kwh)| kwh == 2000.0));
+        assert!(layered[3..35].iter().all(|&(_, kwh)| kwh == 500.0));
+        assert!(layered[35..].iter().all(|&(_, kwh)| kwh == 2000.0));
+        // 95 of 1,500 is under one day in four: nothing is sold.
+        let whole: Vec<(usize, f64)> = (1..=40).map(|b| (b, 2000.0)).collect();
+        assert_eq!(kept(&[100.0; 40], &history, None), whole);
     }
 
     #[test]
-    fn the_time_since_the_reserve_was_worth_selling_is_read_from_past_prices() {
+    fn the_prices_the_reserve_was_sold_into_are_read_from_past_prices() {
         let config =
             SiteConfig::from_toml("demo.toml", include_str!("../../fixtures/sites/demo.toml"))
                 .unwrap();
@@ -906,13 +1033,25 @@ mod tests {
             step_minutes: 60,
             values,
         };
-        let since = |at| since_reserve_worth(&config, &prices, utc(at));
-        assert_eq!(since("2023-08-10T14:00:00Z"), Some(TimeDelta::hours(3)));
+        let recent = |at| recent_export_prices(&config, &prices, utc(at));
+        // At 14:00, the hours that ended less than 8 hours before (06:00 to
+        // 14:00), less the export adder of 5.
+        let at_two = recent("2023-08-10T14:00:00Z");
+        assert_eq!(at_two.len(), 8);
+        assert_eq!(at_two[0].ended_before, TimeDelta::hours(7));
+        assert_eq!(
+            at_two[4],
+            RecentPrice {
+                ended_before: TimeDelta::hours(3),
+                export_per_mwh: 1995.0
+            }
+        );
         // Still running: 0.
-        assert_eq!(since("2023-08-10T10:15:00Z"), Some(TimeDelta::zero()));
-        // The reserve's 8 hours are over, or it has not come yet.
-        assert_eq!(since("2023-08-10T19:00:00Z"), None);
-        assert_eq!(since("2023-08-10T09:00:00Z"), None);
+        let running = recent("2023-08-10T10:15:00Z");
+        assert_eq!(running.last().unwrap().ended_before, TimeDelta::zero());
+        assert_eq!(running.last().unwrap().export_per_mwh, 1995.0);
+        // Before the data: nothing.
+        assert!(recent("2023-08-09T12:00:00Z").is_empty());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::dispatch::{BatteryLimits, Deferrable, Limits, Setpoint, settle};
 use crate::planner::{
     OpenJob, Snapshot, carried_basis, deadline_penalty, dump_if_asked, forecast_horizon,
-    raw_problem, since_reserve_worth, solve_options, validated,
+    raw_problem, recent_export_prices, solve_options, validated,
 };
 use crate::site::SiteConfig;
 
@@ -837,7 +837,7 @@ fn plan_at(
     foresight: Foresight,
 ) -> Result<(Plan, f64, Option<Arc<RelaxationBasis>>), BacktestError> {
     let site = &config.site;
-    let (prices, ev, reserve_kwh) = match foresight {
+    let (prices, ev, reserve) = match foresight {
         Foresight::Forecast => forecast_horizon(
             config,
             &inputs.prices,
@@ -856,7 +856,7 @@ fn plan_at(
             if oracle.charging {
                 tell(&mut ev, &inputs.charging, at);
             }
-            (prices, ev, horizon.reserve_kwh)
+            (prices, ev, horizon.reserve)
         })
         .map_err(|error| BacktestError::Data(format!("at {}: {error}", at.to_rfc3339())))?,
         Foresight::Perfect => {
@@ -907,8 +907,8 @@ fn plan_at(
         soc_kwh: state.soc_kwh,
         month_peak_kw: state.month_peak_kw,
         previous: state.previous.as_ref(),
-        reserve_kwh,
-        since_reserve_worth: since_reserve_worth(config, &inputs.prices, at),
+        reserve,
+        recent_export_prices: recent_export_prices(config, &inputs.prices, at),
     };
     let raw = if foresight == Foresight::Perfect {
         // Nothing comes unforeseen: no energy is kept back for the peak guard.

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arbiter_backtest::planner::{
-    charging_model, history_reserve_kwh, horizon_intervals, peak_reserve_kwh, since_reserve_worth,
+    RecentPrice, ReserveHistory, charging_model, history_reserve, horizon_intervals,
+    peak_reserve_kwh, recent_export_prices,
 };
 use arbiter_backtest::{SiteConfig, published_until};
 use arbiter_forecast::QueuedJob;
@@ -28,8 +29,10 @@ pub(super) struct Gathered {
     pub(super) warnings: Vec<String>,
     pub(super) prices: Vec<f64>,
     pub(super) ev: Vec<f64>,
-    /// See [`arbiter_backtest::Snapshot::since_reserve_worth`].
-    pub(super) since_reserve_worth: Option<TimeDelta>,
+    /// See [`arbiter_backtest::Snapshot::recent_export_prices`].
+    pub(super) recent_export_prices: Vec<RecentPrice>,
+    /// See [`arbiter_backtest::Snapshot::reserve`].
+    pub(super) reserve: Option<ReserveHistory>,
     /// The model's charging forecast at the median and the 90th percentile
     /// (none without metered history), for those who read the plan.
     pub(super) ev_band: Option<EvForecast>,
@@ -94,7 +97,10 @@ pub(super) async fn gather(
             charging_forecast: charging.forecast,
             telemetry_at: battery.reported_at,
             month_peak_kw: round_to(battery.month_peak_kw, POWER_DECIMALS),
-            peak_reserve_kwh: peak_reserve_kwh(&config, charging.reserve_kwh),
+            peak_reserve_kwh: peak_reserve_kwh(
+                &config,
+                charging.reserve.as_ref().map(ReserveHistory::most_kwh),
+            ),
             previous_version,
             jobs: jobs
                 .iter()
@@ -104,7 +110,8 @@ pub(super) async fn gather(
         config,
         warnings,
         prices: prices.values,
-        since_reserve_worth: prices.since_reserve_worth,
+        recent_export_prices: prices.recent_export_prices,
+        reserve: charging.reserve,
         ev: charging.values,
         ev_band: charging.band,
         soc_kwh: battery.soc_kwh,
@@ -116,8 +123,8 @@ pub(super) async fn gather(
 /// The horizon's prices and where they came from.
 struct Prices {
     values: Vec<f64>,
-    /// See [`arbiter_backtest::Snapshot::since_reserve_worth`].
-    since_reserve_worth: Option<TimeDelta>,
+    /// See [`arbiter_backtest::Snapshot::recent_export_prices`].
+    recent_export_prices: Vec<RecentPrice>,
     revisions: BTreeMap<String, i64>,
     model: Option<String>,
 }
@@ -141,7 +148,7 @@ async fn prices(
     let published = published_until(config, at);
     let mut price_revisions = BTreeMap::new();
     let mut chosen_model = None;
-    let mut since_worth = None;
+    let mut recent = Vec::new();
     let prices = match &site.market.id {
         None => {
             warnings
@@ -166,7 +173,7 @@ async fn prices(
             match price_series(&days, minutes) {
                 Some(known) if known.end() > at - TimeDelta::days(2) => {
                     let known = known.between(known.start, published);
-                    since_worth = since_reserve_worth(config, &known, at);
+                    recent = recent_export_prices(config, &known, at);
                     if known.end() < published {
                         warnings.push(format!(
                             "prices of {market} are stored until {} only; forecast from there",
@@ -205,7 +212,7 @@ async fn prices(
 
     Ok(Prices {
         values: prices,
-        since_reserve_worth: since_worth,
+        recent_export_prices: recent,
         revisions: price_revisions,
         model: chosen_model,
     })
@@ -214,7 +221,7 @@ async fn prices(
 /// The horizon's charging load and where it came from.
 struct Charging {
     values: Vec<f64>,
-    reserve_kwh: Option<f64>,
+    reserve: Option<ReserveHistory>,
     band: Option<EvForecast>,
     until: Option<String>,
     forecast: ChargingForecast,
@@ -325,12 +332,12 @@ async fn charging(
         ));
     }
 
-    let reserve_kwh = history
+    let reserve = history
         .as_ref()
-        .and_then(|history| history_reserve_kwh(config, history, at));
+        .and_then(|history| history_reserve(config, history, at));
     Ok(Charging {
         values: ev,
-        reserve_kwh,
+        reserve,
         band,
         until: charging_until,
         forecast: charging_forecast,

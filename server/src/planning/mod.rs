@@ -332,10 +332,10 @@ fn solve_gathered(
         soc_kwh: gathered.soc_kwh,
         month_peak_kw: gathered.basis.month_peak_kw,
         previous: gathered.previous.as_ref(),
-        // What the plan keeps back, as its basis says (already within the
-        // battery).
-        reserve_kwh: gathered.basis.peak_reserve_kwh,
-        since_reserve_worth: gathered.since_reserve_worth,
+        // What the plan keeps back: the reserve its basis reports
+        // (`peak_reserve_kwh`), less the layers recent prices sold.
+        reserve: gathered.reserve.clone(),
+        recent_export_prices: gathered.recent_export_prices.clone(),
     };
     let raw = raw_problem(&gathered.config, &snapshot);
     dump_if_asked(&raw, at, "");
