@@ -513,7 +513,7 @@ pub fn raw_problem(config: &SiteConfig, snapshot: &Snapshot) -> RawProblem {
         unserved_penalty_per_mwh: None,
         soc_target_penalty_per_mwh: reserve
             .as_ref()
-            .map(|_| site.planning.peak_reserve_penalty_per_mwh),
+            .map(|_| site.planning.peak_reserve_penalty_per_mwh * std::env::var("ARBITER_LAYER_SCALE").ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(1.0)),
         soc_targets: reserve,
         stability,
         compute: site.compute.as_ref().map(|c| RawCompute {
@@ -682,8 +682,9 @@ fn reserve_targets(
                 .map(|(i, &price)| (step * (i as i32 + 1), price - export_adder)),
         )
         .collect();
+    let layers: usize = std::env::var("ARBITER_LAYERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let targets: Vec<RawSocTarget> = (1..=intervals)
-        .filter_map(|t| {
+        .flat_map(|t| {
             let boundary = step * t as i32;
             let highest = ended
                 .iter()
@@ -696,10 +697,20 @@ fn reserve_targets(
                 None if share >= 1.0 => 0.0,
                 None => reserve,
             };
-            (kept > 1e-6).then(|| RawSocTarget {
-                at: (snapshot.at + boundary).to_rfc3339_opts(SecondsFormat::Secs, true),
-                min_kwh: round_to(battery.soc_min_kwh + kept, POWER_DECIMALS),
-            })
+            let levels: Vec<f64> = match &snapshot.reserve {
+                Some(history) if layers > 1 => (0..layers)
+                    .map(|i| history.kept_kwh(share.max(i as f64 / layers as f64)).min(reserve))
+                    .collect(),
+                _ => vec![kept],
+            };
+            levels
+                .into_iter()
+                .filter(|&kwh| kwh > 1e-6)
+                .map(|kwh| RawSocTarget {
+                    at: (snapshot.at + boundary).to_rfc3339_opts(SecondsFormat::Secs, true),
+                    min_kwh: round_to(battery.soc_min_kwh + kwh, POWER_DECIMALS),
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
     Some(targets)
