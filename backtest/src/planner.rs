@@ -513,7 +513,7 @@ pub fn raw_problem(config: &SiteConfig, snapshot: &Snapshot) -> RawProblem {
         unserved_penalty_per_mwh: None,
         soc_target_penalty_per_mwh: reserve
             .as_ref()
-            .map(|_| site.planning.peak_reserve_penalty_per_mwh * std::env::var("ARBITER_LAYER_SCALE").ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(1.0)),
+            .map(|_| site.planning.peak_reserve_penalty_per_mwh),
         soc_targets: reserve,
         stability,
         compute: site.compute.as_ref().map(|c| RawCompute {
@@ -682,9 +682,8 @@ fn reserve_targets(
                 .map(|(i, &price)| (step * (i as i32 + 1), price - export_adder)),
         )
         .collect();
-    let layers: usize = std::env::var("ARBITER_LAYERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let targets: Vec<RawSocTarget> = (1..=intervals)
-        .flat_map(|t| {
+        .filter_map(|t| {
             let boundary = step * t as i32;
             let highest = ended
                 .iter()
@@ -697,20 +696,10 @@ fn reserve_targets(
                 None if share >= 1.0 => 0.0,
                 None => reserve,
             };
-            let levels: Vec<f64> = match &snapshot.reserve {
-                Some(history) if layers > 1 => (0..layers)
-                    .map(|i| history.kept_kwh(share.max(i as f64 / layers as f64)).min(reserve))
-                    .collect(),
-                _ => vec![kept],
-            };
-            levels
-                .into_iter()
-                .filter(|&kwh| kwh > 1e-6)
-                .map(|kwh| RawSocTarget {
-                    at: (snapshot.at + boundary).to_rfc3339_opts(SecondsFormat::Secs, true),
-                    min_kwh: round_to(battery.soc_min_kwh + kwh, POWER_DECIMALS),
-                })
-                .collect::<Vec<_>>()
+            (kept > 1e-6).then(|| RawSocTarget {
+                at: (snapshot.at + boundary).to_rfc3339_opts(SecondsFormat::Secs, true),
+                min_kwh: round_to(battery.soc_min_kwh + kept, POWER_DECIMALS),
+            })
         })
         .collect();
     Some(targets)

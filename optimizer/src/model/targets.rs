@@ -31,9 +31,6 @@ pub(crate) fn add(
     };
     let penalty = problem.soc_target_penalty_per_mwh / 1000.0;
     let mut shortfall_kwh = Vec::with_capacity(problem.soc_targets.len());
-    // Targets at the same boundary (layers of a reserve) are told apart in
-    // the columns' keys by their order there.
-    let mut at_boundary: std::collections::HashMap<usize, u64> = std::collections::HashMap::new();
     for target in &problem.soc_targets {
         let most_kwh = target.min_kwh - spec.soc_min_kwh;
         if formulation.tight_bounds && most_kwh <= 0.0 {
@@ -45,9 +42,7 @@ pub(crate) fn add(
         } else {
             f64::INFINITY
         };
-        let layer = at_boundary.entry(target.boundary).or_insert(0);
-        builder.tag(Part::Target, *layer, Some(target.boundary));
-        *layer += 1;
+        builder.tag(Part::Target, 0, Some(target.boundary));
         let short = builder.continuous(0.0, upper);
         let soc = battery.soc_kwh[target.boundary - 1];
         builder.constrain((short + soc).geq(target.min_kwh));
