@@ -23,6 +23,11 @@
 //!    costs a demand charge, not a broken rule).
 //! 5. A surplus (less load than planned while discharging) is exported up to
 //!    the export limit; beyond it, discharge is cut.
+//! 6. A plan's discharge is cut to hold the grid exchange the plan expected
+//!    ([`Setpoint::grid_kw`]), not exported beyond it: the plan discharged
+//!    for load that did not come, and the energy is worth more kept for the
+//!    peak guard and the plan's own dear hours than sold at the hour's
+//!    price, which the plan had already weighed when it chose its export.
 
 /// What the plan asks for in one interval.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -33,6 +38,11 @@ pub struct Setpoint {
     pub discharge_kw: f64,
     /// IT power of all jobs together, kW.
     pub compute_it_kw: f64,
+    /// The grid exchange the plan expects, import less export, kW: a
+    /// discharge that less load than forecast leaves unneeded is cut to
+    /// hold it, so the energy stays in the battery (rule 6). `None` (a
+    /// rule's setpoint, which forecasts nothing): the surplus is exported.
+    pub grid_kw: Option<f64>,
 }
 
 /// The site's physical limits.
@@ -183,6 +193,10 @@ pub fn settle(
     let surplus = -net - limits.export_limit_kw;
     if surplus > 0.0 {
         discharge -= surplus.min(discharge);
+    }
+    if let Some(planned) = plan.grid_kw {
+        let below_plan = planned - load(charge, discharge, it, unserved);
+        discharge -= below_plan.max(0.0).min(discharge);
     }
     let net = load(charge, discharge, it, unserved);
     let soc = match &limits.battery {

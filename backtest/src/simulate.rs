@@ -601,6 +601,7 @@ fn instructions_of(plan: &Plan, job_index: &HashMap<&str, usize>) -> Vec<Instruc
                 charge_kw: interval.charge_kw,
                 discharge_kw: interval.discharge_kw,
                 compute_it_kw: interval.compute_it_kw,
+                grid_kw: Some(interval.import_kw - interval.export_kw),
             },
             import_kw: interval.import_kw,
             jobs: interval

@@ -27,6 +27,7 @@ fn a_plan_met_exactly_runs_as_planned() {
         charge_kw: 100.0,
         discharge_kw: 0.0,
         compute_it_kw: 200.0,
+        grid_kw: None,
     };
     let s = settle(plan, 300.0, 500.0, &limits(), f64::INFINITY, &[], HOURS);
     assert_eq!(
@@ -43,6 +44,7 @@ fn more_ev_load_cuts_charging_first_then_discharges_then_throttles_compute() {
         charge_kw: 100.0,
         discharge_kw: 0.0,
         compute_it_kw: 400.0,
+        grid_kw: None,
     };
     // Planned: EV 300 + 500 + 100 = 900. Actual EV 450: 150 over → charge
     // cut to 50, at the limit.
@@ -76,6 +78,7 @@ fn only_when_nothing_else_is_left_is_charging_unserved() {
         charge_kw: 0.0,
         discharge_kw: 0.0,
         compute_it_kw: 100.0,
+        grid_kw: None,
     };
     let s = settle(plan, 1500.0, 110.0, &limits(), f64::INFINITY, &[], HOURS);
     assert!((s.discharge_kw - 32.0).abs() < 1e-9);
@@ -94,11 +97,52 @@ fn a_surplus_is_exported_up_to_the_limit_then_discharge_is_cut() {
         charge_kw: 0.0,
         discharge_kw: 400.0,
         compute_it_kw: 0.0,
+        grid_kw: None,
     };
     let s = settle(plan, 0.0, 500.0, &limits(), f64::INFINITY, &[], HOURS);
     assert_eq!(
         (s.import_kw, s.export_kw, s.discharge_kw),
         (0.0, 200.0, 200.0)
+    );
+}
+
+#[test]
+fn a_plans_discharge_for_load_that_did_not_come_stays_in_the_battery() {
+    // The plan discharges 400 into a forecast EV load of 500 and expects
+    // to import 100 (compute 0). EV 350 comes: discharge is cut to 250 to
+    // import the planned 100, not exported; EV 50: discharge stops, and
+    // import falls to 50 (the rule never charges to hold the plan).
+    let plan = Setpoint {
+        charge_kw: 0.0,
+        discharge_kw: 400.0,
+        compute_it_kw: 0.0,
+        grid_kw: Some(100.0),
+    };
+    let s = settle(plan, 350.0, 500.0, &limits(), f64::INFINITY, &[], HOURS);
+    assert_eq!(
+        (s.import_kw, s.export_kw, s.discharge_kw),
+        (100.0, 0.0, 250.0)
+    );
+    assert!((s.soc_kwh - (500.0 - 250.0 / 0.8 * HOURS)).abs() < 1e-9);
+    let s = settle(plan, 50.0, 500.0, &limits(), f64::INFINITY, &[], HOURS);
+    assert_eq!((s.import_kw, s.export_kw, s.discharge_kw), (50.0, 0.0, 0.0));
+    // A plan that exports 150 into a dear hour keeps exporting 150, not
+    // the load it no longer serves: EV 100 of a forecast 250.
+    let plan = Setpoint {
+        grid_kw: Some(-150.0),
+        ..plan
+    };
+    let s = settle(plan, 100.0, 500.0, &limits(), f64::INFINITY, &[], HOURS);
+    assert_eq!(
+        (s.import_kw, s.export_kw, s.discharge_kw),
+        (0.0, 150.0, 250.0)
+    );
+    // More load than forecast is still the guard's: EV 700 at a guard of
+    // 200 finds the battery at its 400 of power already, and imports 300.
+    let s = settle(plan, 700.0, 500.0, &limits(), 200.0, &[], HOURS);
+    assert_eq!(
+        (s.import_kw, s.export_kw, s.discharge_kw),
+        (300.0, 0.0, 400.0)
     );
 }
 
@@ -109,6 +153,7 @@ fn the_battery_stops_at_its_limits() {
         charge_kw: 400.0,
         discharge_kw: 0.0,
         compute_it_kw: 0.0,
+        grid_kw: None,
     };
     let s = settle(charge, 100.0, 1000.0, &limits(), f64::INFINITY, &[], HOURS);
     assert_eq!((s.charge_kw, s.import_kw, s.soc_kwh), (0.0, 100.0, 1000.0));
@@ -120,6 +165,7 @@ fn the_battery_stops_at_its_limits() {
         charge_kw: 0.0,
         discharge_kw: 400.0,
         compute_it_kw: 0.0,
+        grid_kw: None,
     };
     let s = settle(
         discharge,
@@ -144,6 +190,7 @@ fn without_a_battery_compute_is_throttled_before_charging_is_unserved() {
         charge_kw: 0.0,
         discharge_kw: 0.0,
         compute_it_kw: 400.0,
+        grid_kw: None,
     };
     let s = settle(plan, 900.0, 0.0, &no_battery, f64::INFINITY, &[], HOURS);
     assert!((s.compute_it_kw - 80.0).abs() < 1e-9);
@@ -157,6 +204,7 @@ fn the_peak_guard_uses_the_battery_and_never_charging_or_compute_it_was_not_give
         charge_kw: 100.0,
         discharge_kw: 0.0,
         compute_it_kw: 200.0,
+        grid_kw: None,
     };
     // EV 400: 750 → charge cut to 50, held at 700.
     let s = settle(plan, 400.0, 500.0, &limits(), 700.0, &[], HOURS);
@@ -184,6 +232,7 @@ fn what_the_battery_cannot_hold_defers_the_compute_that_can_wait() {
         charge_kw: 0.0,
         discharge_kw: 0.0,
         compute_it_kw: 200.0,
+        grid_kw: None,
     };
     let waits = [Deferrable {
         kw: 120.0,

@@ -477,8 +477,9 @@ fn dst_days_have_23_and_25_hours_of_rows_that_balance() {
 
 #[test]
 fn the_peak_reserve_keeps_energy_back_for_the_guard() {
-    // Planning for the 90th percentile of charging, the plans of these two
-    // days would run the battery low.
+    // Planning for the 80th percentile of charging, the plans of these two
+    // days would run the battery low (at the 90th they discharge for load
+    // that does not come, which the dispatch rule keeps in the battery).
     // (The demo site keeps 2 MWh back; with 1 MWh no spike of these days
     // reaches into the reserve.) The plans are solved to a gap of 1e-6: at
     // the site's 0.1% a plan within the gap may keep a few kWh less (a plan
@@ -488,7 +489,7 @@ fn the_peak_reserve_keeps_energy_back_for_the_guard() {
     let with_reserve = config()
         .variant("planning.mip_gap", 1e-6)
         .and_then(|config| config.variant("planning.peak_reserve_days", 0.0))
-        .and_then(|config| config.variant("planning.charging_quantile", 0.9))
+        .and_then(|config| config.variant("planning.charging_quantile", 0.8))
         .and_then(|config| config.variant("planning.peak_reserve_kwh", 1000.0))
         .and_then(|config| config.variant("planning.peak_reserve_penalty_per_mwh", 1000.0))
         .unwrap();
