@@ -481,8 +481,12 @@ impl<'a> Simulation<'a> {
             _ => Vec::new(),
         };
         let hours = self.hours;
+        let setpoint = Setpoint {
+            grid_kw: exchange_to_hold(instruction.setpoint.grid_kw, self.state.month_peak_kw),
+            ..instruction.setpoint
+        };
         let settled = settle(
-            instruction.setpoint,
+            setpoint,
             ev_actual,
             self.state.soc_kwh,
             &self.limits,
@@ -612,6 +616,15 @@ fn instructions_of(plan: &Plan, job_index: &HashMap<&str, usize>) -> Vec<Instruc
             ev_forecast_kw: interval.ev_served_kw + interval.unserved_kw,
         })
         .collect()
+}
+
+/// The grid exchange (import less export, kW) the dispatch rule holds a
+/// plan's discharge to when less load comes than the plan forecast (rule 6
+/// of [`crate::dispatch`]): the plan's, but no more import than the month's
+/// peak so far, so that a peak the plan raised for charging that did not
+/// come is not raised. `None` (a rule): nothing is held.
+fn exchange_to_hold(planned_kw: Option<f64>, month_peak_kw: f64) -> Option<f64> {
+    planned_kw.map(|kw| kw.min(month_peak_kw))
 }
 
 /// The share of the interval `[at, at + step)` inside `[from, to)`.
@@ -1210,6 +1223,17 @@ mod tests {
         let mut forecast = vec![9.0; 2];
         tell(&mut forecast, &actual, at("2024-01-02T00:00:00Z"));
         assert_eq!(forecast, [9.0, 9.0]);
+    }
+
+    #[test]
+    fn a_discharge_is_held_to_the_plans_exchange_but_never_above_the_months_peak() {
+        // CAISO 2024-12-07 11:00 local: the plan forecast 1,211 kW of
+        // charging and meant to raise the month's peak to 950 kW; 503 came.
+        assert_eq!(exchange_to_hold(Some(950.0), 816.0), Some(816.0));
+        assert_eq!(exchange_to_hold(Some(600.0), 816.0), Some(600.0));
+        // A planned export is held as planned; a rule holds nothing.
+        assert_eq!(exchange_to_hold(Some(-150.0), 816.0), Some(-150.0));
+        assert_eq!(exchange_to_hold(None, 816.0), None);
     }
 
     #[test]
