@@ -24,8 +24,8 @@
 //! 5. A surplus (less load than planned while discharging) is exported up to
 //!    the export limit; beyond it, discharge is cut.
 //! 6. A plan's discharge is cut to hold the grid exchange the plan expected
-//!    ([`Setpoint::grid_kw`]; the simulation holds no more import than the
-//!    month's peak so far), not exported beyond it: the plan discharged
+//!    ([`Setpoint::grid_kw`]; the simulation holds only a planned import,
+//!    and no more than the month's peak so far), not exported beyond it: the plan discharged
 //!    for load that did not come, and the energy is worth more kept for the
 //!    peak guard and the plan's own dear hours than sold at the hour's
 //!    price, which the plan had already weighed when it chose its export.

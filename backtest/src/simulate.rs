@@ -620,11 +620,16 @@ fn instructions_of(plan: &Plan, job_index: &HashMap<&str, usize>) -> Vec<Instruc
 
 /// The grid exchange (import less export, kW) the dispatch rule holds a
 /// plan's discharge to when less load comes than the plan forecast (rule 6
-/// of [`crate::dispatch`]): the plan's, but no more import than the month's
+/// of [`crate::dispatch`]): the plan's import, but no more than the month's
 /// peak so far, so that a peak the plan raised for charging that did not
-/// come is not raised. `None` (a rule): nothing is held.
+/// come is not raised. Nothing is held where the plan exports (it
+/// discharges for the price, and at the margin the surplus sells for what
+/// the plan values stored energy at, or more when it discharges at full
+/// power), nor for a rule (`None`).
 fn exchange_to_hold(planned_kw: Option<f64>, month_peak_kw: f64) -> Option<f64> {
-    planned_kw.map(|kw| kw.min(month_peak_kw))
+    planned_kw
+        .filter(|&kw| kw >= 0.0)
+        .map(|kw| kw.min(month_peak_kw))
 }
 
 /// The share of the interval `[at, at + step)` inside `[from, to)`.
@@ -1231,8 +1236,10 @@ mod tests {
         // charging and meant to raise the month's peak to 950 kW; 503 came.
         assert_eq!(exchange_to_hold(Some(950.0), 816.0), Some(816.0));
         assert_eq!(exchange_to_hold(Some(600.0), 816.0), Some(600.0));
-        // A planned export is held as planned; a rule holds nothing.
-        assert_eq!(exchange_to_hold(Some(-150.0), 816.0), Some(-150.0));
+        // A plan that exports discharges for the price: its surplus is
+        // exported (rule 5), as a rule's is.
+        assert_eq!(exchange_to_hold(Some(-150.0), 816.0), None);
+        assert_eq!(exchange_to_hold(Some(0.0), 816.0), Some(0.0));
         assert_eq!(exchange_to_hold(None, 816.0), None);
     }
 
