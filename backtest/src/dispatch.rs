@@ -24,11 +24,11 @@
 //! 5. A surplus (less load than planned while discharging) is exported up to
 //!    the export limit; beyond it, discharge is cut.
 //! 6. A plan's discharge is cut to hold the grid exchange the plan expected
-//!    ([`Setpoint::grid_kw`]; the simulation holds only a planned import,
-//!    and no more than the month's peak so far), not exported beyond it: the plan discharged
+//!    ([`Setpoint::grid_kw`]), not exported beyond it: the plan discharged
 //!    for load that did not come, and the energy is worth more kept for the
-//!    peak guard and the plan's own dear hours than sold at the hour's
-//!    price, which the plan had already weighed when it chose its export.
+//!    peak guard and the plan's own dear hours than sold at a price the
+//!    plan had chosen not to sell at. (The simulation holds only a planned
+//!    import, and no more than the month's peak so far.)
 
 /// What the plan asks for in one interval.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -39,11 +39,11 @@ pub struct Setpoint {
     pub discharge_kw: f64,
     /// IT power of all jobs together, kW.
     pub compute_it_kw: f64,
-    /// The grid exchange to hold, import less export, kW (the plan's, or
-    /// the month's peak so far if lower): a discharge that less load than
-    /// forecast leaves unneeded is cut to hold it, so the energy stays in
-    /// the battery (rule 6). `None` (a rule's setpoint, which forecasts
-    /// nothing): the surplus is exported.
+    /// The grid exchange to hold, import less export, kW: a discharge that
+    /// less load than forecast leaves unneeded is cut to hold it, so the
+    /// energy stays in the battery (rule 6). `None`: the surplus is
+    /// exported (a rule's setpoint, which forecasts nothing, and a plan's
+    /// export, which is a sale at the hour's price).
     pub grid_kw: Option<f64>,
 }
 

@@ -126,8 +126,9 @@ fn a_plans_discharge_for_load_that_did_not_come_stays_in_the_battery() {
     assert!((s.soc_kwh - (500.0 - 250.0 / 0.8 * HOURS)).abs() < 1e-9);
     let s = settle(plan, 50.0, 500.0, &limits(), f64::INFINITY, &[], HOURS);
     assert_eq!((s.import_kw, s.export_kw, s.discharge_kw), (50.0, 0.0, 0.0));
-    // A plan that exports 150 into a dear hour keeps exporting 150, not
-    // the load it no longer serves: EV 100 of a forecast 250.
+    // Held at a planned export of 150 (the simulation holds only imports,
+    // but the rule holds any exchange it is given): EV 100 of a forecast
+    // 250 exports 150, not the load it no longer serves.
     let plan = Setpoint {
         grid_kw: Some(-150.0),
         ..plan
