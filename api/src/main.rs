@@ -1,7 +1,25 @@
 //! `arbiter`: plans how a power-constrained site spends its grid connection.
 
+/// `println!` for the commands' output, without its panic when standard
+/// output is closed: a reader that stops early (`arbiter solve … | head`)
+/// ends the command quietly with success, as closing a pipe does for other
+/// tools; any other write error is reported and ends it with failure.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::stdout::write_line(::std::format_args!($($arg)*))
+    };
+}
+
+/// [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::stdout::write(::std::format_args!($($arg)*))
+    };
+}
+
 mod commands;
 mod plot;
+mod stdout;
 
 use std::process::ExitCode;
 

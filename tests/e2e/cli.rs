@@ -45,6 +45,25 @@ fn the_solver_log_goes_to_stderr_and_leaves_the_plan_on_stdout() {
 }
 
 #[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    // `arbiter solve … | head -0`: the plan is written to a pipe whose
+    // reader has gone.
+    let mut child = std::process::Command::new(crate::binary())
+        .args(["solve", "fixtures/problems/site-day.json"])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("arbiter runs");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("arbiter ends");
+    let log = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert!(log.starts_with("fremont-01: optimal plan"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
 fn solve_writes_the_plan_to_out() {
     let dir = temp_dir("out");
     let out = dir.path().join("plan.json");

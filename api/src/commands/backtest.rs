@@ -282,7 +282,7 @@ fn backtest(args: &Args) -> Result<(), Failure> {
         .unwrap_or_else(|| Ok(Vec::new()))?;
         let (report, written) = write_results(args, &out, &config, &inputs, period, &runs)?;
         print_table(&report);
-        println!("written: {}", written.join(", "));
+        outln!("written: {}", written.join(", "));
         return Ok(());
     };
     let (key, values) = parse_sweep(sweep)?;
@@ -545,8 +545,8 @@ fn hosting(
         &lines,
     )
     .map_err(Failure::Internal)?;
-    print!("{printed}");
-    println!(
+    out!("{printed}");
+    outln!(
         "written: {}, {}, {} (and each variant's results in {}/it_kw=…)",
         csv_path.display(),
         json_path.display(),
@@ -837,8 +837,8 @@ fn write_sweep(
         &lines,
     )
     .map_err(Failure::Internal)?;
-    print!("{printed}");
-    println!(
+    out!("{printed}");
+    outln!(
         "written: {}, {}, {} (and each variant's results in {}/{key}=…)",
         csv_path.display(),
         json_path.display(),

@@ -273,7 +273,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
     bar.finish_and_clear();
     let seed_seconds = seeding.elapsed().as_secs_f64();
     if args.seed_only {
-        println!(
+        outln!(
             "seeded {} sites in {seed_seconds:.1} s into {}",
             args.sites,
             redacted(&database)
@@ -438,7 +438,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
     } else {
         figures.planned.to_string()
     };
-    println!(
+    outln!(
         "planning cycle on {}: {planned} of {} sites planned in {:.1} s wall by {} replica(s) with {} solver(s) each (seeding {:.1} s)",
         figures.database,
         figures.sites,
@@ -447,13 +447,13 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         figures.solvers,
         figures.seed_seconds
     );
-    println!(
+    outln!(
         "database time per site plan: {:.1} ms (reading its data, publishing the plan)",
         figures.database_seconds_per_plan * 1000.0
     );
     if figures.cycles.len() > 1 {
         for (hour, cycle) in figures.cycles.iter().enumerate() {
-            println!(
+            outln!(
                 "  cycle {}: {} plans in {:.1} s, database time per site plan {:.1} ms",
                 hour + 1,
                 cycle.planned,
@@ -462,7 +462,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
             );
         }
     }
-    println!(
+    outln!(
         "solve per site: p50 {:.3} s, p90 {:.3} s, p99 {:.3} s, max {:.3} s; {:.1} s in all",
         figures.solve_p50_seconds,
         figures.solve_p90_seconds,
@@ -470,7 +470,7 @@ fn cycle(args: &CycleArgs) -> Result<(), Failure> {
         figures.solve_max_seconds,
         figures.solve_total_seconds
     );
-    println!(
+    outln!(
         "statuses: {}",
         figures
             .statuses
@@ -600,7 +600,7 @@ fn solve_corpus(args: &CorpusArgs) -> Result<(), Failure> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!(
+    outln!(
         "{:<16} {:>5} {:>4} {:>4} {:>10} {:>9} {:>12} {:>10} {:>9} {:>7}",
         "problem",
         "T",
@@ -615,7 +615,7 @@ fn solve_corpus(args: &CorpusArgs) -> Result<(), Failure> {
     );
     let mut disagree = Vec::new();
     for row in &rows {
-        println!(
+        outln!(
             "{:<16} {:>5} {:>4} {:>4} {:>10.3} {:>9} {:>12.2} {:>10.3} {:>9} {:>6.1}×",
             row.name,
             row.intervals,
@@ -644,7 +644,7 @@ fn solve_corpus(args: &CorpusArgs) -> Result<(), Failure> {
     let mut leads: Vec<f64> = rows.iter().map(|r| r.lead).collect();
     leads.sort_by(f64::total_cmp);
     let slower = rows.iter().filter(|r| r.lead < 1.0).count();
-    println!(
+    outln!(
         "{} problems (seed {}, gap {}): p50 {:.3} s, p95 {:.3} s, max {:.3} s; lead over the textbook model: median {:.1}×, least {:.2}×; {} slower than it; {}",
         rows.len(),
         args.seed,
@@ -668,7 +668,7 @@ fn solve_corpus(args: &CorpusArgs) -> Result<(), Failure> {
         std::fs::write(&path, json + "\n").map_err(|error| {
             Failure::Internal(format!("cannot write {}: {error}", path.display()))
         })?;
-        println!(
+        outln!(
             "written: {} and each problem in {}",
             path.display(),
             out.display()

@@ -245,7 +245,7 @@ fn evaluate_file(args: &Args) -> Result<(), Failure> {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|error| Failure::Internal(error.to_string()))?;
         if path.as_os_str() == "-" {
-            println!("{json}");
+            outln!("{json}");
         } else {
             std::fs::write(path, json + "\n").map_err(|error| {
                 Failure::Invalid(format!("cannot write {}: {error}", path.display()))
@@ -259,7 +259,7 @@ fn evaluate_file(args: &Args) -> Result<(), Failure> {
         let start = local_time(zone, start_day, args.origin_hour)?;
         let plot = week_plot(args, &series, &models[choice.index], start, horizon)?;
         draw_band_week(path, &plot).map_err(Failure::Invalid)?;
-        println!("plot: {}", path.display());
+        outln!("plot: {}", path.display());
     }
     Ok(())
 }

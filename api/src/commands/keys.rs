@@ -119,16 +119,19 @@ async fn keys(command: &Command) -> Result<(), Failure> {
                     format!(" for {}", key.sites.join(", "))
                 }
             );
-            println!("{token}");
+            outln!("{token}");
         }
         Command::List { data } => {
             let store = open(data).await?;
-            println!(
+            outln!(
                 "{:<17} {:<10} {:<25} {:<25} sites",
-                "id", "role", "created", "revoked"
+                "id",
+                "role",
+                "created",
+                "revoked"
             );
             for key in store.keys().await.map_err(internal)? {
-                println!(
+                outln!(
                     "{:<17} {:<10} {:<25} {:<25} {}",
                     key.id,
                     key.role,

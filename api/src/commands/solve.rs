@@ -111,7 +111,7 @@ pub fn run(args: &Args) -> ExitCode {
                 return ExitCode::from(EXIT_INTERNAL);
             }
         }
-        None => println!("{json}"),
+        None => outln!("{json}"),
     }
     ExitCode::SUCCESS
 }

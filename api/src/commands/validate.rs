@@ -17,7 +17,7 @@ pub struct Args {
 pub fn run(args: &Args) -> ExitCode {
     match super::load_problem(&args.problem) {
         Ok(problem) => {
-            println!(
+            outln!(
                 "{}: valid ({} intervals of {} min from {})",
                 problem.site_id(),
                 problem.intervals(),
