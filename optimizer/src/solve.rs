@@ -1045,7 +1045,11 @@ fn run(
     // warm start.
     let mut relaxed: Option<Option<Values>> = None;
     let mut incumbent = None;
-    if options.relax_and_fix && model.binaries > 0 {
+    // A model whose only binaries keep import from export and charge from
+    // discharge apart (no job decides anything) is small work for HiGHS
+    // alone: relax-and-fix's relaxation, rounded LP and fixed MIP cost more
+    // than they save there (README, "Models without job decisions").
+    if options.relax_and_fix && model.binaries > 0 && model.compute.have_binaries() {
         match relax_and_fix(problem, model, options, started, stats)? {
             Fixed::Proven(solved) => return Ok(Run::Solved(solved)),
             Fixed::Incumbent(values, bound) => incumbent = Some((values, bound)),

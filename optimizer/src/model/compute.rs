@@ -530,6 +530,16 @@ pub(crate) fn max_site_kw(problem: &Problem, t: usize) -> f64 {
     compute.pue * reach.min(compute.max_it_kw)
 }
 
+impl Vars {
+    /// Whether any job has a decision to make: an on/off or start binary.
+    pub fn have_binaries(&self) -> bool {
+        self.jobs.iter().any(|job| match &job.kind {
+            KindVars::Preemptible { on, .. } => !on.is_empty(),
+            KindVars::Block(starts) => !starts.decisions.is_empty(),
+        })
+    }
+}
+
 impl JobVars {
     /// `x_jt` if the job may draw power in interval `t`.
     pub fn power_at(&self, t: usize) -> Option<&Expression> {

@@ -415,6 +415,10 @@ fn a_basis_carried_an_hour_on_gives_the_hours_optimum() {
 #[test]
 fn a_basis_from_another_problem_changes_nothing_but_the_time() {
     let (_, stats) = stats_of("negative-prices.json");
+    assert!(
+        stats.relaxation_basis.is_some(),
+        "the warm start's relaxation"
+    );
     let options = SolveOptions {
         relaxation_basis: stats.relaxation_basis,
         ..SolveOptions::default()
@@ -424,6 +428,40 @@ fn a_basis_from_another_problem_changes_nothing_but_the_time() {
     assert_eq!(plan.status, Status::Optimal);
     let optimum = expected("site-day.json");
     assert!((plan.objective - optimum).abs() <= 1e-4 * optimum.abs() + 0.01);
+}
+
+/// A plan whose only binaries keep import from export and charge from
+/// discharge apart (no job decides anything) goes to HiGHS's search at once:
+/// relax-and-fix does not run. Its optimum is the textbook model's.
+#[test]
+fn a_plan_without_job_decisions_is_searched_without_relax_and_fix() {
+    let mut day: Value = serde_json::from_str(&fixture("negative-prices.json")).expect("json");
+    day["jobs"] = json!([]);
+    let (plan, stats) =
+        arbiter_optimizer::solve_with_stats(&validated(&day), &SolveOptions::default());
+    assert_eq!(plan.status, Status::Optimal);
+    assert_eq!(
+        stats.binaries, 24,
+        "charge/discharge, where prices are negative"
+    );
+    assert_eq!(stats.relaxation_bound, None, "relax-and-fix ran");
+    assert_eq!(stats.relaxations, 1, "the warm start's relaxation only");
+    let textbook = solve_checked_with(
+        &day,
+        &SolveOptions {
+            formulation: arbiter_optimizer::Formulation::textbook(),
+            relax_and_fix: false,
+            tuned_solver: false,
+            ..SolveOptions::default()
+        },
+    );
+    assert_eq!(textbook.status, Status::Optimal);
+    assert!(
+        (plan.objective - textbook.objective).abs() <= 1e-4 * textbook.objective.abs(),
+        "{} against the textbook's {}",
+        plan.objective,
+        textbook.objective
+    );
 }
 
 /// A plan without binaries (no job with a minimum power, start cost or
