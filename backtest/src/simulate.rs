@@ -475,7 +475,8 @@ impl<'a> Simulation<'a> {
                     &inputs.jobs,
                     &self.state,
                     &instruction,
-                    replan.max(at + self.step),
+                    (at, replan.max(at + self.step)),
+                    site.compute.as_ref().map_or(0.0, |c| c.max_it_kw),
                 )
             }
             _ => Vec::new(),
@@ -705,31 +706,52 @@ fn deliver(
 /// The jobs of `instruction` that the peak guard may defer, the one with
 /// the most time to spare first: preemptible jobs that could still finish
 /// after `from` (the next replan, which plans their energy again) at half
-/// their highest power ([`DEFER_AT_MOST`]), even losing this interval. A
-/// block never stops once started; a job near its deadline, or due before
+/// their highest power ([`DEFER_AT_MOST`]), even losing this interval, and
+/// whose container could too: the work still owed by every job known `at`
+/// that is due no later must fit in half the container's power until the
+/// job's deadline. Jobs share the container, so each one's own spare time
+/// can be the same hours: five jobs of 6–7 MWh due within a day of each
+/// other (CAISO October 2023, queue seed 9) each have time to spare on
+/// their own while the container runs at full power for their last hours.
+/// A block never stops once started; a job near its deadline, or due before
 /// the next plan could make up for it (`perfect`'s daily plans), keeps what
 /// it was planned.
 fn deferrable(
     jobs: &[QueuedJob],
     state: &State,
     instruction: &Instruction,
-    from: DateTime<Utc>,
+    (at, from): (DateTime<Utc>, DateTime<Utc>),
+    container_kw: f64,
 ) -> Vec<(usize, Deferrable)> {
-    let mut deferrable: Vec<(f64, usize, Deferrable)> =
-        instruction
-            .jobs
-            .iter()
-            .filter_map(|(&j, &kw)| {
-                let job = &jobs[j];
-                let JobKind::Preemptible { min_kw, max_kw } = job.kind else {
-                    return None;
-                };
-                let left_hours = (job.deadline - from).num_seconds() as f64 / 3600.0;
-                let needs_hours = (job.energy_kwh - state.delivered[j]).max(0.0) / max_kw.max(1e-9);
-                (state.finished[j].is_none() && needs_hours <= DEFER_AT_MOST * left_hours)
-                    .then_some((left_hours - needs_hours, j, Deferrable { kw, min_kw }))
-            })
-            .collect();
+    // (deadline, work owed) of every job known at `at` and not finished.
+    let owed: Vec<(DateTime<Utc>, f64)> = jobs
+        .iter()
+        .enumerate()
+        .filter(|&(j, job)| job.submit <= at && job.deadline > from && state.finished[j].is_none())
+        .map(|(j, job)| (job.deadline, (job.energy_kwh - state.delivered[j]).max(0.0)))
+        .collect();
+    let mut deferrable: Vec<(f64, usize, Deferrable)> = instruction
+        .jobs
+        .iter()
+        .filter_map(|(&j, &kw)| {
+            let job = &jobs[j];
+            let JobKind::Preemptible { min_kw, max_kw } = job.kind else {
+                return None;
+            };
+            let left_hours = (job.deadline - from).num_seconds() as f64 / 3600.0;
+            let needs_hours = (job.energy_kwh - state.delivered[j]).max(0.0) / max_kw.max(1e-9);
+            let owed_by_then: f64 = owed
+                .iter()
+                .filter(|&&(deadline, _)| deadline <= job.deadline)
+                .map(|&(_, kwh)| kwh)
+                .sum();
+            let container_hours = owed_by_then / container_kw.max(1e-9);
+            (state.finished[j].is_none()
+                && needs_hours <= DEFER_AT_MOST * left_hours
+                && container_hours <= DEFER_AT_MOST * left_hours)
+                .then_some((left_hours - needs_hours, j, Deferrable { kw, min_kw }))
+        })
+        .collect();
     deferrable.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     deferrable.into_iter().map(|(_, j, job)| (j, job)).collect()
 }
@@ -1210,6 +1232,58 @@ mod tests {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_guard_defers_a_job_only_if_its_container_has_time_to_spare_too() {
+        let now = at("2023-10-08T00:00:00Z");
+        let job = |id: &str, submit: &str, energy_kwh: f64| QueuedJob {
+            id: id.to_owned(),
+            submit: at(submit),
+            deadline: at("2023-10-08T10:00:00Z"),
+            energy_kwh,
+            kind: JobKind::Preemptible {
+                min_kw: 100.0,
+                max_kw: 800.0,
+            },
+            value_per_mwh: 0.0,
+            shortfall_penalty_per_mwh: 0.0,
+        };
+        // Both due at 10:00. The small one needs 2.5 of the 9 hours after
+        // the next replan at its highest power; the large one 7.5.
+        let jobs = vec![
+            job("small", "2023-10-07T00:00:00Z", 2000.0),
+            job("large", "2023-10-07T00:00:00Z", 6000.0),
+            job("later", "2023-10-08T02:00:00Z", 9000.0),
+        ];
+        let state = State {
+            soc_kwh: 0.0,
+            delivered: vec![0.0; 3],
+            ran_last: vec![true, true, false],
+            finished: vec![None; 3],
+            month: (2023, 10),
+            month_peak_kw: 0.0,
+            previous: None,
+            basis: None,
+        };
+        let instruction = Instruction {
+            jobs: BTreeMap::from([(0, 600.0), (1, 800.0)]),
+            ..Instruction::default()
+        };
+        let replan = at("2023-10-08T01:00:00Z");
+        let ids = |container_kw| -> Vec<usize> {
+            deferrable(&jobs, &state, &instruction, (now, replan), container_kw)
+                .iter()
+                .map(|&(j, _)| j)
+                .collect()
+        };
+        // Together they owe 8,000 kWh: 5.3 of the 9 hours of a 1,500 kW
+        // container, more than half. Neither may wait.
+        assert_eq!(ids(1500.0), Vec::<usize>::new());
+        // In a 3,000 kW container, 2.7 hours: the small one may (the large
+        // one needs too much of its own time). The job submitted after now
+        // is not known yet and counts for nothing.
+        assert_eq!(ids(3000.0), vec![0]);
     }
 
     #[test]
