@@ -723,6 +723,13 @@ fn deferrable(
     (at, from): (DateTime<Utc>, DateTime<Utc>),
     container_kw: f64,
 ) -> Vec<(usize, Deferrable)> {
+    if !instruction
+        .jobs
+        .keys()
+        .any(|&j| matches!(jobs[j].kind, JobKind::Preemptible { .. }))
+    {
+        return Vec::new();
+    }
     // (deadline, work owed) of every job known at `at` and not finished.
     let owed: Vec<(DateTime<Utc>, f64)> = jobs
         .iter()
