@@ -9,7 +9,8 @@
 //! ended with (what a service keeps per site), whether it switched to
 //! cumulative block starts, whether relax-and-fix's fixed MIP was
 //! stopped early, the linear programs of the proof by presence branching
-//! and whether the full search stopped at relax-and-fix's bound, then the
+//! and whether the full search stopped at relax-and-fix's bound, whether it
+//! started afresh (relax-and-fix's fixings wrong), then the
 //! sums: what a change to the solver does to the planner's own problems
 //! (written by the service with `ARBITER_DUMP_PROBLEMS`).
 //!
@@ -99,7 +100,7 @@ fn run() -> Result<(), String> {
         entries += basis_entries;
         most_entries = most_entries.max(basis_entries);
         println!(
-            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{:?}\t{:.4}\t{}\t{:.4}\t{:.4}\t{:.4}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             problem.site_id(),
             plan.status,
             plan.objective,
@@ -121,6 +122,7 @@ fn run() -> Result<(), String> {
             stats.fixed_mip_stopped,
             stats.presence_nodes,
             stats.search_proven_by_bound,
+            stats.search_afresh,
         );
         iterations += stats.relaxation_iterations;
         carried += usize::from(stats.relaxation_basis_used);

@@ -16,8 +16,14 @@
 //! plan) the full search took 1,001 nodes where it needed one. So the fixed
 //! MIP stops at the first point where all three hold: its dual bound is past
 //! the cutoff (no plan within its fixings can be proven by the relaxation's
-//! bound), its incumbent is better than the one it started from, and that
-//! incumbent is within [`OWN_GAP`] of the fixed MIP's own bound.
+//! bound), its incumbent is better than the one it started from, and either
+//! that incumbent is within [`OWN_GAP`] of the fixed MIP's own bound or that
+//! bound is more than [`super::WRONG_FIXINGS`] above the relaxation's. In the
+//! second case the fixings themselves are wrong: no plan within them comes
+//! near the optimum, and the rest of the fixed MIP's share is better spent
+//! by the full search (corpus-4-028: 18 s of a 60 s limit on fixings whose
+//! bound was 56% above the relaxation's, 378.16 at best against the optimum
+//! 172.995).
 //!
 //! The `highs` crate does not expose HiGHS's callbacks, so this module sets
 //! one through its C API (`Highs_setCallback`); with `basis`, the only unsafe
@@ -44,9 +50,13 @@ pub(super) struct Stop {
 /// The condition of a [`Stop`].
 enum When {
     /// The fixed MIP's: no plan whose objective is above `cutoff` can be
-    /// proven optimal; `first` is the incumbent's objective at the first
-    /// call (the start's), as bits.
-    Unprovable { cutoff: f64, first: AtomicU64 },
+    /// proven optimal by the relaxation's `bound`; `first` is the
+    /// incumbent's objective at the first call (the start's), as bits.
+    Unprovable {
+        bound: f64,
+        cutoff: f64,
+        first: AtomicU64,
+    },
     /// The full search's: a plan within `gap` of `bound` (a lower bound on
     /// every plan's objective, proven outside the search) is optimal.
     Proven { bound: f64, gap: f64 },
@@ -55,11 +65,17 @@ enum When {
 /// Registers the callback on `highs`; the returned [`Stop`] must outlive the
 /// solve (and every later use of the instance), or be unregistered with
 /// [`clear`] first. `None` if HiGHS refused it (the solve then runs in full).
-pub(super) fn stop_when_unprovable(highs: &mut highs::Model, cutoff: f64) -> Option<Box<Stop>> {
+/// `bound` is the relaxation's, `gap` the relative MIP gap asked for.
+pub(super) fn stop_when_unprovable(
+    highs: &mut highs::Model,
+    bound: f64,
+    gap: f64,
+) -> Option<Box<Stop>> {
     register(
         highs,
         When::Unprovable {
-            cutoff,
+            bound,
+            cutoff: bound + gap * bound.abs(),
             first: AtomicU64::new(f64::NAN.to_bits()),
         },
     )
@@ -128,18 +144,50 @@ unsafe extern "C" fn on_callback(
         When::Proven { bound, gap } => {
             primal.is_finite() && super::relative_gap(primal, *bound) <= *gap
         }
-        When::Unprovable { cutoff, first } => {
+        When::Unprovable {
+            bound,
+            cutoff,
+            first,
+        } => {
             let seen = f64::from_bits(first.load(Ordering::Relaxed));
             if seen.is_nan() {
                 first.store(primal.to_bits(), Ordering::Relaxed);
                 return;
             }
             let improved = primal < seen - 1e-9 * (1.0 + seen.abs());
-            improved && out.mip_gap <= OWN_GAP && out.mip_dual_bound > *cutoff
+            improved && fixed_mip_done(*bound, *cutoff, out.mip_dual_bound, out.mip_gap)
         }
     };
     if interrupt {
         // SAFETY: as above; HiGHS reads the flag after the call.
         unsafe { (*data_in).user_interrupt = 1 };
+    }
+}
+
+/// Whether a fixed MIP that has bettered its start has nothing more to give
+/// the full search: no plan within its fixings can be proven (its dual
+/// bound `dual` is past `cutoff`), and either its plan is within
+/// [`OWN_GAP`] of that bound (its `own_gap`) or the bound is more than
+/// [`super::WRONG_FIXINGS`] above the relaxation's `bound`.
+fn fixed_mip_done(bound: f64, cutoff: f64, dual: f64, own_gap: f64) -> bool {
+    dual > cutoff && (own_gap <= OWN_GAP || super::relative_gap(dual, bound) > super::WRONG_FIXINGS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// corpus-4-028's fixed MIP: the relaxation's bound 152.63, its own
+    /// bound 348.34 and plan 378.16 (7.9% apart) after 18 s.
+    #[test]
+    fn a_fixed_mip_whose_fixings_are_wrong_is_done_at_any_gap_of_its_own() {
+        let (bound, cutoff) = (152.63, 152.63 * (1.0 + 1e-4));
+        assert!(fixed_mip_done(bound, cutoff, 348.34, 0.079));
+        // Bounds near the relaxation's: done only once its plan is nearly
+        // proven within its fixings.
+        assert!(!fixed_mip_done(bound, cutoff, 155.0, 0.079));
+        assert!(fixed_mip_done(bound, cutoff, 155.0, 0.002));
+        // Its bound not past the cutoff: a plan within the gap may still come.
+        assert!(!fixed_mip_done(bound, cutoff, 152.63, 0.0));
     }
 }

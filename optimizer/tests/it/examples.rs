@@ -542,6 +542,30 @@ fn the_fixed_mip_stops_for_the_full_search_once_it_cannot_prove_its_plan() {
     assert!(!stats.fixed_mip_stopped);
 }
 
+/// corpus-4-028: relax-and-fix's fixings are wrong (the fixed MIP's bound
+/// ends far above the relaxation's, 348.34 against 152.63, where the optimum
+/// is 172.995), so the fixed MIP stops at its first plan better than its
+/// start instead of spending its share of the limit, and the full search
+/// starts afresh with HiGHS's RENS and restarts. corpus-1-022's fixings are
+/// right (its plan 0.15% above the bound): its full search keeps the
+/// switches for a search from relax-and-fix's plan.
+#[test]
+fn wrong_fixings_hand_their_time_to_a_full_search_afresh() {
+    let problem: Value = serde_json::from_str(&fixture("corpus-4-028.json")).expect("json");
+    // The full search cut short: what relax-and-fix did is what is asked.
+    let options = SolveOptions {
+        search_limit_from_incumbent: Some(std::time::Duration::from_millis(1)),
+        ..SolveOptions::default()
+    };
+    let plan = solve_checked_with(&problem, &options);
+    assert!(plan.objective.is_finite());
+    let (_, stats) = arbiter_optimizer::solve_with_stats(&validated(&problem), &options);
+    assert!(stats.fixed_mip_stopped);
+    assert!(stats.search_afresh);
+    let (_, stats) = stats_of("corpus-1-022.json");
+    assert!(!stats.search_afresh);
+}
+
 /// corpus-1-022: relax-and-fix's plan is not proven, but its bound (raised
 /// by the branching on where jobs run) is above HiGHS's own, so the full
 /// search stops as soon as its plan is within the gap of it, `optimal` with
