@@ -770,18 +770,18 @@ fn relax_and_fix(
     };
     interrupt::clear(&mut solved);
     stats.fixed_mip_stopped = solved.status() == HighsModelStatus::ReachedInterrupt;
-    // Stopped with its own bound far above the relaxation's: the fixings
-    // were wrong, and the full search starts afresh.
-    stats.search_afresh = stats.fixed_mip_stopped
-        && solved
-            .double_info_value(c"mip_dual_bound")
-            .is_ok_and(|dual| relative_gap(dual, bound) > WRONG_FIXINGS);
     if solved.primal_solution_status() != HighsSolutionStatus::Feasible {
         return Ok(Fixed::Nothing(Some(relaxed)));
     }
+    // Stopped with its own bound far above the relaxation's: the fixings
+    // were wrong, and the full search that follows starts afresh.
+    let wrong_fixings = stats.fixed_mip_stopped
+        && solved
+            .double_info_value(c"mip_dual_bound")
+            .is_ok_and(|dual| relative_gap(dual, bound) > WRONG_FIXINGS);
     let values = read_values(model, &solved);
     let objective = solved.objective_value();
-    Ok(conclude(
+    let fixed = conclude(
         problem,
         model,
         values,
@@ -790,7 +790,9 @@ fn relax_and_fix(
         fixings.len(),
         options,
         stats,
-    ))
+    );
+    stats.search_afresh = wrong_fixings && matches!(fixed, Fixed::Incumbent(..));
+    Ok(fixed)
 }
 
 /// What relax-and-fix's fixed MIP (or the search over placements) may
@@ -1076,10 +1078,7 @@ fn run(
     // than they save there (README, "Models without job decisions").
     if options.relax_and_fix && model.binaries > 0 && model.compute.have_binaries() {
         match relax_and_fix(problem, model, options, started, stats)? {
-            Fixed::Proven(solved) => {
-                stats.search_afresh = false;
-                return Ok(Run::Solved(solved));
-            }
+            Fixed::Proven(solved) => return Ok(Run::Solved(solved)),
             Fixed::Incumbent(values, bound) => incumbent = Some((values, bound)),
             Fixed::Nothing(values) => relaxed = Some(values),
             Fixed::PartBlock => return Ok(Run::PartBlock),
